@@ -1,0 +1,1 @@
+//! Livestage media (filled in by the media work).

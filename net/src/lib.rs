@@ -1,0 +1,3 @@
+//! Livestage networking glue: the client [`Engine`] over QUIC and the impairment [`proxy`].
+
+pub mod proxy;

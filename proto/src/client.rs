@@ -1,0 +1,345 @@
+//! The client's sans-IO session: join, the roster, reliable requests that survive a reconnect,
+//! and data pacing under the server's limits.
+//!
+//! Run loop (the glue does the I/O):
+//! 1. on a new connection send [`Session::hello`], then call [`Session::handle_frame`] for every
+//!    frame that arrives and [`Session::handle_timeout`] whenever [`Session::poll_timeout`] says;
+//! 2. send every frame from [`Session::poll_transmit`];
+//! 3. report every [`Notice`] from [`Session::poll_notice`];
+//! 4. when the connection is lost call [`Session::handle_lost`] and, on a new connection, start
+//!    again at 1: the session resumes and nothing sent or received is lost or repeated.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::error::{Error, ErrorCode};
+use crate::id::{SessionId, UserId};
+use crate::rate::DataRate;
+use crate::wire::{
+    self, ClientFrame, Event, Hello, Intent, Participant, Profile, Request, Role,
+    ServerFrame, Welcome,
+};
+
+/// What the front end should know.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notice {
+    /// The session is live; `resumed` is true after a reconnect.
+    Welcomed {
+        /// Whether this continued an earlier connection's session.
+        resumed: bool,
+    },
+    /// An event from the server, each exactly once and in order.
+    Event(Event),
+    /// The session is over.
+    Ended(Error),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Waiting for a Welcome on the current connection.
+    Handshake,
+    /// Live on the current connection.
+    Live,
+    /// No connection; requests queue up for the resume.
+    Lost,
+    /// Over.
+    Ended,
+}
+
+struct Resume {
+    session: SessionId,
+    key: u64,
+}
+
+/// One channel membership as the client sees it.
+pub struct Session {
+    channel: String,
+    token: String,
+    role_wanted: Role,
+    state: State,
+    resume: Option<Resume>,
+    me: Option<Participant>,
+    profile: Profile,
+    roster: BTreeMap<UserId, Participant>,
+    token_expires: u64,
+    /// Requests not yet numbered, held back by pacing (in order).
+    queued: VecDeque<Request>,
+    /// Numbered requests the server has not acknowledged.
+    unacked: VecDeque<(u64, Request)>,
+    next_request: u64,
+    received: u64,
+    ack_due: bool,
+    pace: bool,
+    pacing: Option<DataRate>,
+    transmit: VecDeque<ClientFrame>,
+    notices: VecDeque<Notice>,
+}
+
+impl Session {
+    /// A session that will join `channel` with `token`, asking for `role`.
+    pub fn new(channel: &str, token: &str, role: Role) -> Self {
+        Self {
+            channel: channel.to_owned(),
+            token: token.to_owned(),
+            role_wanted: role,
+            state: State::Handshake,
+            resume: None,
+            me: None,
+            profile: Profile::default(),
+            roster: BTreeMap::new(),
+            token_expires: 0,
+            queued: VecDeque::new(),
+            unacked: VecDeque::new(),
+            next_request: 1,
+            received: 0,
+            ack_due: false,
+            pace: true,
+            pacing: None,
+            transmit: VecDeque::new(),
+            notices: VecDeque::new(),
+        }
+    }
+
+    /// Turns off client-side pacing, so the server's rate limit answers instead (for tests).
+    pub fn without_pacing(mut self) -> Self {
+        self.pace = false;
+        self.pacing = None;
+        self
+    }
+
+    /// The channel name.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// This client as the channel sees it, once welcomed.
+    pub fn me(&self) -> Option<&Participant> {
+        self.me.as_ref()
+    }
+
+    /// The channel's profile, once welcomed.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The other participants this client can see.
+    pub fn roster(&self) -> impl Iterator<Item = &Participant> {
+        self.roster.values()
+    }
+
+    /// Token expiry, seconds since the Unix epoch (0 before the welcome).
+    pub fn token_expires(&self) -> u64 {
+        self.token_expires
+    }
+
+    /// Whether the session has ended.
+    pub fn is_ended(&self) -> bool {
+        self.state == State::Ended
+    }
+
+    /// Whether the session was ever welcomed (so a new connection resumes it).
+    pub fn is_established(&self) -> bool {
+        self.resume.is_some()
+    }
+
+    /// Requests sent or queued that the server has not acknowledged yet.
+    pub fn pending(&self) -> usize {
+        self.queued.len() + self.unacked.len()
+    }
+
+    /// The first frame to send on a new connection.
+    pub fn hello(&mut self) -> Hello {
+        self.state = State::Handshake;
+        self.transmit.clear();
+        let intent = match &self.resume {
+            Some(r) => Intent::Resume { session: r.session, key: r.key, received: self.received },
+            None => Intent::Join {
+                channel: self.channel.clone(),
+                token: self.token.clone(),
+                role: self.role_wanted,
+            },
+        };
+        Hello { version: wire::VERSION, intent }
+    }
+
+    /// Queues a request. Data over the size limit is refused here, before it is sent.
+    pub fn send(&mut self, request: Request, now_ms: u64) -> Result<(), Error> {
+        if self.state == State::Ended {
+            return Err(Error::new(ErrorCode::ProtocolError, "the session has ended"));
+        }
+        if let Request::Data { payload, .. } = &request
+            && payload.len() > wire::MAX_DATA
+        {
+            let msg = format!("data message of {} bytes exceeds the {}-byte limit", payload.len(), wire::MAX_DATA);
+            return Err(Error::new(ErrorCode::MessageTooLarge, msg));
+        }
+        if let Request::RenewToken(token) = &request {
+            self.token = token.clone();
+        }
+        self.queued.push_back(request);
+        self.release(now_ms);
+        Ok(())
+    }
+
+    /// Numbers and sends queued requests as pacing allows; order is kept.
+    fn release(&mut self, now_ms: u64) {
+        while let Some(front) = self.queued.front() {
+            if let (Request::Data { payload, .. }, Some(pacing)) = (front, self.pacing.as_mut())
+                && !pacing.try_take(payload.len(), now_ms)
+            {
+                break;
+            }
+            let request = self.queued.pop_front().expect("front exists");
+            let seq = self.next_request;
+            self.next_request += 1;
+            if self.state == State::Live {
+                self.transmit.push_back(ClientFrame::Request { seq, request: request.clone() });
+            }
+            self.unacked.push_back((seq, request));
+        }
+    }
+
+    /// When [`Session::handle_timeout`] should next be called, if anything waits on time.
+    pub fn poll_timeout(&mut self, now_ms: u64) -> Option<u64> {
+        match (self.queued.front(), self.pacing.as_mut()) {
+            (Some(Request::Data { payload, .. }), Some(pacing)) => {
+                Some(now_ms + pacing.wait_ms(payload.len(), now_ms).max(1))
+            }
+            (Some(_), _) => Some(now_ms),
+            (None, _) => None,
+        }
+    }
+
+    /// Releases paced requests whose time has come.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.release(now_ms);
+    }
+
+    /// The connection is gone; keep everything for the resume.
+    pub fn handle_lost(&mut self) {
+        if self.state != State::Ended {
+            self.state = State::Lost;
+            self.transmit.clear();
+        }
+    }
+
+    /// Ends the session locally (e.g. the server stayed unreachable).
+    pub fn handle_failed(&mut self, error: Error) {
+        if self.state != State::Ended {
+            self.state = State::Ended;
+            self.notices.push_back(Notice::Ended(error));
+        }
+    }
+
+    /// Handles a frame from the server.
+    pub fn handle_frame(&mut self, frame: ServerFrame, now_ms: u64) -> Result<(), Error> {
+        match frame {
+            ServerFrame::Welcome(welcome) => self.handle_welcome(*welcome, now_ms)?,
+            ServerFrame::Event { seq, event } => {
+                if self.state != State::Live {
+                    return Err(Error::new(ErrorCode::ProtocolError, "event before welcome"));
+                }
+                if seq <= self.received {
+                    return Ok(()); // Replayed after a resume; already delivered.
+                }
+                if seq != self.received + 1 {
+                    let msg = format!("event {seq} after {}: the server skipped one", self.received);
+                    return Err(Error::new(ErrorCode::ProtocolError, msg));
+                }
+                self.received = seq;
+                self.ack_due = true;
+                self.apply(&event);
+                self.notices.push_back(Notice::Event(event));
+            }
+            ServerFrame::Ack { upto } => {
+                while self.unacked.front().is_some_and(|(seq, _)| *seq <= upto) {
+                    self.unacked.pop_front();
+                }
+            }
+            ServerFrame::Goodbye(error) => {
+                self.state = State::Ended;
+                self.notices.push_back(Notice::Ended(error));
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_welcome(&mut self, w: Welcome, now_ms: u64) -> Result<(), Error> {
+        if self.state != State::Handshake {
+            return Err(Error::new(ErrorCode::ProtocolError, "unexpected welcome"));
+        }
+        let resumed = self.resume.is_some();
+        self.resume = Some(Resume { session: w.session, key: w.key });
+        self.state = State::Live;
+        self.profile = w.profile;
+        self.token_expires = w.token_expires;
+        if self.pace && self.pacing.is_none() {
+            self.pacing = Some(DataRate::pace(w.limits, now_ms));
+        }
+        self.me = Some(w.you);
+        self.roster = w.peers.into_iter().map(|p| (p.user.clone(), p)).collect();
+        // Requests the server applied before the connection broke are done; resend the rest.
+        self.unacked.retain(|(seq, _)| *seq > w.received);
+        for (seq, request) in &self.unacked {
+            self.transmit.push_back(ClientFrame::Request { seq: *seq, request: request.clone() });
+        }
+        self.notices.push_back(Notice::Welcomed { resumed });
+        self.release(now_ms);
+        Ok(())
+    }
+
+    /// Keeps the roster and this client's own state in step with events.
+    fn apply(&mut self, event: &Event) {
+        let my_id = self.me.as_ref().map(|m| m.user.clone()).unwrap_or_default();
+        match event {
+            Event::PeerJoined(p) => {
+                self.roster.insert(p.user.clone(), p.clone());
+            }
+            Event::PeerLeft { user, .. } => {
+                self.roster.remove(user);
+            }
+            Event::RoleChanged { participant, .. } if participant.user == my_id => {
+                self.me = Some(participant.clone());
+            }
+            Event::RoleChanged { participant, .. } => {
+                let i_am_host = self.me.as_ref().is_some_and(|m| m.role == Role::Host);
+                if i_am_host || participant.role == Role::Host {
+                    self.roster.insert(participant.user.clone(), participant.clone());
+                } else {
+                    self.roster.remove(&participant.user);
+                }
+            }
+            Event::Roster(all) => {
+                self.roster = all.iter().map(|p| (p.user.clone(), p.clone())).collect();
+            }
+            Event::MuteChanged { user, audio, video } => {
+                let me = self.me.as_mut().filter(|m| &m.user == user);
+                if let Some(p) = me.or_else(|| self.roster.get_mut(user)) {
+                    p.audio_muted = *audio;
+                    p.video_muted = *video;
+                }
+            }
+            Event::TokenRenewed { expires } => self.token_expires = *expires,
+            Event::HearingChanged { .. }
+            | Event::Data { .. }
+            | Event::Refused { .. }
+            | Event::TokenExpiring { .. } => {}
+        }
+    }
+
+    /// The next frame to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<ClientFrame> {
+        if let Some(frame) = self.transmit.pop_front() {
+            return Some(frame);
+        }
+        if self.ack_due && self.state == State::Live {
+            self.ack_due = false;
+            return Some(ClientFrame::Ack { upto: self.received });
+        }
+        None
+    }
+
+    /// The next notice for the front end, if any.
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+}

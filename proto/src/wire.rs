@@ -1,0 +1,334 @@
+//! The control wire format: versioned, length-prefixed postcard messages with hard size limits.
+//!
+//! A frame on the control stream is a big-endian `u32` length followed by that many bytes of
+//! postcard. The first client frame is a [`Hello`]; the server answers with
+//! [`ServerFrame::Welcome`] or [`ServerFrame::Goodbye`]. After that both sides send
+//! [`ClientFrame`] / [`ServerFrame`] values: requests and events carry a sequence number and are
+//! acknowledged, so they survive a reconnect exactly once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorCode};
+use crate::id::{SessionId, UserId};
+
+/// Version of this wire format; a server refuses a `Hello` with another version.
+pub const VERSION: u16 = 1;
+/// Largest control frame body, in bytes. A longer frame is a protocol error.
+pub const MAX_FRAME: usize = 64 * 1024;
+/// Largest data message payload, in bytes.
+pub const MAX_DATA: usize = 4 * 1024;
+/// Most user ids in one list (hearing sets, recipients).
+pub const MAX_LIST: usize = 256;
+
+/// A participant's role in a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// On stage: may publish media (as its token allows).
+    Host,
+    /// Watching: receives, never publishes.
+    Audience,
+}
+
+/// What kind of channel this is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// Hosts on stage, an audience watching.
+    #[default]
+    LiveBroadcast,
+    /// Everyone who may publish is a host.
+    Communication,
+}
+
+/// What everyone in a channel knows about a participant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    /// The user id from the participant's token.
+    pub user: UserId,
+    /// Host or audience.
+    pub role: Role,
+    /// Whether the participant's token grants moderation.
+    pub moderator: bool,
+    /// A moderator muted this participant's audio.
+    pub audio_muted: bool,
+    /// A moderator muted this participant's video.
+    pub video_muted: bool,
+}
+
+/// The first frame a client sends on a new connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must equal [`VERSION`].
+    pub version: u16,
+    /// Start a session or resume one.
+    pub intent: Intent,
+}
+
+/// Start or resume.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Intent {
+    /// Join a channel with a token.
+    Join {
+        /// Channel name; must match the token.
+        channel: String,
+        /// The token.
+        token: String,
+        /// The role asked for; a host request may be answered with audience.
+        role: Role,
+    },
+    /// Resume a session after losing the connection.
+    Resume {
+        /// The session from `Welcome`.
+        session: SessionId,
+        /// The secret from `Welcome`.
+        key: u64,
+        /// The last event sequence number the client has processed.
+        received: u64,
+    },
+}
+
+/// What a client asks for once joined.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Leave the channel; the session ends.
+    Leave,
+    /// Become host or audience.
+    SetRole(Role),
+    /// Send a data message to everyone who hears the sender, or only to `to` when not empty.
+    Data {
+        /// Recipients; empty means everyone.
+        to: Vec<UserId>,
+        /// At most [`MAX_DATA`] bytes.
+        payload: Vec<u8>,
+    },
+    /// A moderator action.
+    Moderate(Action),
+    /// Replace the token on a live session (same channel and user).
+    RenewToken(String),
+}
+
+/// Moderator actions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Make a user a host (its token must grant publishing).
+    Promote(UserId),
+    /// Move a host to the audience.
+    Demote(UserId),
+    /// Mute or unmute a user's audio and/or video; `None` leaves that part as it is.
+    Mute {
+        /// Who.
+        user: UserId,
+        /// Audio muted.
+        audio: Option<bool>,
+        /// Video muted.
+        video: Option<bool>,
+    },
+    /// Remove a user from the channel.
+    Kick(UserId),
+    /// Set whose media and data `listener` receives; `None` means everyone.
+    SetHearing {
+        /// Who listens.
+        listener: UserId,
+        /// Whom it hears.
+        hears: Option<Vec<UserId>>,
+    },
+}
+
+/// Why a participant left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// It asked to.
+    Left,
+    /// It lost its connection and did not come back in time.
+    Offline,
+    /// A moderator removed it.
+    Kicked,
+    /// It joined again from elsewhere.
+    Replaced,
+    /// Its token expired.
+    Expired,
+    /// The server dropped it for breaking the protocol or not keeping up.
+    Dropped,
+}
+
+/// What the server tells a client about its channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// Someone joined.
+    PeerJoined(Participant),
+    /// Someone left.
+    PeerLeft {
+        /// Who.
+        user: UserId,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// Someone's role, or the client's own, changed.
+    RoleChanged {
+        /// The participant with its new role.
+        participant: Participant,
+        /// Who changed it (the user itself or a moderator).
+        by: UserId,
+    },
+    /// The whole roster this client may see, replacing what it knew. Sent when its own role
+    /// changes: hosts see everyone, the audience sees the hosts.
+    Roster(Vec<Participant>),
+    /// A moderator muted or unmuted someone.
+    MuteChanged {
+        /// Who.
+        user: UserId,
+        /// Audio muted now.
+        audio: bool,
+        /// Video muted now.
+        video: bool,
+    },
+    /// This client's hearing set changed.
+    HearingChanged {
+        /// Whom it hears; `None` is everyone.
+        hears: Option<Vec<UserId>>,
+    },
+    /// A data message.
+    Data {
+        /// The sender, stamped by the server.
+        from: UserId,
+        /// The sender's data sequence number, counted by the server from 1.
+        seq: u64,
+        /// Whether it was sent to chosen recipients only.
+        private: bool,
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// A request of this client was refused.
+    Refused {
+        /// The request's sequence number.
+        request: u64,
+        /// Why.
+        error: Error,
+    },
+    /// The token expires soon; renew it.
+    TokenExpiring {
+        /// Seconds left.
+        remaining_secs: u64,
+    },
+    /// A new token was accepted.
+    TokenRenewed {
+        /// New expiry, seconds since the Unix epoch.
+        expires: u64,
+    },
+}
+
+/// Frames from client to server after the `Hello`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    /// A request with its sequence number (from 1, no gaps).
+    Request {
+        /// Sequence number.
+        seq: u64,
+        /// The request.
+        request: Request,
+    },
+    /// All events up to and including `upto` were received.
+    Ack {
+        /// Highest event sequence number processed.
+        upto: u64,
+    },
+}
+
+/// The session state the server sends on join and on resume.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The session, for resuming.
+    pub session: SessionId,
+    /// The resume secret.
+    pub key: u64,
+    /// The channel.
+    pub channel: String,
+    /// The channel's profile.
+    pub profile: Profile,
+    /// This client as others see it.
+    pub you: Participant,
+    /// Everyone else in the channel.
+    pub peers: Vec<Participant>,
+    /// The highest request sequence number the server has applied.
+    pub received: u64,
+    /// Token expiry, seconds since the Unix epoch.
+    pub token_expires: u64,
+    /// Data limits the server enforces, so the client can pace itself.
+    pub limits: DataLimits,
+    /// Seconds a lost session is kept for resuming.
+    pub resume_secs: u64,
+}
+
+/// Data message limits per user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataLimits {
+    /// Largest payload in bytes.
+    pub max_payload: u32,
+    /// Messages per second.
+    pub messages_per_sec: u32,
+    /// Payload bytes per second.
+    pub bytes_per_sec: u32,
+}
+
+impl Default for DataLimits {
+    fn default() -> Self {
+        Self { max_payload: MAX_DATA as u32, messages_per_sec: 60, bytes_per_sec: 30 * 1024 }
+    }
+}
+
+/// Frames from server to client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    /// The session is live (answer to a `Hello`).
+    Welcome(Box<Welcome>),
+    /// An event with its sequence number (from 1, no gaps, per session).
+    Event {
+        /// Sequence number.
+        seq: u64,
+        /// The event.
+        event: Event,
+    },
+    /// All requests up to and including `upto` were applied.
+    Ack {
+        /// Highest request sequence number applied.
+        upto: u64,
+    },
+    /// The session is over (or was never started); the connection closes after this.
+    Goodbye(Error),
+}
+
+/// Encodes a message as one frame: length prefix and body.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    // Serializing these plain enums into a Vec cannot fail.
+    let body = postcard::to_stdvec(msg).expect("postcard serializes owned plain data infallibly");
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Reads a frame's length prefix and checks it against [`MAX_FRAME`].
+pub fn frame_len(prefix: [u8; 4]) -> Result<usize, Error> {
+    let len = u32::from_be_bytes(prefix) as usize;
+    if len > MAX_FRAME {
+        return Err(Error::new(
+            ErrorCode::ProtocolError,
+            format!("control frame of {len} bytes exceeds the {MAX_FRAME}-byte limit"),
+        ));
+    }
+    Ok(len)
+}
+
+/// Decodes a frame body; trailing bytes are an error.
+pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Error> {
+    let (msg, rest) = postcard::take_from_bytes(body)
+        .map_err(|e| Error::new(ErrorCode::ProtocolError, format!("malformed control frame: {e}")))?;
+    if !rest.is_empty() {
+        return Err(Error::new(
+            ErrorCode::ProtocolError,
+            format!("malformed control frame: {} trailing bytes", rest.len()),
+        ));
+    }
+    Ok(msg)
+}

@@ -1,0 +1,1 @@
+//! Livestage server as a library (being written).
