@@ -137,7 +137,12 @@ impl Proxy {
         let (relay, local_addr, handle) = Relay::new(config)?;
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(relay.run(rx));
-        Ok(Proxy { local_addr, handle, shutdown: Some(tx), runner: Runner::Task(task) })
+        Ok(Proxy {
+            local_addr,
+            handle,
+            shutdown: Some(tx),
+            runner: Runner::Task(task),
+        })
     }
 
     /// Starts on its own background thread with its own single-threaded tokio runtime (for
@@ -300,7 +305,10 @@ impl Direction {
         // `jitter` is in [0, 1), so the product never exceeds `imp.jitter`.
         let mut hold = imp.delay.saturating_add(imp.jitter.mul_f64(jitter));
         if reorder < imp.reorder {
-            let extra = imp.delay.saturating_add(imp.jitter).saturating_add(REORDER_MARGIN);
+            let extra = imp
+                .delay
+                .saturating_add(imp.jitter)
+                .saturating_add(REORDER_MARGIN);
             hold = hold.saturating_add(extra);
         }
         Some(hold)
@@ -381,17 +389,26 @@ struct Relay {
 impl Relay {
     /// Binds the listening socket; must run inside the runtime that will run the relay.
     fn new(config: Config) -> anyhow::Result<(Relay, SocketAddr, Handle)> {
-        let Config { listen, upstream, seed, up, down } = config;
+        let Config {
+            listen,
+            upstream,
+            seed,
+            up,
+            down,
+        } = config;
         let listen_tx = StdUdpSocket::bind(listen)
             .with_context(|| format!("binding the proxy listen socket on {listen}"))?;
         // Sends go straight through the std socket so they never wait on tokio readiness;
         // a full send buffer is a drop, like on a real congested link.
-        listen_tx.set_nonblocking(true).context("making the listen socket non-blocking")?;
-        let listen_rx = UdpSocket::from_std(
-            listen_tx.try_clone().context("cloning the listen socket")?,
-        )
-        .context("registering the listen socket with tokio")?;
-        let mut local_addr = listen_tx.local_addr().context("reading the listen address")?;
+        listen_tx
+            .set_nonblocking(true)
+            .context("making the listen socket non-blocking")?;
+        let listen_rx =
+            UdpSocket::from_std(listen_tx.try_clone().context("cloning the listen socket")?)
+                .context("registering the listen socket with tokio")?;
+        let mut local_addr = listen_tx
+            .local_addr()
+            .context("reading the listen address")?;
         if local_addr.ip().is_unspecified() {
             local_addr.set_ip(loopback_like(local_addr.ip()));
         }
@@ -399,11 +416,22 @@ impl Relay {
         // One seeded RNG, split into an independent stream per direction so the up decisions
         // do not depend on how replies interleave with requests.
         let mut root = SmallRng::seed_from_u64(seed);
-        let up_dir = Direction { rng: SmallRng::seed_from_u64(root.r#gen()), bad: false };
-        let down_dir = Direction { rng: SmallRng::seed_from_u64(root.r#gen()), bad: false };
+        let up_dir = Direction {
+            rng: SmallRng::seed_from_u64(root.r#gen()),
+            bad: false,
+        };
+        let down_dir = Direction {
+            rng: SmallRng::seed_from_u64(root.r#gen()),
+            bad: false,
+        };
 
         let shared = Arc::new(Shared {
-            link: Mutex::new(Link { up, down, outage: false, outage_until: None }),
+            link: Mutex::new(Link {
+                up,
+                down,
+                outage: false,
+                outage_until: None,
+            }),
             forwarded: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         });
@@ -485,7 +513,12 @@ impl Relay {
             Some(due) if self.queue.len() < MAX_IN_FLIGHT => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                self.queue.push(Pending { due, seq, dest, data });
+                self.queue.push(Pending {
+                    due,
+                    seq,
+                    dest,
+                    data,
+                });
             }
             _ => self.shared.count_dropped(),
         }
@@ -528,7 +561,11 @@ impl Relay {
         }
         if self.flows.len() >= MAX_FLOWS {
             // Still full: evict the least recently active flow rather than lock out new ones.
-            let oldest = self.flows.iter().min_by_key(|(_, f)| f.last_active).map(|(a, _)| *a);
+            let oldest = self
+                .flows
+                .iter()
+                .min_by_key(|(_, f)| f.last_active)
+                .map(|(a, _)| *a);
             if let Some(oldest) = oldest {
                 self.flows.remove(&oldest);
             }
@@ -566,11 +603,16 @@ impl Relay {
             self.down_tx.clone(),
             self.shared.clone(),
         ));
-        Ok(Flow { upstream: Arc::new(socket), reader, last_active: now })
+        Ok(Flow {
+            upstream: Arc::new(socket),
+            reader,
+            last_active: now,
+        })
     }
 
     fn expire_idle(&mut self, now: Instant) {
-        self.flows.retain(|_, flow| now.saturating_duration_since(flow.last_active) < FLOW_IDLE_TIMEOUT);
+        self.flows
+            .retain(|_, flow| now.saturating_duration_since(flow.last_active) < FLOW_IDLE_TIMEOUT);
     }
 }
 
@@ -623,7 +665,10 @@ mod tests {
     use super::*;
 
     fn direction(seed: u64) -> Direction {
-        Direction { rng: SmallRng::seed_from_u64(seed), bad: false }
+        Direction {
+            rng: SmallRng::seed_from_u64(seed),
+            bad: false,
+        }
     }
 
     #[test]

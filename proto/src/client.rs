@@ -15,8 +15,8 @@ use crate::error::{Error, ErrorCode};
 use crate::id::{SessionId, UserId};
 use crate::rate::DataRate;
 use crate::wire::{
-    self, ClientFrame, Event, Hello, Intent, Participant, Profile, Request, Role,
-    ServerFrame, Welcome,
+    self, ClientFrame, Event, Hello, Intent, Participant, Profile, Request, Role, ServerFrame,
+    Welcome,
 };
 
 /// What the front end should know.
@@ -151,25 +151,39 @@ impl Session {
         self.state = State::Handshake;
         self.transmit.clear();
         let intent = match &self.resume {
-            Some(r) => Intent::Resume { session: r.session, key: r.key, received: self.received },
+            Some(r) => Intent::Resume {
+                session: r.session,
+                key: r.key,
+                received: self.received,
+            },
             None => Intent::Join {
                 channel: self.channel.clone(),
                 token: self.token.clone(),
                 role: self.role_wanted,
             },
         };
-        Hello { version: wire::VERSION, intent }
+        Hello {
+            version: wire::VERSION,
+            intent,
+        }
     }
 
     /// Queues a request. Data over the size limit is refused here, before it is sent.
     pub fn send(&mut self, request: Request, now_ms: u64) -> Result<(), Error> {
         if self.state == State::Ended {
-            return Err(Error::new(ErrorCode::ProtocolError, "the session has ended"));
+            return Err(Error::new(
+                ErrorCode::ProtocolError,
+                "the session has ended",
+            ));
         }
         if let Request::Data { payload, .. } = &request
             && payload.len() > wire::MAX_DATA
         {
-            let msg = format!("data message of {} bytes exceeds the {}-byte limit", payload.len(), wire::MAX_DATA);
+            let msg = format!(
+                "data message of {} bytes exceeds the {}-byte limit",
+                payload.len(),
+                wire::MAX_DATA
+            );
             return Err(Error::new(ErrorCode::MessageTooLarge, msg));
         }
         if let Request::RenewToken(token) = &request {
@@ -192,7 +206,10 @@ impl Session {
             let seq = self.next_request;
             self.next_request += 1;
             if self.state == State::Live {
-                self.transmit.push_back(ClientFrame::Request { seq, request: request.clone() });
+                self.transmit.push_back(ClientFrame::Request {
+                    seq,
+                    request: request.clone(),
+                });
             }
             self.unacked.push_back((seq, request));
         }
@@ -242,7 +259,10 @@ impl Session {
                     return Ok(()); // Replayed after a resume; already delivered.
                 }
                 if seq != self.received + 1 {
-                    let msg = format!("event {seq} after {}: the server skipped one", self.received);
+                    let msg = format!(
+                        "event {seq} after {}: the server skipped one",
+                        self.received
+                    );
                     return Err(Error::new(ErrorCode::ProtocolError, msg));
                 }
                 self.received = seq;
@@ -268,7 +288,10 @@ impl Session {
             return Err(Error::new(ErrorCode::ProtocolError, "unexpected welcome"));
         }
         let resumed = self.resume.is_some();
-        self.resume = Some(Resume { session: w.session, key: w.key });
+        self.resume = Some(Resume {
+            session: w.session,
+            key: w.key,
+        });
         self.state = State::Live;
         self.profile = w.profile;
         self.token_expires = w.token_expires;
@@ -280,7 +303,10 @@ impl Session {
         // Requests the server applied before the connection broke are done; resend the rest.
         self.unacked.retain(|(seq, _)| *seq > w.received);
         for (seq, request) in &self.unacked {
-            self.transmit.push_back(ClientFrame::Request { seq: *seq, request: request.clone() });
+            self.transmit.push_back(ClientFrame::Request {
+                seq: *seq,
+                request: request.clone(),
+            });
         }
         self.notices.push_back(Notice::Welcomed { resumed });
         self.release(now_ms);
@@ -303,7 +329,8 @@ impl Session {
             Event::RoleChanged { participant, .. } => {
                 let i_am_host = self.me.as_ref().is_some_and(|m| m.role == Role::Host);
                 if i_am_host || participant.role == Role::Host {
-                    self.roster.insert(participant.user.clone(), participant.clone());
+                    self.roster
+                        .insert(participant.user.clone(), participant.clone());
                 } else {
                     self.roster.remove(&participant.user);
                 }
@@ -333,7 +360,9 @@ impl Session {
         }
         if self.ack_due && self.state == State::Live {
             self.ack_due = false;
-            return Some(ClientFrame::Ack { upto: self.received });
+            return Some(ClientFrame::Ack {
+                upto: self.received,
+            });
         }
         None
     }

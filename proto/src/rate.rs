@@ -13,7 +13,12 @@ struct Bucket {
 
 impl Bucket {
     fn new(per_sec: f64, capacity: f64, now_ms: u64) -> Self {
-        Self { capacity, per_ms: per_sec / 1000.0, level: capacity, last_ms: now_ms }
+        Self {
+            capacity,
+            per_ms: per_sec / 1000.0,
+            level: capacity,
+            last_ms: now_ms,
+        }
     }
 
     fn refill(&mut self, now_ms: u64) {
@@ -24,7 +29,11 @@ impl Bucket {
     }
 
     fn wait_ms(&self, amount: f64) -> u64 {
-        if self.level >= amount { 0 } else { ((amount - self.level) / self.per_ms).ceil() as u64 }
+        if self.level >= amount {
+            0
+        } else {
+            ((amount - self.level) / self.per_ms).ceil() as u64
+        }
     }
 }
 
@@ -53,7 +62,11 @@ impl DataRate {
         Self {
             messages: Bucket::new(msgs * rate, (msgs * burst).max(1.0), now_ms),
             // A single maximum-size message must always fit in the byte bucket.
-            bytes: Bucket::new(bytes * rate, (bytes * burst).max(f64::from(limits.max_payload)), now_ms),
+            bytes: Bucket::new(
+                bytes * rate,
+                (bytes * burst).max(f64::from(limits.max_payload)),
+                now_ms,
+            ),
         }
     }
 
@@ -61,7 +74,9 @@ impl DataRate {
     pub fn wait_ms(&mut self, len: usize, now_ms: u64) -> u64 {
         self.messages.refill(now_ms);
         self.bytes.refill(now_ms);
-        self.messages.wait_ms(1.0).max(self.bytes.wait_ms(len as f64))
+        self.messages
+            .wait_ms(1.0)
+            .max(self.bytes.wait_ms(len as f64))
     }
 
     /// Takes a message of `len` bytes if both limits allow it now.

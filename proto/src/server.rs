@@ -176,8 +176,13 @@ impl Server {
 
     /// The participants of a channel, in user id order.
     pub fn participants(&self, channel: &str) -> Vec<Participant> {
-        let Some(ch) = self.channels.get(channel) else { return Vec::new() };
-        ch.members.values().map(|sid| self.sessions[sid].participant()).collect()
+        let Some(ch) = self.channels.get(channel) else {
+            return Vec::new();
+        };
+        ch.members
+            .values()
+            .map(|sid| self.sessions[sid].participant())
+            .collect()
     }
 
     /// Handles what happened on a connection.
@@ -206,7 +211,9 @@ impl Server {
         let mut expired = Vec::new();
         let mut warn = Vec::new();
         for (&sid, s) in &self.sessions {
-            if s.lost_at.is_some_and(|t| now_ms >= t + self.config.resume_ms) {
+            if s.lost_at
+                .is_some_and(|t| now_ms >= t + self.config.resume_ms)
+            {
                 offline.push(sid);
             } else if s.claims.exp <= now_unix {
                 expired.push(sid);
@@ -218,7 +225,10 @@ impl Server {
             self.end_session(sid, LeaveReason::Offline, None);
         }
         for sid in expired {
-            let error = Error::new(ErrorCode::TokenExpired, "token expired; join again with a new token");
+            let error = Error::new(
+                ErrorCode::TokenExpired,
+                "token expired; join again with a new token",
+            );
             self.end_session(sid, LeaveReason::Expired, Some(error));
         }
         for (sid, remaining_secs) in warn {
@@ -275,8 +285,16 @@ impl Server {
             return self.refuse(conn, Error::new(ErrorCode::ProtocolError, msg));
         }
         match hello.intent {
-            Intent::Join { channel, token, role } => self.join(conn, &channel, &token, role, now_ms),
-            Intent::Resume { session, key, received } => self.resume(conn, session, key, received),
+            Intent::Join {
+                channel,
+                token,
+                role,
+            } => self.join(conn, &channel, &token, role, now_ms),
+            Intent::Resume {
+                session,
+                key,
+                received,
+            } => self.resume(conn, session, key, received),
         }
     }
 
@@ -284,16 +302,31 @@ impl Server {
         if let Err(e) = id::validate("channel", channel) {
             return self.refuse(conn, e);
         }
-        let expect = Expect { app: &self.config.app, channel, user: None };
+        let expect = Expect {
+            app: &self.config.app,
+            channel,
+            user: None,
+        };
         let claims = match token::verify(jwt, &self.config.secret, expect, now_ms / 1000) {
             Ok(claims) => claims,
             Err(e) => return self.refuse(conn, e),
         };
         let user = claims.sub.clone();
-        let profile = self.config.profiles.get(channel).copied().unwrap_or(self.config.profile);
-        let old = self.channels.get(channel).and_then(|ch| ch.members.get(&user).copied());
+        let profile = self
+            .config
+            .profiles
+            .get(channel)
+            .copied()
+            .unwrap_or(self.config.profile);
+        let old = self
+            .channels
+            .get(channel)
+            .and_then(|ch| ch.members.get(&user).copied());
         if let Some(old) = old {
-            let error = Error::new(ErrorCode::Replaced, format!("{user} joined {channel} again elsewhere"));
+            let error = Error::new(
+                ErrorCode::Replaced,
+                format!("{user} joined {channel} again elsewhere"),
+            );
             self.end_session(old, LeaveReason::Replaced, Some(error));
         }
         let wants_host = wanted == Role::Host || profile == Profile::Communication;
@@ -305,7 +338,10 @@ impl Server {
             refusal = Some(Error::new(ErrorCode::NotPermitted, msg));
             Role::Audience
         } else if self.host_count(channel) >= self.config.host_cap {
-            let msg = format!("{channel} has {} hosts already; you joined as audience", self.config.host_cap);
+            let msg = format!(
+                "{channel} has {} hosts already; you joined as audience",
+                self.config.host_cap
+            );
             refusal = Some(Error::new(ErrorCode::TooManyHosts, msg));
             Role::Audience
         } else {
@@ -338,11 +374,18 @@ impl Server {
         let ch = self
             .channels
             .entry(channel.to_owned())
-            .or_insert_with(|| Channel { profile, members: BTreeMap::new() });
+            .or_insert_with(|| Channel {
+                profile,
+                members: BTreeMap::new(),
+            });
         ch.members.insert(user.clone(), sid);
 
         self.send_welcome(sid, conn);
-        self.announce(sid, |_| Event::PeerJoined(participant.clone()), &participant);
+        self.announce(
+            sid,
+            |_| Event::PeerJoined(participant.clone()),
+            &participant,
+        );
         if let Some(error) = refusal {
             self.emit(sid, Event::Refused { request: 0, error });
         }
@@ -405,7 +448,10 @@ impl Server {
 
     fn host_count(&self, channel: &str) -> usize {
         self.channels.get(channel).map_or(0, |ch| {
-            ch.members.values().filter(|sid| self.sessions[sid].role == Role::Host).count()
+            ch.members
+                .values()
+                .filter(|sid| self.sessions[sid].role == Role::Host)
+                .count()
         })
     }
 
@@ -415,10 +461,19 @@ impl Server {
 
     /// Queues an event for a session (kept until acknowledged) and sends it if connected.
     fn emit(&mut self, sid: SessionId, event: Event) {
-        let Some(s) = self.sessions.get_mut(&sid) else { return };
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return;
+        };
         if s.backlog.len() >= self.config.max_backlog {
-            let msg = format!("{} events unacknowledged; the client is not keeping up", s.backlog.len());
-            return self.end_session(sid, LeaveReason::Dropped, Some(Error::new(ErrorCode::Overloaded, msg)));
+            let msg = format!(
+                "{} events unacknowledged; the client is not keeping up",
+                s.backlog.len()
+            );
+            return self.end_session(
+                sid,
+                LeaveReason::Dropped,
+                Some(Error::new(ErrorCode::Overloaded, msg)),
+            );
         }
         s.last_event += 1;
         let seq = s.last_event;
@@ -430,7 +485,12 @@ impl Server {
 
     /// Tells the others in `subject`'s channel who may see it (hosts always; the audience
     /// only about hosts).
-    fn announce(&mut self, subject: SessionId, event: impl Fn(SessionId) -> Event, about: &Participant) {
+    fn announce(
+        &mut self,
+        subject: SessionId,
+        event: impl Fn(SessionId) -> Event,
+        about: &Participant,
+    ) {
         let s = &self.sessions[&subject];
         let to: Vec<SessionId> = self.channels[&s.channel]
             .members
@@ -446,7 +506,9 @@ impl Server {
 
     /// Removes a session: says goodbye if it is connected and tells the channel.
     fn end_session(&mut self, sid: SessionId, reason: LeaveReason, goodbye: Option<Error>) {
-        let Some(s) = self.sessions.get(&sid) else { return };
+        let Some(s) = self.sessions.get(&sid) else {
+            return;
+        };
         let about = s.participant();
         let channel = s.channel.clone();
         if let Some(conn) = s.conn {
@@ -458,7 +520,14 @@ impl Server {
         }
         // Announce while the session is still a member, then remove it.
         let user = about.user.clone();
-        self.announce(sid, |_| Event::PeerLeft { user: user.clone(), reason }, &about);
+        self.announce(
+            sid,
+            |_| Event::PeerLeft {
+                user: user.clone(),
+                reason,
+            },
+            &about,
+        );
         self.sessions.remove(&sid);
         if let Some(ch) = self.channels.get_mut(&channel) {
             ch.members.remove(&about.user);
@@ -484,7 +553,9 @@ impl Server {
     }
 
     fn handle_frame(&mut self, sid: SessionId, frame: ClientFrame, now_ms: u64) {
-        let Some(s) = self.sessions.get_mut(&sid) else { return };
+        let Some(s) = self.sessions.get_mut(&sid) else {
+            return;
+        };
         match frame {
             ClientFrame::Ack { upto } => {
                 if upto > s.last_event {
@@ -502,13 +573,22 @@ impl Server {
                     return; // Resent after a resume; already applied once.
                 }
                 if seq != s.applied + 1 {
-                    let msg = format!("request {seq} after {}: sequence numbers must not skip", s.applied);
+                    let msg = format!(
+                        "request {seq} after {}: sequence numbers must not skip",
+                        s.applied
+                    );
                     let error = Error::new(ErrorCode::ProtocolError, msg);
                     return self.end_session(sid, LeaveReason::Dropped, Some(error));
                 }
                 s.applied = seq;
                 if let Err(error) = self.apply(sid, request, now_ms) {
-                    self.emit(sid, Event::Refused { request: seq, error });
+                    self.emit(
+                        sid,
+                        Event::Refused {
+                            request: seq,
+                            error,
+                        },
+                    );
                 }
             }
         }
@@ -543,7 +623,10 @@ impl Server {
         }
         if role == Role::Host {
             if !s.claims.may_host() {
-                let msg = format!("{}'s token grants no publishing, so it cannot be a host", s.claims.sub);
+                let msg = format!(
+                    "{}'s token grants no publishing, so it cannot be a host",
+                    s.claims.sub
+                );
                 return Err(Error::new(ErrorCode::NotPermitted, msg));
             }
             if self.host_count(&s.channel) >= self.config.host_cap {
@@ -557,8 +640,15 @@ impl Server {
         let participant = s.participant();
         let by = by.to_owned();
         // Everyone who could see it before or can see it now learns the change.
-        let about = if before.role == Role::Host { &before } else { &participant };
-        let changed = Event::RoleChanged { participant: participant.clone(), by: by.clone() };
+        let about = if before.role == Role::Host {
+            &before
+        } else {
+            &participant
+        };
+        let changed = Event::RoleChanged {
+            participant: participant.clone(),
+            by: by.clone(),
+        };
         self.announce(sid, |_| changed.clone(), about);
         self.emit(sid, changed);
         let roster = self.visible_roster(sid);
@@ -566,21 +656,44 @@ impl Server {
         Ok(())
     }
 
-    fn forward_data(&mut self, sid: SessionId, to: Vec<UserId>, payload: Vec<u8>, now_ms: u64) -> Result<(), Error> {
+    fn forward_data(
+        &mut self,
+        sid: SessionId,
+        to: Vec<UserId>,
+        payload: Vec<u8>,
+        now_ms: u64,
+    ) -> Result<(), Error> {
         let limits = self.config.limits;
-        let s = self.sessions.get_mut(&sid).expect("caller holds a live session");
+        let s = self
+            .sessions
+            .get_mut(&sid)
+            .expect("caller holds a live session");
         if !s.claims.allows(Grant::PublishData) {
-            return Err(Error::new(ErrorCode::NotPermitted, "token does not grant publish-data"));
+            return Err(Error::new(
+                ErrorCode::NotPermitted,
+                "token does not grant publish-data",
+            ));
         }
         if s.role != Role::Host {
-            return Err(Error::new(ErrorCode::NotPermitted, "the audience cannot send data; go on stage first"));
+            return Err(Error::new(
+                ErrorCode::NotPermitted,
+                "the audience cannot send data; go on stage first",
+            ));
         }
         if payload.len() > limits.max_payload as usize {
-            let msg = format!("data message of {} bytes exceeds the {}-byte limit", payload.len(), limits.max_payload);
+            let msg = format!(
+                "data message of {} bytes exceeds the {}-byte limit",
+                payload.len(),
+                limits.max_payload
+            );
             return Err(Error::new(ErrorCode::MessageTooLarge, msg));
         }
         if to.len() > wire::MAX_LIST {
-            let msg = format!("{} recipients exceed the limit of {}", to.len(), wire::MAX_LIST);
+            let msg = format!(
+                "{} recipients exceed the limit of {}",
+                to.len(),
+                wire::MAX_LIST
+            );
             return Err(Error::new(ErrorCode::MessageTooLarge, msg));
         }
         if !s.rate.try_take(payload.len(), now_ms) {
@@ -601,7 +714,12 @@ impl Server {
             .filter(|r| self.sessions[r].hears(&from))
             .collect();
         for r in recipients {
-            let event = Event::Data { from: from.clone(), seq, private, payload: payload.clone() };
+            let event = Event::Data {
+                from: from.clone(),
+                seq,
+                private,
+                payload: payload.clone(),
+            };
             self.emit(r, event);
         }
         Ok(())
@@ -610,12 +728,18 @@ impl Server {
     fn moderate(&mut self, sid: SessionId, action: Action) -> Result<(), Error> {
         let s = &self.sessions[&sid];
         if !s.claims.allows(Grant::Moderator) {
-            return Err(Error::new(ErrorCode::NotPermitted, "token does not grant moderator"));
+            return Err(Error::new(
+                ErrorCode::NotPermitted,
+                "token does not grant moderator",
+            ));
         }
         let (channel, me) = (s.channel.clone(), s.claims.sub.clone());
         let target = |server: &Self, user: &str| {
             server.session_of(&channel, user).ok_or_else(|| {
-                Error::new(ErrorCode::UnknownUser, format!("{user} is not in {channel}"))
+                Error::new(
+                    ErrorCode::UnknownUser,
+                    format!("{user} is not in {channel}"),
+                )
             })
         };
         match action {
@@ -627,14 +751,19 @@ impl Server {
                 s.audio_muted = audio.unwrap_or(s.audio_muted);
                 s.video_muted = video.unwrap_or(s.video_muted);
                 let about = s.participant();
-                let event = Event::MuteChanged { user, audio: about.audio_muted, video: about.video_muted };
+                let event = Event::MuteChanged {
+                    user,
+                    audio: about.audio_muted,
+                    video: about.video_muted,
+                };
                 self.announce(t, |_| event.clone(), &about);
                 self.emit(t, event);
                 Ok(())
             }
             Action::Kick(user) => {
                 let t = target(self, &user)?;
-                let error = Error::new(ErrorCode::Kicked, format!("removed from {channel} by {me}"));
+                let error =
+                    Error::new(ErrorCode::Kicked, format!("removed from {channel} by {me}"));
                 self.end_session(t, LeaveReason::Kicked, Some(error));
                 Ok(())
             }
@@ -655,7 +784,11 @@ impl Server {
 
     fn renew(&mut self, sid: SessionId, jwt: &str, now_ms: u64) -> Result<(), Error> {
         let s = &self.sessions[&sid];
-        let expect = Expect { app: &self.config.app, channel: &s.channel, user: Some(&s.claims.sub) };
+        let expect = Expect {
+            app: &self.config.app,
+            channel: &s.channel,
+            user: Some(&s.claims.sub),
+        };
         let claims = token::verify(jwt, &self.config.secret, expect, now_ms / 1000)?;
         let user = claims.sub.clone();
         let expires = claims.exp;

@@ -59,10 +59,13 @@ impl Grant {
     pub fn parse_list(list: &str) -> Result<Grants, String> {
         let mut grants = Grants::new();
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let grant = Grant::ALL.into_iter().find(|g| g.as_str() == name).ok_or_else(|| {
-                let known: Vec<_> = Grant::ALL.iter().map(|g| g.as_str()).collect();
-                format!("unknown grant {name:?}; known grants: {}", known.join(", "))
-            })?;
+            let grant = Grant::ALL
+                .into_iter()
+                .find(|g| g.as_str() == name)
+                .ok_or_else(|| {
+                    let known: Vec<_> = Grant::ALL.iter().map(|g| g.as_str()).collect();
+                    format!("unknown grant {name:?}; known grants: {}", known.join(", "))
+                })?;
             grants.insert(grant);
         }
         Ok(grants)
@@ -95,7 +98,14 @@ pub struct Claims {
 
 impl Claims {
     /// Claims for `user` in `channel` of `app`, valid for `ttl_secs` from `now_unix`.
-    pub fn new(app: &str, channel: &str, user: &str, grants: Grants, now_unix: u64, ttl_secs: u64) -> Self {
+    pub fn new(
+        app: &str,
+        channel: &str,
+        user: &str,
+        grants: Grants,
+        now_unix: u64,
+        ttl_secs: u64,
+    ) -> Self {
         Self {
             app: app.to_owned(),
             ch: channel.to_owned(),
@@ -120,8 +130,12 @@ impl Claims {
 
 /// Signs claims with the app secret (HS256).
 pub fn mint(claims: &Claims, secret: &[u8]) -> Result<String, Error> {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
-        .map_err(|e| Error::new(ErrorCode::TokenInvalid, format!("cannot sign token: {e}")))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(|e| Error::new(ErrorCode::TokenInvalid, format!("cannot sign token: {e}")))
 }
 
 /// What a token must be bound to.
@@ -137,19 +151,28 @@ pub struct Expect<'a> {
 
 /// Verifies a token's signature (HS256 only), expiry and binding. `now_unix` is the current
 /// time in seconds since the Unix epoch.
-pub fn verify(token: &str, secret: &[u8], expect: Expect<'_>, now_unix: u64) -> Result<Claims, Error> {
+pub fn verify(
+    token: &str,
+    secret: &[u8],
+    expect: Expect<'_>,
+    now_unix: u64,
+) -> Result<Claims, Error> {
     let mut validation = Validation::new(Algorithm::HS256);
     // Time is checked below against the clock we were given, never the system clock.
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.set_required_spec_claims(&["exp", "sub"]);
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
-        .map_err(|e| Error::new(ErrorCode::TokenInvalid, format!("token rejected: {e}")))?;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
+            .map_err(|e| Error::new(ErrorCode::TokenInvalid, format!("token rejected: {e}")))?;
     let claims = data.claims;
     if claims.exp + LEEWAY_SECS <= now_unix {
         return Err(Error::new(
             ErrorCode::TokenExpired,
-            format!("token expired {} s ago; ask your app server for a new one", now_unix - claims.exp),
+            format!(
+                "token expired {} s ago; ask your app server for a new one",
+                now_unix - claims.exp
+            ),
         ));
     }
     if let Some(nbf) = claims.nbf
@@ -161,7 +184,10 @@ pub fn verify(token: &str, secret: &[u8], expect: Expect<'_>, now_unix: u64) -> 
         ));
     }
     let mismatch = |what: &str, got: &str, want: &str| {
-        Error::new(ErrorCode::TokenInvalid, format!("token is for {what} {got:?}, not {want:?}"))
+        Error::new(
+            ErrorCode::TokenInvalid,
+            format!("token is for {what} {got:?}, not {want:?}"),
+        )
     };
     if claims.app != expect.app {
         return Err(mismatch("app", &claims.app, expect.app));
@@ -174,9 +200,13 @@ pub fn verify(token: &str, secret: &[u8], expect: Expect<'_>, now_unix: u64) -> 
     {
         return Err(mismatch("user", &claims.sub, user));
     }
-    id::validate("user id", &claims.sub).map_err(|e| Error::new(ErrorCode::TokenInvalid, e.message))?;
+    id::validate("user id", &claims.sub)
+        .map_err(|e| Error::new(ErrorCode::TokenInvalid, e.message))?;
     if !claims.allows(Grant::Join) {
-        return Err(Error::new(ErrorCode::NotPermitted, "token does not grant join"));
+        return Err(Error::new(
+            ErrorCode::NotPermitted,
+            "token does not grant join",
+        ));
     }
     Ok(claims)
 }

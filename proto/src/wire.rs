@@ -273,7 +273,11 @@ pub struct DataLimits {
 
 impl Default for DataLimits {
     fn default() -> Self {
-        Self { max_payload: MAX_DATA as u32, messages_per_sec: 60, bytes_per_sec: 30 * 1024 }
+        Self {
+            max_payload: MAX_DATA as u32,
+            messages_per_sec: 60,
+            bytes_per_sec: 30 * 1024,
+        }
     }
 }
 
@@ -322,8 +326,12 @@ pub fn frame_len(prefix: [u8; 4]) -> Result<usize, Error> {
 
 /// Decodes a frame body; trailing bytes are an error.
 pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Error> {
-    let (msg, rest) = postcard::take_from_bytes(body)
-        .map_err(|e| Error::new(ErrorCode::ProtocolError, format!("malformed control frame: {e}")))?;
+    let (msg, rest) = postcard::take_from_bytes(body).map_err(|e| {
+        Error::new(
+            ErrorCode::ProtocolError,
+            format!("malformed control frame: {e}"),
+        )
+    })?;
     if !rest.is_empty() {
         return Err(Error::new(
             ErrorCode::ProtocolError,

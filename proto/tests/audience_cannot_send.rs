@@ -22,7 +22,11 @@ fn audience_data_is_refused_and_goes_nowhere() {
 fn a_token_without_publish_data_cannot_send() {
     let mut net = Net::new();
     let host = net.host("host");
-    let mute = net.join("mute", "join,publish-audio", livestage_proto::wire::Role::Host);
+    let mute = net.join(
+        "mute",
+        "join,publish-audio",
+        livestage_proto::wire::Role::Host,
+    );
     net.data(mute, b"hi");
     assert_eq!(net.refusals(mute), vec![ErrorCode::NotPermitted]);
     assert!(net.data_received(host).is_empty());

@@ -5,8 +5,8 @@
 mod common;
 
 use common::Net;
-use livestage_proto::wire::{Action, Request, Role};
 use livestage_proto::ErrorCode;
+use livestage_proto::wire::{Action, Request, Role};
 
 #[test]
 fn the_eighteenth_host_stays_as_audience() {
@@ -27,7 +27,10 @@ fn the_eighteenth_host_stays_as_audience() {
 
 #[test]
 fn a_moderator_cannot_promote_past_the_cap() {
-    let mut net = Net::with(livestage_proto::server::Config { host_cap: 2, ..Default::default() });
+    let mut net = Net::with(livestage_proto::server::Config {
+        host_cap: 2,
+        ..Default::default()
+    });
     let m = net.moderator("m");
     net.host("h1");
     let a = net.audience("a");

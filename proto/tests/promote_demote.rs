@@ -4,8 +4,8 @@
 mod common;
 
 use common::Net;
-use livestage_proto::wire::{Action, Event, Request, Role};
 use livestage_proto::ErrorCode;
+use livestage_proto::wire::{Action, Event, Request, Role};
 
 #[test]
 fn moderator_promotes_and_demotes() {
@@ -22,15 +22,30 @@ fn moderator_promotes_and_demotes() {
         evs.iter().any(|e| matches!(e, Event::RoleChanged { participant, by } if participant.user == "a" && participant.role == Role::Host && by == "m"))
     };
     assert!(changed(net.events(host)));
-    assert!(changed(net.events(watcher)), "audience learns of a new host");
+    assert!(
+        changed(net.events(watcher)),
+        "audience learns of a new host"
+    );
     // The promoted user now sees the whole roster, audience included.
-    let seen: Vec<_> = net.clients[a].session.roster().map(|p| p.user.clone()).collect();
+    let seen: Vec<_> = net.clients[a]
+        .session
+        .roster()
+        .map(|p| p.user.clone())
+        .collect();
     assert_eq!(seen, vec!["host", "m", "watcher"]);
 
     net.send(m, Request::Moderate(Action::Demote("host".into())));
     assert_eq!(net.role(host), Role::Audience);
-    let watcher_roster: Vec<_> = net.clients[watcher].session.roster().map(|p| p.user.clone()).collect();
-    assert_eq!(watcher_roster, vec!["a", "m"], "the audience sees hosts only");
+    let watcher_roster: Vec<_> = net.clients[watcher]
+        .session
+        .roster()
+        .map(|p| p.user.clone())
+        .collect();
+    assert_eq!(
+        watcher_roster,
+        vec!["a", "m"],
+        "the audience sees hosts only"
+    );
 }
 
 #[test]
@@ -43,8 +58,15 @@ fn others_cannot_moderate() {
         Action::Promote("a".into()),
         Action::Demote("victim".into()),
         Action::Kick("victim".into()),
-        Action::Mute { user: "victim".into(), audio: Some(true), video: None },
-        Action::SetHearing { listener: "victim".into(), hears: Some(vec![]) },
+        Action::Mute {
+            user: "victim".into(),
+            audio: Some(true),
+            video: None,
+        },
+        Action::SetHearing {
+            listener: "victim".into(),
+            hears: Some(vec![]),
+        },
     ] {
         net.send(host, Request::Moderate(action));
         assert_eq!(net.refusals(host), vec![ErrorCode::NotPermitted]);

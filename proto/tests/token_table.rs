@@ -3,21 +3,32 @@
 
 mod common;
 
-use common::{grants, Net, CHANNEL, SECRET};
+use common::{CHANNEL, Net, SECRET, grants};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use livestage_proto::token::{self, Claims, Expect};
-use livestage_proto::wire::Role;
 use livestage_proto::ErrorCode;
 use livestage_proto::client::Session;
+use livestage_proto::token::{self, Claims, Expect};
+use livestage_proto::wire::Role;
 
 const NOW: u64 = 1_800_000_000;
 
 fn claims() -> Claims {
-    Claims::new("livestage", CHANNEL, "alice", grants("join,publish-data"), NOW, 600)
+    Claims::new(
+        "livestage",
+        CHANNEL,
+        "alice",
+        grants("join,publish-data"),
+        NOW,
+        600,
+    )
 }
 
 fn expect() -> Expect<'static> {
-    Expect { app: "livestage", channel: CHANNEL, user: Some("alice") }
+    Expect {
+        app: "livestage",
+        channel: CHANNEL,
+        user: Some("alice"),
+    }
 }
 
 fn verify(jwt: &str) -> Result<Claims, ErrorCode> {
@@ -48,16 +59,70 @@ fn the_table() {
     let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
 
     let cases: Vec<(&str, String, ErrorCode)> = vec![
-        ("wrong key", token::mint(&claims(), b"other").unwrap(), ErrorCode::TokenInvalid),
-        ("expired", sign(&Claims { exp: NOW - 60, ..claims() }), ErrorCode::TokenExpired),
-        ("missing exp", raw(no_exp, Algorithm::HS256), ErrorCode::TokenInvalid),
-        ("nbf in the future", sign(&Claims { nbf: Some(NOW + 600), ..claims() }), ErrorCode::TokenExpired),
-        ("another algorithm", raw(base.clone(), Algorithm::HS384), ErrorCode::TokenInvalid),
-        ("wrong channel", sign(&Claims { ch: "other".into(), ..claims() }), ErrorCode::TokenInvalid),
-        ("wrong user", sign(&Claims { sub: "mallory".into(), ..claims() }), ErrorCode::TokenInvalid),
-        ("wrong app", sign(&Claims { app: "other".into(), ..claims() }), ErrorCode::TokenInvalid),
+        (
+            "wrong key",
+            token::mint(&claims(), b"other").unwrap(),
+            ErrorCode::TokenInvalid,
+        ),
+        (
+            "expired",
+            sign(&Claims {
+                exp: NOW - 60,
+                ..claims()
+            }),
+            ErrorCode::TokenExpired,
+        ),
+        (
+            "missing exp",
+            raw(no_exp, Algorithm::HS256),
+            ErrorCode::TokenInvalid,
+        ),
+        (
+            "nbf in the future",
+            sign(&Claims {
+                nbf: Some(NOW + 600),
+                ..claims()
+            }),
+            ErrorCode::TokenExpired,
+        ),
+        (
+            "another algorithm",
+            raw(base.clone(), Algorithm::HS384),
+            ErrorCode::TokenInvalid,
+        ),
+        (
+            "wrong channel",
+            sign(&Claims {
+                ch: "other".into(),
+                ..claims()
+            }),
+            ErrorCode::TokenInvalid,
+        ),
+        (
+            "wrong user",
+            sign(&Claims {
+                sub: "mallory".into(),
+                ..claims()
+            }),
+            ErrorCode::TokenInvalid,
+        ),
+        (
+            "wrong app",
+            sign(&Claims {
+                app: "other".into(),
+                ..claims()
+            }),
+            ErrorCode::TokenInvalid,
+        ),
         ("tampered grant", tampered, ErrorCode::TokenInvalid),
-        ("no join grant", sign(&Claims { grants: grants("publish-data"), ..claims() }), ErrorCode::NotPermitted),
+        (
+            "no join grant",
+            sign(&Claims {
+                grants: grants("publish-data"),
+                ..claims()
+            }),
+            ErrorCode::NotPermitted,
+        ),
         ("garbage", "not.a.jwt".into(), ErrorCode::TokenInvalid),
     ];
     for (name, jwt, want) in cases {
@@ -69,10 +134,20 @@ fn the_table() {
 fn the_server_refuses_bad_tokens_and_keeps_serving() {
     let mut net = Net::new();
     let host = net.host("host");
-    let bad = token::mint(&Claims { ch: "other".into(), ..claims() }, SECRET).unwrap();
+    let bad = token::mint(
+        &Claims {
+            ch: "other".into(),
+            ..claims()
+        },
+        SECRET,
+    )
+    .unwrap();
     let intruder = net.join_with("alice", Session::new(CHANNEL, &bad, Role::Host));
     assert_eq!(net.ended(intruder), Some(ErrorCode::TokenInvalid));
-    assert!(net.clients[intruder].conn.is_none(), "refused connection is closed");
+    assert!(
+        net.clients[intruder].conn.is_none(),
+        "refused connection is closed"
+    );
     assert_eq!(net.server.participants(CHANNEL).len(), 1);
     let other = net.host("bob");
     net.data(host, b"still here");

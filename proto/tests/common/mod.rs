@@ -36,18 +36,38 @@ impl Net {
     }
 
     pub fn with(config: Config) -> Self {
-        let config = Config { secret: SECRET.to_vec(), ..config };
-        Self { server: Server::new(config), now: T0, clients: Vec::new(), next_conn: 1 }
+        let config = Config {
+            secret: SECRET.to_vec(),
+            ..config
+        };
+        Self {
+            server: Server::new(config),
+            now: T0,
+            clients: Vec::new(),
+            next_conn: 1,
+        }
     }
 
     pub fn token(&self, user: &str, grant_list: &str) -> String {
-        let claims = Claims::new("livestage", CHANNEL, user, grants(grant_list), self.now / 1000, 3600);
+        let claims = Claims::new(
+            "livestage",
+            CHANNEL,
+            user,
+            grants(grant_list),
+            self.now / 1000,
+            3600,
+        );
         token::mint(&claims, SECRET).unwrap()
     }
 
     /// Adds a client with a session and connects it; returns its index.
     pub fn join_with(&mut self, user: &str, session: Session) -> usize {
-        self.clients.push(Client { user: user.into(), session, conn: None, notices: Vec::new() });
+        self.clients.push(Client {
+            user: user.into(),
+            session,
+            conn: None,
+            notices: Vec::new(),
+        });
         let i = self.clients.len() - 1;
         self.connect(i);
         i
@@ -59,15 +79,27 @@ impl Net {
     }
 
     pub fn host(&mut self, user: &str) -> usize {
-        self.join(user, "join,publish-audio,publish-video,publish-data", Role::Host)
+        self.join(
+            user,
+            "join,publish-audio,publish-video,publish-data",
+            Role::Host,
+        )
     }
 
     pub fn audience(&mut self, user: &str) -> usize {
-        self.join(user, "join,publish-audio,publish-video,publish-data", Role::Audience)
+        self.join(
+            user,
+            "join,publish-audio,publish-video,publish-data",
+            Role::Audience,
+        )
     }
 
     pub fn moderator(&mut self, user: &str) -> usize {
-        self.join(user, "join,publish-audio,publish-video,publish-data,moderator", Role::Host)
+        self.join(
+            user,
+            "join,publish-audio,publish-video,publish-data,moderator",
+            Role::Host,
+        )
     }
 
     /// Opens a new connection for client `i` and sends its hello; then runs the network.
@@ -99,7 +131,9 @@ impl Net {
 
     /// Client `i` sends what it has queued, but nothing is delivered back yet.
     pub fn client_sends(&mut self, i: usize) {
-        let Some(conn) = self.clients[i].conn else { return };
+        let Some(conn) = self.clients[i].conn else {
+            return;
+        };
         while let Some(frame) = self.clients[i].session.poll_transmit() {
             let body = wire::encode(&frame)[4..].to_vec();
             self.server.handle_input(conn, Input::Frame(body), self.now);
@@ -140,14 +174,17 @@ impl Net {
                 }
             }
             // Acks are transmitted lazily; one more client pass picks them up.
-            let acks: bool = self.clients.iter_mut().any(|c| c.conn.is_some() && {
-                let mut any = false;
-                while let Some(frame) = c.session.poll_transmit() {
-                    any = true;
-                    let body = wire::encode(&frame)[4..].to_vec();
-                    self.server.handle_input(c.conn.unwrap(), Input::Frame(body), self.now);
+            let acks: bool = self.clients.iter_mut().any(|c| {
+                c.conn.is_some() && {
+                    let mut any = false;
+                    while let Some(frame) = c.session.poll_transmit() {
+                        any = true;
+                        let body = wire::encode(&frame)[4..].to_vec();
+                        self.server
+                            .handle_input(c.conn.unwrap(), Input::Frame(body), self.now);
+                    }
+                    any
                 }
-                any
             });
             if !moved && !acks {
                 break;
@@ -174,7 +211,13 @@ impl Net {
     }
 
     pub fn data(&mut self, i: usize, payload: &[u8]) {
-        self.send(i, livestage_proto::wire::Request::Data { to: vec![], payload: payload.to_vec() });
+        self.send(
+            i,
+            livestage_proto::wire::Request::Data {
+                to: vec![],
+                payload: payload.to_vec(),
+            },
+        );
     }
 
     /// Takes the events client `i` received so far.
@@ -198,7 +241,9 @@ impl Net {
         self.events(i)
             .into_iter()
             .filter_map(|e| match e {
-                Event::Data { from, seq, payload, .. } => Some((from, seq, payload)),
+                Event::Data {
+                    from, seq, payload, ..
+                } => Some((from, seq, payload)),
                 _ => None,
             })
             .collect()
