@@ -1,3 +1,8 @@
-//! Livestage networking glue: the client [`Engine`] over QUIC and the impairment [`proxy`].
+//! Livestage networking glue: QUIC transport shared by both ends, the client [`Engine`], and
+//! the seeded impairment [`proxy`] used by tests.
 
+pub mod engine;
 pub mod proxy;
+pub mod transport;
+
+pub use engine::{Engine, Event, JoinOptions};

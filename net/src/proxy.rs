@@ -155,9 +155,17 @@ impl Proxy {
             .build()
             .context("building the proxy runtime")?;
         // Sockets register with the runtime they are created in, so enter it first.
-        let (relay, local_addr, handle) = {
+        let built = {
             let _guard = runtime.enter();
-            Relay::new(config)?
+            Relay::new(config)
+        };
+        let (relay, local_addr, handle) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                // A plain drop would panic if the caller is itself inside an async context.
+                runtime.shutdown_background();
+                return Err(e);
+            }
         };
         let (tx, rx) = oneshot::channel();
         let thread = thread::Builder::new()
@@ -219,6 +227,9 @@ impl Handle {
     }
 
     /// Starts an outage that ends by itself after `d`. Returns immediately.
+    ///
+    /// Replaces any earlier timed outage; an outage switched on with
+    /// [`set_outage(true)`](Self::set_outage) stays on until switched off.
     pub fn outage_for(&self, d: Duration) {
         let until = Instant::now().checked_add(d);
         let mut link = self.shared.link();
@@ -458,16 +469,16 @@ impl Relay {
         let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            // Far-future placeholder when idle; the branch is disabled then anyway.
             let next_due = self.queue.peek().map(|p| p.due);
+            // With nothing queued the branch is disabled, so the placeholder deadline is unused.
             let timer = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now));
             tokio::select! {
                 _ = &mut shutdown => break,
                 received = self.listen.recv_from(&mut buf) => match received {
-                    Ok((len, client)) => self.from_client(client, &buf[..len]),
+                    Ok((len, client)) => self.on_client_datagram(client, &buf[..len]),
                     Err(e) => recv_error("listen socket", e).await,
                 },
-                Some((client, data)) = self.down_rx.recv() => self.from_server(client, data),
+                Some((client, data)) = self.down_rx.recv() => self.on_server_datagram(client, data),
                 () = timer, if next_due.is_some() => self.flush(Instant::now()),
                 _ = sweep.tick() => self.expire_idle(Instant::now()),
             }
@@ -476,7 +487,7 @@ impl Relay {
     }
 
     /// A datagram from a client, bound for the server.
-    fn from_client(&mut self, client: SocketAddr, data: &[u8]) {
+    fn on_client_datagram(&mut self, client: SocketAddr, data: &[u8]) {
         let now = Instant::now();
         if self.shared.in_outage(now) {
             self.shared.count_dropped();
@@ -492,7 +503,7 @@ impl Relay {
     }
 
     /// A reply from the server, bound for `client`.
-    fn from_server(&mut self, client: SocketAddr, data: Vec<u8>) {
+    fn on_server_datagram(&mut self, client: SocketAddr, data: Vec<u8>) {
         let now = Instant::now();
         if let Some(flow) = self.flows.get_mut(&client) {
             flow.last_active = now;

@@ -1,0 +1,496 @@
+//! The client core shared by the Bevy plugin and the C ABI: a tokio runtime on background
+//! threads drives one QUIC connection per joined channel; the front end sends commands and
+//! receives [`Event`]s on a crossbeam channel, never blocking on the network.
+//!
+//! ```no_run
+//! use livestage_net::{Engine, JoinOptions};
+//! use livestage_proto::wire::Role;
+//!
+//! let engine = Engine::new()?;
+//! let pem = std::fs::read("livestage-dev-cert.pem")?;
+//! engine.join(JoinOptions::new("127.0.0.1:4443".parse()?, &pem, "lobby", "TOKEN", Role::Audience));
+//! while let Ok(event) = engine.events().recv() {
+//!     println!("{event:?}");
+//! }
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender};
+use livestage_proto::client::{Notice, Session};
+use livestage_proto::wire::{self, Action, Participant, Profile, Request, Role, ServerFrame};
+use livestage_proto::{Error, ErrorCode};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+
+use crate::transport::{self, ReadError};
+
+/// How to reach a server and what to join there.
+#[derive(Clone, Debug)]
+pub struct JoinOptions {
+    /// The server's UDP address.
+    pub server: SocketAddr,
+    /// The name in the server's certificate (`localhost` for the dev certificate).
+    pub server_name: String,
+    /// PEM of the certificate (or CA) to trust.
+    pub cert_pem: Vec<u8>,
+    /// The channel to join.
+    pub channel: String,
+    /// The access token.
+    pub token: String,
+    /// The role asked for.
+    pub role: Role,
+    /// Keep data messages under the server's rate limit by delaying them (default on).
+    pub pace_data: bool,
+    /// How long to keep trying to reach the server before giving up on the first connection.
+    pub connect_timeout: Duration,
+}
+
+impl JoinOptions {
+    /// Options with the defaults: server name `localhost`, pacing on, 5 s connect timeout.
+    pub fn new(
+        server: SocketAddr,
+        cert_pem: &[u8],
+        channel: &str,
+        token: &str,
+        role: Role,
+    ) -> Self {
+        Self {
+            server,
+            server_name: "localhost".into(),
+            cert_pem: cert_pem.to_vec(),
+            channel: channel.into(),
+            token: token.into(),
+            role,
+            pace_data: true,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The state of a channel's connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Reaching the server for the first time.
+    Connecting,
+    /// Joined and live.
+    Connected,
+    /// The path was lost; resuming the same session.
+    Reconnecting,
+    /// Over: left, refused, kicked, or unreachable (see the error).
+    Disconnected,
+}
+
+/// Something that happened in a channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// The channel it happened in.
+    pub channel: String,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// The connection state changed; `error` says why when it ended badly.
+    State {
+        /// The new state.
+        state: ConnectionState,
+        /// Why, for a disconnect that was not asked for.
+        error: Option<Error>,
+    },
+    /// Joined (or resumed after a reconnect) with this view of the channel.
+    Joined {
+        /// This client as the channel sees it.
+        me: Participant,
+        /// The others this client can see.
+        peers: Vec<Participant>,
+        /// The channel's profile.
+        profile: Profile,
+        /// True when an earlier session continued after a reconnect.
+        resumed: bool,
+    },
+    /// An event from the server (peers, roles, data, refusals, token warnings).
+    Server(wire::Event),
+    /// A request was refused locally before it was sent (e.g. too large, not joined).
+    LocalError(Error),
+}
+
+enum Command {
+    Join(Box<JoinOptions>),
+    Link { channel: String, request: Request },
+}
+
+/// The client engine. Dropping it leaves every channel and stops its threads.
+pub struct Engine {
+    commands: mpsc::UnboundedSender<Command>,
+    events: Receiver<Event>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Engine {
+    /// Starts the engine's runtime (two background threads).
+    pub fn new() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("livestage-engine")
+            .enable_all()
+            .build()?;
+        let (commands, rx) = mpsc::unbounded_channel();
+        let (events_tx, events) = crossbeam_channel::unbounded();
+        runtime.spawn(dispatch(rx, events_tx));
+        Ok(Self {
+            commands,
+            events,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Joins a channel; progress arrives as events. Joining a channel already joined
+    /// replaces that membership.
+    pub fn join(&self, options: JoinOptions) {
+        self.command(Command::Join(Box::new(options)));
+    }
+
+    /// Leaves a channel.
+    pub fn leave(&self, channel: &str) {
+        self.request(channel, Request::Leave);
+    }
+
+    /// Asks to become host or audience.
+    pub fn set_role(&self, channel: &str, role: Role) {
+        self.request(channel, Request::SetRole(role));
+    }
+
+    /// Sends a data message to everyone who hears this client, or only to `to` if not empty.
+    pub fn send_data(&self, channel: &str, to: Vec<String>, payload: Vec<u8>) {
+        self.request(channel, Request::Data { to, payload });
+    }
+
+    /// A moderator action.
+    pub fn moderate(&self, channel: &str, action: Action) {
+        self.request(channel, Request::Moderate(action));
+    }
+
+    /// Replaces the token of a live channel membership.
+    pub fn renew_token(&self, channel: &str, token: &str) {
+        self.request(channel, Request::RenewToken(token.into()));
+    }
+
+    /// The events of every channel, in order per channel.
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    fn request(&self, channel: &str, request: Request) {
+        self.command(Command::Link {
+            channel: channel.into(),
+            request,
+        });
+    }
+
+    fn command(&self, command: Command) {
+        // The dispatcher lives as long as the runtime, which lives as long as `self`.
+        let _ = self.commands.send(command);
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Routes commands to one task per channel.
+async fn dispatch(mut commands: mpsc::UnboundedReceiver<Command>, events: Sender<Event>) {
+    let mut links: HashMap<String, mpsc::UnboundedSender<Request>> = HashMap::new();
+    while let Some(command) = commands.recv().await {
+        match command {
+            Command::Join(options) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let channel = options.channel.clone();
+                let endpoint = match client_endpoint(options.server) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let error = Error::new(
+                            ErrorCode::ServerUnreachable,
+                            format!("cannot open a UDP socket: {e}"),
+                        );
+                        let kind = EventKind::State {
+                            state: ConnectionState::Disconnected,
+                            error: Some(error),
+                        };
+                        let _ = events.send(Event { channel, kind });
+                        continue;
+                    }
+                };
+                tokio::spawn(run_link(endpoint, *options, rx, events.clone()));
+                links.insert(channel, tx);
+            }
+            Command::Link { channel, request } => {
+                let sent = links
+                    .get(&channel)
+                    .is_some_and(|tx| tx.send(request).is_ok());
+                if !sent {
+                    let error =
+                        Error::new(ErrorCode::ProtocolError, format!("not joined to {channel}"));
+                    let _ = events.send(Event {
+                        channel,
+                        kind: EventKind::LocalError(error),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A client endpoint bound to the wildcard address of the server's family.
+pub fn client_endpoint(server: SocketAddr) -> std::io::Result<quinn::Endpoint> {
+    let bind: SocketAddr = if server.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    }
+    .parse()
+    .expect("literal socket address");
+    quinn::Endpoint::client(bind)
+}
+
+/// How one connection attempt ended.
+enum Outcome {
+    /// The path broke; resume on a new connection.
+    Lost,
+    /// The session is over; the link stops.
+    Over,
+}
+
+/// Drives one channel membership: connect, resume after losses, until it ends. Public so load
+/// tools can run many memberships over one endpoint.
+pub async fn run_link(
+    endpoint: quinn::Endpoint,
+    options: JoinOptions,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    events: Sender<Event>,
+) {
+    let channel = options.channel.clone();
+    let emit = |kind: EventKind| {
+        let _ = events.send(Event {
+            channel: channel.clone(),
+            kind,
+        });
+    };
+    let client_config = match transport::client_config(&options.cert_pem) {
+        Ok(c) => c,
+        Err(e) => {
+            let error = Error::new(ErrorCode::ServerUnreachable, format!("{e:#}"));
+            return emit(EventKind::State {
+                state: ConnectionState::Disconnected,
+                error: Some(error),
+            });
+        }
+    };
+    let mut session = Session::new(&options.channel, &options.token, options.role);
+    if !options.pace_data {
+        session = session.without_pacing();
+    }
+    emit(EventKind::State {
+        state: ConnectionState::Connecting,
+        error: None,
+    });
+    let mut backoff = Duration::from_millis(100);
+    // Until the first welcome: the connect timeout; after a loss: the server's resume window.
+    let mut give_up = Instant::now() + options.connect_timeout;
+    let mut leaving = false;
+    loop {
+        let attempt =
+            endpoint.connect_with(client_config.clone(), options.server, &options.server_name);
+        let connected = match attempt {
+            Ok(connecting) => timeout(Duration::from_secs(3), connecting)
+                .await
+                .ok()
+                .and_then(Result::ok),
+            Err(e) => {
+                let error =
+                    Error::new(ErrorCode::ServerUnreachable, format!("cannot connect: {e}"));
+                return emit(EventKind::State {
+                    state: ConnectionState::Disconnected,
+                    error: Some(error),
+                });
+            }
+        };
+        if let Some(conn) = connected {
+            backoff = Duration::from_millis(100);
+            let outcome =
+                run_connection(&conn, &mut session, &mut requests, &emit, &mut leaving).await;
+            conn.close(0u32.into(), b"bye");
+            match outcome {
+                Outcome::Over => return,
+                Outcome::Lost if leaving => {
+                    return emit(EventKind::State {
+                        state: ConnectionState::Disconnected,
+                        error: None,
+                    });
+                }
+                Outcome::Lost => {
+                    session.handle_lost();
+                    if session.is_established() {
+                        give_up = Instant::now() + Duration::from_secs(25);
+                        emit(EventKind::State {
+                            state: ConnectionState::Reconnecting,
+                            error: None,
+                        });
+                    }
+                }
+            }
+        }
+        if Instant::now() >= give_up {
+            let error = Error::new(
+                ErrorCode::ServerUnreachable,
+                format!(
+                    "no answer from {} (is `livestage serve` running there?)",
+                    options.server
+                ),
+            );
+            session.handle_failed(error.clone());
+            return emit(EventKind::State {
+                state: ConnectionState::Disconnected,
+                error: Some(error),
+            });
+        }
+        // Keep accepting requests while waiting, so nothing the app sends is lost.
+        let wake = Instant::now() + backoff;
+        loop {
+            tokio::select! {
+                _ = sleep_until(wake) => break,
+                request = requests.recv() => match request {
+                    Some(r) => queue(&mut session, r, &emit, &mut leaving),
+                    None => return,
+                },
+            }
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+fn queue(session: &mut Session, request: Request, emit: &impl Fn(EventKind), leaving: &mut bool) {
+    *leaving |= request == Request::Leave;
+    if let Err(error) = session.send(request, now_ms()) {
+        emit(EventKind::LocalError(error));
+    }
+}
+
+async fn run_connection(
+    conn: &quinn::Connection,
+    session: &mut Session,
+    requests: &mut mpsc::UnboundedReceiver<Request>,
+    emit: &impl Fn(EventKind),
+    leaving: &mut bool,
+) -> Outcome {
+    let Ok((mut send, mut recv)) = conn.open_bi().await else {
+        return Outcome::Lost;
+    };
+    // Reading is not cancel-safe inside select!, so a task feeds frames through a channel.
+    let (frames_tx, mut frames) = mpsc::channel(256);
+    let reader = tokio::spawn(async move {
+        loop {
+            let frame = transport::read_frame(&mut recv).await;
+            let stop = frame.is_err();
+            if frames_tx.send(frame).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+    let hello = wire::encode(&session.hello());
+    if transport::write_frame(&mut send, &hello).await.is_err() {
+        reader.abort();
+        return Outcome::Lost;
+    }
+    let outcome = loop {
+        let wake = session
+            .poll_timeout(now_ms())
+            .map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now_ms())));
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(Ok(body)) => {
+                    let handled = wire::decode::<ServerFrame>(&body).and_then(|f| session.handle_frame(f, now_ms()));
+                    if let Err(error) = handled {
+                        session.handle_failed(error);
+                    }
+                }
+                Some(Err(ReadError::Malformed(error))) => session.handle_failed(error),
+                Some(Err(ReadError::Closed)) | None => break Outcome::Lost,
+            },
+            request = requests.recv() => match request {
+                Some(r) => queue(session, r, emit, leaving),
+                None => break Outcome::Over,
+            },
+            _ = async { sleep_until(wake.unwrap_or_else(Instant::now)).await }, if wake.is_some() => {
+                session.handle_timeout(now_ms());
+            }
+        }
+        while let Some(frame) = session.poll_transmit() {
+            if transport::write_frame(&mut send, &wire::encode(&frame))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        if report(session, emit) {
+            break Outcome::Over;
+        }
+    };
+    reader.abort();
+    if matches!(outcome, Outcome::Over) {
+        let _ = send.finish();
+        // Give the last frames (a Leave, an Ack) a moment to reach the server.
+        let _ = timeout(Duration::from_millis(300), send.stopped()).await;
+    }
+    outcome
+}
+
+/// Turns session notices into events; returns true when the session ended.
+fn report(session: &mut Session, emit: &impl Fn(EventKind)) -> bool {
+    while let Some(notice) = session.poll_notice() {
+        match notice {
+            Notice::Welcomed { resumed } => {
+                let me = session
+                    .me()
+                    .cloned()
+                    .expect("welcomed sessions know themselves");
+                let peers = session.roster().cloned().collect();
+                emit(EventKind::State {
+                    state: ConnectionState::Connected,
+                    error: None,
+                });
+                emit(EventKind::Joined {
+                    me,
+                    peers,
+                    profile: session.profile(),
+                    resumed,
+                });
+            }
+            Notice::Event(event) => emit(EventKind::Server(event)),
+            Notice::Ended(error) => {
+                emit(EventKind::State {
+                    state: ConnectionState::Disconnected,
+                    error: Some(error),
+                });
+                return true;
+            }
+        }
+    }
+    false
+}

@@ -1,0 +1,252 @@
+//! `livestage load`: many audience connections from one process, to measure how fast a server
+//! admits them and what each idle one costs it. Without `--server` it starts its own
+//! `livestage serve --dev` child so the server's memory and CPU can be read from /proc.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use livestage_net::JoinOptions;
+use livestage_net::engine::{self, ConnectionState, EventKind};
+use livestage_proto::wire::Role;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// Flags of `livestage load`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A running server (otherwise a child `livestage serve --dev` is started).
+    #[arg(long, requires_all = ["cert", "secret"])]
+    server: Option<SocketAddr>,
+    /// Its certificate.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// Its app secret, to mint tokens.
+    #[arg(long, env = "LIVESTAGE_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// The server's process id, to read its memory and CPU (known when started here).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Audience connections to open.
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// Most handshakes in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds to hold the connections open once all joined.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Channel to join.
+    #[arg(long, default_value = "load")]
+    channel: String,
+    /// Give up joining after this many seconds.
+    #[arg(long, default_value_t = 120.0)]
+    join_timeout: f64,
+    /// Write the JSON report here (it is also printed).
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    connections: usize,
+    joined: usize,
+    failed: usize,
+    join_secs: f64,
+    joins_per_sec: f64,
+    dropped_while_idle: usize,
+    server_rss_before_kib: Option<u64>,
+    server_rss_after_kib: Option<u64>,
+    server_kib_per_connection: Option<f64>,
+    server_cpu_secs_joining: Option<f64>,
+    server_cpu_ms_per_join: Option<f64>,
+    client_rss_kib: Option<u64>,
+}
+
+/// Reads a process's resident memory in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Reads a process's user+system CPU time in seconds.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+struct ChildServer {
+    child: Child,
+    addr: SocketAddr,
+    cert: PathBuf,
+    secret: String,
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.cert);
+    }
+}
+
+fn start_child_server() -> anyhow::Result<ChildServer> {
+    let secret = livestage_server::random_secret();
+    let cert = std::env::temp_dir().join(format!("livestage-load-{}.pem", std::process::id()));
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--cert-out"])
+        .arg(&cert)
+        .env("LIVESTAGE_SECRET", &secret)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start `livestage serve --dev`")?;
+    let stdout = child.stdout.take().context("child stdout")?;
+    let mut addr = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(a) = line.strip_prefix("listening on ") {
+            addr = Some(a.trim().parse()?);
+            break;
+        }
+    }
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        bail!("the server exited before it was listening");
+    };
+    Ok(ChildServer {
+        child,
+        addr,
+        cert,
+        secret,
+    })
+}
+
+/// Runs the load and prints the report.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let child = if args.server.is_none() {
+        Some(start_child_server()?)
+    } else {
+        None
+    };
+    let (addr, cert, secret, pid) = match &child {
+        Some(c) => (c.addr, c.cert.clone(), c.secret.clone(), Some(c.child.id())),
+        None => (
+            args.server.context("--server")?,
+            args.cert.clone().context("--cert")?,
+            args.secret.clone().context("--secret")?,
+            args.server_pid,
+        ),
+    };
+    let pem = std::fs::read(&cert).with_context(|| format!("cannot read {}", cert.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let _guard = runtime.enter();
+    // A handful of UDP sockets carry all connections.
+    let endpoints: Vec<quinn::Endpoint> = (0..8)
+        .map(|_| engine::client_endpoint(addr))
+        .collect::<Result<_, _>>()?;
+    let (events_tx, events) = crossbeam_channel::unbounded();
+    let mut keep_open: Vec<mpsc::UnboundedSender<_>> = Vec::with_capacity(args.connections);
+
+    std::thread::sleep(Duration::from_millis(300));
+    let rss_before = pid.and_then(rss_kib);
+    let cpu_before = pid.and_then(cpu_secs);
+    let start = Instant::now();
+    let join_deadline = start + Duration::from_secs_f64(args.join_timeout);
+    let (mut launched, mut joined, mut failed) = (0usize, 0usize, 0usize);
+    while joined + failed < args.connections && Instant::now() < join_deadline {
+        while launched < args.connections && launched - joined - failed < args.concurrency {
+            let user = format!("load-{launched}");
+            let token = livestage_server::mint_token(
+                "livestage",
+                &secret,
+                &args.channel,
+                &user,
+                "join",
+                3600,
+            )?;
+            let options = JoinOptions::new(addr, &pem, &args.channel, &token, Role::Audience);
+            let (tx, rx) = mpsc::unbounded_channel();
+            let endpoint = endpoints[launched % endpoints.len()].clone();
+            runtime.spawn(engine::run_link(endpoint, options, rx, events_tx.clone()));
+            keep_open.push(tx);
+            launched += 1;
+        }
+        if let Ok(event) = events.recv_timeout(Duration::from_millis(100)) {
+            match event.kind {
+                EventKind::Joined { resumed: false, .. } => joined += 1,
+                EventKind::State {
+                    state: ConnectionState::Disconnected,
+                    ..
+                } => failed += 1,
+                _ => {}
+            }
+        }
+    }
+    let join_secs = start.elapsed().as_secs_f64();
+    let cpu_joining = pid.and_then(cpu_secs).zip(cpu_before).map(|(a, b)| a - b);
+    eprintln!(
+        "{joined} joined, {failed} failed in {join_secs:.2} s; holding for {} s",
+        args.duration
+    );
+
+    let hold_until = Instant::now() + Duration::from_secs_f64(args.duration);
+    let mut dropped = 0;
+    while let Ok(event) = events.recv_timeout(hold_until.saturating_duration_since(Instant::now()))
+    {
+        if matches!(
+            event.kind,
+            EventKind::State {
+                state: ConnectionState::Disconnected,
+                ..
+            }
+        ) {
+            dropped += 1;
+        }
+    }
+    let rss_after = pid.and_then(rss_kib);
+    let per_conn = rss_before
+        .zip(rss_after)
+        .filter(|_| joined > 0)
+        .map(|(b, a)| (a.saturating_sub(b)) as f64 / joined as f64);
+    let report = Report {
+        connections: args.connections,
+        joined,
+        failed,
+        join_secs,
+        joins_per_sec: joined as f64 / join_secs,
+        dropped_while_idle: dropped,
+        server_rss_before_kib: rss_before,
+        server_rss_after_kib: rss_after,
+        server_kib_per_connection: per_conn,
+        server_cpu_secs_joining: cpu_joining,
+        server_cpu_ms_per_join: cpu_joining
+            .filter(|_| joined > 0)
+            .map(|c| c * 1000.0 / joined as f64),
+        client_rss_kib: rss_kib(std::process::id()),
+    };
+    let json = serde_json::to_string_pretty(&report)?;
+    println!("{json}");
+    if let Some(path) = &args.report {
+        std::fs::write(path, &json)?;
+    }
+    drop(keep_open);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(child);
+    Ok(if joined == args.connections && dropped == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

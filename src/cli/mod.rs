@@ -1,0 +1,8 @@
+//! The subcommands of the `livestage` binary, one file each.
+
+pub mod bot;
+pub mod demo;
+pub mod load;
+pub mod proxy;
+pub mod serve;
+pub mod token;

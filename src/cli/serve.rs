@@ -1,0 +1,107 @@
+//! `livestage serve`: run a server from flags and/or a TOML file; `--dev` makes its own
+//! certificate and secret.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use livestage_proto::wire::Profile;
+use livestage_server::{Config, Identity, glue};
+
+/// Flags of `livestage serve`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A TOML config file; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// UDP address to listen on [default: 0.0.0.0:4443, or 127.0.0.1:4443 with --dev].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Development mode: a self-signed certificate and a secret from LIVESTAGE_SECRET or made up.
+    #[arg(long)]
+    dev: bool,
+    /// Where --dev writes its certificate for clients to trust.
+    #[arg(long, default_value = "livestage-dev-cert.pem")]
+    cert_out: PathBuf,
+    /// PEM certificate chain.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Most hosts per channel.
+    #[arg(long)]
+    host_cap: Option<usize>,
+    /// Everyone a host in every channel (communication profile).
+    #[arg(long)]
+    communication: bool,
+}
+
+/// Serves until interrupted.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    } else if args.dev && args.config.is_none() {
+        config.listen = "127.0.0.1:4443".parse().expect("literal socket address");
+    }
+    config.cert = args.cert.or(config.cert);
+    config.key = args.key.or(config.key);
+    if let Some(cap) = args.host_cap {
+        config.host_cap = cap;
+    }
+    if args.communication {
+        config.profile = Profile::Communication;
+    }
+    let (identity, secret) = if args.dev {
+        let identity = Identity::self_signed()?;
+        std::fs::write(&args.cert_out, &identity.cert_pem)
+            .with_context(|| format!("cannot write {}", args.cert_out.display()))?;
+        println!("dev certificate written to {}", args.cert_out.display());
+        let secret = match std::env::var("LIVESTAGE_SECRET") {
+            Ok(s) if !s.is_empty() => s,
+            _ => {
+                let s = livestage_server::random_secret();
+                println!("app secret (set LIVESTAGE_SECRET to choose it): {s}");
+                s
+            }
+        };
+        (identity, config.resolve_secret()?.unwrap_or(secret))
+    } else {
+        let (Some(cert), Some(key)) = (&config.cert, &config.key) else {
+            bail!(
+                "a certificate and key are required (--cert and --key, or cert/key in the config); use --dev to make one"
+            );
+        };
+        let Some(secret) = config.resolve_secret()? else {
+            bail!("no app secret: set `secret` or `secret_env` in the config");
+        };
+        (Identity::load(cert, key)?, secret)
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = glue::bind(config.listen, identity, config.core(&secret, livestage_server::random_seed()))?;
+        let addr = listener.local_addr()?;
+        println!("listening on {addr}");
+        if args.dev {
+            println!(
+                "try: livestage bot --server {addr} --cert {} --token $(livestage token --secret <secret> --channel lobby --user alice --grants join,publish-data)",
+                args.cert_out.display()
+            );
+        }
+        std::io::stdout().flush()?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = stop_tx.send(());
+        });
+        listener.run(stop_rx).await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

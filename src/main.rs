@@ -1,0 +1,56 @@
+//! `livestage`: one binary for serving, minting tokens, bots, load runs, the impairment proxy
+//! and the demo.
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Interactive live streaming for games.
+#[derive(Parser)]
+#[command(name = "livestage", version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a server.
+    Serve(cli::serve::Args),
+    /// Mint an access token.
+    Token(cli::token::Args),
+    /// A headless participant that joins, acts and writes a JSON report.
+    Bot(cli::bot::Args),
+    /// Many connections in one process, for capacity runs.
+    Load(cli::load::Args),
+    /// A UDP proxy that adds loss, delay, jitter, reordering and outages.
+    Proxy(cli::proxy::Args),
+    /// An embedded server with a few bots, narrating what happens.
+    Demo(cli::demo::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,quinn=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Serve(a) => cli::serve::run(a),
+        Command::Token(a) => cli::token::run(a),
+        Command::Bot(a) => cli::bot::run(a),
+        Command::Load(a) => cli::load::run(a),
+        Command::Proxy(a) => cli::proxy::run(a),
+        Command::Demo(a) => cli::demo::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
