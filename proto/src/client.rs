@@ -19,6 +19,11 @@ use crate::wire::{
     Welcome,
 };
 
+/// Most requests sent and not yet acknowledged. A stalled path therefore holds back at most
+/// this many, so when it recovers the server never sees more than this in one burst (well under
+/// its rate limit's allowance), and paced data stays paced on arrival.
+pub const MAX_IN_FLIGHT: usize = 32;
+
 /// What the front end should know.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Notice {
@@ -65,6 +70,8 @@ pub struct Session {
     queued: VecDeque<Request>,
     /// Numbered requests the server has not acknowledged.
     unacked: VecDeque<(u64, Request)>,
+    /// After a resume: how many of the oldest `unacked` still have to be sent again (paced).
+    resend: usize,
     next_request: u64,
     received: u64,
     ack_due: bool,
@@ -89,6 +96,7 @@ impl Session {
             token_expires: 0,
             queued: VecDeque::new(),
             unacked: VecDeque::new(),
+            resend: 0,
             next_request: 1,
             received: 0,
             ack_due: false,
@@ -194,36 +202,69 @@ impl Session {
         Ok(())
     }
 
-    /// Numbers and sends queued requests as pacing allows; order is kept.
+    /// Sends requests as pacing allows, in order: first those to be resent after a resume, then
+    /// new ones (numbered here). Nothing moves without a live connection, so pacing holds on the
+    /// wire: a burst built up during an outage would otherwise trip the server's limit.
     fn release(&mut self, now_ms: u64) {
-        while let Some(front) = self.queued.front() {
-            if let (Request::Data { payload, .. }, Some(pacing)) = (front, self.pacing.as_mut())
-                && !pacing.try_take(payload.len(), now_ms)
+        while self.state == State::Live {
+            let data_len = match self.next_waiting() {
+                None => break,
+                Some(Request::Data { payload, .. }) => Some(payload.len()),
+                Some(_) => None,
+            };
+            if let (Some(len), Some(pacing)) = (data_len, self.pacing.as_mut())
+                && !pacing.try_take(len, now_ms)
             {
                 break;
             }
-            let request = self.queued.pop_front().expect("front exists");
-            let seq = self.next_request;
-            self.next_request += 1;
-            if self.state == State::Live {
+            let resending = self.resend > 0;
+            if resending {
+                let (seq, request) = &self.unacked[self.unacked.len() - self.resend];
+                self.transmit.push_back(ClientFrame::Request {
+                    seq: *seq,
+                    request: request.clone(),
+                });
+                self.resend -= 1;
+            } else {
+                let request = self.queued.pop_front().expect("front exists");
+                let seq = self.next_request;
+                self.next_request += 1;
                 self.transmit.push_back(ClientFrame::Request {
                     seq,
                     request: request.clone(),
                 });
+                self.unacked.push_back((seq, request));
             }
-            self.unacked.push_back((seq, request));
+        }
+    }
+
+    /// The next request waiting to be sent, if the window allows one.
+    fn next_waiting(&self) -> Option<&Request> {
+        if self.resend > 0 {
+            self.unacked
+                .get(self.unacked.len() - self.resend)
+                .map(|(_, r)| r)
+        } else if self.unacked.len() >= MAX_IN_FLIGHT {
+            None // Wait for acks.
+        } else {
+            self.queued.front()
         }
     }
 
     /// When [`Session::handle_timeout`] should next be called, if anything waits on time.
     pub fn poll_timeout(&mut self, now_ms: u64) -> Option<u64> {
-        match (self.queued.front(), self.pacing.as_mut()) {
-            (Some(Request::Data { payload, .. }), Some(pacing)) => {
-                Some(now_ms + pacing.wait_ms(payload.len(), now_ms).max(1))
-            }
-            (Some(_), _) => Some(now_ms),
-            (None, _) => None,
+        if self.state != State::Live {
+            return None;
         }
+        let data_len = match self.next_waiting()? {
+            Request::Data { payload, .. } => payload.len(),
+            _ => return Some(now_ms),
+        };
+        let wait = self
+            .pacing
+            .as_mut()
+            .map_or(0, |p| p.wait_ms(data_len, now_ms));
+        Some(now_ms + wait.max(1))
     }
 
     /// Releases paced requests whose time has come.
@@ -274,6 +315,7 @@ impl Session {
                 while self.unacked.front().is_some_and(|(seq, _)| *seq <= upto) {
                     self.unacked.pop_front();
                 }
+                self.release(now_ms);
             }
             ServerFrame::Goodbye(error) => {
                 self.state = State::Ended;
@@ -302,12 +344,7 @@ impl Session {
         self.roster = w.peers.into_iter().map(|p| (p.user.clone(), p)).collect();
         // Requests the server applied before the connection broke are done; resend the rest.
         self.unacked.retain(|(seq, _)| *seq > w.received);
-        for (seq, request) in &self.unacked {
-            self.transmit.push_back(ClientFrame::Request {
-                seq: *seq,
-                request: request.clone(),
-            });
-        }
+        self.resend = self.unacked.len();
         self.notices.push_back(Notice::Welcomed { resumed });
         self.release(now_ms);
         Ok(())

@@ -159,3 +159,106 @@ fn private_messages_reach_only_their_recipients() {
     assert_eq!(net.data_received(narrator).len(), 1);
     assert!(net.data_received(wolf).is_empty());
 }
+
+#[test]
+fn pacing_holds_across_an_outage() {
+    let mut net = Net::new();
+    let sender = net.host("sender");
+    let rx = net.host("rx");
+    for n in 0..300u32 {
+        let payload = n.to_be_bytes().to_vec();
+        net.clients[sender]
+            .session
+            .send(
+                Request::Data {
+                    to: vec![],
+                    payload,
+                },
+                net.now,
+            )
+            .unwrap();
+    }
+    net.advance(1000);
+    net.cut(sender);
+    net.advance(5000);
+    net.connect(sender);
+    net.advance(10_000);
+    assert!(
+        net.refusals(sender).is_empty(),
+        "no burst after the resume trips the limit"
+    );
+    assert_eq!(net.data_received(rx).len(), 300);
+}
+
+#[test]
+fn a_stalled_path_holds_back_at_most_a_window_of_requests() {
+    let mut net = Net::new();
+    let sender = net.host("sender");
+    net.host("rx");
+    for n in 0..100u32 {
+        let payload = n.to_be_bytes().to_vec();
+        net.clients[sender]
+            .session
+            .send(
+                Request::Data {
+                    to: vec![],
+                    payload,
+                },
+                net.now,
+            )
+            .unwrap();
+    }
+    // Frames leave but nothing comes back (a stalled path): the window stops further sends.
+    let conn = net.clients[sender].conn.take();
+    net.advance(3000);
+    let mut sent = 0;
+    while net.clients[sender].session.poll_transmit().is_some() {
+        sent += 1;
+    }
+    assert!(
+        sent <= livestage_proto::client::MAX_IN_FLIGHT,
+        "{sent} frames sent into a stalled path"
+    );
+    net.clients[sender].conn = conn;
+}
+
+#[test]
+fn requests_resent_after_a_stall_stay_paced() {
+    let mut net = Net::new();
+    let sender = net.host("sender");
+    let rx = net.host("rx");
+    for n in 0..300u32 {
+        let payload = n.to_be_bytes().to_vec();
+        net.clients[sender]
+            .session
+            .send(
+                Request::Data {
+                    to: vec![],
+                    payload,
+                },
+                net.now,
+            )
+            .unwrap();
+    }
+    net.advance(1000);
+    // The path stalls: frames leave the client and die; then the connection is declared lost.
+    let conn = net.clients[sender].conn.take();
+    net.advance(4000);
+    while net.clients[sender].session.poll_transmit().is_some() {}
+    net.clients[sender].conn = conn;
+    net.cut(sender);
+    net.advance(1000);
+    net.connect(sender);
+    net.advance(10_000);
+    assert!(
+        net.refusals(sender).is_empty(),
+        "the resend burst must not trip the rate limit"
+    );
+    let got = net.data_received(rx);
+    assert_eq!(got.len(), 300);
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, (_, seq, _))| *seq == i as u64 + 1)
+    );
+}

@@ -1,0 +1,111 @@
+//! Helpers for end-to-end tests on loopback: an embedded server, engines, and waiting for events
+//! with hard timeouts.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use livestage::net::engine::{ConnectionState, EventKind};
+use livestage::net::{Engine, JoinOptions};
+use livestage::proto::wire::{Event, Role};
+use livestage::server::{Config, Embedded};
+
+pub const CHANNEL: &str = "stage";
+pub const HOST: &str = "join,publish-audio,publish-video,publish-data";
+
+pub fn server(config: Config) -> Embedded {
+    Embedded::start(config).expect("embedded server starts")
+}
+
+/// Joins `user` through `via` (the server or a proxy in front of it) and waits for the welcome.
+pub fn join(server: &Embedded, via: SocketAddr, user: &str, grants: &str, role: Role) -> Engine {
+    let engine = Engine::new().unwrap();
+    let token = server.token(CHANNEL, user, grants, 3600).unwrap();
+    engine.join(JoinOptions::new(
+        via,
+        server.cert_pem.as_bytes(),
+        CHANNEL,
+        &token,
+        role,
+    ));
+    wait(&engine, Duration::from_secs(10), |k| {
+        matches!(k, EventKind::Joined { .. })
+    })
+    .unwrap_or_else(|seen| panic!("{user} did not join; saw {seen:#?}"));
+    engine
+}
+
+/// Collects events until `done` says so; `Err` with what was seen on timeout.
+pub fn wait(
+    engine: &Engine,
+    limit: Duration,
+    mut done: impl FnMut(&EventKind) -> bool,
+) -> Result<Vec<EventKind>, Vec<EventKind>> {
+    let end = Instant::now() + limit;
+    let mut seen = Vec::new();
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match engine.events().recv_timeout(left) {
+            Ok(e) => {
+                let stop = done(&e.kind);
+                seen.push(e.kind);
+                if stop {
+                    return Ok(seen);
+                }
+            }
+            Err(_) => return Err(seen),
+        }
+    }
+}
+
+/// Receives data messages until `count` arrived or `limit` passed; returns (from, seq, payload)
+/// and every other event seen.
+pub fn collect_data(
+    engine: &Engine,
+    count: usize,
+    limit: Duration,
+) -> (Vec<(String, u64, Vec<u8>)>, Vec<EventKind>) {
+    let mut data = Vec::new();
+    let mut other = Vec::new();
+    let _ = wait(engine, limit, |k| {
+        if let EventKind::Server(Event::Data {
+            from, seq, payload, ..
+        }) = k
+        {
+            data.push((from.clone(), *seq, payload.clone()));
+        } else {
+            other.push(k.clone());
+        }
+        data.len() >= count
+    });
+    (data, other)
+}
+
+pub fn disconnected(kinds: &[EventKind]) -> Option<Option<livestage::proto::ErrorCode>> {
+    kinds.iter().find_map(|k| match k {
+        EventKind::State {
+            state: ConnectionState::Disconnected,
+            error,
+        } => Some(error.as_ref().map(|e| e.code)),
+        _ => None,
+    })
+}
+
+/// Payload `n` as the tests send it: a big-endian counter.
+pub fn counter(n: u64) -> Vec<u8> {
+    n.to_be_bytes().to_vec()
+}
+
+pub fn decode_counter(payload: &[u8]) -> u64 {
+    u64::from_be_bytes(payload[..8].try_into().unwrap())
+}
+
+/// Asserts messages are exactly 0..n in order with sequence numbers 1..=n.
+pub fn assert_exactly_once_in_order(data: &[(String, u64, Vec<u8>)], n: u64) {
+    let counters: Vec<u64> = data.iter().map(|(_, _, p)| decode_counter(p)).collect();
+    let expected: Vec<u64> = (0..n).collect();
+    assert_eq!(counters.len() as u64, n, "count");
+    assert_eq!(counters, expected, "exactly once, in order");
+    let seqs: Vec<u64> = data.iter().map(|(_, s, _)| *s).collect();
+    assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "sequence numbers");
+}
