@@ -186,7 +186,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !ended {
         engine.leave(&claims.ch);
         // Wait briefly for the leave to be acknowledged, so peers see a clean departure.
-        let until = Instant::now() + Duration::from_secs(2);
+        let until = Instant::now() + Duration::from_secs(10);
         while let Ok(event) = engine
             .events()
             .recv_timeout(until.saturating_duration_since(Instant::now()))

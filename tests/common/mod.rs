@@ -58,13 +58,12 @@ pub fn wait(
     }
 }
 
+/// Data messages as (sender, sequence number, payload).
+pub type Received = Vec<(String, u64, Vec<u8>)>;
+
 /// Receives data messages until `count` arrived or `limit` passed; returns (from, seq, payload)
 /// and every other event seen.
-pub fn collect_data(
-    engine: &Engine,
-    count: usize,
-    limit: Duration,
-) -> (Vec<(String, u64, Vec<u8>)>, Vec<EventKind>) {
+pub fn collect_data(engine: &Engine, count: usize, limit: Duration) -> (Received, Vec<EventKind>) {
     let mut data = Vec::new();
     let mut other = Vec::new();
     let _ = wait(engine, limit, |k| {
