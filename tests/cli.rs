@@ -38,12 +38,14 @@ fn serve(extra: &[&str]) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let addr = BufReader::new(stdout)
-        .lines()
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
         .map(Result::unwrap)
         .find_map(|l| l.strip_prefix("listening on ").map(str::to_owned))
         .expect("server prints its address");
+    // Keep draining stdout so the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     Server {
         child,
         addr,

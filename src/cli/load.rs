@@ -111,13 +111,16 @@ fn start_child_server() -> anyhow::Result<ChildServer> {
         .context("cannot start `livestage serve --dev`")?;
     let stdout = child.stdout.take().context("child stdout")?;
     let mut addr = None;
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line?;
         if let Some(a) = line.strip_prefix("listening on ") {
             addr = Some(a.trim().parse()?);
             break;
         }
     }
+    // Keep draining stdout so the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     let Some(addr) = addr else {
         let _ = child.kill();
         bail!("the server exited before it was listening");

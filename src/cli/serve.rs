@@ -87,13 +87,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let listener = glue::bind(config.listen, identity, config.core(&secret, livestage_server::random_seed()))?;
         let addr = listener.local_addr()?;
-        println!("listening on {addr}");
         if args.dev {
             println!(
                 "try: livestage bot --server {addr} --cert {} --token $(livestage token --secret <secret> --channel lobby --user alice --grants join,publish-data)",
                 args.cert_out.display()
             );
         }
+        // Last line on stdout: scripts wait for it, then may stop reading.
+        println!("listening on {addr}");
         std::io::stdout().flush()?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
