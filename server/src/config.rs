@@ -158,3 +158,44 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_config_parses() {
+        let text = r#"
+            listen = "127.0.0.1:5000"
+            cert = "c.pem"
+            key = "k.pem"
+            secret = "s"
+            host_cap = 9
+            profile = "communication"
+            resume_secs = 30
+            [limits]
+            max_payload = 1024
+            messages_per_sec = 10
+            bytes_per_sec = 2048
+            [channels.lobby]
+            profile = "live_broadcast"
+        "#;
+        let c: Config = toml::from_str(text).expect("valid config");
+        let core = c.core("s", 1);
+        assert_eq!(core.host_cap, 9);
+        assert_eq!(core.profile, Profile::Communication);
+        assert_eq!(core.profiles["lobby"], Profile::LiveBroadcast);
+        assert_eq!(core.resume_ms, 30_000);
+        assert_eq!(core.limits.messages_per_sec, 10);
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_secrets_are_clear_errors() {
+        let err = toml::from_str::<Config>("hostcap = 3").expect_err("typo refused");
+        assert!(err.to_string().contains("unknown field `hostcap`"), "{err}");
+        let c: Config =
+            toml::from_str("secret_env = \"LIVESTAGE_TEST_UNSET_VAR\"").expect("parses");
+        let err = c.resolve_secret().expect_err("unset variable");
+        assert!(err.to_string().contains("LIVESTAGE_TEST_UNSET_VAR"));
+    }
+}
