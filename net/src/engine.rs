@@ -19,13 +19,16 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use livestage_proto::client::{Notice, Session};
+use livestage_proto::media::{AudioPacket, Layer, VideoHeader};
 use livestage_proto::wire::{self, Action, Participant, Profile, Request, Role, ServerFrame};
 use livestage_proto::{Error, ErrorCode};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 
+use crate::media::{VideoSender, read_video};
 use crate::transport::{self, ReadError};
 
 /// How to reach a server and what to join there.
@@ -120,15 +123,71 @@ pub enum EventKind {
     LocalError(Error),
 }
 
+/// Media that arrived from a publisher, still encoded.
+#[derive(Clone, Debug)]
+pub struct MediaEvent {
+    /// The channel.
+    pub channel: String,
+    /// The publisher's [`Participant::media_id`].
+    pub media_id: u64,
+    /// The media.
+    pub kind: MediaKind,
+}
+
+/// Encoded media.
+#[derive(Clone, Debug)]
+pub enum MediaKind {
+    /// One video frame (Annex B H.264).
+    Video {
+        /// Layer, frame number, keyframe flag, capture time.
+        header: VideoHeader,
+        /// The encoded frame.
+        data: Bytes,
+    },
+    /// One 20 ms audio frame (Opus).
+    Audio {
+        /// Frame counter (wrapping).
+        seq: u32,
+        /// Capture time, microseconds since the Unix epoch.
+        capture_us: u64,
+        /// The Opus packet.
+        payload: Bytes,
+    },
+}
+
+/// Most encoded media waiting for the front end; beyond it media is dropped (and counted).
+pub const MEDIA_QUEUE: usize = 2048;
+/// Video frames a publisher may have unacknowledged before new ones are dropped.
+const PUBLISH_IN_FLIGHT: usize = 8;
+
+/// What a front end asks of one channel's link.
+pub enum LinkCommand {
+    /// A reliable request.
+    Request(Request),
+    /// Publish one encoded video frame.
+    Video {
+        /// Its header (`media_id` is ignored; the server stamps it).
+        header: VideoHeader,
+        /// The encoded frame.
+        payload: Bytes,
+    },
+    /// Publish one audio datagram (an encoded [`AudioPacket`]).
+    Audio(Bytes),
+}
+
 enum Command {
     Join(Box<JoinOptions>),
-    Link { channel: String, request: Request },
+    Link {
+        channel: String,
+        command: LinkCommand,
+    },
 }
 
 /// The client engine. Dropping it leaves every channel and stops its threads.
 pub struct Engine {
     commands: mpsc::UnboundedSender<Command>,
     events: Receiver<Event>,
+    media: Receiver<MediaEvent>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -142,10 +201,12 @@ impl Engine {
             .build()?;
         let (commands, rx) = mpsc::unbounded_channel();
         let (events_tx, events) = crossbeam_channel::unbounded();
-        runtime.spawn(dispatch(rx, events_tx));
+        let (media_tx, media) = crossbeam_channel::bounded(MEDIA_QUEUE);
+        runtime.spawn(dispatch(rx, events_tx, media_tx));
         Ok(Self {
             commands,
             events,
+            media,
             runtime: Some(runtime),
         })
     }
@@ -181,15 +242,73 @@ impl Engine {
         self.request(channel, Request::RenewToken(token.into()));
     }
 
+    /// Chooses what to receive from `user`: its audio, and which video layer (or none).
+    pub fn subscribe(&self, channel: &str, user: &str, audio: bool, video: Option<Layer>) {
+        self.request(
+            channel,
+            Request::Subscribe {
+                user: user.into(),
+                audio,
+                video,
+            },
+        );
+    }
+
+    /// Asks `user` for a keyframe of `layer` (after decode errors).
+    pub fn request_keyframe(&self, channel: &str, user: &str, layer: Layer) {
+        self.request(
+            channel,
+            Request::RequestKeyframe {
+                user: user.into(),
+                layer,
+            },
+        );
+    }
+
+    /// Publishes one encoded video frame (dropped if not connected or the path is congested).
+    pub fn send_video(&self, channel: &str, header: VideoHeader, payload: Vec<u8>) {
+        let command = LinkCommand::Video {
+            header,
+            payload: Bytes::from(payload),
+        };
+        self.command(Command::Link {
+            channel: channel.into(),
+            command,
+        });
+    }
+
+    /// Publishes one encoded 20 ms audio frame (dropped if not connected).
+    pub fn send_audio(&self, channel: &str, seq: u32, capture_us: u64, payload: &[u8]) {
+        let datagram = AudioPacket {
+            media_id: 0,
+            seq,
+            capture_us,
+            payload,
+        }
+        .encode();
+        let command = LinkCommand::Audio(Bytes::from(datagram));
+        self.command(Command::Link {
+            channel: channel.into(),
+            command,
+        });
+    }
+
+    /// Encoded media from publishers, oldest first; bounded, so a front end that stops reading
+    /// loses media, never memory.
+    pub fn media(&self) -> &Receiver<MediaEvent> {
+        &self.media
+    }
+
     /// The events of every channel, in order per channel.
     pub fn events(&self) -> &Receiver<Event> {
         &self.events
     }
 
     fn request(&self, channel: &str, request: Request) {
+        let command = LinkCommand::Request(request);
         self.command(Command::Link {
             channel: channel.into(),
-            request,
+            command,
         });
     }
 
@@ -214,8 +333,12 @@ fn now_ms() -> u64 {
 }
 
 /// Routes commands to one task per channel.
-async fn dispatch(mut commands: mpsc::UnboundedReceiver<Command>, events: Sender<Event>) {
-    let mut links: HashMap<String, mpsc::UnboundedSender<Request>> = HashMap::new();
+async fn dispatch(
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: Sender<Event>,
+    media: Sender<MediaEvent>,
+) {
+    let mut links: HashMap<String, mpsc::UnboundedSender<LinkCommand>> = HashMap::new();
     while let Some(command) = commands.recv().await {
         match command {
             Command::Join(options) => {
@@ -236,14 +359,21 @@ async fn dispatch(mut commands: mpsc::UnboundedReceiver<Command>, events: Sender
                         continue;
                     }
                 };
-                tokio::spawn(run_link(endpoint, *options, rx, events.clone()));
+                tokio::spawn(run_link(
+                    endpoint,
+                    *options,
+                    rx,
+                    events.clone(),
+                    media.clone(),
+                ));
                 links.insert(channel, tx);
             }
-            Command::Link { channel, request } => {
+            Command::Link { channel, command } => {
+                let is_media = !matches!(command, LinkCommand::Request(_));
                 let sent = links
                     .get(&channel)
-                    .is_some_and(|tx| tx.send(request).is_ok());
-                if !sent {
+                    .is_some_and(|tx| tx.send(command).is_ok());
+                if !sent && !is_media {
                     let error =
                         Error::new(ErrorCode::ProtocolError, format!("not joined to {channel}"));
                     let _ = events.send(Event {
@@ -281,8 +411,9 @@ enum Outcome {
 pub async fn run_link(
     endpoint: quinn::Endpoint,
     options: JoinOptions,
-    mut requests: mpsc::UnboundedReceiver<Request>,
+    mut requests: mpsc::UnboundedReceiver<LinkCommand>,
     events: Sender<Event>,
+    media: Sender<MediaEvent>,
 ) {
     let channel = options.channel.clone();
     let emit = |kind: EventKind| {
@@ -332,8 +463,15 @@ pub async fn run_link(
         };
         if let Some(conn) = connected {
             backoff = Duration::from_millis(100);
-            let outcome =
-                run_connection(&conn, &mut session, &mut requests, &emit, &mut leaving).await;
+            let outcome = run_connection(
+                &conn,
+                &mut session,
+                &mut requests,
+                &emit,
+                &media,
+                &mut leaving,
+            )
+            .await;
             conn.close(0u32.into(), b"bye");
             match outcome {
                 Outcome::Over => return,
@@ -375,7 +513,8 @@ pub async fn run_link(
             tokio::select! {
                 _ = sleep_until(wake) => break,
                 request = requests.recv() => match request {
-                    Some(r) => queue(&mut session, r, &emit, &mut leaving),
+                    Some(LinkCommand::Request(r)) => queue(&mut session, r, &emit, &mut leaving),
+                    Some(_) => {} // Media without a connection is dropped.
                     None => return,
                 },
             }
@@ -394,13 +533,17 @@ fn queue(session: &mut Session, request: Request, emit: &impl Fn(EventKind), lea
 async fn run_connection(
     conn: &quinn::Connection,
     session: &mut Session,
-    requests: &mut mpsc::UnboundedReceiver<Request>,
+    requests: &mut mpsc::UnboundedReceiver<LinkCommand>,
     emit: &impl Fn(EventKind),
+    media: &Sender<MediaEvent>,
     leaving: &mut bool,
 ) -> Outcome {
     let Ok((mut send, mut recv)) = conn.open_bi().await else {
         return Outcome::Lost;
     };
+    let video = VideoSender::new(conn.clone(), PUBLISH_IN_FLIGHT);
+    let channel = session.channel().to_owned();
+    let receiver = tokio::spawn(receive_media(conn.clone(), channel, media.clone()));
     // Reading is not cancel-safe inside select!, so a task feeds frames through a channel.
     let (frames_tx, mut frames) = mpsc::channel(256);
     let reader = tokio::spawn(async move {
@@ -433,7 +576,13 @@ async fn run_connection(
                 Some(Err(ReadError::Closed)) | None => break Outcome::Lost,
             },
             request = requests.recv() => match request {
-                Some(r) => queue(session, r, emit, leaving),
+                Some(LinkCommand::Request(r)) => queue(session, r, emit, leaving),
+                Some(LinkCommand::Video { header, payload }) => {
+                    video.send(&header, payload);
+                }
+                Some(LinkCommand::Audio(datagram)) => {
+                    let _ = conn.send_datagram(datagram);
+                }
                 None => break Outcome::Over,
             },
             _ = async { sleep_until(wake.unwrap_or_else(Instant::now)).await }, if wake.is_some() => {
@@ -453,6 +602,7 @@ async fn run_connection(
         }
     };
     reader.abort();
+    receiver.abort();
     if matches!(outcome, Outcome::Over) {
         let _ = send.finish();
         // Give the last frames (a Leave, an Ack) a moment to reach the server.
@@ -493,4 +643,43 @@ fn report(session: &mut Session, emit: &impl Fn(EventKind)) -> bool {
         }
     }
     false
+}
+
+/// Hands a connection's incoming video frames and audio datagrams to the front end.
+async fn receive_media(conn: quinn::Connection, channel: String, media: Sender<MediaEvent>) {
+    let datagrams = {
+        let (conn, channel, media) = (conn.clone(), channel.clone(), media.clone());
+        tokio::spawn(async move {
+            while let Ok(datagram) = conn.read_datagram().await {
+                let Ok(p) = AudioPacket::decode(&datagram) else {
+                    continue;
+                };
+                let payload = datagram.slice(datagram.len() - p.payload.len()..);
+                let kind = MediaKind::Audio {
+                    seq: p.seq,
+                    capture_us: p.capture_us,
+                    payload,
+                };
+                let _ = media.try_send(MediaEvent {
+                    channel: channel.clone(),
+                    media_id: p.media_id,
+                    kind,
+                });
+            }
+        })
+    };
+    while let Ok(recv) = conn.accept_uni().await {
+        let (channel, media) = (channel.clone(), media.clone());
+        tokio::spawn(async move {
+            if let Ok((header, data)) = read_video(recv).await {
+                let kind = MediaKind::Video { header, data };
+                let _ = media.try_send(MediaEvent {
+                    channel,
+                    media_id: header.media_id,
+                    kind,
+                });
+            }
+        });
+    }
+    datagrams.abort();
 }

@@ -2,7 +2,8 @@
 //! the seeded impairment [`proxy`] used by tests.
 
 pub mod engine;
+pub mod media;
 pub mod proxy;
 pub mod transport;
 
-pub use engine::{Engine, Event, JoinOptions};
+pub use engine::{Engine, Event, JoinOptions, MediaEvent, MediaKind};

@@ -384,6 +384,7 @@ impl Session {
             }
             Event::TokenRenewed { expires } => self.token_expires = *expires,
             Event::HearingChanged { .. }
+            | Event::KeyframeRequest { .. }
             | Event::Data { .. }
             | Event::Refused { .. }
             | Event::TokenExpiring { .. } => {}

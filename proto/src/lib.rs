@@ -15,6 +15,7 @@
 pub mod client;
 pub mod error;
 pub mod id;
+pub mod media;
 pub mod rate;
 pub mod server;
 pub mod token;

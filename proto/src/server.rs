@@ -14,7 +14,10 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
 use crate::error::{Error, ErrorCode};
+use std::sync::Arc;
+
 use crate::id::{self, ChannelId, SessionId, UserId};
+use crate::media::{Kind, Layer};
 use crate::rate::DataRate;
 use crate::token::{self, Claims, Expect, Grant};
 use crate::wire::{
@@ -97,6 +100,7 @@ pub enum Output {
 }
 
 struct Session {
+    media_id: u64,
     key: u64,
     channel: ChannelId,
     claims: Claims,
@@ -114,7 +118,52 @@ struct Session {
     data_seq: u64,
     rate: DataRate,
     warned: bool,
+    /// What this session receives from each publisher, when not the default.
+    subscriptions: HashMap<UserId, Subscription>,
+    /// When a keyframe of each layer was last asked of this publisher.
+    keyframe_asked: [u64; 2],
+    /// When this session was last told its media was refused.
+    media_refused_at: Option<u64>,
 }
+
+/// What a subscriber receives from one publisher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Subscription {
+    audio: bool,
+    video: Option<Layer>,
+}
+
+impl Default for Subscription {
+    fn default() -> Self {
+        Self {
+            audio: true,
+            video: Some(Layer::High),
+        }
+    }
+}
+
+impl Subscription {
+    fn wants(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Audio => self.audio,
+            Kind::Video(layer) => self.video == Some(layer),
+        }
+    }
+}
+
+/// Where one publisher's media of one kind goes.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// The publisher's media id, to stamp on the packet.
+    pub media_id: u64,
+    /// The subscribers' connections.
+    pub to: Arc<[ConnId]>,
+}
+
+/// Least time between two keyframe requests to one publisher for one layer.
+pub const KEYFRAME_INTERVAL_MS: u64 = 500;
+/// Least time between two "your media is refused" notices to one session.
+const MEDIA_REFUSAL_INTERVAL_MS: u64 = 5_000;
 
 impl Session {
     fn participant(&self) -> Participant {
@@ -124,6 +173,7 @@ impl Session {
             moderator: self.claims.allows(Grant::Moderator),
             audio_muted: self.audio_muted,
             video_muted: self.video_muted,
+            media_id: self.media_id,
         }
     }
 
@@ -147,6 +197,8 @@ pub struct Server {
     /// Every open connection; `None` until its `Hello` was accepted.
     conns: HashMap<ConnId, Option<SessionId>>,
     outputs: VecDeque<Output>,
+    /// Media routes, rebuilt lazily after any control change.
+    routes: HashMap<(SessionId, Kind), Route>,
 }
 
 impl Server {
@@ -161,6 +213,7 @@ impl Server {
             channels: HashMap::new(),
             conns: HashMap::new(),
             outputs: VecDeque::new(),
+            routes: HashMap::new(),
         }
     }
 
@@ -187,6 +240,8 @@ impl Server {
 
     /// Handles what happened on a connection.
     pub fn handle_input(&mut self, conn: ConnId, input: Input, now_ms: u64) {
+        // Any control input may change who receives what.
+        self.routes.clear();
         match input {
             Input::Closed => self.connection_lost(conn, now_ms),
             Input::Malformed(error) => self.protocol_error(conn, error),
@@ -220,6 +275,9 @@ impl Server {
             } else if !s.warned && s.claims.exp <= now_unix + self.config.expiry_warning_secs {
                 warn.push((sid, s.claims.exp - now_unix));
             }
+        }
+        if !(offline.is_empty() && expired.is_empty()) {
+            self.routes.clear();
         }
         for sid in offline {
             self.end_session(sid, LeaveReason::Offline, None);
@@ -351,6 +409,7 @@ impl Server {
         let sid = SessionId(self.next_session);
         self.next_session += 1;
         let session = Session {
+            media_id: sid.0,
             key: self.rng.next_u64(),
             channel: channel.to_owned(),
             rate: DataRate::enforce(self.config.limits, now_ms),
@@ -367,6 +426,9 @@ impl Server {
             ack_due: false,
             data_seq: 0,
             warned: false,
+            subscriptions: HashMap::new(),
+            keyframe_asked: [0; 2],
+            media_refused_at: None,
         };
         let participant = session.participant();
         self.sessions.insert(sid, session);
@@ -386,6 +448,7 @@ impl Server {
             |_| Event::PeerJoined(participant.clone()),
             &participant,
         );
+        self.ask_hosts_for_keyframes(channel, sid, now_ms);
         if let Some(error) = refusal {
             self.emit(sid, Event::Refused { request: 0, error });
         }
@@ -613,6 +676,32 @@ impl Server {
             Request::Data { to, payload } => self.forward_data(sid, to, payload, now_ms),
             Request::Moderate(action) => self.moderate(sid, action),
             Request::RenewToken(jwt) => self.renew(sid, &jwt, now_ms),
+            Request::Subscribe { user, audio, video } => {
+                let s = self
+                    .sessions
+                    .get_mut(&sid)
+                    .expect("caller holds a live session");
+                s.subscriptions
+                    .insert(user.clone(), Subscription { audio, video });
+                if let (Some(layer), Some(publisher)) = (
+                    video,
+                    self.session_of(&self.sessions[&sid].channel.clone(), &user),
+                ) {
+                    self.ask_keyframe(publisher, layer, now_ms);
+                }
+                Ok(())
+            }
+            Request::RequestKeyframe { user, layer } => {
+                let channel = self.sessions[&sid].channel.clone();
+                let publisher = self.session_of(&channel, &user).ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::UnknownUser,
+                        format!("{user} is not in {channel}"),
+                    )
+                })?;
+                self.ask_keyframe(publisher, layer, now_ms);
+                Ok(())
+            }
         }
     }
 
@@ -779,6 +868,119 @@ impl Server {
                 self.emit(t, Event::HearingChanged { hears: listed });
                 Ok(())
             }
+        }
+    }
+
+    /// Where media of `kind` from the session on `conn` goes. `Err` when the sender may not
+    /// publish it (the sender is told, at most every few seconds); muted media goes nowhere.
+    pub fn route(&mut self, conn: ConnId, kind: Kind, now_ms: u64) -> Result<Route, Error> {
+        let Some(&Some(sid)) = self.conns.get(&conn) else {
+            return Err(Error::new(ErrorCode::ProtocolError, "media before joining"));
+        };
+        if let Some(route) = self.routes.get(&(sid, kind)) {
+            return Ok(route.clone());
+        }
+        let s = &self.sessions[&sid];
+        let (grant, what) = match kind {
+            Kind::Audio => (Grant::PublishAudio, "audio"),
+            Kind::Video(_) => (Grant::PublishVideo, "video"),
+        };
+        let refusal = if s.role != Role::Host {
+            Some(format!(
+                "the audience cannot publish {what}; go on stage first"
+            ))
+        } else if !s.claims.allows(grant) {
+            Some(format!("token does not grant publish-{what}"))
+        } else {
+            None
+        };
+        if let Some(msg) = refusal {
+            let error = Error::new(ErrorCode::NotPermitted, msg);
+            let due = s
+                .media_refused_at
+                .is_none_or(|t| now_ms >= t + MEDIA_REFUSAL_INTERVAL_MS);
+            if due {
+                self.sessions
+                    .get_mut(&sid)
+                    .expect("session checked above")
+                    .media_refused_at = Some(now_ms);
+                self.emit(
+                    sid,
+                    Event::Refused {
+                        request: 0,
+                        error: error.clone(),
+                    },
+                );
+            }
+            return Err(error);
+        }
+        let muted = match kind {
+            Kind::Audio => s.audio_muted,
+            Kind::Video(_) => s.video_muted,
+        };
+        let user = &s.claims.sub;
+        let to: Arc<[ConnId]> = if muted {
+            Arc::from([])
+        } else {
+            self.channels[&s.channel]
+                .members
+                .values()
+                .filter(|&&r| r != sid)
+                .map(|r| &self.sessions[r])
+                .filter(|r| r.hears(user))
+                .filter(|r| {
+                    r.subscriptions
+                        .get(user)
+                        .copied()
+                        .unwrap_or_default()
+                        .wants(kind)
+                })
+                .filter_map(|r| r.conn)
+                .collect()
+        };
+        let route = Route {
+            media_id: s.media_id,
+            to,
+        };
+        self.routes.insert((sid, kind), route.clone());
+        Ok(route)
+    }
+
+    /// Asks the publisher with `media_id` for a keyframe of `layer` (throttled), e.g. because
+    /// a subscriber fell behind and its old frames were dropped.
+    pub fn request_keyframe(&mut self, media_id: u64, layer: Layer, now_ms: u64) {
+        let sid = SessionId(media_id);
+        if self.sessions.contains_key(&sid) {
+            self.ask_keyframe(sid, layer, now_ms);
+        }
+    }
+
+    fn ask_keyframe(&mut self, publisher: SessionId, layer: Layer, now_ms: u64) {
+        let Some(s) = self.sessions.get_mut(&publisher) else {
+            return;
+        };
+        let slot = &mut s.keyframe_asked[layer as usize];
+        if *slot != 0 && now_ms < *slot + KEYFRAME_INTERVAL_MS {
+            return;
+        }
+        *slot = now_ms;
+        self.emit(publisher, Event::KeyframeRequest { layer });
+    }
+
+    /// Asks every host in `channel` for a keyframe of the high layer (a viewer arrived).
+    fn ask_hosts_for_keyframes(&mut self, channel: &str, except: SessionId, now_ms: u64) {
+        let hosts: Vec<SessionId> = self.channels[channel]
+            .members
+            .values()
+            .copied()
+            .filter(|&h| h != except)
+            .filter(|h| {
+                let s = &self.sessions[h];
+                s.role == Role::Host && s.claims.allows(Grant::PublishVideo)
+            })
+            .collect();
+        for h in hosts {
+            self.ask_keyframe(h, Layer::High, now_ms);
         }
     }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorCode};
 use crate::id::{SessionId, UserId};
+use crate::media::Layer;
 
 /// Version of this wire format; a server refuses a `Hello` with another version.
 pub const VERSION: u16 = 1;
@@ -53,6 +54,8 @@ pub struct Participant {
     pub audio_muted: bool,
     /// A moderator muted this participant's video.
     pub video_muted: bool,
+    /// The id that media from this participant carries.
+    pub media_id: u64,
 }
 
 /// The first frame a client sends on a new connection.
@@ -105,6 +108,22 @@ pub enum Request {
     Moderate(Action),
     /// Replace the token on a live session (same channel and user).
     RenewToken(String),
+    /// Choose what to receive from `user`; by default audio and the high video layer.
+    Subscribe {
+        /// The publisher.
+        user: UserId,
+        /// Receive its audio.
+        audio: bool,
+        /// Receive this video layer, or none.
+        video: Option<Layer>,
+    },
+    /// Ask a publisher for a keyframe (e.g. after decode errors); throttled by the server.
+    RequestKeyframe {
+        /// The publisher.
+        user: UserId,
+        /// The layer.
+        layer: Layer,
+    },
 }
 
 /// Moderator actions.
@@ -210,6 +229,11 @@ pub enum Event {
     TokenExpiring {
         /// Seconds left.
         remaining_secs: u64,
+    },
+    /// Subscribers need a keyframe of this layer of your video.
+    KeyframeRequest {
+        /// The layer.
+        layer: Layer,
     },
     /// A new token was accepted.
     TokenRenewed {

@@ -4,13 +4,16 @@
 //! One task per connection reads frames; one task per connection writes them; the core task
 //! is the only place state changes, so there are no locks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use bytes::Bytes;
+use livestage_net::media::{VideoSender, read_video};
 use livestage_net::transport::{self, ReadError};
+use livestage_proto::media::{AudioPacket, Kind, Layer, VideoHeader};
 use livestage_proto::server::{self as core, ConnId, Input, Output};
 use livestage_proto::wire;
 use livestage_proto::{Error, ErrorCode};
@@ -26,10 +29,24 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the core's timers run.
 const TICK: Duration = Duration::from_millis(200);
 
+/// Video frames a subscriber may have unacknowledged before newer ones are dropped until the
+/// next keyframe (its bounded queue).
+const VIDEO_IN_FLIGHT: usize = 6;
+
 enum ToCore {
     Open {
         conn: ConnId,
         writer: mpsc::UnboundedSender<ToConn>,
+        connection: Connection,
+    },
+    Video {
+        conn: ConnId,
+        header: VideoHeader,
+        payload: Bytes,
+    },
+    Audio {
+        conn: ConnId,
+        datagram: Bytes,
     },
     Input {
         conn: ConnId,
@@ -40,6 +57,33 @@ enum ToCore {
 enum ToConn {
     Frame(Vec<u8>),
     Close,
+}
+
+/// The core task's handle on one connection.
+struct Peer {
+    writer: mpsc::UnboundedSender<ToConn>,
+    connection: Connection,
+    video: VideoSender,
+    /// Publisher layers this subscriber fell behind on: skip until their next keyframe.
+    skipping: HashSet<(u64, Layer)>,
+}
+
+impl Peer {
+    /// Forwards a frame under the drop policy; `false` when a keyframe is needed.
+    fn forward_video(&mut self, header: &VideoHeader, payload: &Bytes) -> bool {
+        let key = (header.media_id, header.layer);
+        if self.skipping.contains(&key) {
+            if !header.keyframe {
+                return true; // Already asked for a keyframe; drop until it comes.
+            }
+            self.skipping.remove(&key);
+        }
+        if self.video.send(header, payload.clone()) {
+            return true;
+        }
+        self.skipping.insert(key);
+        false
+    }
 }
 
 fn now_ms() -> u64 {
@@ -86,7 +130,7 @@ impl Listener {
     pub async fn run(self, mut stop: oneshot::Receiver<()>) {
         let Listener { endpoint, mut core } = self;
         let (to_core, mut inbox) = mpsc::channel::<ToCore>(4096);
-        let mut writers: HashMap<ConnId, mpsc::UnboundedSender<ToConn>> = HashMap::new();
+        let mut peers: HashMap<ConnId, Peer> = HashMap::new();
         let mut tick = interval(TICK);
         let mut next_conn = 1;
         loop {
@@ -98,14 +142,41 @@ impl Listener {
                     tokio::spawn(serve_connection(incoming, conn, to_core.clone()));
                 }
                 Some(msg) = inbox.recv() => match msg {
-                    ToCore::Open { conn, writer } => {
-                        writers.insert(conn, writer);
+                    ToCore::Open { conn, writer, connection } => {
+                        let video = VideoSender::new(connection.clone(), VIDEO_IN_FLIGHT);
+                        peers.insert(conn, Peer { writer, connection, video, skipping: HashSet::new() });
                     }
                     ToCore::Input { conn, input } => {
                         let closed = matches!(input, Input::Closed);
                         core.handle_input(conn, input, now_ms());
                         if closed {
-                            writers.remove(&conn);
+                            peers.remove(&conn);
+                        }
+                    }
+                    ToCore::Video { conn, mut header, payload } => {
+                        let now = now_ms();
+                        if let Ok(route) = core.route(conn, Kind::Video(header.layer), now) {
+                            header.media_id = route.media_id;
+                            let mut behind = false;
+                            for to in route.to.iter() {
+                                if let Some(peer) = peers.get_mut(to) {
+                                    behind |= !peer.forward_video(&header, &payload);
+                                }
+                            }
+                            if behind {
+                                core.request_keyframe(route.media_id, header.layer, now);
+                            }
+                        }
+                    }
+                    ToCore::Audio { conn, datagram } => {
+                        if let Ok(route) = core.route(conn, Kind::Audio, now_ms()) {
+                            let mut stamped = datagram.to_vec();
+                            AudioPacket::stamp(&mut stamped, route.media_id);
+                            let stamped = Bytes::from(stamped);
+                            for peer in route.to.iter().filter_map(|to| peers.get(to)) {
+                                // Datagrams are dropped by QUIC when the peer's buffer is full.
+                                let _ = peer.connection.send_datagram(stamped.clone());
+                            }
                         }
                     }
                 },
@@ -115,13 +186,13 @@ impl Listener {
             while let Some(output) = core.poll_output() {
                 match output {
                     Output::Send { conn, frame } => {
-                        if let Some(w) = writers.get(&conn) {
-                            let _ = w.send(ToConn::Frame(wire::encode(&frame)));
+                        if let Some(p) = peers.get(&conn) {
+                            let _ = p.writer.send(ToConn::Frame(wire::encode(&frame)));
                         }
                     }
                     Output::Close { conn } => {
-                        if let Some(w) = writers.remove(&conn) {
-                            let _ = w.send(ToConn::Close);
+                        if let Some(p) = peers.remove(&conn) {
+                            let _ = p.writer.send(ToConn::Close);
                         }
                     }
                 }
@@ -141,10 +212,16 @@ async fn serve_connection(incoming: quinn::Incoming, id: ConnId, core: mpsc::Sen
         return conn.close(1u32.into(), b"no control stream");
     };
     let (writer, frames) = mpsc::unbounded_channel();
-    if core.send(ToCore::Open { conn: id, writer }).await.is_err() {
+    let open = ToCore::Open {
+        conn: id,
+        writer,
+        connection: conn.clone(),
+    };
+    if core.send(open).await.is_err() {
         return;
     }
     tokio::spawn(write_frames(conn.clone(), send, frames));
+    tokio::spawn(read_media(conn.clone(), id, core.clone()));
     let mut first = true;
     loop {
         let read = transport::read_frame(&mut recv);
@@ -198,4 +275,43 @@ async fn write_frames(
         }
     }
     conn.close(0u32.into(), b"closed");
+}
+
+/// Reads a connection's media (video streams and audio datagrams) into the core task.
+async fn read_media(conn: Connection, id: ConnId, core: mpsc::Sender<ToCore>) {
+    let datagrams = {
+        let (conn, core) = (conn.clone(), core.clone());
+        tokio::spawn(async move {
+            while let Ok(datagram) = conn.read_datagram().await {
+                if AudioPacket::decode(&datagram).is_err() {
+                    continue; // Malformed audio is dropped; it is unreliable anyway.
+                }
+                if core
+                    .send(ToCore::Audio { conn: id, datagram })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+    };
+    while let Ok(recv) = conn.accept_uni().await {
+        let core = core.clone();
+        tokio::spawn(async move {
+            match read_video(recv).await {
+                Ok((header, payload)) => {
+                    let _ = core
+                        .send(ToCore::Video {
+                            conn: id,
+                            header,
+                            payload,
+                        })
+                        .await;
+                }
+                Err(e) => debug!("dropped a video stream: {e}"),
+            }
+        });
+    }
+    datagrams.abort();
 }

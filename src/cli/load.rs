@@ -160,6 +160,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|_| engine::client_endpoint(addr))
         .collect::<Result<_, _>>()?;
     let (events_tx, events) = crossbeam_channel::unbounded();
+    // Idle audience: no media flows; the receiver is kept so sends would not error.
+    let (media_tx, _media) = crossbeam_channel::bounded(1);
     let mut keep_open: Vec<mpsc::UnboundedSender<_>> = Vec::with_capacity(args.connections);
 
     std::thread::sleep(Duration::from_millis(300));
@@ -182,7 +184,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let options = JoinOptions::new(addr, &pem, &args.channel, &token, Role::Audience);
             let (tx, rx) = mpsc::unbounded_channel();
             let endpoint = endpoints[launched % endpoints.len()].clone();
-            runtime.spawn(engine::run_link(endpoint, options, rx, events_tx.clone()));
+            runtime.spawn(engine::run_link(
+                endpoint,
+                options,
+                rx,
+                events_tx.clone(),
+                media_tx.clone(),
+            ));
             keep_open.push(tx);
             launched += 1;
         }
