@@ -2,101 +2,12 @@
 //! and a small `load` run.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use std::process::Command;
+
+use common::cli::*;
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_livestage");
-const SECRET: &str = "cli-test-secret";
-const HOST: &str = "join,publish-audio,publish-video,publish-data";
-
-struct Server {
-    child: Child,
-    addr: String,
-    cert: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(extra: &[&str]) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let cert = dir.path().join("cert.pem");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--cert-out"])
-        .arg(&cert)
-        .args(extra)
-        .env("LIVESTAGE_SECRET", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find_map(|l| l.strip_prefix("listening on ").map(str::to_owned))
-        .expect("server prints its address");
-    // Keep draining stdout so the server never writes into a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Server {
-        child,
-        addr,
-        cert,
-        _dir: dir,
-    }
-}
-
-fn token(channel: &str, user: &str, grants: &str, ttl: &str) -> String {
-    let out = Command::new(BIN)
-        .args([
-            "token",
-            "--secret",
-            SECRET,
-            "--channel",
-            channel,
-            "--user",
-            user,
-            "--grants",
-            grants,
-            "--ttl",
-            ttl,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn bot(server: &Server, token: &str, args: &[&str], report: &Path) -> Child {
-    Command::new(BIN)
-        .args(["bot", "--server", &server.addr, "--cert"])
-        .arg(&server.cert)
-        .args(["--token", token, "--report"])
-        .arg(report)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn finish(mut child: Child, report: &Path) -> (bool, Value) {
-    let ok = child.wait().unwrap().success();
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
-    (ok, json)
-}
 
 #[test]
 fn host_sends_and_audience_receives_in_order() {

@@ -30,7 +30,7 @@ fn publish(engine: &Engine, layer: Layer, frame: u64) {
         media_id: 0,
         layer,
         frame,
-        keyframe: frame % 10 == 0,
+        keyframe: frame.is_multiple_of(10),
         capture_us: frame,
     };
     engine.send_video(CHANNEL, header, vec![frame as u8; 3000]);

@@ -1,1 +1,10 @@
-//! Livestage media (filled in by the media work).
+//! Livestage media: everything between a source and the wire, with no networking and no Bevy.
+//!
+//! - [`video`]: I420 frames, RGBA <-> I420 conversion, the H.264 encoder and decoder
+//!   (openh264), the stamped test pattern and the app-pushed custom source.
+//! - [`audio`]: Opus encoding and decoding, the tone source, the jitter buffer with loss
+//!   concealment, the mixer, levels and speaking detection, and cpal devices with a null
+//!   fallback.
+
+pub mod audio;
+pub mod video;

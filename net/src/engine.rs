@@ -23,6 +23,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use livestage_proto::client::{Notice, Session};
 use livestage_proto::media::{AudioPacket, Layer, VideoHeader};
+use livestage_proto::reorder::Reorder;
 use livestage_proto::wire::{self, Action, Participant, Profile, Request, Role, ServerFrame};
 use livestage_proto::{Error, ErrorCode};
 use tokio::sync::mpsc;
@@ -158,7 +159,7 @@ pub enum MediaKind {
 /// Most encoded media waiting for the front end; beyond it media is dropped (and counted).
 pub const MEDIA_QUEUE: usize = 2048;
 /// Video frames a publisher may have unacknowledged before new ones are dropped.
-const PUBLISH_IN_FLIGHT: usize = 8;
+const PUBLISH_IN_FLIGHT: usize = 16;
 
 /// What a front end asks of one channel's link.
 pub enum LinkCommand {
@@ -254,15 +255,9 @@ impl Engine {
         );
     }
 
-    /// Asks `user` for a keyframe of `layer` (after decode errors).
-    pub fn request_keyframe(&self, channel: &str, user: &str, layer: Layer) {
-        self.request(
-            channel,
-            Request::RequestKeyframe {
-                user: user.into(),
-                layer,
-            },
-        );
+    /// Asks the publisher with `media_id` for a keyframe of `layer` (after decode errors).
+    pub fn request_keyframe(&self, channel: &str, media_id: u64, layer: Layer) {
+        self.request(channel, Request::RequestKeyframe { media_id, layer });
     }
 
     /// Publishes one encoded video frame (dropped if not connected or the path is congested).
@@ -645,7 +640,11 @@ fn report(session: &mut Session, emit: &impl Fn(EventKind)) -> bool {
     false
 }
 
-/// Hands a connection's incoming video frames and audio datagrams to the front end.
+/// How long a missing video frame is waited for before the frames after it are released.
+pub const REORDER_WAIT_MS: u64 = 150;
+
+/// Hands a connection's incoming video frames (back in order per publisher layer) and audio
+/// datagrams to the front end.
 async fn receive_media(conn: quinn::Connection, channel: String, media: Sender<MediaEvent>) {
     let datagrams = {
         let (conn, channel, media) = (conn.clone(), channel.clone(), media.clone());
@@ -668,18 +667,48 @@ async fn receive_media(conn: quinn::Connection, channel: String, media: Sender<M
             }
         })
     };
+    let (frames_tx, frames) = mpsc::channel(256);
+    let reorder = tokio::spawn(reorder_video(frames, channel, media));
     while let Ok(recv) = conn.accept_uni().await {
-        let (channel, media) = (channel.clone(), media.clone());
+        let frames_tx = frames_tx.clone();
         tokio::spawn(async move {
-            if let Ok((header, data)) = read_video(recv).await {
-                let kind = MediaKind::Video { header, data };
-                let _ = media.try_send(MediaEvent {
-                    channel,
-                    media_id: header.media_id,
-                    kind,
-                });
+            if let Ok(frame) = read_video(recv).await {
+                let _ = frames_tx.send(frame).await;
             }
         });
     }
     datagrams.abort();
+    reorder.abort();
+}
+
+/// Releases video frames in order per (publisher, layer), waiting briefly for stragglers.
+async fn reorder_video(
+    mut frames: mpsc::Receiver<(VideoHeader, Bytes)>,
+    channel: String,
+    media: Sender<MediaEvent>,
+) {
+    let mut queues: HashMap<(u64, Layer), Reorder<(VideoHeader, Bytes)>> = HashMap::new();
+    loop {
+        let wake = queues.values().filter_map(Reorder::poll_timeout).min();
+        let wait = wake.map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
+        tokio::select! {
+            frame = frames.recv() => {
+                let Some((header, data)) = frame else { break };
+                let queue = queues.entry((header.media_id, header.layer)).or_insert_with(|| Reorder::new(REORDER_WAIT_MS));
+                queue.push(header.frame, header.keyframe, (header, data), now_ms());
+            }
+            _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {}
+        }
+        let now = now_ms();
+        for queue in queues.values_mut() {
+            while let Some((header, data)) = queue.pop(now) {
+                let kind = MediaKind::Video { header, data };
+                let _ = media.try_send(MediaEvent {
+                    channel: channel.clone(),
+                    media_id: header.media_id,
+                    kind,
+                });
+            }
+        }
+    }
 }

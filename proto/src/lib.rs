@@ -17,6 +17,7 @@ pub mod error;
 pub mod id;
 pub mod media;
 pub mod rate;
+pub mod reorder;
 pub mod server;
 pub mod token;
 pub mod wire;

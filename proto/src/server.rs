@@ -691,14 +691,17 @@ impl Server {
                 }
                 Ok(())
             }
-            Request::RequestKeyframe { user, layer } => {
-                let channel = self.sessions[&sid].channel.clone();
-                let publisher = self.session_of(&channel, &user).ok_or_else(|| {
-                    Error::new(
-                        ErrorCode::UnknownUser,
-                        format!("{user} is not in {channel}"),
-                    )
-                })?;
+            Request::RequestKeyframe { media_id, layer } => {
+                let channel = &self.sessions[&sid].channel;
+                let publisher = SessionId(media_id);
+                // A hint: the publisher may have just left, so an unknown id is not an error.
+                if self
+                    .sessions
+                    .get(&publisher)
+                    .is_none_or(|p| &p.channel != channel)
+                {
+                    return Ok(());
+                }
                 self.ask_keyframe(publisher, layer, now_ms);
                 Ok(())
             }

@@ -119,8 +119,8 @@ pub enum Request {
     },
     /// Ask a publisher for a keyframe (e.g. after decode errors); throttled by the server.
     RequestKeyframe {
-        /// The publisher.
-        user: UserId,
+        /// The publisher's media id, as carried by its media.
+        media_id: u64,
         /// The layer.
         layer: Layer,
     },

@@ -122,6 +122,7 @@ fn keyframe_requests_are_throttled() {
     let mut net = Net::new();
     let host = net.host("host");
     let viewer = net.audience("viewer");
+    let host_id = net.clients[host].session.me().unwrap().media_id;
     let asked = |net: &mut Net| {
         net.events(host)
             .iter()
@@ -133,7 +134,7 @@ fn keyframe_requests_are_throttled() {
         net.send(
             viewer,
             Request::RequestKeyframe {
-                user: "host".into(),
+                media_id: host_id,
                 layer: Layer::High,
             },
         );
@@ -143,7 +144,7 @@ fn keyframe_requests_are_throttled() {
     net.send(
         viewer,
         Request::RequestKeyframe {
-            user: "host".into(),
+            media_id: host_id,
             layer: Layer::High,
         },
     );

@@ -31,7 +31,7 @@ const TICK: Duration = Duration::from_millis(200);
 
 /// Video frames a subscriber may have unacknowledged before newer ones are dropped until the
 /// next keyframe (its bounded queue).
-const VIDEO_IN_FLIGHT: usize = 6;
+const VIDEO_IN_FLIGHT: usize = 16;
 
 enum ToCore {
     Open {

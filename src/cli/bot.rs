@@ -1,14 +1,19 @@
 //! `livestage bot`: a headless participant. It joins, sends what it is asked to, checks what
 //! it receives (order, duplicates) and writes a JSON report.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use livestage_net::engine::{ConnectionState, EventKind};
+use livestage_proto::wire::Participant;
+
+use super::bot_media::{AudioReport, Publish, Publisher, Verifier, VideoReport, by_user};
 use livestage_net::{Engine, JoinOptions};
 use livestage_proto::token;
 use livestage_proto::wire::{Event, Role};
@@ -50,6 +55,15 @@ pub struct Args {
     /// Write the JSON report here (it is also printed).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Publish media as a host: `video=testpattern:1280x720@30,audio=tone:440`.
+    #[arg(long)]
+    publish: Option<String>,
+    /// Also publish a low video layer (a quarter of the area).
+    #[arg(long)]
+    dual: bool,
+    /// Receive the low video layer of every publisher instead of the high one.
+    #[arg(long)]
+    low: bool,
 }
 
 /// Role flag values.
@@ -73,6 +87,15 @@ pub struct Report {
     data: DataReport,
     reconnects: u32,
     join_ms: Option<u64>,
+    video: BTreeMap<String, VideoReport>,
+    audio: BTreeMap<String, AudioReport>,
+    published: Published,
+}
+
+#[derive(Serialize, Default)]
+struct Published {
+    video_frames: u64,
+    audio_frames: u64,
 }
 
 #[derive(Serialize)]
@@ -111,8 +134,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.server_name = args.server_name.clone();
     options.pace_data = !args.no_pacing;
 
-    let engine = Engine::new()?;
+    let publish = args.publish.as_deref().map(Publish::parse).transpose()?;
+    let engine = Arc::new(Engine::new()?);
     let started = Instant::now();
+    let verifier = Verifier::start(engine.clone(), started);
+    let mut publisher: Option<Publisher> = None;
+    let mut media_users: HashMap<u64, String> = HashMap::new();
+    let mut learn = |p: &Participant, engine: &Engine| {
+        if media_users.insert(p.media_id, p.user.clone()).is_none() && args.low {
+            engine.subscribe(
+                &claims.ch,
+                &p.user,
+                true,
+                Some(livestage_proto::media::Layer::Low),
+            );
+        }
+    };
     let deadline = started + Duration::from_secs_f64(args.duration);
     engine.join(options);
 
@@ -155,7 +192,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             EventKind::Joined {
                 me, peers, resumed, ..
             } => {
+                for p in &peers {
+                    learn(p, &engine);
+                }
                 report.peers.extend(peers.into_iter().map(|p| p.user));
+                if let (Some(spec), None, Role::Host) = (&publish, &publisher, me.role) {
+                    publisher = Some(Publisher::start(
+                        engine.clone(),
+                        &claims.ch,
+                        spec,
+                        args.dual,
+                    )?);
+                }
                 report.role = Some(role_name(me.role));
                 if resumed {
                     report.reconnects += 1;
@@ -172,6 +220,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
             EventKind::Server(event) => {
+                match &event {
+                    Event::PeerJoined(p) | Event::RoleChanged { participant: p, .. } => {
+                        learn(p, &engine)
+                    }
+                    Event::Roster(all) => all.iter().for_each(|p| learn(p, &engine)),
+                    Event::KeyframeRequest { layer } => {
+                        if let Some(p) = &publisher {
+                            p.request_keyframe(*layer);
+                        }
+                    }
+                    _ => {}
+                }
                 on_server_event(event, &claims.sub, &mut report, &mut last_seq)
             }
             EventKind::LocalError(e) => {
@@ -203,13 +263,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     report.data.sent = report.data.sent.saturating_sub(report.data.refused);
+    let mut media_ok = true;
+    if let Some(p) = publisher {
+        report.published.video_frames = p.video_frames.load(Ordering::Relaxed);
+        report.published.audio_frames = p.audio_frames.load(Ordering::Relaxed);
+        if let Err(e) = p.stop() {
+            media_ok = false;
+            report.error.get_or_insert(ErrorReport {
+                code: "media_error".into(),
+                message: format!("{e:#}"),
+            });
+        }
+    } else if publish.is_some() {
+        media_ok = false; // Asked to publish but never became a host.
+    }
+    let (videos, audios) = verifier.finish();
+    report.video = by_user(&videos, &media_users);
+    report.audio = by_user(&audios, &media_users);
 
     let json = serde_json::to_string_pretty(&report)?;
     println!("{json}");
     if let Some(path) = &args.report {
         std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let ok = report.joined && report.error.is_none() && report.data.sent == args.send_data;
+    let ok =
+        report.joined && report.error.is_none() && report.data.sent == args.send_data && media_ok;
     Ok(if ok {
         ExitCode::SUCCESS
     } else {

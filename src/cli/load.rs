@@ -30,8 +30,8 @@ pub struct Args {
     /// The server's process id, to read its memory and CPU (known when started here).
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Audience connections to open.
-    #[arg(long, default_value_t = 1000)]
+    /// Audience connections to open (subscribers when `--video` is given).
+    #[arg(long, alias = "subscribers", default_value_t = 1000)]
     connections: usize,
     /// Most handshakes in flight at once.
     #[arg(long, default_value_t = 64)]
@@ -45,6 +45,13 @@ pub struct Args {
     /// Give up joining after this many seconds.
     #[arg(long, default_value_t = 120.0)]
     join_timeout: f64,
+    /// Fan-out run: once everyone joined, one in-process host publishes this test pattern
+    /// (`WIDTHxHEIGHT@FPS`, e.g. `1280x720@30`) for `--duration` seconds to all subscribers.
+    #[arg(long)]
+    video: Option<String>,
+    /// A frame arriving later than this after capture counts as late.
+    #[arg(long, default_value_t = 150.0)]
+    late_ms: f64,
     /// Write the JSON report here (it is also printed).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -64,6 +71,23 @@ struct Report {
     server_cpu_secs_joining: Option<f64>,
     server_cpu_ms_per_join: Option<f64>,
     client_rss_kib: Option<u64>,
+    video: Option<FanOut>,
+}
+
+/// What a fan-out run measured.
+#[derive(Serialize)]
+struct FanOut {
+    published_frames: u64,
+    expected: u64,
+    received: u64,
+    late: u64,
+    dropped: u64,
+    late_or_dropped_percent: f64,
+    latency_ms_p50: f64,
+    latency_ms_p95: f64,
+    server_cpu_percent: Option<f64>,
+    server_cpu_ms_per_subscriber_second: Option<f64>,
+    mbps_out: f64,
 }
 
 /// Reads a process's resident memory in KiB.
@@ -161,7 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect::<Result<_, _>>()?;
     let (events_tx, events) = crossbeam_channel::unbounded();
     // Idle audience: no media flows; the receiver is kept so sends would not error.
-    let (media_tx, _media) = crossbeam_channel::bounded(1);
+    let (media_tx, media) = crossbeam_channel::bounded(1 << 16);
     let mut keep_open: Vec<mpsc::UnboundedSender<_>> = Vec::with_capacity(args.connections);
 
     std::thread::sleep(Duration::from_millis(300));
@@ -212,7 +236,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.duration
     );
 
-    let hold_until = Instant::now() + Duration::from_secs_f64(args.duration);
+    let fan_out = match &args.video {
+        Some(spec) => Some(fan_out(
+            &args, spec, addr, &pem, &secret, pid, joined, &media,
+        )?),
+        None => None,
+    };
+    let hold_until = Instant::now()
+        + Duration::from_secs_f64(if fan_out.is_some() {
+            0.5
+        } else {
+            args.duration
+        });
     let mut dropped = 0;
     while let Ok(event) = events.recv_timeout(hold_until.saturating_duration_since(Instant::now()))
     {
@@ -246,6 +281,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .filter(|_| joined > 0)
             .map(|c| c * 1000.0 / joined as f64),
         client_rss_kib: rss_kib(std::process::id()),
+        video: fan_out,
     };
     let json = serde_json::to_string_pretty(&report)?;
     println!("{json}");
@@ -259,5 +295,119 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// Publishes a test pattern from one in-process host to every joined subscriber and counts
+/// what arrives, late and dropped, and what it cost the server.
+#[allow(clippy::too_many_arguments)]
+fn fan_out(
+    args: &Args,
+    spec: &str,
+    addr: SocketAddr,
+    pem: &[u8],
+    secret: &str,
+    pid: Option<u32>,
+    subscribers: usize,
+    media: &crossbeam_channel::Receiver<livestage_net::MediaEvent>,
+) -> anyhow::Result<FanOut> {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use super::bot_media::{Publish, Publisher, now_us};
+
+    let publish = Publish::parse(&format!("video=testpattern:{spec}"))?;
+    let host = Arc::new(livestage_net::Engine::new()?);
+    let token = livestage_server::mint_token(
+        "livestage",
+        secret,
+        &args.channel,
+        "load-host",
+        "join,publish-video",
+        3600,
+    )?;
+    host.join(JoinOptions::new(
+        addr,
+        pem,
+        &args.channel,
+        &token,
+        Role::Host,
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match host.events().recv_timeout(left).map(|e| e.kind) {
+            Ok(EventKind::Joined { .. }) => break,
+            Ok(_) => {}
+            Err(_) => anyhow::bail!("the publishing host could not join"),
+        }
+    }
+    while media.try_recv().is_ok() {}
+    let cpu_before = pid.and_then(cpu_secs);
+    let started = Instant::now();
+    let publisher = Publisher::start(host.clone(), &args.channel, &publish, false)?;
+    let (mut received, mut late, mut bytes) = (0u64, 0u64, 0u64);
+    let mut latencies = Vec::new();
+    let mut count = |event: livestage_net::MediaEvent| {
+        if let livestage_net::MediaKind::Video { header, data } = event.kind {
+            let ms = now_us().saturating_sub(header.capture_us) as f64 / 1000.0;
+            received += 1;
+            bytes += data.len() as u64;
+            late += u64::from(ms > args.late_ms);
+            if latencies.len() < 1_000_000 {
+                latencies.push(ms);
+            }
+        }
+    };
+    let stop_at = started + Duration::from_secs_f64(args.duration);
+    while Instant::now() < stop_at {
+        // Keyframe requests from the server must reach the encoder.
+        while let Ok(e) = host.events().try_recv() {
+            if let EventKind::Server(livestage_proto::wire::Event::KeyframeRequest { layer }) =
+                e.kind
+            {
+                publisher.request_keyframe(layer);
+            }
+        }
+        if let Ok(e) = media.recv_timeout(Duration::from_millis(20)) {
+            count(e);
+        }
+    }
+    let published = publisher.video_frames.load(Ordering::Relaxed);
+    publisher.stop()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = pid.and_then(cpu_secs).zip(cpu_before).map(|(a, b)| a - b);
+    // Frames still in flight get a moment to land.
+    let drain_until = Instant::now() + Duration::from_millis(700);
+    while let Ok(e) = media.recv_timeout(drain_until.saturating_duration_since(Instant::now())) {
+        count(e);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let expected = published * subscribers as u64;
+    let dropped = expected.saturating_sub(received);
+    Ok(FanOut {
+        published_frames: published,
+        expected,
+        received,
+        late,
+        dropped,
+        late_or_dropped_percent: if expected == 0 {
+            0.0
+        } else {
+            (late + dropped) as f64 * 100.0 / expected as f64
+        },
+        latency_ms_p50: at(0.5),
+        latency_ms_p95: at(0.95),
+        server_cpu_percent: cpu.map(|c| c * 100.0 / elapsed),
+        server_cpu_ms_per_subscriber_second: cpu
+            .filter(|_| subscribers > 0)
+            .map(|c| c * 1000.0 / elapsed / subscribers as f64),
+        mbps_out: bytes as f64 * 8.0 / elapsed / 1e6,
     })
 }

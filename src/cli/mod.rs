@@ -1,6 +1,7 @@
 //! The subcommands of the `livestage` binary, one file each.
 
 pub mod bot;
+pub mod bot_media;
 pub mod demo;
 pub mod load;
 pub mod proxy;

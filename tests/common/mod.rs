@@ -2,6 +2,8 @@
 //! with hard timeouts.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cli;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

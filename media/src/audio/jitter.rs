@@ -1,0 +1,273 @@
+//! A sans-IO jitter buffer for one remote audio stream.
+//!
+//! The network side calls [`JitterBuffer::push`] for each packet as it arrives; the playout
+//! side calls [`JitterBuffer::pop`] every 20 ms and turns each [`Slot`] into one frame with
+//! the [`Decoder`](super::codec::Decoder). The clock is an input (`now_ms`, any monotonic
+//! millisecond count); the buffer never reads one.
+//!
+//! Behaviour, in order of arrival of a packet:
+//! - sequence numbers are `u32` and wrap; they are unwrapped against the highest one seen;
+//! - a packet for a slot already played out (or skipped) is *late* and dropped; if it is a
+//!   copy of a packet that was played it counts as a duplicate instead;
+//! - a copy of a buffered packet is a *duplicate* and dropped;
+//! - the buffer spans at most [`CAPACITY`] consecutive sequence numbers: a newer packet
+//!   pushes the oldest out and playout skips ahead, so latency stays bounded;
+//! - playout starts `target_delay_ms` after the first packet arrives, at the lowest sequence
+//!   number buffered by then;
+//! - after [`REBUFFER_AFTER`] consecutive missing slots with nothing buffered (the sender
+//!   stopped or the network stalled) playout stops and [`pop`](JitterBuffer::pop) returns
+//!   `None` until the next packet has waited `target_delay_ms` again; if that packet is far
+//!   behind what was played (the sender restarted its numbering) the stream starts afresh.
+
+use std::collections::BTreeMap;
+
+/// The most consecutive sequence numbers held (50 frames, one second).
+pub const CAPACITY: usize = 50;
+
+/// Consecutive missing slots, with nothing buffered, after which playout stops (200 ms).
+pub const REBUFFER_AFTER: u32 = 10;
+
+/// What to play for one 20 ms slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    /// The packet for this slot: decode it.
+    Packet(Vec<u8>),
+    /// This slot's packet is missing but the next one has arrived: recover this slot from
+    /// the FEC data of `next` ([`Decoder::decode_fec`](super::codec::Decoder::decode_fec)).
+    /// `next` stays buffered and is played in the following slot.
+    Recover {
+        /// The packet of the following slot.
+        next: Vec<u8>,
+    },
+    /// Nothing to go on: conceal ([`Decoder::conceal`](super::codec::Decoder::conceal)).
+    Missing,
+}
+
+/// What [`JitterBuffer::push`] did with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Buffered for playout.
+    Buffered,
+    /// A copy of a packet already buffered or played: dropped.
+    Duplicate,
+    /// Its slot has already been played out or skipped: dropped.
+    Late,
+}
+
+/// Counters since the buffer was created.
+///
+/// Every slot [`pop`](JitterBuffer::pop) returns counts once in `played`, `recovered` or
+/// `concealed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Packets pushed, including duplicates and late ones.
+    pub received: u64,
+    /// Packets dropped because their slot had passed.
+    pub late: u64,
+    /// Packets dropped as copies.
+    pub duplicates: u64,
+    /// Buffered packets dropped to keep the buffer within [`CAPACITY`].
+    pub overflow: u64,
+    /// Slots returned as [`Slot::Packet`].
+    pub played: u64,
+    /// Slots returned as [`Slot::Recover`].
+    pub recovered: u64,
+    /// Slots returned as [`Slot::Missing`].
+    pub concealed: u64,
+    /// Times playout stopped to buffer again.
+    pub rebuffers: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No packet waiting; `pop` returns `None`.
+    Idle,
+    /// Packets waiting; playout starts at `start_at`.
+    Buffering { start_at: u64 },
+    /// `pop` returns a slot every call.
+    Playing,
+}
+
+/// Reorders packets by sequence number and says, every 20 ms, what to play.
+#[derive(Debug, Clone)]
+pub struct JitterBuffer {
+    target_delay_ms: u64,
+    /// Packets by unwrapped sequence number.
+    frames: BTreeMap<u64, Vec<u8>>,
+    /// Highest unwrapped sequence number accepted: the reference for unwrapping.
+    highest: Option<u64>,
+    /// First slot not yet played out; `None` before playout first starts.
+    next: Option<u64>,
+    /// Bit `i` set: slot `next - 1 - i` was played from a packet (to tell duplicates from
+    /// late packets).
+    played_bits: u64,
+    missing_run: u32,
+    state: State,
+    stats: Stats,
+}
+
+impl JitterBuffer {
+    /// A buffer that starts playout `target_delay_ms` after the first packet arrives
+    /// (40 to 80 ms suits most networks).
+    pub fn new(target_delay_ms: u64) -> JitterBuffer {
+        JitterBuffer {
+            target_delay_ms,
+            frames: BTreeMap::new(),
+            highest: None,
+            next: None,
+            played_bits: 0,
+            missing_run: 0,
+            state: State::Idle,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The delay between the first packet and the start of playout.
+    pub fn target_delay_ms(&self) -> u64 {
+        self.target_delay_ms
+    }
+
+    /// Changes the target delay; it applies the next time playout starts.
+    pub fn set_target_delay_ms(&mut self, target_delay_ms: u64) {
+        self.target_delay_ms = target_delay_ms;
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Packets buffered.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether no packet is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Whether playout is running (every [`pop`](Self::pop) returns a slot).
+    pub fn is_playing(&self) -> bool {
+        self.state == State::Playing
+    }
+
+    /// Takes in a packet that arrived at `now_ms`.
+    pub fn push(&mut self, seq: u32, payload: Vec<u8>, now_ms: u64) -> Arrival {
+        self.stats.received += 1;
+        let mut ext = self.unwrap_seq(seq);
+        if let Some(next) = self.next
+            && ext < next
+        {
+            let behind = next - ext;
+            if behind <= 64 && (self.played_bits >> (behind - 1)) & 1 == 1 {
+                self.stats.duplicates += 1;
+                return Arrival::Duplicate;
+            }
+            if self.state == State::Idle && behind > CAPACITY as u64 {
+                // Far behind what was played, after a pause: the sender started over.
+                self.next = None;
+                self.highest = None;
+                self.played_bits = 0;
+                ext = self.unwrap_seq(seq);
+            } else {
+                self.stats.late += 1;
+                return Arrival::Late;
+            }
+        }
+        if self.frames.contains_key(&ext) {
+            self.stats.duplicates += 1;
+            return Arrival::Duplicate;
+        }
+        self.frames.insert(ext, payload);
+        self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
+        if self.state == State::Idle {
+            self.state = State::Buffering {
+                start_at: now_ms.saturating_add(self.target_delay_ms),
+            };
+        }
+        self.trim();
+        Arrival::Buffered
+    }
+
+    /// What to play for the next 20 ms slot; call every 20 ms.
+    ///
+    /// `None` while buffering (before playout starts, or after it stopped): play silence.
+    pub fn pop(&mut self, now_ms: u64) -> Option<Slot> {
+        if let State::Buffering { start_at } = self.state {
+            if now_ms < start_at {
+                return None;
+            }
+            let first = *self.frames.keys().next()?;
+            self.skip_to(first);
+            self.missing_run = 0;
+            self.state = State::Playing;
+        }
+        if self.state != State::Playing {
+            return None;
+        }
+        let seq = self.next?;
+        self.next = Some(seq + 1);
+        self.played_bits <<= 1;
+        if let Some(packet) = self.frames.remove(&seq) {
+            self.played_bits |= 1;
+            self.missing_run = 0;
+            self.stats.played += 1;
+            return Some(Slot::Packet(packet));
+        }
+        if let Some(next) = self.frames.get(&(seq + 1)) {
+            self.missing_run = 0;
+            self.stats.recovered += 1;
+            return Some(Slot::Recover { next: next.clone() });
+        }
+        self.missing_run += 1;
+        self.stats.concealed += 1;
+        if self.frames.is_empty() && self.missing_run >= REBUFFER_AFTER {
+            self.state = State::Idle;
+            self.stats.rebuffers += 1;
+        }
+        Some(Slot::Missing)
+    }
+
+    /// Extends a wrapping sequence number to 64 bits, nearest to the highest one seen.
+    fn unwrap_seq(&self, seq: u32) -> u64 {
+        match self.highest {
+            // Start at 2^32 so that stepping back by up to 2^31 stays positive.
+            None => (1 << 32) + u64::from(seq),
+            Some(highest) => {
+                let delta = i64::from(seq.wrapping_sub(highest as u32) as i32);
+                highest.saturating_add_signed(delta)
+            }
+        }
+    }
+
+    /// Moves playout to `seq`, keeping the record of played slots aligned.
+    fn skip_to(&mut self, seq: u64) {
+        let distance = self.next.map_or(u64::MAX, |next| seq.saturating_sub(next));
+        self.played_bits = if distance < 64 {
+            self.played_bits << distance
+        } else {
+            0
+        };
+        self.next = Some(seq);
+    }
+
+    /// Drops packets more than [`CAPACITY`] slots behind the newest; playout skips to the
+    /// oldest packet left if it was behind them.
+    fn trim(&mut self) {
+        let Some(highest) = self.highest else { return };
+        let lowest_kept = highest.saturating_sub(CAPACITY as u64 - 1);
+        while let Some(entry) = self.frames.first_entry() {
+            if *entry.key() >= lowest_kept {
+                break;
+            }
+            entry.remove();
+            self.stats.overflow += 1;
+        }
+        if self.next.is_some_and(|next| next < lowest_kept)
+            && let Some(&first) = self.frames.keys().next()
+        {
+            self.skip_to(first);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Audio: 20 ms frames of interleaved `f32` samples from source to wire and back.
+//!
+//! - [`format`](mod@format): the [`Format`] (16, 24 or 48 kHz, mono or stereo) and the 20 ms frame.
+//! - [`codec`]: the Opus [`Encoder`] (loss-adaptive in-band FEC) and [`Decoder`] (decode,
+//!   FEC recovery, concealment).
+//! - [`tone`]: the [`Tone`] test source and [`dominant_frequency`] to check what arrived.
+//! - [`jitter`]: the sans-IO [`JitterBuffer`], which says for each 20 ms [`Slot`] whether to
+//!   decode, recover or conceal.
+//! - [`mixer`]: the [`Mixer`] of several remote users with per-user volume and soft clipping.
+//! - [`level`]: frame [`Level`]s and the [`SpeakingDetector`].
+//! - [`device`]: cpal [`Playback`] and [`Capture`] with a null fallback, fed through the
+//!   lock-free frame queues of [`queue`].
+//!
+//! The receive path for one remote user, driven every 20 ms by the playout side:
+//!
+//! ```
+//! use livestage_media::audio::{Decoder, Encoder, Format, JitterBuffer, Level, Slot, Tone};
+//!
+//! let format = Format::new(48_000, 1)?;
+//! let mut tone = Tone::new(format, 440.0, 0.5)?;
+//! let mut encoder = Encoder::new(format, 32_000)?;
+//! encoder.set_expected_loss(10)?; // measured by the receivers; turns FEC on
+//! let mut decoder = Decoder::new(format)?;
+//! let mut jitter = JitterBuffer::new(40);
+//!
+//! for seq in 0..10u32 {
+//!     let now_ms = u64::from(seq) * 20;
+//!     let packet = encoder.encode(&tone.next_frame())?;
+//!     if seq != 5 {
+//!         jitter.push(seq, packet, now_ms); // packet 5 is lost on the way
+//!     }
+//!     let frame = match jitter.pop(now_ms) {
+//!         None => continue, // still buffering: play silence
+//!         Some(Slot::Packet(packet)) => decoder.decode(&packet)?,
+//!         Some(Slot::Recover { next }) => decoder.decode_fec(&next)?,
+//!         Some(Slot::Missing) => decoder.conceal()?,
+//!     };
+//!     assert!(Level::measure(&frame).dbfs > -30.0);
+//! }
+//! assert_eq!(jitter.stats().recovered, 1);
+//! # Ok::<(), livestage_media::audio::Error>(())
+//! ```
+
+pub mod codec;
+pub mod device;
+pub mod error;
+pub mod format;
+pub mod jitter;
+pub mod level;
+pub mod mixer;
+pub mod queue;
+pub mod tone;
+
+pub use codec::{Decoder, Encoder};
+pub use device::{Backend, Capture, Playback};
+pub use error::{Error, Result};
+pub use format::{FRAME_MS, Format};
+pub use jitter::{JitterBuffer, Slot};
+pub use level::{Level, SpeakingDetector};
+pub use mixer::Mixer;
+pub use queue::{Reader, Writer};
+pub use tone::{Tone, dominant_frequency};

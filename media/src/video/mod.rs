@@ -1,0 +1,41 @@
+//! Video: frames, colour conversion, H.264 encoding and decoding, and the two video sources.
+//!
+//! - [`frame`]: [`I420`] and [`Rgba`] pictures, size-checked once at construction.
+//! - [`convert`]: RGBA <-> I420 (BT.601 limited range, as openh264 expects).
+//! - [`encode`]: the low-latency H.264 [`Encoder`] and its [`encode::Config`].
+//! - [`decode`]: the [`Decoder`], which never panics on bad input and waits for a keyframe.
+//! - [`pattern`]: the [`TestPattern`] with a stamp (frame number, capture time) that
+//!   [`read_stamp`] reads back after decoding.
+//! - [`source`]: the [`CustomSource`], fed from any thread through a [`CustomSender`].
+//!
+//! A round trip:
+//!
+//! ```
+//! use livestage_media::video::{Decoder, Encoder, TestPattern, encode, read_stamp};
+//!
+//! let pattern = TestPattern::new(320, 180)?;
+//! let mut encoder = Encoder::new(encode::Config::new(320, 180, 30.0, 300_000)?)?;
+//! let mut decoder = Decoder::new()?;
+//! for n in 0..3 {
+//!     let capture_us = 1_700_000_000_000_000 + n * 33_333;
+//!     let Some(encoded) = encoder.encode(&pattern.frame(n, capture_us), capture_us)? else {
+//!         continue;
+//!     };
+//!     let frame = decoder.decode(&encoded.data)?.expect("each frame decodes to a picture");
+//!     assert_eq!(read_stamp(&frame).map(|s| s.frame_number), Some(n));
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod convert;
+pub mod decode;
+pub mod encode;
+pub mod frame;
+pub mod pattern;
+pub mod source;
+
+pub use decode::Decoder;
+pub use encode::{Encoded, Encoder};
+pub use frame::{FrameError, I420, Rgba};
+pub use pattern::{Stamp, TestPattern, read_stamp};
+pub use source::{CustomSender, CustomSource};

@@ -1,0 +1,234 @@
+//! The jitter buffer reorders, drops duplicates and late packets, survives sequence wrap,
+//! stays bounded, and says which slots to decode, recover or conceal.
+#![allow(clippy::unwrap_used)]
+
+use livestage_media::audio::jitter::{Arrival, CAPACITY, REBUFFER_AFTER, Stats};
+use livestage_media::audio::{JitterBuffer, Slot};
+
+const TARGET_MS: u64 = 60;
+
+/// A payload that names its sequence number.
+fn payload(seq: u32) -> Vec<u8> {
+    seq.to_be_bytes().to_vec()
+}
+
+fn packet(seq: u32) -> Option<Slot> {
+    Some(Slot::Packet(payload(seq)))
+}
+
+fn recover(next_seq: u32) -> Option<Slot> {
+    Some(Slot::Recover {
+        next: payload(next_seq),
+    })
+}
+
+/// Pushes `seqs` at `now_ms` and checks each is buffered.
+fn push_all(jitter: &mut JitterBuffer, seqs: &[u32], now_ms: u64) {
+    for &seq in seqs {
+        assert_eq!(
+            jitter.push(seq, payload(seq), now_ms),
+            Arrival::Buffered,
+            "seq {seq}"
+        );
+    }
+}
+
+#[test]
+fn playout_starts_after_the_target_delay() {
+    let mut jitter = JitterBuffer::new(TARGET_MS);
+    assert_eq!(jitter.pop(0), None, "nothing before the first packet");
+    push_all(&mut jitter, &[0], 1_000);
+    assert_eq!(jitter.pop(1_000), None);
+    assert_eq!(jitter.pop(1_000 + TARGET_MS - 1), None);
+    assert!(!jitter.is_playing());
+    assert_eq!(jitter.pop(1_000 + TARGET_MS), packet(0));
+    assert!(jitter.is_playing());
+}
+
+#[test]
+fn reordered_packets_play_in_sequence_order() {
+    let mut jitter = JitterBuffer::new(TARGET_MS);
+    push_all(&mut jitter, &[2, 0, 3, 1], 0);
+    // Playout starts at the lowest sequence number, not the first to arrive.
+    let played: Vec<_> = (0..4).map(|i| jitter.pop(TARGET_MS + 20 * i)).collect();
+    assert_eq!(played, vec![packet(0), packet(1), packet(2), packet(3)]);
+    assert_eq!(jitter.stats().played, 4);
+}
+
+#[test]
+fn duplicates_are_dropped_and_counted() {
+    let mut jitter = JitterBuffer::new(TARGET_MS);
+    push_all(&mut jitter, &[0, 1], 0);
+    assert_eq!(
+        jitter.push(1, payload(1), 5),
+        Arrival::Duplicate,
+        "copy of a buffered one"
+    );
+    assert_eq!(jitter.pop(TARGET_MS), packet(0));
+    assert_eq!(
+        jitter.push(0, payload(0), 70),
+        Arrival::Duplicate,
+        "copy of a played one"
+    );
+    assert_eq!(jitter.pop(TARGET_MS + 20), packet(1));
+    assert_eq!(
+        jitter.pop(TARGET_MS + 40),
+        Some(Slot::Missing),
+        "each packet plays once"
+    );
+    let stats = jitter.stats();
+    assert_eq!((stats.received, stats.duplicates, stats.played), (4, 2, 2));
+}
+
+#[test]
+fn late_packets_are_dropped_and_counted() {
+    let mut jitter = JitterBuffer::new(TARGET_MS);
+    push_all(&mut jitter, &[0, 2, 3], 0);
+    assert_eq!(jitter.pop(TARGET_MS), packet(0));
+    assert_eq!(
+        jitter.pop(TARGET_MS + 20),
+        recover(2),
+        "slot 1 is recovered from packet 2"
+    );
+    assert_eq!(jitter.push(1, payload(1), TARGET_MS + 25), Arrival::Late);
+    assert_eq!(jitter.pop(TARGET_MS + 40), packet(2));
+    assert_eq!(jitter.pop(TARGET_MS + 60), packet(3));
+    let stats = jitter.stats();
+    assert_eq!(
+        (stats.late, stats.played, stats.recovered, stats.concealed),
+        (1, 3, 1, 0)
+    );
+}
+
+#[test]
+fn a_missing_slot_is_recovered_if_the_next_packet_is_there_else_concealed() {
+    let mut jitter = JitterBuffer::new(TARGET_MS);
+    push_all(&mut jitter, &[10, 13], 0);
+    let slots: Vec<_> = (0..4).map(|i| jitter.pop(TARGET_MS + 20 * i)).collect();
+    assert_eq!(
+        slots,
+        vec![packet(10), Some(Slot::Missing), recover(13), packet(13)]
+    );
+    let stats = jitter.stats();
+    assert_eq!((stats.played, stats.recovered, stats.concealed), (2, 1, 1));
+}
+
+#[test]
+fn sequence_numbers_wrap() {
+    let mut jitter = JitterBuffer::new(TARGET_MS);
+    let seqs = [u32::MAX - 1, u32::MAX, 0, 1, 2];
+    // Arrive reordered across the wrap.
+    push_all(&mut jitter, &[u32::MAX - 1, 0, u32::MAX, 2, 1], 0);
+    for (i, &seq) in seqs.iter().enumerate() {
+        assert_eq!(
+            jitter.pop(TARGET_MS + 20 * i as u64),
+            packet(seq),
+            "slot {i}"
+        );
+    }
+    // And a pre-wrap packet arriving now is late, not far in the future.
+    assert_eq!(jitter.push(u32::MAX - 2, payload(0), 200), Arrival::Late);
+    assert_eq!(jitter.push(3, payload(3), 200), Arrival::Buffered);
+    assert_eq!(jitter.pop(TARGET_MS + 100), packet(3));
+}
+
+#[test]
+fn the_buffer_is_bounded_and_keeps_the_newest() {
+    let mut jitter = JitterBuffer::new(TARGET_MS);
+    push_all(&mut jitter, &(0..120).collect::<Vec<_>>(), 0);
+    assert_eq!(jitter.len(), CAPACITY);
+    assert_eq!(jitter.stats().overflow, 120 - CAPACITY as u64);
+    let first_kept = 120 - CAPACITY as u32;
+    assert_eq!(jitter.pop(TARGET_MS), packet(first_kept));
+
+    // While playing, a packet far ahead (a jump in numbering) moves playout to it instead
+    // of concealing everything in between.
+    push_all(&mut jitter, &[5_000], TARGET_MS);
+    assert!(jitter.len() <= CAPACITY);
+    assert_eq!(jitter.pop(TARGET_MS + 20), packet(5_000));
+    assert_eq!(
+        jitter.push(119, payload(119), TARGET_MS + 20),
+        Arrival::Late
+    );
+}
+
+#[test]
+fn playout_stops_when_the_sender_stops_and_restarts_with_the_target_delay() {
+    let mut jitter = JitterBuffer::new(TARGET_MS);
+    push_all(&mut jitter, &[0], 0);
+    assert_eq!(jitter.pop(TARGET_MS), packet(0));
+    let mut now = TARGET_MS;
+    for _ in 0..REBUFFER_AFTER {
+        now += 20;
+        assert_eq!(jitter.pop(now), Some(Slot::Missing));
+    }
+    assert!(!jitter.is_playing());
+    assert_eq!(
+        jitter.pop(now + 20),
+        None,
+        "silence, not endless concealment"
+    );
+    assert_eq!(jitter.stats().rebuffers, 1);
+
+    // The sender resumes where it stopped: old packets are late, new ones wait the target
+    // delay again.
+    now += 1_000;
+    assert_eq!(jitter.push(3, payload(3), now), Arrival::Late);
+    push_all(&mut jitter, &[60], now);
+    assert_eq!(jitter.pop(now + TARGET_MS - 1), None);
+    assert_eq!(jitter.pop(now + TARGET_MS), packet(60));
+}
+
+#[test]
+fn a_sender_that_restarts_its_numbering_is_followed_after_a_pause() {
+    let mut jitter = JitterBuffer::new(TARGET_MS);
+    push_all(&mut jitter, &[10_000], 0);
+    assert_eq!(jitter.pop(TARGET_MS), packet(10_000));
+    let mut now = TARGET_MS;
+    while jitter.pop(now + 20).is_some() {
+        now += 20;
+    }
+    now += 500;
+    push_all(&mut jitter, &[0, 1], now);
+    assert_eq!(jitter.pop(now + TARGET_MS), packet(0));
+    assert_eq!(jitter.pop(now + TARGET_MS + 20), packet(1));
+}
+
+#[test]
+fn every_slot_is_counted_once() {
+    let mut jitter = JitterBuffer::new(TARGET_MS);
+    // 0..40 with every third lost, 1 and 7 duplicated, 19 arriving after its slot.
+    let mut now = 0;
+    let mut slots = 0;
+    for seq in 0..40u32 {
+        if seq % 3 != 2 && seq != 19 {
+            jitter.push(seq, payload(seq), now);
+        }
+        if seq == 1 || seq == 7 {
+            jitter.push(seq, payload(seq), now);
+        }
+        if seq == 30 {
+            jitter.push(19, payload(19), now);
+        }
+        if jitter.pop(now).is_some() {
+            slots += 1;
+        }
+        now += 20;
+    }
+    let Stats {
+        received,
+        late,
+        duplicates,
+        played,
+        recovered,
+        concealed,
+        overflow,
+        ..
+    } = jitter.stats();
+    assert_eq!(played + recovered + concealed, slots);
+    // Slots 0..=36 were due: 13 lost, of which only 19 (followed by lost 20) was concealed.
+    assert_eq!((slots, played, recovered, concealed), (37, 24, 12, 1));
+    assert_eq!((late, duplicates, overflow), (1, 2, 0));
+    let on_time = (0..40).filter(|s| s % 3 != 2 && *s != 19).count() as u64;
+    assert_eq!(received, on_time + 2 + 1);
+}

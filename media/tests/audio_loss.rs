@@ -1,0 +1,176 @@
+//! Through 20% random loss and jitter, the jitter buffer, FEC and concealment still play one
+//! frame every 20 ms with no silent gap; without loss nothing is recovered or concealed.
+#![allow(clippy::unwrap_used)]
+
+use livestage_media::audio::format::to_mono;
+use livestage_media::audio::jitter::Stats;
+use livestage_media::audio::{
+    Decoder, Encoder, Format, JitterBuffer, Level, Slot, Tone, dominant_frequency,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const FRAMES: u32 = 500;
+const TARGET_MS: u64 = 80;
+/// Network delay is 20 ms plus up to this much jitter: packets arrive out of order but never
+/// after their slot.
+const JITTER_MS: u64 = 30;
+/// Level of the 0.5 amplitude sine sent.
+const TONE_DBFS: f32 = -9.03;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Played,
+    Recovered,
+    Concealed,
+}
+
+struct Run {
+    /// Each output frame: how it was made and its level.
+    frames: Vec<(Kind, f32)>,
+    /// All output, concatenated.
+    output: Vec<f32>,
+    stats: Stats,
+    /// Packets lost between the first and the last delivered one.
+    lost: u64,
+    delivered: u64,
+}
+
+/// Sends a 440 Hz tone through a lossy, jittery link and plays it out every 20 ms.
+fn run(format: Format, loss: f64, seed: u64) -> Run {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut tone = Tone::new(format, 440.0, 0.5).unwrap();
+    let mut encoder = Encoder::new(format, 32_000).unwrap();
+    encoder.set_expected_loss((loss * 100.0) as u8).unwrap();
+    let mut decoder = Decoder::new(format).unwrap();
+    let mut jitter = JitterBuffer::new(TARGET_MS);
+
+    // (arrival ms, seq, packet), sorted by arrival.
+    let mut link = Vec::new();
+    let mut delivered = Vec::new();
+    for seq in 0..FRAMES {
+        let packet = encoder.encode(&tone.next_frame()).unwrap();
+        if rng.gen_bool(loss) {
+            continue;
+        }
+        let arrival = u64::from(seq) * 20 + 20 + rng.gen_range(0..=JITTER_MS);
+        link.push((arrival, seq, packet));
+        delivered.push(seq);
+    }
+    link.sort_by_key(|(arrival, seq, _)| (*arrival, *seq));
+    let slots_due = u64::from(delivered.last().unwrap() - delivered.first().unwrap() + 1);
+
+    let mut frames = Vec::new();
+    let mut output = Vec::new();
+    let mut arrivals = link.into_iter().peekable();
+    // The playout side ticks every 20 ms, out of phase with the sender.
+    let mut now = 7;
+    while (frames.len() as u64) < slots_due {
+        while let Some((_, seq, packet)) = arrivals.next_if(|(arrival, ..)| *arrival <= now) {
+            jitter.push(seq, packet, now);
+        }
+        let (kind, frame) = match jitter.pop(now) {
+            None => {
+                assert!(
+                    frames.is_empty(),
+                    "playout paused at {now} ms after it started"
+                );
+                now += 20;
+                continue;
+            }
+            Some(Slot::Packet(packet)) => (Kind::Played, decoder.decode(&packet).unwrap()),
+            Some(Slot::Recover { next }) => (Kind::Recovered, decoder.decode_fec(&next).unwrap()),
+            Some(Slot::Missing) => (Kind::Concealed, decoder.conceal().unwrap()),
+        };
+        assert_eq!(frame.len(), format.frame_len());
+        frames.push((kind, Level::measure(&frame).dbfs));
+        output.extend(frame);
+        now += 20;
+    }
+    let delivered = delivered.len() as u64;
+    Run {
+        frames,
+        output,
+        stats: jitter.stats(),
+        lost: slots_due - delivered,
+        delivered,
+    }
+}
+
+#[test]
+fn twenty_percent_loss_plays_every_frame_without_a_silent_gap() {
+    for (format, seed) in [(Format::MONO_48K, 1), (Format::new(16_000, 2).unwrap(), 2)] {
+        let run = run(format, 0.2, seed);
+        let stats = run.stats;
+
+        // One output frame per 20 ms slot (`run` checks there is no pause), each counted once.
+        assert_eq!(
+            stats.played + stats.recovered + stats.concealed,
+            run.frames.len() as u64
+        );
+        assert_eq!(
+            stats.played, run.delivered,
+            "{format:?}: every delivered packet played"
+        );
+        assert_eq!(
+            stats.recovered + stats.concealed,
+            run.lost,
+            "{format:?}: {stats:?}"
+        );
+        assert_eq!((stats.late, stats.duplicates, stats.overflow), (0, 0, 0));
+        assert!(run.lost > 60, "{format:?}: only {} lost", run.lost);
+        // FEC covers every loss whose next packet arrived; only bursts need concealment.
+        assert!(
+            stats.recovered > 2 * stats.concealed,
+            "{format:?}: {stats:?}"
+        );
+        assert!(stats.concealed > 0, "{format:?}: {stats:?}");
+
+        let mut previous = Kind::Played;
+        let mut isolated_recoveries = 0;
+        for (i, &(kind, dbfs)) in run.frames.iter().enumerate() {
+            let what = format!("{format:?} frame {i} ({kind:?} after {previous:?}): {dbfs} dBFS");
+            // Never silence (-100 dBFS), whatever the slot.
+            assert!(dbfs > -90.0, "{what}");
+            match (kind, previous) {
+                (Kind::Played, _) => assert!(dbfs > TONE_DBFS - 6.0, "{what}"),
+                // A single lost frame comes back from FEC at the tone's level.
+                (Kind::Recovered, Kind::Played | Kind::Recovered) => {
+                    isolated_recoveries += 1;
+                    assert!((dbfs - TONE_DBFS).abs() < 3.0, "{what}");
+                }
+                (Kind::Recovered, Kind::Concealed) => assert!(dbfs > TONE_DBFS - 20.0, "{what}"),
+                // The first frame of a burst is concealed close to the tone; Opus's concealment
+                // then fades the following ones.
+                (Kind::Concealed, Kind::Played | Kind::Recovered) => {
+                    assert!(dbfs > TONE_DBFS - 10.0, "{what}")
+                }
+                (Kind::Concealed, Kind::Concealed) => {}
+            }
+            previous = kind;
+        }
+        assert!(
+            isolated_recoveries > 40,
+            "{format:?}: {isolated_recoveries}"
+        );
+
+        let freq = dominant_frequency(&to_mono(&run.output, format.channels), format.sample_rate);
+        assert!(
+            freq.is_some_and(|f| (f - 440.0).abs() < 440.0 * 0.02),
+            "{freq:?}"
+        );
+    }
+}
+
+#[test]
+fn without_loss_nothing_is_recovered_or_concealed() {
+    let run = run(Format::MONO_48K, 0.0, 3);
+    let stats = run.stats;
+    assert_eq!(run.lost, 0);
+    assert_eq!(stats.played, u64::from(FRAMES));
+    assert_eq!((stats.recovered, stats.concealed, stats.late), (0, 0, 0));
+    for (i, &(kind, dbfs)) in run.frames.iter().enumerate() {
+        assert_eq!(kind, Kind::Played);
+        assert!((dbfs - TONE_DBFS).abs() < 3.0, "frame {i}: {dbfs} dBFS");
+    }
+}

@@ -1,0 +1,442 @@
+//! The bot's media: publishing a stamped test pattern and a tone, and verifying what arrives
+//! (frame order, glass-to-glass latency from the burned-in capture stamp, tone frequency).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use livestage_media::audio::{self, dominant_frequency};
+use livestage_media::video::{self, TestPattern, read_stamp};
+use livestage_net::{Engine, MediaEvent, MediaKind};
+use livestage_proto::media::{Layer, VideoHeader};
+use serde::Serialize;
+
+/// Microseconds since the Unix epoch: the clock capture stamps and latency share.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// What `--publish` asked for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Publish {
+    /// Test pattern width, height and frame rate.
+    pub video: Option<(u32, u32, f32)>,
+    /// Tone frequency in Hz.
+    pub audio: Option<f32>,
+}
+
+impl Publish {
+    /// Parses `video=testpattern:1280x720@30,audio=tone:440`.
+    pub fn parse(spec: &str) -> anyhow::Result<Self> {
+        let mut out = Publish::default();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (kind, source) = part
+                .split_once('=')
+                .context("expected kind=source, e.g. video=testpattern:1280x720@30")?;
+            match (kind, source.split_once(':')) {
+                ("video", Some(("testpattern", geometry))) => {
+                    let (size, fps) = geometry.split_once('@').unwrap_or((geometry, "30"));
+                    let (w, h) = size.split_once('x').context("video size is WIDTHxHEIGHT")?;
+                    out.video = Some((w.parse()?, h.parse()?, fps.parse()?));
+                }
+                ("audio", Some(("tone", hz))) => out.audio = Some(hz.parse()?),
+                _ => bail!(
+                    "unknown media source {part:?}; use video=testpattern:WxH@FPS or audio=tone:HZ"
+                ),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A bitrate that suits the frame size (about 1.5 Mbps at 720p30).
+fn bitrate_for(width: u32, height: u32, fps: f32) -> u32 {
+    let pixels_per_sec = f64::from(width * height) * f64::from(fps);
+    (pixels_per_sec * 0.055).clamp(100_000.0, 8_000_000.0) as u32
+}
+
+/// Running publishers; stop them by dropping.
+pub struct Publisher {
+    stop: Arc<AtomicBool>,
+    keyframe: Arc<[AtomicBool; 2]>,
+    threads: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// Video frames sent (both layers).
+    pub video_frames: Arc<AtomicU64>,
+    /// Audio frames sent.
+    pub audio_frames: Arc<AtomicU64>,
+}
+
+impl Publisher {
+    /// Starts the test pattern (high layer, plus a quarter-area low layer when `dual`) and the
+    /// tone, each on its own thread, paced by the wall clock.
+    pub fn start(
+        engine: Arc<Engine>,
+        channel: &str,
+        publish: &Publish,
+        dual: bool,
+    ) -> anyhow::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let keyframe = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+        let (video_frames, audio_frames) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let mut threads = Vec::new();
+        if let Some((w, h, fps)) = publish.video {
+            let mut layers = vec![(Layer::High, w, h)];
+            if dual {
+                layers.push((Layer::Low, (w / 4) * 2, (h / 4) * 2));
+            }
+            for (layer, w, h) in layers {
+                let pattern = TestPattern::new(w, h)?;
+                let config = video::encode::Config::new(w, h, fps, bitrate_for(w, h, fps))?;
+                let mut encoder = video::Encoder::new(config)?;
+                let (engine, channel, stop, keyframe, count) = (
+                    engine.clone(),
+                    channel.to_owned(),
+                    stop.clone(),
+                    keyframe.clone(),
+                    video_frames.clone(),
+                );
+                threads.push(std::thread::spawn(move || {
+                    let period = Duration::from_secs_f32(1.0 / fps);
+                    let start = Instant::now();
+                    for n in 0u64.. {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        if keyframe[layer as usize].swap(false, Ordering::Relaxed) {
+                            encoder.request_keyframe();
+                        }
+                        let capture_us = now_us();
+                        let frame = pattern.frame(n, capture_us);
+                        if let Some(encoded) = encoder.encode(&frame, capture_us)? {
+                            let header = VideoHeader {
+                                media_id: 0,
+                                layer,
+                                frame: n,
+                                keyframe: encoded.keyframe,
+                                capture_us,
+                            };
+                            engine.send_video(&channel, header, encoded.data);
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        sleep_until(start + period * (n as u32 + 1));
+                    }
+                    Ok(())
+                }));
+            }
+        }
+        if let Some(hz) = publish.audio {
+            let format = audio::Format::new(48_000, 1)?;
+            let mut tone = audio::Tone::new(format, hz, 0.5)?;
+            let mut encoder = audio::Encoder::new(format, 32_000)?;
+            encoder.set_expected_loss(10)?;
+            let (engine, channel, stop, count) = (
+                engine.clone(),
+                channel.to_owned(),
+                stop.clone(),
+                audio_frames.clone(),
+            );
+            threads.push(std::thread::spawn(move || {
+                let start = Instant::now();
+                for seq in 0u32.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let packet = encoder.encode(&tone.next_frame())?;
+                    engine.send_audio(&channel, seq, now_us(), &packet);
+                    count.fetch_add(1, Ordering::Relaxed);
+                    sleep_until(start + Duration::from_millis(20) * (seq + 1));
+                }
+                Ok(())
+            }));
+        }
+        Ok(Self {
+            stop,
+            keyframe,
+            threads,
+            video_frames,
+            audio_frames,
+        })
+    }
+
+    /// A subscriber asked for a keyframe of `layer`.
+    pub fn request_keyframe(&self, layer: Layer) {
+        self.keyframe[layer as usize].store(true, Ordering::Relaxed);
+    }
+
+    /// Stops publishing and reports the first error a thread met.
+    pub fn stop(self) -> anyhow::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("a media thread panicked"))??;
+        }
+        Ok(())
+    }
+}
+
+fn sleep_until(when: Instant) {
+    let now = Instant::now();
+    if when > now {
+        std::thread::sleep(when - now);
+    }
+}
+
+/// What arrived from one publisher's video.
+#[derive(Serialize, Default, Clone)]
+pub struct VideoReport {
+    /// Frames decoded with a readable stamp.
+    pub frames: u64,
+    /// Glass-to-glass latency: capture stamp to decoded frame.
+    pub latency_ms: Percentiles,
+    /// From join to the first decoded frame.
+    pub first_frame_ms: Option<u64>,
+    /// Frames the decoder refused.
+    pub decode_errors: u64,
+    /// Decoded frame numbers only ever increased.
+    pub in_order: bool,
+    /// Frame numbers skipped (dropped or late).
+    pub skipped: u64,
+    /// Layers seen.
+    pub layers: Vec<String>,
+}
+
+/// Latency percentiles.
+#[derive(Serialize, Default, Clone)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// Worst.
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of(mut samples: Vec<f64>) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
+        samples.sort_by(f64::total_cmp);
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        Self {
+            p50: at(0.5),
+            p95: at(0.95),
+            max: at(1.0),
+        }
+    }
+}
+
+/// What arrived from one publisher's audio.
+#[derive(Serialize, Default, Clone)]
+pub struct AudioReport {
+    /// Packets received.
+    pub frames: u64,
+    /// Frames missing in the sequence, which a player conceals.
+    pub concealed: u64,
+    /// Packets the decoder refused.
+    pub decode_errors: u64,
+    /// Dominant frequency of the decoded audio, if any.
+    pub tone_hz: Option<f32>,
+}
+
+/// Least time between two keyframe requests for one publisher.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(250);
+
+#[derive(Default)]
+struct VideoState {
+    decoder: Option<video::Decoder>,
+    asked: Option<Instant>,
+    latencies: Vec<f64>,
+    last: Option<u64>,
+    report: VideoReport,
+}
+
+struct AudioState {
+    decoder: audio::Decoder,
+    last_seq: Option<u32>,
+    tail: Vec<f32>,
+    report: AudioReport,
+}
+
+/// Verifies incoming media on a thread; [`Verifier::finish`] returns reports by media id.
+pub struct Verifier {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<(HashMap<u64, VideoReport>, HashMap<u64, AudioReport>)>,
+}
+
+impl Verifier {
+    /// Starts verifying; `joined` is when the join began (for first-frame time). Decode
+    /// errors ask the publisher for a keyframe, so the stream recovers quickly.
+    pub fn start(engine: Arc<Engine>, joined: Instant) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut videos: HashMap<u64, VideoState> = HashMap::new();
+            let mut audios: HashMap<u64, AudioState> = HashMap::new();
+            while !flag.load(Ordering::Relaxed) {
+                let Ok(event) = engine.media().recv_timeout(Duration::from_millis(50)) else {
+                    continue;
+                };
+                let (channel, media_id) = (event.channel.clone(), event.media_id);
+                if let Some(layer) = on_media(event, joined, &mut videos, &mut audios) {
+                    let v = videos
+                        .get_mut(&media_id)
+                        .expect("a video state exists for a video frame");
+                    if v.asked.is_none_or(|t| t.elapsed() >= KEYFRAME_RETRY) {
+                        v.asked = Some(Instant::now());
+                        engine.request_keyframe(&channel, media_id, layer);
+                    }
+                }
+            }
+            let videos = videos
+                .into_iter()
+                .map(|(id, mut v)| {
+                    v.report.latency_ms = Percentiles::of(std::mem::take(&mut v.latencies));
+                    (id, v.report)
+                })
+                .collect();
+            let audios = audios
+                .into_iter()
+                .map(|(id, mut a)| {
+                    a.report.tone_hz = dominant_frequency(&a.tail, 48_000);
+                    (id, a.report)
+                })
+                .collect();
+            (videos, audios)
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops and returns what arrived, keyed by publisher media id.
+    pub fn finish(self) -> (HashMap<u64, VideoReport>, HashMap<u64, AudioReport>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+fn on_media(
+    event: MediaEvent,
+    joined: Instant,
+    videos: &mut HashMap<u64, VideoState>,
+    audios: &mut HashMap<u64, AudioState>,
+) -> Option<Layer> {
+    match event.kind {
+        MediaKind::Video { header, data } => {
+            let v = videos.entry(event.media_id).or_default();
+            let layer = format!("{:?}", header.layer).to_lowercase();
+            if !v.report.layers.contains(&layer) {
+                v.report.layers.push(layer);
+            }
+            if v.decoder.is_none() {
+                v.decoder = video::Decoder::new().ok();
+            }
+            let decoder = v.decoder.as_mut()?;
+            match decoder.decode(&data) {
+                Ok(Some(frame)) => {
+                    let Some(stamp) = read_stamp(&frame) else {
+                        v.report.decode_errors += 1;
+                        return None;
+                    };
+                    let latency_ms = now_us().saturating_sub(stamp.capture_us) as f64 / 1000.0;
+                    v.latencies.push(latency_ms);
+                    v.report.frames += 1;
+                    v.report
+                        .first_frame_ms
+                        .get_or_insert(joined.elapsed().as_millis() as u64);
+                    match v.last {
+                        Some(last) if stamp.frame_number <= last => v.report.in_order = false,
+                        Some(last) => v.report.skipped += stamp.frame_number - last - 1,
+                        None => v.report.in_order = true,
+                    }
+                    v.last = Some(stamp.frame_number.max(v.last.unwrap_or(0)));
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    v.report.decode_errors += 1;
+                    return Some(header.layer);
+                }
+            }
+            None
+        }
+        MediaKind::Audio { seq, payload, .. } => {
+            let a = match audios.entry(event.media_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let Ok(decoder) = audio::Decoder::new(audio::Format::MONO_48K) else {
+                        return None;
+                    };
+                    let report = AudioReport::default();
+                    e.insert(AudioState {
+                        decoder,
+                        last_seq: None,
+                        tail: Vec::new(),
+                        report,
+                    })
+                }
+            };
+            a.report.frames += 1;
+            if let Some(last) = a.last_seq {
+                let gap = seq.wrapping_sub(last);
+                if gap > 1 && gap < 1000 {
+                    a.report.concealed += u64::from(gap - 1);
+                }
+            }
+            a.last_seq = Some(seq);
+            match a.decoder.decode(&payload) {
+                Ok(samples) => {
+                    a.tail.extend_from_slice(&samples);
+                    // Keep the last second for the frequency check.
+                    if a.tail.len() > 48_000 {
+                        a.tail.drain(..a.tail.len() - 48_000);
+                    }
+                }
+                Err(_) => a.report.decode_errors += 1,
+            }
+            None
+        }
+    }
+}
+
+/// Maps media-id-keyed reports to user ids.
+pub fn by_user<T: Clone>(
+    reports: &HashMap<u64, T>,
+    users: &HashMap<u64, String>,
+) -> BTreeMap<String, T> {
+    reports
+        .iter()
+        .map(|(id, r)| {
+            (
+                users
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("media-{id}")),
+                r.clone(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Publish;
+
+    #[test]
+    fn parses_publish_specs() {
+        let p = Publish::parse("video=testpattern:1280x720@30,audio=tone:440").expect("valid");
+        assert_eq!(
+            p,
+            Publish {
+                video: Some((1280, 720, 30.0)),
+                audio: Some(440.0)
+            }
+        );
+        assert!(Publish::parse("video=camera").is_err());
+        assert!(Publish::parse("video=testpattern:axb").is_err());
+    }
+}
