@@ -95,3 +95,39 @@ fn a_frame_without_a_stamp_reads_as_none() {
     let black = livestage_media::video::I420::new(640, 360).unwrap();
     assert_eq!(read_stamp(&black), None);
 }
+
+#[test]
+fn textured_frames_fill_the_bitrate_and_keep_their_stamps() {
+    let (w, h, bitrate) = (1280, 720, 1_500_000);
+    let pattern = TestPattern::new(w, h).unwrap().with_texture(true);
+    let mut encoder = Encoder::new(encode::Config::new(w, h, 30.0, bitrate).unwrap()).unwrap();
+    let mut decoder = Decoder::new().unwrap();
+    let (mut bytes, mut decoded) = (0usize, 0u64);
+    for n in 0..30u64 {
+        let capture_us = 1_000_000 + n * 33_333;
+        let Some(packet) = encoder
+            .encode(&pattern.frame(n, capture_us), capture_us)
+            .unwrap()
+        else {
+            continue; // Rate control may skip a frame.
+        };
+        bytes += packet.data.len();
+        if let Some(frame) = decoder.decode(&packet.data).unwrap() {
+            let stamp = read_stamp(&frame).expect("stamp survives the texture");
+            assert_eq!(
+                stamp,
+                Stamp {
+                    frame_number: n,
+                    capture_us
+                }
+            );
+            decoded += 1;
+        }
+    }
+    let kbps = bytes as f64 * 8.0 / 1000.0; // 30 frames = 1 s
+    assert!(
+        kbps > 1000.0,
+        "texture makes the encoder spend its bitrate: {kbps} kbps"
+    );
+    assert!(decoded >= 25);
+}

@@ -26,12 +26,15 @@ pub fn now_us() -> u64 {
 pub struct Publish {
     /// Test pattern width, height and frame rate.
     pub video: Option<(u32, u32, f32)>,
+    /// Add changing texture so the encoder uses its whole bitrate.
+    pub textured: bool,
     /// Tone frequency in Hz.
     pub audio: Option<f32>,
 }
 
 impl Publish {
-    /// Parses `video=testpattern:1280x720@30,audio=tone:440`.
+    /// Parses `video=testpattern:1280x720@30,audio=tone:440`; `video=textured:...` is the test
+    /// pattern with changing texture, which costs its full bitrate like game footage.
     pub fn parse(spec: &str) -> anyhow::Result<Self> {
         let mut out = Publish::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -39,7 +42,8 @@ impl Publish {
                 .split_once('=')
                 .context("expected kind=source, e.g. video=testpattern:1280x720@30")?;
             match (kind, source.split_once(':')) {
-                ("video", Some(("testpattern", geometry))) => {
+                ("video", Some((source @ ("testpattern" | "textured"), geometry))) => {
+                    out.textured = source == "textured";
                     let (size, fps) = geometry.split_once('@').unwrap_or((geometry, "30"));
                     let (w, h) = size.split_once('x').context("video size is WIDTHxHEIGHT")?;
                     out.video = Some((w.parse()?, h.parse()?, fps.parse()?));
@@ -91,7 +95,7 @@ impl Publisher {
                 layers.push((Layer::Low, (w / 4) * 2, (h / 4) * 2));
             }
             for (layer, w, h) in layers {
-                let pattern = TestPattern::new(w, h)?;
+                let pattern = TestPattern::new(w, h)?.with_texture(publish.textured);
                 let config = video::encode::Config::new(w, h, fps, bitrate_for(w, h, fps))?;
                 let mut encoder = video::Encoder::new(config)?;
                 let (engine, channel, stop, keyframe, count) = (

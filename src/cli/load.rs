@@ -45,8 +45,9 @@ pub struct Args {
     /// Give up joining after this many seconds.
     #[arg(long, default_value_t = 120.0)]
     join_timeout: f64,
-    /// Fan-out run: once everyone joined, one in-process host publishes this test pattern
-    /// (`WIDTHxHEIGHT@FPS`, e.g. `1280x720@30`) for `--duration` seconds to all subscribers.
+    /// Fan-out run: once everyone joined, one in-process host publishes this video source
+    /// (`testpattern:1280x720@30`, or `textured:1280x720@30` which fills its ~1.5 Mbps like
+    /// game footage) for `--duration` seconds to all subscribers.
     #[arg(long)]
     video: Option<String>,
     /// A frame arriving later than this after capture counts as late.
@@ -316,7 +317,7 @@ fn fan_out(
 
     use super::bot_media::{Publish, Publisher, now_us};
 
-    let publish = Publish::parse(&format!("video=testpattern:{spec}"))?;
+    let publish = Publish::parse(&format!("video={spec}"))?;
     let host = Arc::new(livestage_net::Engine::new()?);
     let token = livestage_server::mint_token(
         "livestage",

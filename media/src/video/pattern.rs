@@ -72,6 +72,7 @@ pub enum Error {
 pub struct TestPattern {
     colour: [u8; 3],
     block: u32,
+    textured: bool,
     /// Background and empty band, copied into each frame before drawing.
     base: I420,
 }
@@ -91,6 +92,7 @@ impl TestPattern {
         let mut pattern = Self {
             colour: Self::DEFAULT_COLOUR,
             block,
+            textured: false,
             base,
         };
         pattern.paint_base();
@@ -102,6 +104,14 @@ impl TestPattern {
     pub fn with_colour(mut self, rgb: [u8; 3]) -> Self {
         self.colour = rgb;
         self.paint_base();
+        self
+    }
+
+    /// Adds low-amplitude luma noise that changes every frame below the stamp band, so the
+    /// encoder spends its whole bitrate, like game footage (the flat pattern compresses to
+    /// almost nothing, which would make bandwidth measurements meaningless).
+    pub fn with_texture(mut self, textured: bool) -> Self {
+        self.textured = textured;
         self
     }
 
@@ -178,6 +188,11 @@ impl TestPattern {
         fill_rect(u, cw, x0 / 2..(x0 + bar) / 2, top / 2..height / 2, GREY);
         fill_rect(v, cw, x0 / 2..(x0 + bar) / 2, top / 2..height / 2, GREY);
 
+        if self.textured {
+            let band_rows = (self.block * ROWS) as usize;
+            add_noise(&mut y[band_rows * width..], frame_number);
+        }
+
         let block = self.block as usize;
         for (i, bit) in bits(Stamp {
             frame_number,
@@ -189,6 +204,20 @@ impl TestPattern {
             let (bx, by) = block_origin(i, block);
             let level = if bit { WHITE } else { BLACK };
             fill_rect(y, width, bx..bx + block, by..by + block, level);
+        }
+    }
+}
+
+/// Adds up to ±6 of xorshift noise, seeded by the frame number, to every luma sample.
+fn add_noise(luma: &mut [u8], seed: u64) {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for chunk in luma.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        for (i, px) in chunk.iter_mut().enumerate() {
+            let delta = ((x >> (i * 8)) & 0x0f) as i16 - 6;
+            *px = (i16::from(*px) + delta).clamp(16, 235) as u8;
         }
     }
 }
