@@ -437,8 +437,14 @@ mod tests {
             p,
             Publish {
                 video: Some((1280, 720, 30.0)),
+                textured: false,
                 audio: Some(440.0)
             }
+        );
+        assert!(
+            Publish::parse("video=textured:640x360@15")
+                .expect("valid")
+                .textured
         );
         assert!(Publish::parse("video=camera").is_err());
         assert!(Publish::parse("video=testpattern:axb").is_err());
