@@ -30,6 +30,9 @@ pub fn transport_config() -> quinn::TransportConfig {
             .expect("4 s fits a QUIC idle timeout"),
     ));
     t.keep_alive_interval(Some(KEEP_ALIVE));
+    // Media must keep flowing through random loss: BBR models bandwidth and delay instead of
+    // halving its window on every lost packet as loss-based controllers do.
+    t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
     t
 }
 

@@ -108,6 +108,7 @@ impl Publisher {
                 threads.push(std::thread::spawn(move || {
                     let period = Duration::from_secs_f32(1.0 / fps);
                     let start = Instant::now();
+                    let mut sent = 0u64;
                     for n in 0u64.. {
                         if stop.load(Ordering::Relaxed) {
                             break;
@@ -118,14 +119,18 @@ impl Publisher {
                         let capture_us = now_us();
                         let frame = pattern.frame(n, capture_us);
                         if let Some(encoded) = encoder.encode(&frame, capture_us)? {
+                            // Wire frame numbers count frames sent, with no gaps when the
+                            // encoder's rate control skips one (the receiver's reordering
+                            // would otherwise wait for a frame that never comes).
                             let header = VideoHeader {
                                 media_id: 0,
                                 layer,
-                                frame: n,
+                                frame: sent,
                                 keyframe: encoded.keyframe,
                                 capture_us,
                             };
                             engine.send_video(&channel, header, encoded.data);
+                            sent += 1;
                             count.fetch_add(1, Ordering::Relaxed);
                         }
                         sleep_until(start + period * (n as u32 + 1));
