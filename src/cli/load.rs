@@ -374,8 +374,9 @@ fn fan_out(
             count(e);
         }
     }
-    let published = publisher.video_frames.load(Ordering::Relaxed);
+    let sent = publisher.video_frames.clone();
     publisher.stop()?;
+    let published = sent.load(Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = pid.and_then(cpu_secs).zip(cpu_before).map(|(a, b)| a - b);
     // Frames still in flight get a moment to land.
