@@ -321,6 +321,13 @@ impl Drop for Engine {
     }
 }
 
+/// Microseconds since the Unix epoch: the clock media capture stamps use.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

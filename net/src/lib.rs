@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod media;
+pub mod playout;
 pub mod proxy;
 pub mod transport;
 

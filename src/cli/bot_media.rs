@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use livestage_media::audio::{self, dominant_frequency};
@@ -14,12 +14,7 @@ use livestage_net::{Engine, MediaEvent, MediaKind};
 use livestage_proto::media::{Layer, VideoHeader};
 use serde::Serialize;
 
-/// Microseconds since the Unix epoch: the clock capture stamps and latency share.
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
+pub use livestage_net::engine::now_us;
 
 /// What `--publish` asked for.
 #[derive(Clone, Debug, Default, PartialEq)]

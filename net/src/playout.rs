@@ -1,0 +1,368 @@
+//! What a front end shows and plays: decodes the [`Engine`]'s encoded media into the newest
+//! picture per publisher, and runs remote voice through a jitter buffer, loss recovery,
+//! per-user volume and the mixer into a playback device (the null device when there is none).
+//!
+//! Two threads: one decodes video (and hands audio packets over), one is the 20 ms audio clock.
+//! Neither is the device callback, which only reads a lock-free queue.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! use livestage_net::{Engine, playout::{Config, Playout}};
+//!
+//! let engine = Arc::new(Engine::new()?);
+//! let playout = Playout::start(engine.clone(), Config::default())?;
+//! // each game frame:
+//! if let Some(frame) = playout.latest_video("lobby", 7) {
+//!     println!("{}x{} frame {}", frame.picture.width(), frame.picture.height(), frame.frame);
+//! }
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use livestage_media::audio::{self, JitterBuffer, Level, Mixer, Playback, Slot, SpeakingDetector};
+use livestage_media::video::{self, I420};
+use livestage_proto::media::Layer;
+
+use crate::engine::{Engine, MediaEvent, MediaKind, now_us};
+
+/// Playout settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The voice format (publishers send 48 kHz mono by default).
+    pub format: audio::Format,
+    /// Jitter buffer delay.
+    pub jitter_ms: u64,
+    /// Open the system's output device (falls back to the null device when there is none);
+    /// `false` always uses the null device (servers, tests, bots).
+    pub device: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            format: audio::Format::MONO_48K,
+            jitter_ms: 60,
+            device: true,
+        }
+    }
+}
+
+/// The newest decoded picture of one publisher.
+#[derive(Clone, Debug)]
+pub struct VideoFrame {
+    /// The publisher's media id.
+    pub media_id: u64,
+    /// Which layer.
+    pub layer: Layer,
+    /// The publisher's frame number.
+    pub frame: u64,
+    /// Capture time, microseconds since the Unix epoch.
+    pub capture_us: u64,
+    /// When it was decoded, same clock.
+    pub decoded_us: u64,
+    /// The picture.
+    pub picture: Arc<I420>,
+}
+
+/// What changed in playout.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlayoutEvent {
+    /// A remote user started or stopped speaking.
+    Speaking {
+        /// The channel.
+        channel: String,
+        /// The publisher.
+        media_id: u64,
+        /// Speaking now.
+        speaking: bool,
+    },
+}
+
+/// Per-publisher counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Video frames decoded.
+    pub video_frames: u64,
+    /// Video frames the decoder refused (a keyframe was requested).
+    pub video_errors: u64,
+    /// Audio frames played from packets.
+    pub audio_played: u64,
+    /// Audio frames recovered from the next packet's FEC.
+    pub audio_recovered: u64,
+    /// Audio frames concealed.
+    pub audio_concealed: u64,
+    /// Latest audio level.
+    pub level_dbfs: f32,
+}
+
+type Key = (String, u64);
+
+#[derive(Default)]
+struct Shared {
+    video: HashMap<Key, Arc<VideoFrame>>,
+    stats: HashMap<Key, Stats>,
+    volume: HashMap<u64, f32>,
+}
+
+/// Decoding and voice playout for one engine; stops when dropped.
+pub struct Playout {
+    shared: Arc<Mutex<Shared>>,
+    events: Receiver<PlayoutEvent>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    backend: audio::Backend,
+}
+
+impl Playout {
+    /// Starts decoding the engine's media and playing remote voice.
+    pub fn start(engine: Arc<Engine>, config: Config) -> anyhow::Result<Self> {
+        let playback = if config.device {
+            Playback::open(config.format)?
+        } else {
+            Playback::null(config.format)?
+        };
+        let backend = playback.backend().clone();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (events_tx, events) = crossbeam_channel::unbounded();
+        let (audio_tx, audio_rx) = crossbeam_channel::bounded(1024);
+        let video = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("livestage-video".into())
+                .spawn(move || decode_video(&engine, &shared, &stop, &audio_tx))?
+        };
+        let voice = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("livestage-voice".into())
+                .spawn(move || {
+                    play_voice(config, playback, &audio_rx, &shared, &stop, &events_tx)
+                })?
+        };
+        Ok(Self {
+            shared,
+            events,
+            stop,
+            threads: vec![video, voice],
+            backend,
+        })
+    }
+
+    /// The newest decoded picture of a publisher in a channel.
+    pub fn latest_video(&self, channel: &str, media_id: u64) -> Option<Arc<VideoFrame>> {
+        self.lock()
+            .video
+            .get(&(channel.to_owned(), media_id))
+            .cloned()
+    }
+
+    /// Counters for a publisher in a channel.
+    pub fn stats(&self, channel: &str, media_id: u64) -> Option<Stats> {
+        self.lock()
+            .stats
+            .get(&(channel.to_owned(), media_id))
+            .copied()
+    }
+
+    /// Sets a publisher's voice volume (0.0 to 2.0; 1.0 by default).
+    pub fn set_volume(&self, media_id: u64, volume: f32) {
+        self.lock().volume.insert(media_id, volume.clamp(0.0, 2.0));
+    }
+
+    /// Speaking changes.
+    pub fn events(&self) -> &Receiver<PlayoutEvent> {
+        &self.events
+    }
+
+    /// Which output device plays the voice (or why the null device does).
+    pub fn backend(&self) -> &audio::Backend {
+        &self.backend
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        // Only plain maps are behind the lock; a panic elsewhere cannot leave them torn.
+        self.shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for Playout {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Least time between two keyframe requests for one publisher.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(250);
+
+fn decode_video(
+    engine: &Engine,
+    shared: &Mutex<Shared>,
+    stop: &AtomicBool,
+    audio: &Sender<(Key, u32, Vec<u8>)>,
+) {
+    let mut decoders: HashMap<(Key, Layer), (video::Decoder, Option<Instant>)> = HashMap::new();
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(MediaEvent {
+            channel,
+            media_id,
+            kind,
+        }) = engine.media().recv_timeout(Duration::from_millis(50))
+        else {
+            continue;
+        };
+        let key = (channel, media_id);
+        match kind {
+            MediaKind::Audio { seq, payload, .. } => {
+                let _ = audio.try_send((key, seq, payload.to_vec()));
+            }
+            MediaKind::Video { header, data } => {
+                let slot = match decoders.entry((key.clone(), header.layer)) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => match video::Decoder::new() {
+                        Ok(d) => e.insert((d, None)),
+                        Err(_) => continue,
+                    },
+                };
+                match slot.0.decode(&data) {
+                    Ok(Some(picture)) => {
+                        let frame = VideoFrame {
+                            media_id,
+                            layer: header.layer,
+                            frame: header.frame,
+                            capture_us: header.capture_us,
+                            decoded_us: now_us(),
+                            picture: Arc::new(picture),
+                        };
+                        let mut s = lock(shared);
+                        s.stats.entry(key.clone()).or_default().video_frames += 1;
+                        s.video.insert(key, Arc::new(frame));
+                    }
+                    Ok(None) => {}
+                    Err(_) => {
+                        lock(shared)
+                            .stats
+                            .entry(key.clone())
+                            .or_default()
+                            .video_errors += 1;
+                        if slot.1.is_none_or(|t| t.elapsed() >= KEYFRAME_RETRY) {
+                            slot.1 = Some(Instant::now());
+                            engine.request_keyframe(&key.0, media_id, header.layer);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Voice {
+    jitter: JitterBuffer,
+    decoder: audio::Decoder,
+    speaking: SpeakingDetector,
+    frame: Vec<f32>,
+}
+
+fn play_voice(
+    config: Config,
+    mut playback: Playback,
+    packets: &Receiver<(Key, u32, Vec<u8>)>,
+    shared: &Mutex<Shared>,
+    stop: &AtomicBool,
+    events: &Sender<PlayoutEvent>,
+) {
+    let Ok(mut mixer) = Mixer::new(config.format) else {
+        return;
+    };
+    let mut voices: HashMap<Key, Voice> = HashMap::new();
+    let start = Instant::now();
+    let silence = vec![0.0f32; config.format.frame_len()];
+    for tick in 1u32.. {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let now_ms = start.elapsed().as_millis() as u64;
+        while let Ok((key, seq, payload)) = packets.try_recv() {
+            let voice = match voices.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    match audio::Decoder::new(config.format) {
+                        Ok(decoder) => e.insert(Voice {
+                            jitter: JitterBuffer::new(config.jitter_ms),
+                            decoder,
+                            speaking: SpeakingDetector::new(Default::default()),
+                            frame: Vec::new(),
+                        }),
+                        Err(_) => continue,
+                    }
+                }
+            };
+            voice.jitter.push(seq, payload, now_ms);
+        }
+        let mut s = lock(shared);
+        for (key, voice) in &mut voices {
+            let stats = s.stats.entry(key.clone()).or_default();
+            let decoded = match voice.jitter.pop(now_ms) {
+                None => None,
+                Some(Slot::Packet(p)) => voice
+                    .decoder
+                    .decode(&p)
+                    .ok()
+                    .inspect(|_| stats.audio_played += 1),
+                Some(Slot::Recover { next }) => voice
+                    .decoder
+                    .decode_fec(&next)
+                    .ok()
+                    .inspect(|_| stats.audio_recovered += 1),
+                Some(Slot::Missing) => voice
+                    .decoder
+                    .conceal()
+                    .ok()
+                    .inspect(|_| stats.audio_concealed += 1),
+            };
+            voice.frame = decoded.unwrap_or_else(|| silence.clone());
+            let level = Level::measure(&voice.frame);
+            stats.level_dbfs = level.dbfs;
+            let was = voice.speaking.is_speaking();
+            if voice.speaking.update(level) != was {
+                let speaking = !was;
+                let _ = events.send(PlayoutEvent::Speaking {
+                    channel: key.0.clone(),
+                    media_id: key.1,
+                    speaking,
+                });
+            }
+        }
+        let inputs = voices.iter().map(|(key, v)| {
+            (
+                v.frame.as_slice(),
+                s.volume.get(&key.1).copied().unwrap_or(1.0),
+            )
+        });
+        if let Ok(mixed) = mixer.mix(inputs) {
+            playback.writer().write(mixed);
+        }
+        drop(s);
+        let next = start + Duration::from_millis(u64::from(tick) * 20);
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
