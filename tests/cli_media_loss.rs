@@ -48,6 +48,14 @@ fn ten_percent_loss_and_fifty_ms_rtt() {
     let host = bot(&server, &token("show", "host", HOST, "600"), &publish, &rh);
     let (ok, h) = finish(host, &rh);
     assert!(ok, "{h}");
+    // The viewer's loss reports reached the publisher, which tuned its FEC to them.
+    let fec = h["fec_loss_percent"]
+        .as_u64()
+        .expect("loss was reported to the publisher");
+    assert!(
+        (3..=30).contains(&fec),
+        "FEC tuned to the measured ~10% loss: {fec}"
+    );
     let (ok, a) = finish(audience, &ra);
     assert!(ok, "{a}");
     let v = &a["video"]["host"];

@@ -260,6 +260,11 @@ impl Engine {
         self.request(channel, Request::RequestKeyframe { media_id, layer });
     }
 
+    /// Reports the audio loss measured from a publisher over the last second (percent).
+    pub fn report_loss(&self, channel: &str, media_id: u64, percent: u8) {
+        self.request(channel, Request::ReportLoss { media_id, percent });
+    }
+
     /// Publishes one encoded video frame (dropped if not connected or the path is congested).
     pub fn send_video(&self, channel: &str, header: VideoHeader, payload: Vec<u8>) {
         let command = LinkCommand::Video {

@@ -133,7 +133,7 @@ impl Playout {
         let (events_tx, events) = crossbeam_channel::unbounded();
         let (audio_tx, audio_rx) = crossbeam_channel::bounded(1024);
         let video = {
-            let (shared, stop) = (shared.clone(), stop.clone());
+            let (shared, stop, engine) = (shared.clone(), stop.clone(), engine.clone());
             std::thread::Builder::new()
                 .name("livestage-video".into())
                 .spawn(move || decode_video(&engine, &shared, &stop, &audio_tx))?
@@ -143,7 +143,9 @@ impl Playout {
             std::thread::Builder::new()
                 .name("livestage-voice".into())
                 .spawn(move || {
-                    play_voice(config, playback, &audio_rx, &shared, &stop, &events_tx)
+                    play_voice(
+                        config, playback, &audio_rx, &shared, &stop, &events_tx, &engine,
+                    )
                 })?
         };
         Ok(Self {
@@ -274,6 +276,8 @@ fn decode_video(
 }
 
 struct Voice {
+    /// Frames played, recovered and concealed when loss was last reported.
+    reported: (u64, u64),
     jitter: JitterBuffer,
     decoder: audio::Decoder,
     speaking: SpeakingDetector,
@@ -287,6 +291,7 @@ fn play_voice(
     shared: &Mutex<Shared>,
     stop: &AtomicBool,
     events: &Sender<PlayoutEvent>,
+    engine: &Engine,
 ) {
     let Ok(mut mixer) = Mixer::new(config.format) else {
         return;
@@ -305,6 +310,7 @@ fn play_voice(
                 std::collections::hash_map::Entry::Vacant(e) => {
                     match audio::Decoder::new(config.format) {
                         Ok(decoder) => e.insert(Voice {
+                            reported: (0, 0),
                             jitter: JitterBuffer::new(config.jitter_ms),
                             decoder,
                             speaking: SpeakingDetector::new(Default::default()),
@@ -340,6 +346,17 @@ fn play_voice(
             voice.frame = decoded.unwrap_or_else(|| silence.clone());
             let level = Level::measure(&voice.frame);
             stats.level_dbfs = level.dbfs;
+            // Once a second, tell the publisher how much it lost to us, so it can tune FEC.
+            if tick % 50 == 0 {
+                let total = stats.audio_played + stats.audio_recovered + stats.audio_concealed;
+                let lost = stats.audio_recovered + stats.audio_concealed;
+                let (total_then, lost_then) = voice.reported;
+                if total > total_then {
+                    let percent = (lost - lost_then) * 100 / (total - total_then);
+                    engine.report_loss(&key.0, key.1, percent.min(100) as u8);
+                }
+                voice.reported = (total, lost);
+            }
             let was = voice.speaking.is_speaking();
             if voice.speaking.update(level) != was {
                 let speaking = !was;

@@ -385,6 +385,8 @@ impl Session {
             Event::TokenRenewed { expires } => self.token_expires = *expires,
             Event::HearingChanged { .. }
             | Event::KeyframeRequest { .. }
+            | Event::AudioLoss { .. }
+            | Event::LayerChanged { .. }
             | Event::Data { .. }
             | Event::Refused { .. }
             | Event::TokenExpiring { .. } => {}

@@ -124,6 +124,10 @@ struct Session {
     keyframe_asked: [u64; 2],
     /// When this session was last told its media was refused.
     media_refused_at: Option<u64>,
+    /// As a publisher: audio loss each subscriber reported, with when.
+    loss_reports: HashMap<SessionId, (u8, u64)>,
+    /// As a publisher: the loss last told, and when.
+    loss_told: Option<(u8, u64)>,
 }
 
 /// What a subscriber receives from one publisher.
@@ -162,6 +166,10 @@ pub struct Route {
 
 /// Least time between two keyframe requests to one publisher for one layer.
 pub const KEYFRAME_INTERVAL_MS: u64 = 500;
+/// Loss reports older than this no longer count.
+const LOSS_REPORT_TTL_MS: u64 = 5_000;
+/// Least time between two loss notices to one publisher.
+const LOSS_TELL_INTERVAL_MS: u64 = 1_000;
 /// Least time between two "your media is refused" notices to one session.
 const MEDIA_REFUSAL_INTERVAL_MS: u64 = 5_000;
 
@@ -429,6 +437,8 @@ impl Server {
             subscriptions: HashMap::new(),
             keyframe_asked: [0; 2],
             media_refused_at: None,
+            loss_reports: HashMap::new(),
+            loss_told: None,
         };
         let participant = session.participant();
         self.sessions.insert(sid, session);
@@ -691,6 +701,18 @@ impl Server {
                 }
                 Ok(())
             }
+            Request::ReportLoss { media_id, percent } => {
+                let channel = &self.sessions[&sid].channel;
+                let publisher = SessionId(media_id);
+                if self
+                    .sessions
+                    .get(&publisher)
+                    .is_some_and(|p| &p.channel == channel)
+                {
+                    self.report_loss(publisher, sid, percent.min(100), now_ms);
+                }
+                Ok(())
+            }
             Request::RequestKeyframe { media_id, layer } => {
                 let channel = &self.sessions[&sid].channel;
                 let publisher = SessionId(media_id);
@@ -947,6 +969,32 @@ impl Server {
         };
         self.routes.insert((sid, kind), route.clone());
         Ok(route)
+    }
+
+    /// Records a subscriber's loss report and tells the publisher the worst current one when
+    /// it changed by 2 points or more, at most once a second.
+    fn report_loss(&mut self, publisher: SessionId, from: SessionId, percent: u8, now_ms: u64) {
+        let Some(p) = self.sessions.get_mut(&publisher) else {
+            return;
+        };
+        p.loss_reports.insert(from, (percent, now_ms));
+        // Reports older than 5 s (a subscriber that left or stopped reporting) no longer count.
+        p.loss_reports
+            .retain(|_, (_, at)| now_ms < *at + LOSS_REPORT_TTL_MS);
+        let worst = p
+            .loss_reports
+            .values()
+            .map(|(pct, _)| *pct)
+            .max()
+            .unwrap_or(0);
+        let due = match p.loss_told {
+            None => true,
+            Some((told, at)) => now_ms >= at + LOSS_TELL_INTERVAL_MS && told.abs_diff(worst) >= 2,
+        };
+        if due {
+            p.loss_told = Some((worst, now_ms));
+            self.emit(publisher, Event::AudioLoss { percent: worst });
+        }
     }
 
     /// Asks the publisher with `media_id` for a keyframe of `layer` (throttled), e.g. because

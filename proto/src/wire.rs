@@ -117,6 +117,14 @@ pub enum Request {
         /// Receive this video layer, or none.
         video: Option<Layer>,
     },
+    /// Report the audio loss measured from a publisher over the last second (0 to 100), so
+    /// the publisher can adapt its forward error correction.
+    ReportLoss {
+        /// The publisher's media id.
+        media_id: u64,
+        /// Percent of frames lost before recovery.
+        percent: u8,
+    },
     /// Ask a publisher for a keyframe (e.g. after decode errors); throttled by the server.
     RequestKeyframe {
         /// The publisher's media id, as carried by its media.
@@ -229,6 +237,19 @@ pub enum Event {
     TokenExpiring {
         /// Seconds left.
         remaining_secs: u64,
+    },
+    /// The worst audio loss your subscribers currently report (percent); tune FEC to it.
+    AudioLoss {
+        /// Percent.
+        percent: u8,
+    },
+    /// The server moved this client to another video layer of a publisher (e.g. the low layer
+    /// because the high one did not fit its path).
+    LayerChanged {
+        /// The publisher's media id.
+        media_id: u64,
+        /// The layer now received.
+        layer: Layer,
     },
     /// Subscribers need a keyframe of this layer of your video.
     KeyframeRequest {

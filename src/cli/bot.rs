@@ -90,6 +90,8 @@ pub struct Report {
     video: BTreeMap<String, VideoReport>,
     audio: BTreeMap<String, AudioReport>,
     published: Published,
+    /// The last audio loss subscribers reported to this publisher (its FEC setting).
+    fec_loss_percent: Option<u8>,
 }
 
 #[derive(Serialize, Default)]
@@ -229,6 +231,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         if let Some(p) = &publisher {
                             p.request_keyframe(*layer);
                         }
+                    }
+                    Event::AudioLoss { percent } => {
+                        if let Some(p) = &publisher {
+                            p.set_expected_loss(*percent);
+                        }
+                        report.fec_loss_percent = Some(*percent);
                     }
                     _ => {}
                 }

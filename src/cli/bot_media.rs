@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -59,10 +59,15 @@ fn bitrate_for(width: u32, height: u32, fps: f32) -> u32 {
     (pixels_per_sec * 0.055).clamp(100_000.0, 8_000_000.0) as u32
 }
 
+/// FEC protection before any subscriber reported its loss.
+const INITIAL_LOSS: u8 = 10;
+
 /// Running publishers; stop them by dropping.
 pub struct Publisher {
     stop: Arc<AtomicBool>,
     keyframe: Arc<[AtomicBool; 2]>,
+    /// The audio loss subscribers report, which sets the encoder's FEC.
+    loss: Arc<AtomicU8>,
     threads: Vec<JoinHandle<anyhow::Result<()>>>,
     /// Video frames sent (both layers).
     pub video_frames: Arc<AtomicU64>,
@@ -81,6 +86,7 @@ impl Publisher {
     ) -> anyhow::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let keyframe = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+        let loss = Arc::new(AtomicU8::new(INITIAL_LOSS));
         let (video_frames, audio_frames) =
             (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let mut threads = Vec::new();
@@ -138,18 +144,24 @@ impl Publisher {
             let format = audio::Format::new(48_000, 1)?;
             let mut tone = audio::Tone::new(format, hz, 0.5)?;
             let mut encoder = audio::Encoder::new(format, 32_000)?;
-            encoder.set_expected_loss(10)?;
-            let (engine, channel, stop, count) = (
+            // Start with some protection until the first loss report arrives.
+            encoder.set_expected_loss(INITIAL_LOSS)?;
+            let (engine, channel, stop, count, loss) = (
                 engine.clone(),
                 channel.to_owned(),
                 stop.clone(),
                 audio_frames.clone(),
+                loss.clone(),
             );
             threads.push(std::thread::spawn(move || {
                 let start = Instant::now();
                 for seq in 0u32.. {
                     if stop.load(Ordering::Relaxed) {
                         break;
+                    }
+                    let reported = loss.load(Ordering::Relaxed);
+                    if reported != encoder.expected_loss() {
+                        encoder.set_expected_loss(reported)?;
                     }
                     let packet = encoder.encode(&tone.next_frame())?;
                     engine.send_audio(&channel, seq, now_us(), &packet);
@@ -162,10 +174,16 @@ impl Publisher {
         Ok(Self {
             stop,
             keyframe,
+            loss,
             threads,
             video_frames,
             audio_frames,
         })
+    }
+
+    /// Subscribers report `percent` audio loss: tune forward error correction to it.
+    pub fn set_expected_loss(&self, percent: u8) {
+        self.loss.store(percent.min(100), Ordering::Relaxed);
     }
 
     /// A subscriber asked for a keyframe of `layer`.
@@ -262,6 +280,9 @@ struct VideoState {
 }
 
 struct AudioState {
+    channel: String,
+    /// Frames received and concealed when loss was last reported.
+    reported: (u64, u64),
     decoder: audio::Decoder,
     last_seq: Option<u32>,
     tail: Vec<f32>,
@@ -283,7 +304,12 @@ impl Verifier {
         let thread = std::thread::spawn(move || {
             let mut videos: HashMap<u64, VideoState> = HashMap::new();
             let mut audios: HashMap<u64, AudioState> = HashMap::new();
+            let mut last_loss_report = Instant::now();
             while !flag.load(Ordering::Relaxed) {
+                if last_loss_report.elapsed() >= Duration::from_secs(1) {
+                    last_loss_report = Instant::now();
+                    report_loss(&engine, &mut audios);
+                }
                 let Ok(event) = engine.media().recv_timeout(Duration::from_millis(50)) else {
                     continue;
                 };
@@ -377,6 +403,8 @@ fn on_media(
                     };
                     let report = AudioReport::default();
                     e.insert(AudioState {
+                        channel: event.channel.clone(),
+                        reported: (0, 0),
                         decoder,
                         last_seq: None,
                         tail: Vec::new(),
@@ -404,6 +432,20 @@ fn on_media(
             }
             None
         }
+    }
+}
+
+/// Tells each audio publisher how much of its audio was lost here in the last second.
+fn report_loss(engine: &Engine, audios: &mut HashMap<u64, AudioState>) {
+    for (&media_id, a) in audios.iter_mut() {
+        let (got, lost) = (a.report.frames, a.report.concealed);
+        let (got_then, lost_then) = a.reported;
+        let total = (got - got_then) + (lost - lost_then);
+        if total > 0 {
+            let percent = ((lost - lost_then) * 100 / total).min(100) as u8;
+            engine.report_loss(&a.channel, media_id, percent);
+        }
+        a.reported = (got, lost);
     }
 }
 
