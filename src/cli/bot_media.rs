@@ -441,9 +441,8 @@ fn report_loss(engine: &Engine, audios: &mut HashMap<u64, AudioState>) {
         let (got, lost) = (a.report.frames, a.report.concealed);
         let (got_then, lost_then) = a.reported;
         let total = (got - got_then) + (lost - lost_then);
-        if total > 0 {
-            let percent = ((lost - lost_then) * 100 / total).min(100) as u8;
-            engine.report_loss(&a.channel, media_id, percent);
+        if let Some(percent) = ((lost - lost_then) * 100).checked_div(total) {
+            engine.report_loss(&a.channel, media_id, percent.min(100) as u8);
         }
         a.reported = (got, lost);
     }
