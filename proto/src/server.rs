@@ -128,6 +128,10 @@ struct Session {
     loss_reports: HashMap<SessionId, (u8, u64)>,
     /// As a publisher: the loss last told, and when.
     loss_told: Option<(u8, u64)>,
+    /// As a publisher: when it last sent low-layer video.
+    low_layer_at: Option<u64>,
+    /// As a subscriber: when each publisher's high layer last congested its path.
+    congested_at: HashMap<u64, u64>,
 }
 
 /// What a subscriber receives from one publisher.
@@ -166,6 +170,10 @@ pub struct Route {
 
 /// Least time between two keyframe requests to one publisher for one layer.
 pub const KEYFRAME_INTERVAL_MS: u64 = 500;
+/// Two congestion signals this close together move a subscriber to the low layer.
+pub const CONGESTION_WINDOW_MS: u64 = 10_000;
+/// A publisher counts as sending a low layer this long after its last low frame.
+const LOW_LAYER_FRESH_MS: u64 = 2_000;
 /// Loss reports older than this no longer count.
 const LOSS_REPORT_TTL_MS: u64 = 5_000;
 /// Least time between two loss notices to one publisher.
@@ -439,6 +447,8 @@ impl Server {
             media_refused_at: None,
             loss_reports: HashMap::new(),
             loss_told: None,
+            low_layer_at: None,
+            congested_at: HashMap::new(),
         };
         let participant = session.participant();
         self.sessions.insert(sid, session);
@@ -902,6 +912,11 @@ impl Server {
         let Some(&Some(sid)) = self.conns.get(&conn) else {
             return Err(Error::new(ErrorCode::ProtocolError, "media before joining"));
         };
+        if kind == Kind::Video(Layer::Low)
+            && let Some(s) = self.sessions.get_mut(&sid)
+        {
+            s.low_layer_at = Some(now_ms);
+        }
         if let Some(route) = self.routes.get(&(sid, kind)) {
             return Ok(route.clone());
         }
@@ -995,6 +1010,48 @@ impl Server {
             p.loss_told = Some((worst, now_ms));
             self.emit(publisher, Event::AudioLoss { percent: worst });
         }
+    }
+
+    /// The glue could not keep up sending `layer` of publisher `media_id` to the subscriber on
+    /// `conn` (its frames were dropped). The second time within [`CONGESTION_WINDOW_MS`], if
+    /// the publisher also sends a low layer, the subscriber is moved to it and told; either way
+    /// the publisher is asked for a keyframe of the layer the subscriber now receives.
+    pub fn congested(&mut self, conn: ConnId, media_id: u64, layer: Layer, now_ms: u64) {
+        let publisher = SessionId(media_id);
+        let Some(&Some(sid)) = self.conns.get(&conn) else {
+            return;
+        };
+        let publishes_low = self
+            .sessions
+            .get(&publisher)
+            .and_then(|p| p.low_layer_at)
+            .is_some_and(|t| now_ms < t + LOW_LAYER_FRESH_MS);
+        let Some(user) = self.sessions.get(&publisher).map(|p| p.claims.sub.clone()) else {
+            return;
+        };
+        let s = self
+            .sessions
+            .get_mut(&sid)
+            .expect("connection maps to a live session");
+        let again = s
+            .congested_at
+            .insert(media_id, now_ms)
+            .is_some_and(|t| now_ms < t + CONGESTION_WINDOW_MS);
+        let mut wants = layer;
+        if layer == Layer::High && again && publishes_low {
+            let sub = s.subscriptions.entry(user).or_default();
+            sub.video = Some(Layer::Low);
+            wants = Layer::Low;
+            self.routes.clear();
+            self.emit(
+                sid,
+                Event::LayerChanged {
+                    media_id,
+                    layer: Layer::Low,
+                },
+            );
+        }
+        self.ask_keyframe(publisher, wants, now_ms);
     }
 
     /// Asks the publisher with `media_id` for a keyframe of `layer` (throttled), e.g. because

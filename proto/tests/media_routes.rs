@@ -205,3 +205,73 @@ fn the_publisher_hears_the_worst_recent_loss_at_most_once_a_second() {
     );
     assert_eq!(told(&mut net), vec![0], "b's old report expired");
 }
+
+#[test]
+fn a_subscriber_that_keeps_falling_behind_is_moved_to_the_low_layer() {
+    let mut net = Net::new();
+    let host = net.host("host");
+    let viewer = net.audience("viewer");
+    let host_id = net.clients[host].session.me().unwrap().media_id;
+    let viewer_conn = conn(&net, viewer);
+    // The host sends both layers.
+    route(&mut net, host, Kind::Video(Layer::Low)).unwrap();
+    net.events(viewer);
+    net.server
+        .congested(viewer_conn, host_id, Layer::High, net.now);
+    net.run();
+    assert!(
+        net.events(viewer).is_empty(),
+        "one congested moment is not enough"
+    );
+    net.advance(2000);
+    route(&mut net, host, Kind::Video(Layer::Low)).unwrap();
+    net.server
+        .congested(viewer_conn, host_id, Layer::High, net.now);
+    net.run();
+    assert!(net.events(viewer).contains(&Event::LayerChanged {
+        media_id: host_id,
+        layer: Layer::Low
+    }));
+    assert!(
+        route(&mut net, host, Kind::Video(Layer::High))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        route(&mut net, host, Kind::Video(Layer::Low)).unwrap(),
+        vec![viewer_conn]
+    );
+    assert!(
+        net.events(host)
+            .contains(&Event::KeyframeRequest { layer: Layer::Low })
+    );
+}
+
+#[test]
+fn without_a_low_layer_congestion_only_asks_for_a_keyframe() {
+    let mut net = Net::new();
+    let host = net.host("host");
+    let viewer = net.audience("viewer");
+    let host_id = net.clients[host].session.me().unwrap().media_id;
+    let viewer_conn = conn(&net, viewer);
+    net.events(host);
+    for _ in 0..3 {
+        net.advance(600);
+        net.server
+            .congested(viewer_conn, host_id, Layer::High, net.now);
+        net.run();
+    }
+    assert!(
+        !net.events(viewer)
+            .iter()
+            .any(|e| matches!(e, Event::LayerChanged { .. }))
+    );
+    assert!(
+        net.events(host)
+            .contains(&Event::KeyframeRequest { layer: Layer::High })
+    );
+    assert_eq!(
+        route(&mut net, host, Kind::Video(Layer::High)).unwrap(),
+        vec![viewer_conn]
+    );
+}

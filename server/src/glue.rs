@@ -157,14 +157,12 @@ impl Listener {
                         let now = now_ms();
                         if let Ok(route) = core.route(conn, Kind::Video(header.layer), now) {
                             header.media_id = route.media_id;
-                            let mut behind = false;
                             for to in route.to.iter() {
-                                if let Some(peer) = peers.get_mut(to) {
-                                    behind |= !peer.forward_video(&header, &payload);
+                                if let Some(peer) = peers.get_mut(to)
+                                    && !peer.forward_video(&header, &payload)
+                                {
+                                    core.congested(*to, route.media_id, header.layer, now);
                                 }
-                            }
-                            if behind {
-                                core.request_keyframe(route.media_id, header.layer, now);
                             }
                         }
                     }
