@@ -27,6 +27,11 @@ enum Command {
     Proxy(cli::proxy::Args),
     /// An embedded server with a few bots, narrating what happens.
     Demo(cli::demo::Args),
+    /// Write raw stamped I420 test-pattern frames to stdout in real time (for measuring other
+    /// pipelines, e.g. ffmpeg -> RTMP -> ffmpeg).
+    Pattern(cli::pattern::PatternArgs),
+    /// Read raw I420 frames from stdin and report the latency of their burned-in stamps.
+    Stamps(cli::pattern::StampsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +50,8 @@ fn main() -> std::process::ExitCode {
         Command::Load(a) => cli::load::run(a),
         Command::Proxy(a) => cli::proxy::run(a),
         Command::Demo(a) => cli::demo::run(a),
+        Command::Pattern(a) => cli::pattern::pattern(a),
+        Command::Stamps(a) => cli::pattern::stamps(a),
     };
     match result {
         Ok(code) => code,

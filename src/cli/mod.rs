@@ -4,6 +4,7 @@ pub mod bot;
 pub mod bot_media;
 pub mod demo;
 pub mod load;
+pub mod pattern;
 pub mod proxy;
 pub mod serve;
 pub mod token;
