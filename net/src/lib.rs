@@ -5,6 +5,7 @@ pub mod engine;
 pub mod media;
 pub mod playout;
 pub mod proxy;
+pub mod publish;
 pub mod transport;
 
 pub use engine::{Engine, Event, JoinOptions, MediaEvent, MediaKind};

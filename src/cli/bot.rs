@@ -199,12 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
                 report.peers.extend(peers.into_iter().map(|p| p.user));
                 if let (Some(spec), None, Role::Host) = (&publish, &publisher, me.role) {
-                    publisher = Some(Publisher::start(
-                        engine.clone(),
-                        &claims.ch,
-                        spec,
-                        args.dual,
-                    )?);
+                    publisher = Some(spec.start(engine.clone(), &claims.ch, args.dual)?);
                 }
                 report.role = Some(role_name(me.role));
                 if resumed {
@@ -227,16 +222,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         learn(p, &engine)
                     }
                     Event::Roster(all) => all.iter().for_each(|p| learn(p, &engine)),
-                    Event::KeyframeRequest { layer } => {
+                    Event::KeyframeRequest { .. } | Event::AudioLoss { .. } => {
                         if let Some(p) = &publisher {
-                            p.request_keyframe(*layer);
+                            p.handle(&EventKind::Server(event.clone()));
                         }
-                    }
-                    Event::AudioLoss { percent } => {
-                        if let Some(p) = &publisher {
-                            p.set_expected_loss(*percent);
+                        if let Event::AudioLoss { percent } = &event {
+                            report.fec_loss_percent = Some(*percent);
                         }
-                        report.fec_loss_percent = Some(*percent);
                     }
                     _ => {}
                 }

@@ -3,18 +3,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use livestage_media::audio::{self, dominant_frequency};
-use livestage_media::video::{self, TestPattern, read_stamp};
+use livestage_media::video::{self, read_stamp};
 use livestage_net::{Engine, MediaEvent, MediaKind};
-use livestage_proto::media::{Layer, VideoHeader};
+use livestage_proto::media::Layer;
 use serde::Serialize;
 
 pub use livestage_net::engine::now_us;
+pub use livestage_net::publish::Publisher;
+use livestage_net::publish::{AudioSource, Video, VideoSource};
 
 /// What `--publish` asked for.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -45,167 +47,11 @@ impl Publish {
                 }
                 ("audio", Some(("tone", hz))) => out.audio = Some(hz.parse()?),
                 _ => bail!(
-                    "unknown media source {part:?}; use video=testpattern:WxH@FPS or audio=tone:HZ"
+                    "unknown media source {part:?}; use video=testpattern:WxH@FPS, video=textured:WxH@FPS or audio=tone:HZ"
                 ),
             }
         }
         Ok(out)
-    }
-}
-
-/// A bitrate that suits the frame size (about 1.5 Mbps at 720p30).
-fn bitrate_for(width: u32, height: u32, fps: f32) -> u32 {
-    let pixels_per_sec = f64::from(width * height) * f64::from(fps);
-    (pixels_per_sec * 0.055).clamp(100_000.0, 8_000_000.0) as u32
-}
-
-/// FEC protection before any subscriber reported its loss.
-const INITIAL_LOSS: u8 = 10;
-
-/// Running publishers; stop them by dropping.
-pub struct Publisher {
-    stop: Arc<AtomicBool>,
-    keyframe: Arc<[AtomicBool; 2]>,
-    /// The audio loss subscribers report, which sets the encoder's FEC.
-    loss: Arc<AtomicU8>,
-    threads: Vec<JoinHandle<anyhow::Result<()>>>,
-    /// Video frames sent (both layers).
-    pub video_frames: Arc<AtomicU64>,
-    /// Audio frames sent.
-    pub audio_frames: Arc<AtomicU64>,
-}
-
-impl Publisher {
-    /// Starts the test pattern (high layer, plus a quarter-area low layer when `dual`) and the
-    /// tone, each on its own thread, paced by the wall clock.
-    pub fn start(
-        engine: Arc<Engine>,
-        channel: &str,
-        publish: &Publish,
-        dual: bool,
-    ) -> anyhow::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let keyframe = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
-        let loss = Arc::new(AtomicU8::new(INITIAL_LOSS));
-        let (video_frames, audio_frames) =
-            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let mut threads = Vec::new();
-        if let Some((w, h, fps)) = publish.video {
-            let mut layers = vec![(Layer::High, w, h)];
-            if dual {
-                layers.push((Layer::Low, (w / 4) * 2, (h / 4) * 2));
-            }
-            for (layer, w, h) in layers {
-                let pattern = TestPattern::new(w, h)?.with_texture(publish.textured);
-                let config = video::encode::Config::new(w, h, fps, bitrate_for(w, h, fps))?;
-                let mut encoder = video::Encoder::new(config)?;
-                let (engine, channel, stop, keyframe, count) = (
-                    engine.clone(),
-                    channel.to_owned(),
-                    stop.clone(),
-                    keyframe.clone(),
-                    video_frames.clone(),
-                );
-                threads.push(std::thread::spawn(move || {
-                    let period = Duration::from_secs_f32(1.0 / fps);
-                    let start = Instant::now();
-                    let mut sent = 0u64;
-                    for n in 0u64.. {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        if keyframe[layer as usize].swap(false, Ordering::Relaxed) {
-                            encoder.request_keyframe();
-                        }
-                        let capture_us = now_us();
-                        let frame = pattern.frame(n, capture_us);
-                        if let Some(encoded) = encoder.encode(&frame, capture_us)? {
-                            // Wire frame numbers count frames sent, with no gaps when the
-                            // encoder's rate control skips one (the receiver's reordering
-                            // would otherwise wait for a frame that never comes).
-                            let header = VideoHeader {
-                                media_id: 0,
-                                layer,
-                                frame: sent,
-                                keyframe: encoded.keyframe,
-                                capture_us,
-                            };
-                            engine.send_video(&channel, header, encoded.data);
-                            sent += 1;
-                            count.fetch_add(1, Ordering::Relaxed);
-                        }
-                        sleep_until(start + period * (n as u32 + 1));
-                    }
-                    Ok(())
-                }));
-            }
-        }
-        if let Some(hz) = publish.audio {
-            let format = audio::Format::new(48_000, 1)?;
-            let mut tone = audio::Tone::new(format, hz, 0.5)?;
-            let mut encoder = audio::Encoder::new(format, 32_000)?;
-            // Start with some protection until the first loss report arrives.
-            encoder.set_expected_loss(INITIAL_LOSS)?;
-            let (engine, channel, stop, count, loss) = (
-                engine.clone(),
-                channel.to_owned(),
-                stop.clone(),
-                audio_frames.clone(),
-                loss.clone(),
-            );
-            threads.push(std::thread::spawn(move || {
-                let start = Instant::now();
-                for seq in 0u32.. {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let reported = loss.load(Ordering::Relaxed);
-                    if reported != encoder.expected_loss() {
-                        encoder.set_expected_loss(reported)?;
-                    }
-                    let packet = encoder.encode(&tone.next_frame())?;
-                    engine.send_audio(&channel, seq, now_us(), &packet);
-                    count.fetch_add(1, Ordering::Relaxed);
-                    sleep_until(start + Duration::from_millis(20) * (seq + 1));
-                }
-                Ok(())
-            }));
-        }
-        Ok(Self {
-            stop,
-            keyframe,
-            loss,
-            threads,
-            video_frames,
-            audio_frames,
-        })
-    }
-
-    /// Subscribers report `percent` audio loss: tune forward error correction to it.
-    pub fn set_expected_loss(&self, percent: u8) {
-        self.loss.store(percent.min(100), Ordering::Relaxed);
-    }
-
-    /// A subscriber asked for a keyframe of `layer`.
-    pub fn request_keyframe(&self, layer: Layer) {
-        self.keyframe[layer as usize].store(true, Ordering::Relaxed);
-    }
-
-    /// Stops publishing and reports the first error a thread met.
-    pub fn stop(self) -> anyhow::Result<()> {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            t.join()
-                .map_err(|_| anyhow::anyhow!("a media thread panicked"))??;
-        }
-        Ok(())
-    }
-}
-
-fn sleep_until(when: Instant) {
-    let now = Instant::now();
-    if when > now {
-        std::thread::sleep(when - now);
     }
 }
 
@@ -446,6 +292,29 @@ fn report_loss(engine: &Engine, audios: &mut HashMap<u64, AudioState>) {
             engine.report_loss(&a.channel, media_id, percent.min(100) as u8);
         }
         a.reported = (got, lost);
+    }
+}
+
+impl Publish {
+    /// Starts publishing what was asked (with a low layer when `dual`).
+    pub fn start(
+        &self,
+        engine: Arc<Engine>,
+        channel: &str,
+        dual: bool,
+    ) -> anyhow::Result<Publisher> {
+        let video = self.video.map(|(width, height, fps)| {
+            let source = VideoSource::TestPattern {
+                width,
+                height,
+                textured: self.textured,
+            };
+            Video {
+                dual,
+                ..Video::new(source, fps)
+            }
+        });
+        Publisher::start(engine, channel, video, self.audio.map(AudioSource::Tone))
     }
 }
 

@@ -315,7 +315,7 @@ fn fan_out(
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
 
-    use super::bot_media::{Publish, Publisher, now_us};
+    use super::bot_media::{Publish, now_us};
 
     let publish = Publish::parse(&format!("video={spec}"))?;
     let host = Arc::new(livestage_net::Engine::new()?);
@@ -346,7 +346,7 @@ fn fan_out(
     while media.try_recv().is_ok() {}
     let cpu_before = pid.and_then(cpu_secs);
     let started = Instant::now();
-    let publisher = Publisher::start(host.clone(), &args.channel, &publish, false)?;
+    let publisher = publish.start(host.clone(), &args.channel, false)?;
     let (mut received, mut late, mut bytes) = (0u64, 0u64, 0u64);
     let mut latencies = Vec::new();
     let mut count = |event: livestage_net::MediaEvent| {

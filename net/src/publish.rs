@@ -1,0 +1,326 @@
+//! Publishing local media through an [`Engine`]: a video source (the stamped test pattern, or
+//! frames the app pushes from any thread) and an audio source (a tone, or the capture device
+//! with its null fallback) are encoded on their own threads, paced by the wall clock, and sent.
+//! Keyframe requests and loss reports from subscribers are applied with
+//! [`Publisher::handle`].
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! use livestage_net::Engine;
+//! use livestage_net::publish::{AudioSource, Publisher, Video, VideoSource};
+//!
+//! let engine = Arc::new(Engine::new()?);
+//! let video = Video::new(VideoSource::TestPattern { width: 1280, height: 720, textured: false }, 30.0);
+//! let publisher = Publisher::start(engine.clone(), "lobby", Some(video), Some(AudioSource::Tone(440.0)))?;
+//! while let Ok(event) = engine.events().recv() {
+//!     publisher.handle(&event.kind);
+//! }
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use livestage_media::audio;
+use livestage_media::video::{self, CustomSource, TestPattern};
+use livestage_proto::media::{Layer, VideoHeader};
+use livestage_proto::wire;
+
+use crate::engine::{Engine, EventKind, now_us};
+
+/// Where video frames come from.
+pub enum VideoSource {
+    /// The stamped test pattern (frame number and capture time readable after decoding).
+    TestPattern {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Add changing texture so the encoder spends its whole bitrate.
+        textured: bool,
+    },
+    /// Frames the app pushes through the [`video::CustomSender`] paired with this source
+    /// (up to 3840x2160); the newest frame is encoded at each tick.
+    Custom(CustomSource),
+}
+
+/// Video publishing settings.
+pub struct Video {
+    /// The source.
+    pub source: VideoSource,
+    /// Frames per second (1 to 60).
+    pub fps: f32,
+    /// Bitrate; by default about 1.5 Mbps at 720p30, scaled by pixels per second.
+    pub bitrate_bps: Option<u32>,
+    /// Also send a low layer of a quarter of the area (test pattern only).
+    pub dual: bool,
+}
+
+impl Video {
+    /// One layer of `source` at `fps` with the default bitrate.
+    pub fn new(source: VideoSource, fps: f32) -> Self {
+        Self {
+            source,
+            fps,
+            bitrate_bps: None,
+            dual: false,
+        }
+    }
+}
+
+/// Where voice comes from.
+pub enum AudioSource {
+    /// A sine tone of this frequency (Hz).
+    Tone(f32),
+    /// The default capture device (silence from the null device when there is none).
+    Capture,
+}
+
+/// A bitrate that suits the frame size (about 1.5 Mbps at 720p30).
+fn bitrate_for(width: u32, height: u32, fps: f32) -> u32 {
+    let pixels_per_sec = f64::from(width * height) * f64::from(fps);
+    (pixels_per_sec * 0.055).clamp(100_000.0, 8_000_000.0) as u32
+}
+
+/// FEC protection before any subscriber reported its loss.
+const INITIAL_LOSS: u8 = 10;
+
+/// Running publishers; stop them by dropping.
+pub struct Publisher {
+    stop: Arc<AtomicBool>,
+    keyframe: Arc<[AtomicBool; 2]>,
+    /// The audio loss subscribers report, which sets the encoder's FEC.
+    loss: Arc<AtomicU8>,
+    threads: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// Video frames sent (both layers).
+    pub video_frames: Arc<AtomicU64>,
+    /// Audio frames sent.
+    pub audio_frames: Arc<AtomicU64>,
+}
+
+impl Publisher {
+    /// Starts publishing in `channel`; each source runs on its own thread.
+    pub fn start(
+        engine: Arc<Engine>,
+        channel: &str,
+        video: Option<Video>,
+        audio_source: Option<AudioSource>,
+    ) -> anyhow::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let keyframe = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+        let loss = Arc::new(AtomicU8::new(INITIAL_LOSS));
+        let (video_frames, audio_frames) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let mut threads = Vec::new();
+        if let Some(video) = video {
+            for (layer, mut frames) in layers(video.source, video.dual)? {
+                let (w, h) = frames.size();
+                let fps = video.fps;
+                let bitrate = video.bitrate_bps.unwrap_or_else(|| bitrate_for(w, h, fps));
+                let config = if w > video::encode::MAX_WIDTH || h > video::encode::MAX_HEIGHT {
+                    video::encode::Config::custom(w, h, fps, bitrate)?
+                } else {
+                    video::encode::Config::new(w, h, fps, bitrate)?
+                };
+                let mut encoder = video::Encoder::new(config)?;
+                let (engine, channel, stop, keyframe, count) = (
+                    engine.clone(),
+                    channel.to_owned(),
+                    stop.clone(),
+                    keyframe.clone(),
+                    video_frames.clone(),
+                );
+                threads.push(std::thread::spawn(move || {
+                    let period = Duration::from_secs_f32(1.0 / fps);
+                    let start = Instant::now();
+                    let mut sent = 0u64;
+                    for n in 0u64.. {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        if keyframe[layer as usize].swap(false, Ordering::Relaxed) {
+                            encoder.request_keyframe();
+                        }
+                        if let Some((frame, capture_us)) = frames.next(n)
+                            && let Some(encoded) = encoder.encode(&frame, capture_us)?
+                        {
+                            // Wire frame numbers count frames sent, with no gaps when the
+                            // encoder's rate control skips one (the receiver's reordering
+                            // would otherwise wait for a frame that never comes).
+                            let header = VideoHeader {
+                                media_id: 0,
+                                layer,
+                                frame: sent,
+                                keyframe: encoded.keyframe,
+                                capture_us,
+                            };
+                            engine.send_video(&channel, header, encoded.data);
+                            sent += 1;
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        sleep_until(start + period * (n as u32 + 1));
+                    }
+                    Ok(())
+                }));
+            }
+        }
+        if let Some(source) = audio_source {
+            let format = audio::Format::MONO_48K;
+            let mut input = match source {
+                AudioSource::Tone(hz) => Input::Tone(audio::Tone::new(format, hz, 0.5)?),
+                AudioSource::Capture => Input::Capture(Box::new(audio::Capture::open(format)?)),
+            };
+            let mut encoder = audio::Encoder::new(format, 32_000)?;
+            // Start with some protection until the first loss report arrives.
+            encoder.set_expected_loss(INITIAL_LOSS)?;
+            let (engine, channel, stop, count, loss) = (
+                engine.clone(),
+                channel.to_owned(),
+                stop.clone(),
+                audio_frames.clone(),
+                loss.clone(),
+            );
+            threads.push(std::thread::spawn(move || {
+                let start = Instant::now();
+                for seq in 0u32.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let reported = loss.load(Ordering::Relaxed);
+                    if reported != encoder.expected_loss() {
+                        encoder.set_expected_loss(reported)?;
+                    }
+                    let Some(frame) = input.next() else {
+                        sleep_until(start + Duration::from_millis(20) * (seq + 1));
+                        continue;
+                    };
+                    let packet = encoder.encode(&frame)?;
+                    engine.send_audio(&channel, seq, now_us(), &packet);
+                    count.fetch_add(1, Ordering::Relaxed);
+                    sleep_until(start + Duration::from_millis(20) * (seq + 1));
+                }
+                Ok(())
+            }));
+        }
+        Ok(Self {
+            stop,
+            keyframe,
+            loss,
+            threads,
+            video_frames,
+            audio_frames,
+        })
+    }
+
+    /// Applies what the server asks of a publisher: keyframes and FEC tuned to reported loss.
+    pub fn handle(&self, event: &EventKind) {
+        match event {
+            EventKind::Server(wire::Event::KeyframeRequest { layer }) => {
+                self.request_keyframe(*layer)
+            }
+            EventKind::Server(wire::Event::AudioLoss { percent }) => {
+                self.set_expected_loss(*percent)
+            }
+            _ => {}
+        }
+    }
+
+    /// Subscribers report `percent` audio loss: tune forward error correction to it.
+    pub fn set_expected_loss(&self, percent: u8) {
+        self.loss.store(percent.min(100), Ordering::Relaxed);
+    }
+
+    /// A subscriber asked for a keyframe of `layer`.
+    pub fn request_keyframe(&self, layer: Layer) {
+        self.keyframe[layer as usize].store(true, Ordering::Relaxed);
+    }
+
+    /// Stops publishing and reports the first error a thread met.
+    pub fn stop(self) -> anyhow::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("a media thread panicked"))??;
+        }
+        Ok(())
+    }
+}
+
+fn sleep_until(when: Instant) {
+    let now = Instant::now();
+    if when > now {
+        std::thread::sleep(when - now);
+    }
+}
+
+/// A video layer's frames.
+enum Frames {
+    Pattern(TestPattern),
+    Custom(CustomSource),
+}
+
+impl Frames {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Frames::Pattern(p) => p.size(),
+            Frames::Custom(c) => c.size(),
+        }
+    }
+
+    /// The frame for tick `n` and its capture time (none when the app pushed nothing yet).
+    fn next(&mut self, n: u64) -> Option<(video::I420, u64)> {
+        match self {
+            Frames::Pattern(p) => {
+                let capture_us = now_us();
+                Some((p.frame(n, capture_us), capture_us))
+            }
+            Frames::Custom(c) => c.latest(),
+        }
+    }
+}
+
+/// The layers to encode: the source itself, plus a quarter-area test pattern when `dual`.
+fn layers(source: VideoSource, dual: bool) -> anyhow::Result<Vec<(Layer, Frames)>> {
+    Ok(match source {
+        VideoSource::TestPattern {
+            width,
+            height,
+            textured,
+        } => {
+            let mut layers = vec![(
+                Layer::High,
+                Frames::Pattern(TestPattern::new(width, height)?.with_texture(textured)),
+            )];
+            if dual {
+                let (w, h) = ((width / 4) * 2, (height / 4) * 2);
+                layers.push((
+                    Layer::Low,
+                    Frames::Pattern(TestPattern::new(w, h)?.with_texture(textured)),
+                ));
+            }
+            layers
+        }
+        VideoSource::Custom(_) if dual => {
+            bail!("a low layer needs a scaler; custom sources publish one layer")
+        }
+        VideoSource::Custom(source) => vec![(Layer::High, Frames::Custom(source))],
+    })
+}
+
+/// A voice source.
+enum Input {
+    Tone(audio::Tone),
+    Capture(Box<audio::Capture>),
+}
+
+impl Input {
+    fn next(&mut self) -> Option<Vec<f32>> {
+        match self {
+            Input::Tone(t) => Some(t.next_frame()),
+            Input::Capture(c) => c.reader().read().map(<[f32]>::to_vec),
+        }
+    }
+}
