@@ -15,16 +15,6 @@ use livestage::proto::media::{Layer, VideoHeader};
 use livestage::proto::wire::{Action, Event, Role};
 use livestage::server::Config;
 
-fn media_id_of(events: &[EventKind], user: &str) -> Option<u64> {
-    events.iter().find_map(|k| match k {
-        EventKind::Joined { peers, .. } => {
-            peers.iter().find(|p| p.user == user).map(|p| p.media_id)
-        }
-        EventKind::Server(Event::PeerJoined(p)) if p.user == user => Some(p.media_id),
-        _ => None,
-    })
-}
-
 fn publish(engine: &Engine, layer: Layer, frame: u64) {
     let header = VideoHeader {
         media_id: 0,
@@ -78,20 +68,7 @@ fn media_follows_roles_mutes_hearing_and_layers() {
         &format!("{HOST},moderator"),
         Role::Host,
     );
-    let viewer = Engine::new().unwrap();
-    let token = server.token(CHANNEL, "viewer", HOST, 3600).unwrap();
-    viewer.join(livestage::net::JoinOptions::new(
-        server.addr,
-        server.cert_pem.as_bytes(),
-        CHANNEL,
-        &token,
-        Role::Audience,
-    ));
-    let joined = wait(&viewer, Duration::from_secs(10), |k| {
-        matches!(k, EventKind::Joined { .. })
-    })
-    .unwrap();
-    let host_id = media_id_of(&joined, "host").unwrap();
+    let (viewer, host_id) = join_watching(&server, "viewer", HOST, Role::Audience, "host");
 
     // The viewer's arrival asks the host for a keyframe.
     let asked = wait(&host, Duration::from_secs(5), |k| {

@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use livestage::net::Engine;
-use livestage::net::engine::EventKind;
 use livestage::net::playout::{Config, Playout, PlayoutEvent};
 use livestage::proto::media::{Layer, VideoHeader};
 use livestage::proto::wire::Role;
@@ -22,28 +20,7 @@ use livestage_media::video::{Encoder, TestPattern, encode, read_stamp};
 fn video_is_decoded_and_voice_is_played() {
     let server = server(ServerConfig::default());
     let host = Arc::new(join(&server, server.addr, "host", HOST, Role::Host));
-    let viewer = Engine::new().unwrap();
-    let token = server.token(CHANNEL, "viewer", "join", 3600).unwrap();
-    viewer.join(livestage::net::JoinOptions::new(
-        server.addr,
-        server.cert_pem.as_bytes(),
-        CHANNEL,
-        &token,
-        Role::Audience,
-    ));
-    let joined = wait(&viewer, Duration::from_secs(10), |k| {
-        matches!(k, EventKind::Joined { .. })
-    })
-    .unwrap();
-    let host_id = joined
-        .iter()
-        .find_map(|k| match k {
-            EventKind::Joined { peers, .. } => {
-                peers.iter().find(|p| p.user == "host").map(|p| p.media_id)
-            }
-            _ => None,
-        })
-        .unwrap();
+    let (viewer, host_id) = join_watching(&server, "viewer", "join", Role::Audience, "host");
     let viewer = Arc::new(viewer);
     let playout = Playout::start(
         viewer.clone(),

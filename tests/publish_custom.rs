@@ -8,10 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use livestage::net::engine::EventKind;
 use livestage::net::playout::{Config, Playout};
 use livestage::net::publish::{Publisher, Video, VideoSource};
-use livestage::net::{Engine, JoinOptions};
 use livestage::proto::wire::Role;
 use livestage::server::Config as ServerConfig;
 use livestage_media::video::{CustomSource, Rgba, convert};
@@ -20,26 +18,7 @@ use livestage_media::video::{CustomSource, Rgba, convert};
 fn pushed_frames_reach_the_viewer() {
     let server = server(ServerConfig::default());
     let host = Arc::new(join(&server, server.addr, "host", HOST, Role::Host));
-    let viewer = Engine::new().unwrap();
-    let token = server.token(CHANNEL, "viewer", "join", 3600).unwrap();
-    viewer.join(JoinOptions::new(
-        server.addr,
-        server.cert_pem.as_bytes(),
-        CHANNEL,
-        &token,
-        Role::Audience,
-    ));
-    let joined = wait(&viewer, Duration::from_secs(10), |k| {
-        matches!(k, EventKind::Joined { .. })
-    })
-    .unwrap();
-    let host_id = joined
-        .iter()
-        .find_map(|k| match k {
-            EventKind::Joined { peers, .. } => peers.first().map(|p| p.media_id),
-            _ => None,
-        })
-        .unwrap();
+    let (viewer, host_id) = join_watching(&server, "viewer", "join", Role::Audience, "host");
     let viewer = Arc::new(viewer);
     let playout = Playout::start(
         viewer.clone(),

@@ -37,6 +37,40 @@ pub fn join(server: &Embedded, via: SocketAddr, user: &str, grants: &str, role: 
     engine
 }
 
+/// Joins `user` directly and returns the media id under which `peer` (already joined)
+/// publishes, as the welcome reported it.
+pub fn join_watching(
+    server: &Embedded,
+    user: &str,
+    grants: &str,
+    role: Role,
+    peer: &str,
+) -> (Engine, u64) {
+    let engine = Engine::new().unwrap();
+    let token = server.token(CHANNEL, user, grants, 3600).unwrap();
+    engine.join(JoinOptions::new(
+        server.addr,
+        server.cert_pem.as_bytes(),
+        CHANNEL,
+        &token,
+        role,
+    ));
+    let seen = wait(&engine, Duration::from_secs(10), |k| {
+        matches!(k, EventKind::Joined { .. })
+    })
+    .unwrap_or_else(|seen| panic!("{user} did not join; saw {seen:#?}"));
+    let media_id = seen
+        .iter()
+        .find_map(|k| match k {
+            EventKind::Joined { peers, .. } => {
+                peers.iter().find(|p| p.user == peer).map(|p| p.media_id)
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{user} does not see {peer}"));
+    (engine, media_id)
+}
+
 /// Collects events until `done` says so; `Err` with what was seen on timeout.
 pub fn wait(
     engine: &Engine,
