@@ -2,10 +2,15 @@
 //! show: players join the audience, step on stage, talk in data messages, a night falls where
 //! only the wolves hear each other, one player is muted and one is kicked.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use livestage_net::engine::{ConnectionState, EventKind};
+use livestage_net::playout::{self, Playout, PlayoutEvent};
+use livestage_net::publish::{AudioSource, Publisher, Video, VideoSource};
 use livestage_net::{Engine, JoinOptions};
 use livestage_proto::wire::{Action, Event, Role};
 use livestage_server::{Config, Embedded};
@@ -22,7 +27,7 @@ const CHANNEL: &str = "village";
 
 struct Player {
     name: String,
-    engine: Engine,
+    engine: Arc<Engine>,
 }
 
 /// Runs the show and exits.
@@ -34,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let join = |name: &str, grants: &str, role: Role| -> anyhow::Result<Player> {
         let token = server.token(CHANNEL, name, grants, 600)?;
-        let engine = Engine::new()?;
+        let engine = Arc::new(Engine::new()?);
         engine.join(JoinOptions::new(
             server.addr,
             server.cert_pem.as_bytes(),
@@ -62,13 +67,53 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<_>>()?;
     let everyone = || std::iter::once(&narrator).chain(players.iter());
+    // The narrator watches and listens: decoded video and mixed voice (null device if no card).
+    let playout = Playout::start(narrator.engine.clone(), playout::Config::default())?;
+    println!("narrator's voice output: {:?}", playout.backend());
+    let media_ids: RefCell<HashMap<u64, String>> = RefCell::default();
+    let publishers: RefCell<Vec<(String, Publisher)>> = RefCell::default();
     let pump = |secs: f64| {
         let until = Instant::now() + Duration::from_secs_f64(secs);
         while Instant::now() < until {
             for p in everyone() {
                 while let Ok(e) = p.engine.events().try_recv() {
+                    if let EventKind::Joined { peers, .. } = &e.kind {
+                        media_ids
+                            .borrow_mut()
+                            .extend(peers.iter().map(|q| (q.media_id, q.user.clone())));
+                    }
+                    if let EventKind::Server(
+                        Event::PeerJoined(q) | Event::RoleChanged { participant: q, .. },
+                    ) = &e.kind
+                    {
+                        media_ids.borrow_mut().insert(q.media_id, q.user.clone());
+                    }
+                    if let Some((_, publisher)) =
+                        publishers.borrow().iter().find(|(n, _)| n == &p.name)
+                    {
+                        publisher.handle(&e.kind);
+                    }
                     narrate(&p.name, e.kind);
                 }
+            }
+            while let Ok(PlayoutEvent::Speaking {
+                media_id, speaking, ..
+            }) = playout.events().try_recv()
+            {
+                let who = media_ids
+                    .borrow()
+                    .get(&media_id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("media {media_id}"));
+                println!(
+                    "{:>10}  hears {who} {}",
+                    "narrator",
+                    if speaking {
+                        "start speaking"
+                    } else {
+                        "stop speaking"
+                    }
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -82,6 +127,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .moderate(CHANNEL, Action::Promote(p.name.clone()));
     }
     pump(0.8);
+
+    println!("\n-- on stage, every player turns on a camera (a test pattern) and a voice (a tone)");
+    for (i, p) in players.iter().enumerate() {
+        let camera = VideoSource::TestPattern {
+            width: 320,
+            height: 180,
+            textured: false,
+        };
+        let voice = AudioSource::Tone(300.0 + 110.0 * i as f32);
+        let publisher = Publisher::start(
+            p.engine.clone(),
+            CHANNEL,
+            Some(Video::new(camera, 15.0)),
+            Some(voice),
+        )?;
+        publishers.borrow_mut().push((p.name.clone(), publisher));
+    }
+    pump(1.5);
+    for p in &players {
+        let id = media_ids
+            .borrow()
+            .iter()
+            .find(|(_, n)| *n == &p.name)
+            .map(|(id, _)| *id);
+        let stats = id
+            .and_then(|id| playout.stats(CHANNEL, id))
+            .unwrap_or_default();
+        let picture = id.and_then(|id| playout.latest_video(CHANNEL, id));
+        let size = picture
+            .map(|f| format!("{}x{}", f.picture.width(), f.picture.height()))
+            .unwrap_or_else(|| "none".into());
+        println!(
+            "{:>10}  sees {} ({} frames, latest {size}) and hears {} voice frames ({:.0} dBFS)",
+            "narrator", p.name, stats.video_frames, stats.audio_played, stats.level_dbfs
+        );
+    }
 
     println!("\n-- day: everyone talks");
     for p in &players {
@@ -170,6 +251,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         p.engine.leave(CHANNEL);
     }
     pump(1.0);
+    for (_, publisher) in publishers.into_inner() {
+        publisher.stop()?;
+    }
     println!("\ndemo over");
     Ok(ExitCode::SUCCESS)
 }
@@ -204,9 +288,14 @@ fn narrate(who: &str, kind: EventKind) {
         EventKind::Server(Event::RoleChanged { participant, by }) if participant.user == who => {
             format!("is now {:?} (by {by})", participant.role)
         }
-        EventKind::Server(Event::RoleChanged { .. } | Event::PeerJoined(_) | Event::Roster(_)) => {
-            return;
-        }
+        // Bookkeeping a viewer of the show does not need to read.
+        EventKind::Server(
+            Event::RoleChanged { .. }
+            | Event::PeerJoined(_)
+            | Event::Roster(_)
+            | Event::KeyframeRequest { .. }
+            | Event::AudioLoss { .. },
+        ) => return,
         EventKind::Server(Event::PeerLeft { user, reason }) => {
             format!("sees {user} leave ({reason:?})")
         }
