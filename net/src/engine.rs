@@ -376,7 +376,14 @@ async fn dispatch(
                 links.insert(channel, tx);
             }
             Command::Link { channel, command } => {
-                let is_media = !matches!(command, LinkCommand::Request(_));
+                // Media and media hints (loss reports, keyframe requests) for a channel that was
+                // just left are dropped quietly; a real request there is an app error worth
+                // reporting.
+                let is_media = !matches!(
+                    command,
+                    LinkCommand::Request(ref r)
+                        if !matches!(r, Request::ReportLoss { .. } | Request::RequestKeyframe { .. })
+                );
                 let sent = links
                     .get(&channel)
                     .is_some_and(|tx| tx.send(command).is_ok());
