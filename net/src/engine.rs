@@ -556,6 +556,7 @@ async fn run_connection(
         return Outcome::Lost;
     };
     let video = VideoSender::new(conn.clone(), PUBLISH_IN_FLIGHT);
+    let mut skipping: Vec<Layer> = Vec::new();
     let channel = session.channel().to_owned();
     let receiver = tokio::spawn(receive_media(conn.clone(), channel, media.clone()));
     // Reading is not cancel-safe inside select!, so a task feeds frames through a channel.
@@ -592,7 +593,15 @@ async fn run_connection(
             request = requests.recv() => match request {
                 Some(LinkCommand::Request(r)) => queue(session, r, emit, leaving),
                 Some(LinkCommand::Video { header, payload }) => {
-                    video.send(&header, payload);
+                    // After a congested moment, drop until a keyframe: later frames would
+                    // not decode without the dropped one.
+                    if header.keyframe {
+                        skipping.retain(|l| *l != header.layer);
+                    }
+                    if !skipping.contains(&header.layer) && !video.send(&header, payload) {
+                        skipping.push(header.layer);
+                        emit(EventKind::Server(wire::Event::KeyframeRequest { layer: header.layer }));
+                    }
                 }
                 Some(LinkCommand::Audio(datagram)) => {
                     let _ = conn.send_datagram(datagram);

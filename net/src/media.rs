@@ -2,7 +2,7 @@
 //! (newest first by priority, abandoned when late) and one datagram per audio frame.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -52,15 +52,19 @@ pub async fn read_video(mut recv: RecvStream) -> Result<(VideoHeader, Bytes), Er
 pub struct VideoSender {
     conn: Connection,
     in_flight: Arc<AtomicUsize>,
+    /// Set when a frame missed its deadline; the next send reports congestion.
+    late: Arc<AtomicBool>,
     limit: usize,
 }
 
 impl VideoSender {
     /// A sender for `conn` allowing `limit` frames in flight.
     pub fn new(conn: Connection, limit: usize) -> Self {
+        let late = Arc::new(AtomicBool::new(false));
         Self {
             conn,
             in_flight: Arc::new(AtomicUsize::new(0)),
+            late,
             limit,
         }
     }
@@ -70,15 +74,23 @@ impl VideoSender {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// Starts sending a frame; `false` when too many are in flight (the frame is dropped and
-    /// the caller should wait for a keyframe).
+    /// Starts sending a frame; `false` when the path is congested — too many frames in flight,
+    /// or an earlier frame missed its deadline — in which case the frame is dropped and the
+    /// caller should wait for a keyframe.
     pub fn send(&self, header: &VideoHeader, payload: Bytes) -> bool {
+        if self.late.swap(false, Ordering::AcqRel) {
+            return false;
+        }
         if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.limit {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
-        let (conn, in_flight, prefix) =
-            (self.conn.clone(), self.in_flight.clone(), header.encode());
+        let (conn, in_flight, late, prefix) = (
+            self.conn.clone(),
+            self.in_flight.clone(),
+            self.late.clone(),
+            header.encode(),
+        );
         let priority = header.frame as i32;
         tokio::spawn(async move {
             let send = async {
@@ -94,6 +106,7 @@ impl VideoSender {
                 .await;
                 if !matches!(sent, Ok(Some(()))) {
                     let _ = stream.reset(0u32.into()); // Late: abandon rather than queue.
+                    late.store(true, Ordering::Release);
                 }
                 Some(())
             };

@@ -76,6 +76,11 @@ pub struct Impairment {
     /// Probability a datagram is held back an extra `delay + jitter + 5 ms`, so later
     /// datagrams overtake it.
     pub reorder: f64,
+    /// A bottleneck: datagrams leave at most this many bits per second, waiting in a queue
+    /// that holds at most `queue` of backlog; beyond it they are dropped (tail drop).
+    pub rate_bps: Option<u64>,
+    /// The bottleneck queue's capacity, as time to drain it (used with `rate_bps`).
+    pub queue: Duration,
 }
 
 /// Gilbert-Elliott burst loss: a two-state (good/bad) Markov chain stepped once per datagram;
@@ -295,6 +300,8 @@ struct Link {
 struct Direction {
     rng: SmallRng,
     bad: bool,
+    /// When the bottleneck link finishes sending what it already holds.
+    busy_until: Option<Instant>,
 }
 
 impl Direction {
@@ -323,6 +330,27 @@ impl Direction {
             hold = hold.saturating_add(extra);
         }
         Some(hold)
+    }
+
+    /// Applies the bottleneck rate to a datagram of `len` bytes that arrived at `now`:
+    /// extra hold while it waits its turn, or `None` when the queue is full.
+    fn shape(
+        &mut self,
+        imp: &Impairment,
+        now: Instant,
+        len: usize,
+        hold: Option<Duration>,
+    ) -> Option<Duration> {
+        let (Some(rate), Some(hold)) = (imp.rate_bps.filter(|r| *r > 0), hold) else {
+            return hold;
+        };
+        let start = self.busy_until.filter(|b| *b > now).unwrap_or(now);
+        if start - now > imp.queue {
+            return None;
+        }
+        let done = start + Duration::from_secs_f64(len as f64 * 8.0 / rate as f64);
+        self.busy_until = Some(done);
+        Some(hold + (done - now))
     }
 }
 
@@ -430,10 +458,12 @@ impl Relay {
         let up_dir = Direction {
             rng: SmallRng::seed_from_u64(root.r#gen()),
             bad: false,
+            busy_until: None,
         };
         let down_dir = Direction {
             rng: SmallRng::seed_from_u64(root.r#gen()),
             bad: false,
+            busy_until: None,
         };
 
         let shared = Arc::new(Shared {
@@ -499,6 +529,7 @@ impl Relay {
         };
         let imp = self.shared.link().up.clone();
         let hold = self.up.decide(&imp);
+        let hold = self.up.shape(&imp, now, data.len(), hold);
         self.schedule(now, hold, Dest::Upstream(upstream), data.to_vec());
     }
 
@@ -514,6 +545,7 @@ impl Relay {
         }
         let imp = self.shared.link().down.clone();
         let hold = self.down.decide(&imp);
+        let hold = self.down.shape(&imp, now, data.len(), hold);
         self.schedule(now, hold, Dest::Client(client), data);
     }
 
@@ -679,6 +711,7 @@ mod tests {
         Direction {
             rng: SmallRng::seed_from_u64(seed),
             bad: false,
+            busy_until: None,
         }
     }
 
@@ -745,5 +778,24 @@ mod tests {
         heap.push(at(1, 1));
         let order: Vec<u64> = std::iter::from_fn(|| heap.pop().map(|p| p.seq)).collect();
         assert_eq!(order, [1, 2, 0]);
+    }
+
+    #[test]
+    fn a_bottleneck_paces_and_tail_drops() {
+        let mut d = direction(3);
+        let imp = Impairment {
+            rate_bps: Some(8_000),
+            queue: Duration::from_millis(250),
+            ..Impairment::default()
+        };
+        let now = Instant::now();
+        // 100 bytes at 8 kbit/s take 100 ms each: 0.1 s, 0.2 s, 0.3 s, then the queue is full.
+        let holds: Vec<Option<Duration>> = (0..4)
+            .map(|_| d.shape(&imp, now, 100, Some(Duration::ZERO)))
+            .collect();
+        assert_eq!(holds[0], Some(Duration::from_millis(100)));
+        assert_eq!(holds[1], Some(Duration::from_millis(200)));
+        assert_eq!(holds[2], Some(Duration::from_millis(300)));
+        assert_eq!(holds[3], None, "over 250 ms of backlog is dropped");
     }
 }

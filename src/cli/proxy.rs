@@ -33,6 +33,12 @@ pub struct Args {
     /// Probability a packet is held back so later ones overtake it.
     #[arg(long, default_value_t = 0.0)]
     reorder: f64,
+    /// Bottleneck rate in kilobits per second (unlimited when absent).
+    #[arg(long)]
+    rate_kbps: Option<u64>,
+    /// Bottleneck queue, in milliseconds of backlog, beyond which datagrams are dropped.
+    #[arg(long, default_value_t = 200)]
+    queue_ms: u64,
     /// Seed for the loss and delay decisions.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -52,6 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         delay: Duration::from_millis(args.delay_ms),
         jitter: Duration::from_millis(args.jitter_ms),
         reorder: args.reorder,
+        rate_bps: args.rate_kbps.map(|k| k * 1000),
+        queue: Duration::from_millis(args.queue_ms),
     };
     let proxy = Proxy::spawn(Config {
         listen: args.listen,
