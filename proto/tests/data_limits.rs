@@ -58,16 +58,7 @@ fn more_than_sixty_messages_a_second_is_rate_limited() {
     let sender = unpaced_host(&mut net, "sender");
     let rx = net.host("rx");
     for n in 0..100u8 {
-        net.clients[sender]
-            .session
-            .send(
-                Request::Data {
-                    to: vec![],
-                    payload: vec![n],
-                },
-                net.now,
-            )
-            .unwrap();
+        net.queue(sender, vec![n]);
     }
     net.run();
     let refused = net.refusals(sender);
@@ -86,16 +77,7 @@ fn more_than_thirty_kib_a_second_is_rate_limited() {
     let rx = net.host("rx");
     for _ in 0..8 {
         let payload = vec![7u8; 4096];
-        net.clients[sender]
-            .session
-            .send(
-                Request::Data {
-                    to: vec![],
-                    payload,
-                },
-                net.now,
-            )
-            .unwrap();
+        net.queue(sender, payload);
     }
     net.run();
     assert_eq!(net.refusals(sender), vec![ErrorCode::RateLimited]);
@@ -109,16 +91,7 @@ fn a_paced_client_never_hits_the_limit_and_loses_nothing() {
     let rx = net.host("rx");
     for n in 0..200u32 {
         let payload = n.to_be_bytes().to_vec();
-        net.clients[sender]
-            .session
-            .send(
-                Request::Data {
-                    to: vec![],
-                    payload,
-                },
-                net.now,
-            )
-            .unwrap();
+        net.queue(sender, payload);
     }
     net.advance(5000);
     assert!(net.refusals(sender).is_empty());
@@ -167,16 +140,7 @@ fn pacing_holds_across_an_outage() {
     let rx = net.host("rx");
     for n in 0..300u32 {
         let payload = n.to_be_bytes().to_vec();
-        net.clients[sender]
-            .session
-            .send(
-                Request::Data {
-                    to: vec![],
-                    payload,
-                },
-                net.now,
-            )
-            .unwrap();
+        net.queue(sender, payload);
     }
     net.advance(1000);
     net.cut(sender);
@@ -197,16 +161,7 @@ fn a_stalled_path_holds_back_at_most_a_window_of_requests() {
     net.host("rx");
     for n in 0..100u32 {
         let payload = n.to_be_bytes().to_vec();
-        net.clients[sender]
-            .session
-            .send(
-                Request::Data {
-                    to: vec![],
-                    payload,
-                },
-                net.now,
-            )
-            .unwrap();
+        net.queue(sender, payload);
     }
     // Frames leave but nothing comes back (a stalled path): the window stops further sends.
     let conn = net.clients[sender].conn.take();
@@ -229,16 +184,7 @@ fn requests_resent_after_a_stall_stay_paced() {
     let rx = net.host("rx");
     for n in 0..300u32 {
         let payload = n.to_be_bytes().to_vec();
-        net.clients[sender]
-            .session
-            .send(
-                Request::Data {
-                    to: vec![],
-                    payload,
-                },
-                net.now,
-            )
-            .unwrap();
+        net.queue(sender, payload);
     }
     net.advance(1000);
     // The path stalls: frames leave the client and die; then the connection is declared lost.

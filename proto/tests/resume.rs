@@ -16,16 +16,7 @@ fn requests_lost_in_flight_are_resent_once() {
     let b = net.host("b");
     // Queue five messages, then lose the connection before anything is sent.
     for n in 0..5u8 {
-        net.clients[a]
-            .session
-            .send(
-                livestage_proto::wire::Request::Data {
-                    to: vec![],
-                    payload: vec![n],
-                },
-                net.now,
-            )
-            .unwrap();
+        net.queue(a, vec![n]);
     }
     net.cut(a);
     assert!(net.data_received(b).is_empty());
@@ -46,16 +37,7 @@ fn requests_applied_but_unacknowledged_are_not_applied_twice() {
     let a = net.host("a");
     let b = net.host("b");
     for n in 0..5u8 {
-        net.clients[a]
-            .session
-            .send(
-                livestage_proto::wire::Request::Data {
-                    to: vec![],
-                    payload: vec![n],
-                },
-                net.now,
-            )
-            .unwrap();
+        net.queue(a, vec![n]);
     }
     // The server applies them, but the acks die with the connection.
     net.client_sends(a);

@@ -210,6 +210,15 @@ impl Net {
         self.run();
     }
 
+    /// Queues a data message on client `i` without running the network.
+    pub fn queue(&mut self, i: usize, payload: Vec<u8>) {
+        let request = livestage_proto::wire::Request::Data {
+            to: vec![],
+            payload,
+        };
+        self.clients[i].session.send(request, self.now).unwrap();
+    }
+
     pub fn data(&mut self, i: usize, payload: &[u8]) {
         self.send(
             i,
