@@ -1,0 +1,1 @@
+//! C ABI over the Livestage client engine (work in progress).
