@@ -43,6 +43,10 @@ pub struct JoinOptions {
     pub cert_pem: Vec<u8>,
     /// The channel to join.
     pub channel: String,
+    /// This membership's local name: the key for every call and the `channel` of every event
+    /// and media item it produces. The channel's name by default; a different one lets a
+    /// single engine join the same channel twice (say, as the streamer and as a viewer).
+    pub link: String,
     /// The access token.
     pub token: String,
     /// The role asked for.
@@ -67,6 +71,7 @@ impl JoinOptions {
             server_name: "localhost".into(),
             cert_pem: cert_pem.to_vec(),
             channel: channel.into(),
+            link: channel.into(),
             token: token.into(),
             role,
             pace_data: true,
@@ -350,7 +355,7 @@ async fn dispatch(
         match command {
             Command::Join(options) => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let channel = options.channel.clone();
+                let channel = options.link.clone();
                 let endpoint = match client_endpoint(options.server) {
                     Ok(e) => e,
                     Err(e) => {
@@ -429,7 +434,7 @@ pub async fn run_link(
     events: Sender<Event>,
     media: Sender<MediaEvent>,
 ) {
-    let channel = options.channel.clone();
+    let channel = options.link.clone();
     let emit = |kind: EventKind| {
         let _ = events.send(Event {
             channel: channel.clone(),
@@ -479,6 +484,7 @@ pub async fn run_link(
             backoff = Duration::from_millis(100);
             let outcome = run_connection(
                 &conn,
+                &channel,
                 &mut session,
                 &mut requests,
                 &emit,
@@ -546,6 +552,7 @@ fn queue(session: &mut Session, request: Request, emit: &impl Fn(EventKind), lea
 
 async fn run_connection(
     conn: &quinn::Connection,
+    link: &str,
     session: &mut Session,
     requests: &mut mpsc::UnboundedReceiver<LinkCommand>,
     emit: &impl Fn(EventKind),
@@ -557,8 +564,7 @@ async fn run_connection(
     };
     let video = VideoSender::new(conn.clone(), PUBLISH_IN_FLIGHT);
     let mut skipping: Vec<Layer> = Vec::new();
-    let channel = session.channel().to_owned();
-    let receiver = tokio::spawn(receive_media(conn.clone(), channel, media.clone()));
+    let receiver = tokio::spawn(receive_media(conn.clone(), link.to_owned(), media.clone()));
     // Reading is not cancel-safe inside select!, so a task feeds frames through a channel.
     let (frames_tx, mut frames) = mpsc::channel(256);
     let reader = tokio::spawn(async move {

@@ -91,6 +91,8 @@ pub struct Stats {
     pub video_frames: u64,
     /// Video frames the decoder refused (a keyframe was requested).
     pub video_errors: u64,
+    /// Encoded video bytes of the decoded frames.
+    pub video_bytes: u64,
     /// Audio frames played from packets.
     pub audio_played: u64,
     /// Audio frames recovered from the next packet's FEC.
@@ -254,7 +256,9 @@ fn decode_video(
                             picture: Arc::new(picture),
                         };
                         let mut s = lock(shared);
-                        s.stats.entry(key.clone()).or_default().video_frames += 1;
+                        let stats = s.stats.entry(key.clone()).or_default();
+                        stats.video_frames += 1;
+                        stats.video_bytes += data.len() as u64;
                         s.video.insert(key, Arc::new(frame));
                     }
                     Ok(None) => {}

@@ -1,1 +1,81 @@
-//! Bevy plugin for Livestage (skeleton).
+//! Livestage for Bevy: live channels as ECS data.
+//!
+//! A channel is an entity; everyone in it is a [`Participant`] entity related to it
+//! ([`ParticipantOf`] / [`Participants`]) with role components ([`Host`], [`Audience`],
+//! [`Moderator`]), [`Speaking`], [`AudioLevel`], [`NetworkQuality`] and, once their video
+//! arrives, a [`RemoteVideo`] texture. Requests are [`EntityEvent`]s ([`Join`], [`SetRole`],
+//! [`Publish`], [`SendData`], ...); what happened arrives as messages and observer events
+//! ([`Joined`], [`RoleChanged`], [`DataReceived`], ...). Remote voice plays through cpal.
+//!
+//! ```no_run
+//! use bevy::prelude::*;
+//! use bevy_livestage::prelude::*;
+//!
+//! fn main() {
+//!     App::new()
+//!         .add_plugins((DefaultPlugins, LivestagePlugin::embedded()))
+//!         .add_systems(Startup, join)
+//!         .add_systems(Update, show_new_video)
+//!         .run();
+//! }
+//!
+//! fn join(mut commands: Commands, livestage: Res<Livestage>) {
+//!     let channel = commands.spawn(Channel::new("lobby")).id();
+//!     let token = livestage.token("lobby", "alice", grants::HOST, 3600).expect("embedded server");
+//!     commands.trigger(Join::host(channel, token));
+//! }
+//!
+//! fn show_new_video(mut commands: Commands, new: Query<&RemoteVideo, Added<RemoteVideo>>) {
+//!     for video in &new {
+//!         commands.spawn(Sprite::from_image(video.image.clone()));
+//!     }
+//! }
+//! ```
+//!
+//! Systems run in [`LivestageSystems`]: `Receive` then `Upload` in `PreUpdate` (so `Update`
+//! sees this frame's state), `Capture` then `Send` in `PostUpdate`. None of them waits on the
+//! network: the engine runs on its own threads and hands over what already arrived.
+
+mod channel;
+mod client;
+mod events;
+mod plugin;
+mod publish;
+mod receive;
+mod requests;
+mod stats;
+mod video;
+mod voice;
+
+pub use channel::{
+    Audience, AudioLevel, AudioMuted, Channel, Connected, Connecting, Disconnected, Hearing, Host,
+    LocalParticipant, MediaStats, Moderator, NetworkQuality, Participant, ParticipantOf,
+    Participants, Reconnecting, Speaking, VideoMuted,
+};
+pub use client::{Livestage, RemoteServer, grants};
+pub use events::{
+    ConnectionChanged, DataReceived, Joined, Left, LivestageError, RoleChanged, TokenExpiring,
+};
+pub use livestage_net::engine::ConnectionState;
+pub use livestage_proto::error::{Error, ErrorCode};
+pub use livestage_proto::media::Layer;
+pub use livestage_proto::wire::{Action, Role};
+pub use plugin::{LivestagePlugin, LivestageSystems, Server};
+pub use publish::{
+    CustomVideo, LocalAudio, LocalPreview, LocalVideo, Publish, PushFrame, Unpublish,
+};
+pub use requests::{Join, Leave, Moderate, RenewToken, SendData, SetRole, Subscribe};
+pub use video::{RemoteVideo, UploadTimings, video_image};
+pub use voice::VoiceVolume;
+
+/// Everything a game usually needs.
+pub mod prelude {
+    pub use crate::{
+        Action, Audience, AudioLevel, Channel, Connected, Connecting, CustomVideo, DataReceived,
+        Disconnected, Error, ErrorCode, Host, Join, Joined, Layer, Leave, Left, Livestage,
+        LivestageError, LivestagePlugin, LivestageSystems, LocalAudio, LocalParticipant,
+        LocalPreview, LocalVideo, MediaStats, Moderate, Moderator, NetworkQuality, Participant,
+        ParticipantOf, Participants, Publish, PushFrame, RemoteVideo, Role, RoleChanged, SendData,
+        SetRole, Speaking, Subscribe, Unpublish, VoiceVolume, grants,
+    };
+}

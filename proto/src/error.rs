@@ -33,6 +33,9 @@ pub enum ErrorCode {
     Overloaded,
     /// The session to resume no longer exists; join again.
     SessionExpired,
+    /// A local call was given something it cannot use (a frame of the wrong size, an entity
+    /// that is not a channel); nothing was sent.
+    InvalidInput,
 }
 
 impl ErrorCode {
@@ -52,6 +55,7 @@ impl ErrorCode {
             Self::UnknownUser => "unknown_user",
             Self::Overloaded => "overloaded",
             Self::SessionExpired => "session_expired",
+            Self::InvalidInput => "invalid_input",
         }
     }
 }

@@ -1,0 +1,191 @@
+//! Join a channel as audience, watch every host as a sprite tile, go on stage and back.
+//!
+//! Runs on an embedded server with bots publishing test patterns:
+//! `cargo run -p bevy_livestage --example basic -- [--bots N] [--screenshot FILE --frames N]`
+
+#[path = "support/mod.rs"]
+mod support;
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
+use bevy_livestage::prelude::*;
+
+const CHANNEL: &str = "lobby";
+const TILE: Vec2 = Vec2::new(300.0, 169.0);
+
+fn main() {
+    let options = support::Options::from_args(3);
+    App::new()
+        .add_plugins((
+            DefaultPlugins.set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: "Livestage — basic".into(),
+                    resolution: (1280, 720).into(),
+                    ..default()
+                }),
+                ..default()
+            }),
+            EguiPlugin::default(),
+            LivestagePlugin::embedded(),
+            support::screenshot_plugin,
+        ))
+        .insert_resource(options)
+        .insert_resource(ClearColor(Color::srgb(0.08, 0.08, 0.1)))
+        .add_systems(Startup, setup)
+        .add_systems(Update, (spawn_tiles, layout_tiles).chain())
+        .add_systems(EguiPrimaryContextPass, panel)
+        .run();
+}
+
+/// The channel this app watches.
+#[derive(Resource)]
+struct Lobby(Entity);
+
+/// A sprite showing a participant's video.
+#[derive(Component)]
+struct Tile(Entity);
+
+fn setup(mut commands: Commands, livestage: Res<Livestage>, options: Res<support::Options>) {
+    commands.spawn(Camera2d);
+    let lobby = commands.spawn(Channel::new(CHANNEL)).id();
+    // Host grants, so the "go on stage" button works; joined as audience.
+    match livestage.token(CHANNEL, "viewer", grants::HOST, 3600) {
+        Ok(token) => commands.trigger(Join::audience(lobby, token)),
+        Err(e) => error!("no token: {e:#}"),
+    }
+    commands.insert_resource(Lobby(lobby));
+    let bots = support::start_bots(&livestage, CHANNEL, options.bots);
+    commands.insert_resource(bots);
+}
+
+/// A tile for each participant whose video started, and for our own preview.
+fn spawn_tiles(
+    mut commands: Commands,
+    new_videos: Query<(Entity, &RemoteVideo), Added<RemoteVideo>>,
+    new_previews: Query<(Entity, &LocalPreview), Added<LocalPreview>>,
+) {
+    for (entity, video) in &new_videos {
+        commands.spawn((sprite(video.image.clone()), Tile(entity)));
+    }
+    for (entity, preview) in &new_previews {
+        commands.spawn((sprite(preview.image.clone()), Tile(entity)));
+    }
+}
+
+fn sprite(image: Handle<Image>) -> Sprite {
+    Sprite {
+        image,
+        custom_size: Some(TILE),
+        ..default()
+    }
+}
+
+/// Tiles in a grid; a tile whose participant left (or whose preview stopped) goes away.
+fn layout_tiles(
+    mut commands: Commands,
+    mut tiles: Query<(Entity, &Tile, &mut Transform)>,
+    live: Query<(), Or<(With<RemoteVideo>, With<LocalPreview>)>>,
+) {
+    let mut index = 0;
+    let mut sorted: Vec<_> = tiles.iter_mut().collect();
+    sorted.sort_by_key(|(e, ..)| *e);
+    for (entity, tile, mut transform) in sorted {
+        if live.get(tile.0).is_err() {
+            commands.entity(entity).despawn();
+            continue;
+        }
+        let (col, row) = (index % 3, index / 3);
+        // Three columns from the window's left edge (1280x720), leaving the panel room.
+        transform.translation = Vec3::new(
+            -630.0 + TILE.x / 2.0 + col as f32 * (TILE.x + 10.0),
+            180.0 - row as f32 * (TILE.y + 10.0),
+            0.0,
+        );
+        index += 1;
+    }
+}
+
+fn panel(
+    mut contexts: EguiContexts,
+    mut commands: Commands,
+    lobby: Res<Lobby>,
+    channels: Query<(Option<&Connected>, Option<&Disconnected>)>,
+    people: Query<(
+        &Participant,
+        Has<Host>,
+        Has<Moderator>,
+        Has<Speaking>,
+        Has<LocalParticipant>,
+        &NetworkQuality,
+        &MediaStats,
+    )>,
+    me: Query<Has<Host>, With<LocalParticipant>>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    egui::Window::new("Lobby")
+        .anchor(egui::Align2::RIGHT_TOP, [-10.0, 10.0])
+        .default_width(320.0)
+        .show(ctx, |ui| {
+            let state = match channels.get(lobby.0) {
+                Ok((Some(_), _)) => "connected".to_owned(),
+                Ok((_, Some(d))) => format!(
+                    "disconnected: {}",
+                    d.error.as_ref().map_or("left".into(), |e| e.to_string())
+                ),
+                _ => "connecting…".to_owned(),
+            };
+            ui.label(state);
+            let on_stage = me.iter().next().unwrap_or(false);
+            let (label, role) = if on_stage {
+                ("Leave stage", Role::Audience)
+            } else {
+                ("Go on stage", Role::Host)
+            };
+            if ui.button(label).clicked() {
+                commands.trigger(SetRole {
+                    entity: lobby.0,
+                    role,
+                });
+                if role == Role::Host {
+                    commands.trigger(Publish {
+                        entity: lobby.0,
+                        video: Some(LocalVideo::TestPattern {
+                            size: UVec2::new(320, 180),
+                            fps: 15.0,
+                        }),
+                        audio: Some(LocalAudio::Microphone),
+                    });
+                } else {
+                    commands.trigger(Unpublish { entity: lobby.0 });
+                }
+            }
+            ui.separator();
+            egui::Grid::new("people").striped(true).show(ui, |ui| {
+                for h in ["user", "role", "fps", "kbps", "loss", "net"] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                let mut rows: Vec<_> = people.iter().collect();
+                rows.sort_by(|a, b| a.0.user.cmp(&b.0.user));
+                for (p, host, moderator, speaking, local, quality, stats) in rows {
+                    let name = match (local, speaking) {
+                        (true, _) => format!("{} (you)", p.user),
+                        (false, true) => format!("🔊 {}", p.user),
+                        (false, false) => p.user.clone(),
+                    };
+                    ui.label(name);
+                    ui.label(match (host, moderator) {
+                        (_, true) => "moderator",
+                        (true, false) => "host",
+                        (false, false) => "audience",
+                    });
+                    ui.label(format!("{:.0}", stats.video_fps));
+                    ui.label(format!("{:.0}", stats.video_kbps));
+                    ui.label(format!("{:.0}%", stats.audio_loss * 100.0));
+                    ui.label(format!("{quality:?}"));
+                    ui.end_row();
+                }
+            });
+        });
+    Ok(())
+}

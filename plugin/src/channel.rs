@@ -1,0 +1,169 @@
+//! The ECS face of a channel: the channel entity, its connection state, and its participants
+//! with their roles and live state. The receive systems write these; games read them.
+
+use bevy::prelude::*;
+use livestage_proto::error::Error;
+use livestage_proto::media::Layer;
+
+/// A live channel. Spawn one, then trigger [`Join`](crate::Join) on it; several channels may
+/// be joined at once, and the same channel may be joined by two entities (as two users).
+#[derive(Component, Clone, Debug, PartialEq, Eq)]
+pub struct Channel {
+    /// The channel's name on the server.
+    pub name: String,
+}
+
+impl Channel {
+    /// A channel entity for `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+/// Connection state of a channel entity: exactly one of [`Connecting`], [`Connected`],
+/// [`Reconnecting`] or [`Disconnected`] is present once a join was asked for.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Connecting;
+
+/// Joined and live.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Connected;
+
+/// The path was lost; the same session is being resumed (peers keep their entities).
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reconnecting;
+
+/// Not in the channel: left, refused, kicked or unreachable. `error` says why when it was not
+/// asked for; a new [`Join`](crate::Join) may be triggered on the same entity.
+#[derive(Component, Clone, Debug, Default, PartialEq)]
+pub struct Disconnected {
+    /// Why the channel ended, if it ended badly.
+    pub error: Option<Error>,
+}
+
+/// Everyone this client can see in a channel (hosts see everyone; the audience sees hosts),
+/// this client included. Despawned with the channel.
+#[derive(Component, Debug, Default)]
+#[relationship_target(relationship = ParticipantOf, linked_spawn)]
+pub struct Participants(Vec<Entity>);
+
+impl Participants {
+    /// The participant entities.
+    pub fn entities(&self) -> &[Entity] {
+        &self.0
+    }
+}
+
+/// The channel a participant entity belongs to.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+#[relationship(relationship_target = Participants)]
+pub struct ParticipantOf(pub Entity);
+
+/// A participant in a channel.
+#[derive(Component, Clone, Debug, PartialEq, Eq)]
+#[require(AudioLevel, NetworkQuality, MediaStats)]
+pub struct Participant {
+    /// The user id from the participant's token.
+    pub user: String,
+    /// The id the participant's media carries.
+    pub media_id: u64,
+}
+
+/// This client's own participant entity in a channel.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalParticipant;
+
+/// On stage: may publish audio and video.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Host;
+
+/// Watching and listening; never publishes.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Audience;
+
+/// The participant's token grants moderation (promote, demote, mute, kick, hearing sets).
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Moderator;
+
+/// A moderator muted this participant's audio.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AudioMuted;
+
+/// A moderator muted this participant's video.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VideoMuted;
+
+/// The participant's voice is above the speaking threshold (with hysteresis).
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Speaking;
+
+/// Whom the local participant hears, as a moderator set it (`None`: everyone).
+#[derive(Component, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hearing(pub Option<Vec<String>>);
+
+/// The latest voice level of a remote participant, in dBFS (-100 when silent or unknown).
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
+pub struct AudioLevel(pub f32);
+
+impl Default for AudioLevel {
+    fn default() -> Self {
+        Self(-100.0)
+    }
+}
+
+/// How well a remote participant's media arrives, judged each second from voice loss and
+/// video delay.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NetworkQuality {
+    /// No media yet.
+    #[default]
+    Unknown,
+    /// Under 1% of voice concealed and video under 150 ms old.
+    Excellent,
+    /// Under 5% concealed, video under 300 ms.
+    Good,
+    /// Under 15% concealed, video under 600 ms.
+    Poor,
+    /// Worse.
+    Bad,
+}
+
+impl NetworkQuality {
+    /// Grades a second of media: the share of voice frames concealed (0..1) and the age of
+    /// the newest video frame when it was decoded, if any.
+    pub fn grade(concealed: Option<f32>, video_delay_ms: Option<f32>) -> Self {
+        if concealed.is_none() && video_delay_ms.is_none() {
+            return Self::Unknown;
+        }
+        let loss = concealed.unwrap_or(0.0);
+        let delay = video_delay_ms.unwrap_or(0.0);
+        if loss < 0.01 && delay < 150.0 {
+            Self::Excellent
+        } else if loss < 0.05 && delay < 300.0 {
+            Self::Good
+        } else if loss < 0.15 && delay < 600.0 {
+            Self::Poor
+        } else {
+            Self::Bad
+        }
+    }
+}
+
+/// Receive statistics of a remote participant over the last second.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq)]
+pub struct MediaStats {
+    /// Video frames decoded per second.
+    pub video_fps: f32,
+    /// Video bitrate received, kbit/s.
+    pub video_kbps: f32,
+    /// Capture to decode, for the newest frame (publisher and viewer clocks assumed in sync).
+    pub video_delay_ms: f32,
+    /// Video frames the decoder refused (since joining).
+    pub video_errors: u64,
+    /// Voice frames per second that were concealed or recovered, as a share (0..1).
+    pub audio_loss: f32,
+    /// Voice frames played (since joining).
+    pub audio_frames: u64,
+    /// The video layer being received.
+    pub layer: Option<Layer>,
+}

@@ -1,0 +1,177 @@
+//! [`LivestagePlugin`]: its settings, and the wiring of systems, observers and messages.
+
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use livestage_net::Engine;
+use livestage_net::playout::{self, Playout};
+
+use crate::client::{Livestage, RemoteServer};
+use crate::events::{
+    ConnectionChanged, DataReceived, Joined, Left, LivestageError, RoleChanged, TokenExpiring,
+};
+use crate::receive::Directory;
+use crate::stats::StatsTimer;
+use crate::{publish, receive, requests, stats, video, voice};
+
+/// Which server the app talks to.
+#[derive(Clone, Debug)]
+pub enum Server {
+    /// Start a server inside the app on a loopback port, with a self-signed certificate and a
+    /// random secret: no setup at all. Tokens come from [`Livestage::token`].
+    #[cfg(feature = "embedded")]
+    Embedded,
+    /// A server elsewhere (`livestage serve`); tokens come from the game's backend.
+    Remote(RemoteServer),
+}
+
+/// The Livestage plugin. Needs Bevy's `AssetPlugin` and the `Image` asset (both part of
+/// `DefaultPlugins`).
+#[derive(Clone, Debug)]
+pub struct LivestagePlugin {
+    /// Which server to use.
+    pub server: Server,
+    /// Play remote voice through the system's output device; `false` uses a silent null
+    /// device (dedicated servers, tests, CI). With `true` and no device, the null device is
+    /// used and the reason is logged.
+    pub audio_device: bool,
+    /// How long remote voice waits in the jitter buffer, in milliseconds.
+    pub jitter_ms: u64,
+}
+
+impl Default for LivestagePlugin {
+    /// The embedded server when the `embedded` feature is on, with the audio device and a
+    /// 60 ms jitter buffer.
+    fn default() -> Self {
+        Self {
+            #[cfg(feature = "embedded")]
+            server: Server::Embedded,
+            #[cfg(not(feature = "embedded"))]
+            server: Server::Remote(RemoteServer::new(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 4433)),
+                Vec::new(),
+            )),
+            audio_device: true,
+            jitter_ms: playout::Config::default().jitter_ms,
+        }
+    }
+}
+
+impl LivestagePlugin {
+    /// An in-process server on loopback, so the game runs with no setup.
+    #[cfg(feature = "embedded")]
+    pub fn embedded() -> Self {
+        Self::default()
+    }
+
+    /// Connect to `server`.
+    pub fn remote(server: RemoteServer) -> Self {
+        Self {
+            server: Server::Remote(server),
+            ..Self::default()
+        }
+    }
+
+    /// Plays voice into the null device instead of the speakers (tests, servers).
+    pub fn without_audio_device(mut self) -> Self {
+        self.audio_device = false;
+        self
+    }
+}
+
+/// The plugin's system sets, in order: `Receive` and `Upload` run in `PreUpdate`, `Capture`
+/// and `Send` in `PostUpdate`.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LivestageSystems {
+    /// Engine events become entities, components, messages and observer events; statistics
+    /// are refreshed.
+    Receive,
+    /// New remote pictures are written into their textures.
+    Upload,
+    /// Local sources are sampled (previews, game frames).
+    Capture,
+    /// Settings the game changed this frame (voice volume) go to the engine.
+    Send,
+}
+
+impl Plugin for LivestagePlugin {
+    fn build(&self, app: &mut App) {
+        let client = match start(self) {
+            Ok(client) => client,
+            Err(e) => {
+                // Without an engine nothing can work; say so loudly, keep the game running.
+                error!("livestage: cannot start: {e:#}");
+                return;
+            }
+        };
+        info!("livestage: voice plays through {}", client.audio_backend());
+        app.insert_resource(client)
+            .init_resource::<Directory>()
+            .init_resource::<StatsTimer>()
+            .init_resource::<video::UploadTimings>()
+            .add_message::<Joined>()
+            .add_message::<Left>()
+            .add_message::<RoleChanged>()
+            .add_message::<DataReceived>()
+            .add_message::<ConnectionChanged>()
+            .add_message::<TokenExpiring>()
+            .add_message::<LivestageError>()
+            .configure_sets(
+                PreUpdate,
+                (LivestageSystems::Receive, LivestageSystems::Upload).chain(),
+            )
+            .configure_sets(
+                PostUpdate,
+                (LivestageSystems::Capture, LivestageSystems::Send).chain(),
+            )
+            .add_systems(
+                PreUpdate,
+                (
+                    (receive::receive, stats::refresh)
+                        .chain()
+                        .in_set(LivestageSystems::Receive),
+                    video::upload.in_set(LivestageSystems::Upload),
+                ),
+            )
+            .add_systems(
+                PostUpdate,
+                (
+                    (publish::preview_pattern, publish::end_readbacks)
+                        .in_set(LivestageSystems::Capture),
+                    voice::apply_volume.in_set(LivestageSystems::Send),
+                ),
+            )
+            .add_observer(requests::join)
+            .add_observer(requests::leave)
+            .add_observer(requests::set_role)
+            .add_observer(requests::subscribe)
+            .add_observer(requests::send_data)
+            .add_observer(requests::moderate)
+            .add_observer(requests::renew_token)
+            .add_observer(publish::publish)
+            .add_observer(publish::unpublish)
+            .add_observer(publish::push_frame);
+    }
+}
+
+fn start(plugin: &LivestagePlugin) -> anyhow::Result<Livestage> {
+    let engine = Arc::new(Engine::new()?);
+    let config = playout::Config {
+        jitter_ms: plugin.jitter_ms,
+        device: plugin.audio_device,
+        ..playout::Config::default()
+    };
+    let playout = Playout::start(engine.clone(), config)?;
+    match &plugin.server {
+        #[cfg(feature = "embedded")]
+        Server::Embedded => {
+            let server = livestage_server::Embedded::start(livestage_server::Config::default())?;
+            info!("livestage: embedded server listening on {}", server.addr);
+            let remote = RemoteServer::new(server.addr, server.cert_pem.clone().into_bytes());
+            let mut client = Livestage::new(engine, playout, Some(remote));
+            client.embedded = Some(server);
+            Ok(client)
+        }
+        Server::Remote(remote) => Ok(Livestage::new(engine, playout, Some(remote.clone()))),
+    }
+}

@@ -1,0 +1,387 @@
+//! Local media: what this client publishes in a channel, and its preview texture.
+//! [`Publish`] starts a publisher on the channel's engine link from one of the sources below;
+//! [`LivestageSystems::Capture`](crate::LivestageSystems) feeds the preview and pushes game
+//! frames; a camera's render target is read back from the GPU and pushed as custom frames.
+
+use std::time::Duration;
+
+use bevy::camera::RenderTarget;
+use bevy::prelude::*;
+use bevy::render::gpu_readback::{Readback, ReadbackComplete};
+use bevy::render::render_resource::TextureUsages;
+use livestage_media::video::{CustomSender, CustomSource, Rgba, TestPattern};
+use livestage_net::engine::now_us;
+use livestage_net::publish::{AudioSource, Publisher, Video, VideoSource};
+
+use crate::client::Livestage;
+use crate::events::LivestageError;
+use crate::video::video_image;
+
+/// Where published video comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LocalVideo {
+    /// The stamped test pattern (frame number and capture time readable after decoding),
+    /// with a low layer of a quarter of the area for viewers on narrow paths.
+    TestPattern {
+        /// Size in pixels (at least 160x40).
+        size: UVec2,
+        /// Frames per second.
+        fps: f32,
+    },
+    /// Frames the game pushes with [`PushFrame`] (RGBA of exactly `size`).
+    Custom {
+        /// Size in pixels.
+        size: UVec2,
+        /// Frames per second the encoder runs at (the newest pushed frame wins).
+        fps: f32,
+    },
+    /// What a Bevy camera sees: the camera is pointed at a texture of `size`, which is read
+    /// back from the GPU each frame and published (streaming the game view itself).
+    Camera {
+        /// The camera entity.
+        camera: Entity,
+        /// Size in pixels.
+        size: UVec2,
+        /// Frames per second.
+        fps: f32,
+    },
+}
+
+/// Where published voice comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LocalAudio {
+    /// A sine tone (Hz), for tests and bots.
+    Tone(f32),
+    /// The default microphone (silence from the null device when there is none).
+    Microphone,
+}
+
+/// Start publishing in a joined channel (replacing what was published before). The token
+/// must grant it and the local participant must be a host, or the server refuses the media
+/// with a [`LivestageError`].
+#[derive(EntityEvent, Clone, Debug)]
+pub struct Publish {
+    /// The channel entity.
+    pub entity: Entity,
+    /// The video source, if any.
+    pub video: Option<LocalVideo>,
+    /// The voice source, if any.
+    pub audio: Option<LocalAudio>,
+}
+
+/// Stop publishing in a channel.
+#[derive(EntityEvent, Clone, Copy, Debug)]
+pub struct Unpublish {
+    /// The channel entity.
+    pub entity: Entity,
+}
+
+/// Push one RGBA frame (tightly packed, `size.x * size.y * 4` bytes) into a channel's
+/// [`LocalVideo::Custom`] source. A frame of the wrong size is refused with a
+/// [`LivestageError`]; nothing is sent.
+#[derive(EntityEvent, Clone, Debug)]
+pub struct PushFrame {
+    /// The channel entity.
+    pub entity: Entity,
+    /// Frame size.
+    pub size: UVec2,
+    /// RGBA pixels.
+    pub rgba: Vec<u8>,
+}
+
+/// What a channel entity publishes, with the local preview texture.
+#[derive(Component, Clone, Debug)]
+pub struct LocalPreview {
+    /// What this client sends, as a texture (for a camera source, the camera's target).
+    pub image: Handle<Image>,
+    /// The source.
+    pub source: LocalVideo,
+}
+
+/// The sending end of a custom or camera source; clone the sender to push from other threads.
+#[derive(Component, Clone)]
+pub struct CustomVideo {
+    sender: CustomSender,
+}
+
+impl CustomVideo {
+    /// A sender that pushes frames from any thread (the newest frame wins).
+    pub fn sender(&self) -> &CustomSender {
+        &self.sender
+    }
+}
+
+/// Preview state of a test pattern source (rendered locally at a low rate).
+#[derive(Component)]
+pub(crate) struct PatternPreview {
+    pattern: TestPattern,
+    timer: Timer,
+    frame: u64,
+}
+
+/// Reads a camera's target back from the GPU into a channel's custom source.
+#[derive(Component)]
+pub(crate) struct CameraCapture {
+    channel: Entity,
+    sender: CustomSender,
+}
+
+pub(crate) fn publish(
+    request: On<Publish>,
+    mut commands: Commands,
+    mut client: ResMut<Livestage>,
+    mut images: ResMut<Assets<Image>>,
+) {
+    let channel = request.entity;
+    let Some(link) = client.link_of(channel).map(str::to_owned) else {
+        commands.write_message(LivestageError::local(
+            channel,
+            "Publish needs a joined channel (trigger Join first)",
+        ));
+        return;
+    };
+    stop(&mut commands, &mut client, channel);
+    let mut source = None;
+    if let Some(video) = &request.video {
+        match video_source(&mut commands, &mut images, channel, video) {
+            Ok(s) => source = Some(s),
+            Err(e) => {
+                commands.write_message(LivestageError::local(
+                    channel,
+                    format!("cannot publish video: {e:#}"),
+                ));
+                return;
+            }
+        }
+    }
+    let fps = match &request.video {
+        Some(
+            LocalVideo::TestPattern { fps, .. }
+            | LocalVideo::Custom { fps, .. }
+            | LocalVideo::Camera { fps, .. },
+        ) => *fps,
+        None => 30.0,
+    };
+    let video = source.map(|source| {
+        let dual = matches!(source, VideoSource::TestPattern { .. });
+        Video {
+            source,
+            fps,
+            bitrate_bps: None,
+            dual,
+        }
+    });
+    let audio = request.audio.map(|a| match a {
+        LocalAudio::Tone(hz) => AudioSource::Tone(hz),
+        LocalAudio::Microphone => AudioSource::Capture,
+    });
+    match Publisher::start(client.engine.clone(), &link, video, audio) {
+        Ok(publisher) => {
+            client.publishers.insert(channel, publisher);
+        }
+        Err(e) => {
+            commands.write_message(LivestageError::local(
+                channel,
+                format!("cannot publish: {e:#}"),
+            ));
+        }
+    }
+}
+
+/// Builds the publisher's video source and the ECS side of it (preview, sender, readback).
+fn video_source(
+    commands: &mut Commands,
+    images: &mut Assets<Image>,
+    channel: Entity,
+    video: &LocalVideo,
+) -> anyhow::Result<VideoSource> {
+    match *video {
+        LocalVideo::TestPattern { size, fps } => {
+            let pattern = TestPattern::new(size.x, size.y)?;
+            let image = images.add(video_image(size.x, size.y));
+            commands.entity(channel).insert((
+                LocalPreview {
+                    image,
+                    source: video.clone(),
+                },
+                PatternPreview {
+                    pattern,
+                    timer: Timer::new(
+                        Duration::from_secs_f32(1.0 / fps.clamp(1.0, 10.0)),
+                        TimerMode::Repeating,
+                    ),
+                    frame: 0,
+                },
+            ));
+            Ok(VideoSource::TestPattern {
+                width: size.x,
+                height: size.y,
+                textured: false,
+            })
+        }
+        LocalVideo::Custom { size, .. } => {
+            let (source, sender) = CustomSource::new(size.x, size.y)?;
+            let image = images.add(video_image(size.x, size.y));
+            commands.entity(channel).insert((
+                LocalPreview {
+                    image,
+                    source: video.clone(),
+                },
+                CustomVideo { sender },
+            ));
+            Ok(VideoSource::Custom(source))
+        }
+        LocalVideo::Camera { camera, size, .. } => {
+            let (source, sender) = CustomSource::new(size.x, size.y)?;
+            let mut target = video_image(size.x, size.y);
+            target.texture_descriptor.usage = TextureUsages::TEXTURE_BINDING
+                | TextureUsages::COPY_DST
+                | TextureUsages::COPY_SRC
+                | TextureUsages::RENDER_ATTACHMENT;
+            let image = images.add(target);
+            commands
+                .entity(camera)
+                .insert(RenderTarget::Image(image.clone().into()));
+            commands
+                .spawn((
+                    Readback::texture(image.clone()),
+                    CameraCapture {
+                        channel,
+                        sender: sender.clone(),
+                    },
+                    ChildOf(channel),
+                ))
+                .observe(read_back);
+            commands.entity(channel).insert((
+                LocalPreview {
+                    image,
+                    source: video.clone(),
+                },
+                CustomVideo { sender },
+            ));
+            Ok(VideoSource::Custom(source))
+        }
+    }
+}
+
+pub(crate) fn unpublish(
+    request: On<Unpublish>,
+    mut commands: Commands,
+    mut client: ResMut<Livestage>,
+) {
+    stop(&mut commands, &mut client, request.entity);
+}
+
+fn stop(commands: &mut Commands, client: &mut Livestage, channel: Entity) {
+    if let Some(publisher) = client.publishers.remove(&channel)
+        && let Err(e) = publisher.stop()
+    {
+        warn!("livestage: a publisher ended with an error: {e:#}");
+    }
+    if let Ok(mut entity) = commands.get_entity(channel) {
+        entity.remove::<(LocalPreview, CustomVideo, PatternPreview)>();
+    }
+}
+
+/// Stops camera readbacks whose channel no longer publishes from a camera.
+pub(crate) fn end_readbacks(
+    mut commands: Commands,
+    captures: Query<(Entity, &CameraCapture)>,
+    custom: Query<&CustomVideo>,
+) {
+    for (entity, capture) in &captures {
+        if capture.sender.is_closed() || custom.get(capture.channel).is_err() {
+            commands.entity(entity).despawn();
+        }
+    }
+}
+
+pub(crate) fn push_frame(
+    request: On<PushFrame>,
+    mut commands: Commands,
+    sources: Query<(&CustomVideo, &LocalPreview)>,
+    mut images: ResMut<Assets<Image>>,
+) {
+    let channel = request.entity;
+    let Ok((custom, preview)) = sources.get(channel) else {
+        commands.write_message(LivestageError::local(
+            channel,
+            "PushFrame needs a channel publishing LocalVideo::Custom",
+        ));
+        return;
+    };
+    let frame = match Rgba::from_data(request.size.x, request.size.y, request.rgba.clone()) {
+        Ok(frame) => frame,
+        Err(e) => {
+            commands.write_message(LivestageError::local(
+                channel,
+                format!("custom frame refused: {e}"),
+            ));
+            return;
+        }
+    };
+    if let Err(e) = custom.sender.push_rgba(frame, now_us()) {
+        commands.write_message(LivestageError::local(
+            channel,
+            format!("custom frame refused: {e}"),
+        ));
+        return;
+    }
+    if let Some(mut image) = images.get_mut(&preview.image) {
+        image.data = Some(request.rgba.clone());
+    }
+}
+
+/// The camera's target arrived from the GPU: strip the row padding and push it.
+fn read_back(
+    readback: On<ReadbackComplete>,
+    captures: Query<&CameraCapture>,
+    mut commands: Commands,
+) {
+    let Ok(capture) = captures.get(readback.entity) else {
+        return;
+    };
+    let (w, h) = capture.sender.size();
+    let row = w as usize * 4;
+    let padded = (row).next_multiple_of(256);
+    let mut data = Vec::with_capacity(row * h as usize);
+    for y in 0..h as usize {
+        match readback.data.get(y * padded..y * padded + row) {
+            Some(line) => data.extend_from_slice(line),
+            None => {
+                commands.write_message(LivestageError::local(
+                    capture.channel,
+                    "camera readback was shorter than its texture",
+                ));
+                return;
+            }
+        }
+    }
+    let pushed =
+        Rgba::from_data(w, h, data).and_then(|frame| capture.sender.push_rgba(frame, now_us()));
+    if let Err(e) = pushed {
+        commands.write_message(LivestageError::local(
+            capture.channel,
+            format!("camera frame refused: {e}"),
+        ));
+    }
+}
+
+/// Renders the test pattern preview at a low rate.
+pub(crate) fn preview_pattern(
+    time: Res<Time>,
+    mut previews: Query<(&LocalPreview, &mut PatternPreview)>,
+    mut images: ResMut<Assets<Image>>,
+) {
+    for (preview, mut pattern) in &mut previews {
+        if !pattern.timer.tick(time.delta()).just_finished() {
+            continue;
+        }
+        pattern.frame += 1;
+        let picture = pattern.pattern.frame(pattern.frame, now_us());
+        if let Some(mut image) = images.get_mut(&preview.image) {
+            let rgba = livestage_media::video::convert::i420_to_rgba(&picture);
+            image.data = Some(rgba.into_data());
+        }
+    }
+}

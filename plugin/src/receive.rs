@@ -1,0 +1,352 @@
+//! [`LivestageSystems::Receive`](crate::LivestageSystems): drains the engine's events and
+//! playout's speaking changes into the ECS (participant entities, role and state components,
+//! messages and observer events). Never waits: it only takes what already arrived.
+
+use std::collections::HashMap;
+
+use bevy::prelude::*;
+use livestage_net::engine::{ConnectionState, Event, EventKind};
+use livestage_net::playout::PlayoutEvent;
+use livestage_proto::wire::{self, Role};
+
+use crate::channel::{
+    Audience, AudioMuted, Connected, Connecting, Disconnected, Hearing, Host, LocalParticipant,
+    MediaStats, Moderator, Participant, ParticipantOf, Participants, Reconnecting, Speaking,
+    VideoMuted,
+};
+use crate::client::Livestage;
+use crate::events::{
+    ConnectionChanged, DataReceived, Joined, Left, LivestageError, RoleChanged, TokenExpiring,
+};
+
+/// Participant entities by channel entity and user id, and by channel and media id.
+#[derive(Resource, Default)]
+pub(crate) struct Directory {
+    by_user: HashMap<(Entity, String), Entity>,
+    by_media: HashMap<(Entity, u64), Entity>,
+}
+
+impl Directory {
+    pub(crate) fn by_media(&self, channel: Entity, media_id: u64) -> Option<Entity> {
+        self.by_media.get(&(channel, media_id)).copied()
+    }
+
+    fn forget_channel(&mut self, channel: Entity) {
+        self.by_user.retain(|(c, _), _| *c != channel);
+        self.by_media.retain(|(c, _), _| *c != channel);
+    }
+}
+
+pub(crate) fn receive(world: &mut World) {
+    let (events, speaking): (Vec<Event>, Vec<PlayoutEvent>) = {
+        let client = world.resource::<Livestage>();
+        (
+            client.engine.events().try_iter().collect(),
+            client.playout.events().try_iter().collect(),
+        )
+    };
+    for event in events {
+        let Some(channel) = world.resource::<Livestage>().entity_of(&event.channel) else {
+            continue; // A link this app replaced by joining again on the same entity.
+        };
+        if world.get_entity(channel).is_err() {
+            // The game despawned the channel entity: leave quietly.
+            world.resource::<Livestage>().engine.leave(&event.channel);
+            continue;
+        }
+        if let Some(publisher) = world.resource::<Livestage>().publishers.get(&channel) {
+            publisher.handle(&event.kind);
+        }
+        apply(world, channel, event.kind);
+    }
+    for PlayoutEvent::Speaking {
+        channel,
+        media_id,
+        speaking,
+    } in speaking
+    {
+        let Some(channel) = world.resource::<Livestage>().entity_of(&channel) else {
+            continue;
+        };
+        let Some(participant) = world.resource::<Directory>().by_media(channel, media_id) else {
+            continue;
+        };
+        if let Ok(mut entity) = world.get_entity_mut(participant) {
+            if speaking {
+                entity.insert(Speaking);
+            } else {
+                entity.remove::<Speaking>();
+            }
+        }
+    }
+}
+
+fn apply(world: &mut World, channel: Entity, kind: EventKind) {
+    match kind {
+        EventKind::State { state, error } => {
+            set_state(world, channel, state, error.clone());
+            report(
+                world,
+                ConnectionChanged {
+                    channel,
+                    state,
+                    error: error.clone(),
+                },
+            );
+            if state == ConnectionState::Disconnected {
+                world.entity_mut(channel).despawn_related::<Participants>();
+                world.resource_mut::<Directory>().forget_channel(channel);
+                let publisher = world
+                    .resource_mut::<Livestage>()
+                    .publishers
+                    .remove(&channel);
+                if let Some(Err(e)) = publisher.map(|p| p.stop()) {
+                    warn!("livestage: publishing in a channel that ended failed: {e:#}");
+                }
+                report(world, Left { channel, error });
+            }
+        }
+        EventKind::Joined {
+            me, peers, resumed, ..
+        } => {
+            let me = reconcile(world, channel, Some(me), peers);
+            if let Some(me) = me {
+                report(
+                    world,
+                    Joined {
+                        channel,
+                        me,
+                        resumed,
+                    },
+                );
+            }
+        }
+        EventKind::Server(event) => server_event(world, channel, event),
+        EventKind::LocalError(error) => report(
+            world,
+            LivestageError {
+                entity: channel,
+                error,
+            },
+        ),
+    }
+}
+
+fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
+    match event {
+        wire::Event::PeerJoined(p) => {
+            upsert(world, channel, &p, false);
+        }
+        wire::Event::PeerLeft { user, .. } => {
+            let key = (channel, user);
+            if let Some(entity) = world.resource_mut::<Directory>().by_user.remove(&key) {
+                let media_id = world.get::<Participant>(entity).map(|p| p.media_id);
+                if let Some(media_id) = media_id {
+                    world
+                        .resource_mut::<Directory>()
+                        .by_media
+                        .remove(&(channel, media_id));
+                }
+                world.despawn(entity);
+            }
+        }
+        wire::Event::RoleChanged { participant, by } => {
+            let local = world
+                .resource::<Directory>()
+                .by_user
+                .get(&(channel, participant.user.clone()))
+                .is_some_and(|&e| world.get::<LocalParticipant>(e).is_some());
+            let entity = upsert(world, channel, &participant, local);
+            report(
+                world,
+                RoleChanged {
+                    channel,
+                    participant: entity,
+                    user: participant.user,
+                    role: participant.role,
+                    by,
+                },
+            );
+        }
+        wire::Event::Roster(peers) => {
+            reconcile(world, channel, None, peers);
+        }
+        wire::Event::MuteChanged { user, audio, video } => {
+            if let Some(&entity) = world.resource::<Directory>().by_user.get(&(channel, user)) {
+                let mut e = world.entity_mut(entity);
+                toggle::<AudioMuted>(&mut e, audio);
+                toggle::<VideoMuted>(&mut e, video);
+            }
+        }
+        wire::Event::HearingChanged { hears } => {
+            let me = local_participant(world, channel);
+            if let Some(me) = me {
+                world.entity_mut(me).insert(Hearing(hears));
+            }
+        }
+        wire::Event::Data {
+            from,
+            seq,
+            private,
+            payload,
+        } => {
+            let sender = world
+                .resource::<Directory>()
+                .by_user
+                .get(&(channel, from.clone()))
+                .copied();
+            report(
+                world,
+                DataReceived {
+                    channel,
+                    from,
+                    sender,
+                    seq,
+                    private,
+                    payload,
+                },
+            );
+        }
+        wire::Event::Refused { error, .. } => report(
+            world,
+            LivestageError {
+                entity: channel,
+                error,
+            },
+        ),
+        wire::Event::TokenExpiring { remaining_secs } => {
+            report(
+                world,
+                TokenExpiring {
+                    channel,
+                    remaining_secs,
+                },
+            );
+        }
+        wire::Event::LayerChanged { media_id, layer } => {
+            let participant = world.resource::<Directory>().by_media(channel, media_id);
+            if let Some(mut stats) = participant.and_then(|p| world.get_mut::<MediaStats>(p)) {
+                stats.layer = Some(layer);
+            }
+        }
+        // Publisher hints, handled by the channel's publisher before this.
+        wire::Event::AudioLoss { .. }
+        | wire::Event::KeyframeRequest { .. }
+        | wire::Event::TokenRenewed { .. } => {}
+    }
+}
+
+/// Brings a channel's participant entities in line with a full view of it. `me` is given on
+/// join; a roster update leaves the local participant alone.
+fn reconcile(
+    world: &mut World,
+    channel: Entity,
+    me: Option<wire::Participant>,
+    peers: Vec<wire::Participant>,
+) -> Option<Entity> {
+    let local = me.as_ref().map(|m| m.user.clone()).or_else(|| {
+        local_participant(world, channel)
+            .and_then(|e| world.get::<Participant>(e).map(|p| p.user.clone()))
+    });
+    let mut keep: Vec<String> = peers.iter().map(|p| p.user.clone()).collect();
+    keep.extend(local.clone());
+    let gone: Vec<(String, Entity)> = world
+        .resource::<Directory>()
+        .by_user
+        .iter()
+        .filter(|((c, user), _)| *c == channel && !keep.contains(user))
+        .map(|((_, user), &e)| (user.clone(), e))
+        .collect();
+    for (user, entity) in gone {
+        let mut directory = world.resource_mut::<Directory>();
+        directory.by_user.remove(&(channel, user));
+        directory.by_media.retain(|_, e| *e != entity);
+        world.despawn(entity);
+    }
+    for peer in &peers {
+        upsert(world, channel, peer, false);
+    }
+    me.map(|me| upsert(world, channel, &me, true))
+}
+
+/// Spawns or updates a participant entity from the server's view of it.
+fn upsert(world: &mut World, channel: Entity, p: &wire::Participant, local: bool) -> Entity {
+    let key = (channel, p.user.clone());
+    let existing = world.resource::<Directory>().by_user.get(&key).copied();
+    let entity = match existing {
+        Some(entity) if world.get_entity(entity).is_ok() => entity,
+        _ => world
+            .spawn((
+                Participant {
+                    user: p.user.clone(),
+                    media_id: p.media_id,
+                },
+                ParticipantOf(channel),
+            ))
+            .id(),
+    };
+    let mut directory = world.resource_mut::<Directory>();
+    directory.by_user.insert(key, entity);
+    directory.by_media.insert((channel, p.media_id), entity);
+    let mut e = world.entity_mut(entity);
+    if let Some(mut participant) = e.get_mut::<Participant>() {
+        participant.media_id = p.media_id;
+    }
+    match p.role {
+        Role::Host => {
+            e.remove::<Audience>().insert(Host);
+        }
+        Role::Audience => {
+            e.remove::<Host>().insert(Audience);
+        }
+    }
+    toggle::<Moderator>(&mut e, p.moderator);
+    toggle::<AudioMuted>(&mut e, p.audio_muted);
+    toggle::<VideoMuted>(&mut e, p.video_muted);
+    if local {
+        e.insert(LocalParticipant);
+    }
+    entity
+}
+
+fn local_participant(world: &mut World, channel: Entity) -> Option<Entity> {
+    let participants = world.get::<Participants>(channel)?.entities().to_vec();
+    participants
+        .into_iter()
+        .find(|&e| world.get::<LocalParticipant>(e).is_some())
+}
+
+fn set_state(
+    world: &mut World,
+    channel: Entity,
+    state: ConnectionState,
+    error: Option<wire_error::Error>,
+) {
+    let mut e = world.entity_mut(channel);
+    e.remove::<(Connecting, Connected, Reconnecting, Disconnected)>();
+    match state {
+        ConnectionState::Connecting => e.insert(Connecting),
+        ConnectionState::Connected => e.insert(Connected),
+        ConnectionState::Reconnecting => e.insert(Reconnecting),
+        ConnectionState::Disconnected => e.insert(Disconnected { error }),
+    };
+}
+
+fn toggle<C: Component + Default>(entity: &mut EntityWorldMut, present: bool) {
+    if present {
+        entity.insert(C::default());
+    } else {
+        entity.remove::<C>();
+    }
+}
+
+/// Writes `event` as a message and triggers it for observers.
+fn report<E>(world: &mut World, event: E)
+where
+    E: Message + Clone + for<'a> bevy::ecs::event::EntityEvent<Trigger<'a>: Default>,
+{
+    world.write_message(event.clone());
+    world.trigger(event);
+}
+
+use livestage_proto::error as wire_error;

@@ -1,0 +1,238 @@
+//! What a game asks of a channel, as [`EntityEvent`]s triggered on the channel (or participant)
+//! entity. Observers hand each request to the engine without blocking; the outcome comes back
+//! as messages and component changes in [`LivestageSystems::Receive`](crate::LivestageSystems).
+
+use bevy::prelude::*;
+use livestage_net::engine::JoinOptions;
+use livestage_proto::media::Layer;
+use livestage_proto::wire::{Action, Role};
+
+use crate::channel::{
+    Channel, Connected, Connecting, Disconnected, Participant, ParticipantOf, Reconnecting,
+};
+use crate::client::Livestage;
+use crate::events::LivestageError;
+
+/// Join the channel entity's channel with a token. Progress shows as [`Connecting`], then
+/// [`Connected`] and a [`Joined`](crate::Joined) message, or [`Disconnected`] with the error.
+#[derive(EntityEvent, Clone, Debug)]
+pub struct Join {
+    /// The channel entity (it must have a [`Channel`]).
+    pub entity: Entity,
+    /// The access token (from the game's backend, or [`Livestage::token`] on the embedded
+    /// server).
+    pub token: String,
+    /// The role asked for.
+    pub role: Role,
+}
+
+impl Join {
+    /// Join `entity` as audience.
+    pub fn audience(entity: Entity, token: impl Into<String>) -> Self {
+        Self {
+            entity,
+            token: token.into(),
+            role: Role::Audience,
+        }
+    }
+
+    /// Join `entity` as a host (on stage).
+    pub fn host(entity: Entity, token: impl Into<String>) -> Self {
+        Self {
+            entity,
+            token: token.into(),
+            role: Role::Host,
+        }
+    }
+}
+
+/// Leave the channel; its participant entities are despawned, the channel entity stays.
+#[derive(EntityEvent, Clone, Copy, Debug)]
+pub struct Leave {
+    /// The channel entity.
+    pub entity: Entity,
+}
+
+/// Go on stage ([`Role::Host`]) or leave it ([`Role::Audience`]). A refusal arrives as a
+/// [`LivestageError`].
+#[derive(EntityEvent, Clone, Copy, Debug)]
+pub struct SetRole {
+    /// The channel entity.
+    pub entity: Entity,
+    /// The role asked for.
+    pub role: Role,
+}
+
+/// Choose what to receive from a remote participant: its voice, and the high or low video
+/// layer or none. Everyone is received at the high layer until this is sent.
+#[derive(EntityEvent, Clone, Copy, Debug)]
+pub struct Subscribe {
+    /// The participant entity.
+    pub entity: Entity,
+    /// Receive its voice.
+    pub audio: bool,
+    /// Which video layer, or none.
+    pub video: Option<Layer>,
+}
+
+impl Subscribe {
+    /// Receive everything from `participant`, video at `layer`.
+    pub fn all(participant: Entity, layer: Layer) -> Self {
+        Self {
+            entity: participant,
+            audio: true,
+            video: Some(layer),
+        }
+    }
+
+    /// Receive nothing from `participant`.
+    pub fn none(participant: Entity) -> Self {
+        Self {
+            entity: participant,
+            audio: false,
+            video: None,
+        }
+    }
+}
+
+/// Send a data message (votes, chat) to everyone who hears this client, or only to the users
+/// in `to`. The server stamps the sender; up to 4 KiB each, rate limited.
+#[derive(EntityEvent, Clone, Debug)]
+pub struct SendData {
+    /// The channel entity.
+    pub entity: Entity,
+    /// Recipients' user ids; empty for everyone who hears this client.
+    pub to: Vec<String>,
+    /// The message.
+    pub payload: Vec<u8>,
+}
+
+/// A moderator action (promote, demote, mute, kick, hearing sets); refused unless the local
+/// token grants moderation.
+#[derive(EntityEvent, Clone, Debug)]
+pub struct Moderate {
+    /// The channel entity.
+    pub entity: Entity,
+    /// What to do.
+    pub action: Action,
+}
+
+pub(crate) fn join(
+    join: On<Join>,
+    mut commands: Commands,
+    mut client: ResMut<Livestage>,
+    channels: Query<&Channel>,
+) {
+    let entity = join.entity;
+    let Ok(channel) = channels.get(entity) else {
+        commands.write_message(LivestageError::local(
+            entity,
+            "Join needs an entity with a Channel component",
+        ));
+        return;
+    };
+    let Some(server) = client.server.clone() else {
+        commands.write_message(LivestageError::local(entity, "no server is configured"));
+        return;
+    };
+    let link = client.link_for(entity, &channel.name);
+    let mut options = JoinOptions::new(
+        server.addr,
+        &server.cert_pem,
+        &channel.name,
+        &join.token,
+        join.role,
+    );
+    options.server_name = server.server_name;
+    options.link = link;
+    client.engine.join(options);
+    commands
+        .entity(entity)
+        .remove::<(Connected, Reconnecting, Disconnected)>()
+        .insert(Connecting);
+}
+
+pub(crate) fn leave(leave: On<Leave>, client: Res<Livestage>) {
+    if let Some(link) = client.link_of(leave.entity) {
+        client.engine.leave(link);
+    }
+}
+
+pub(crate) fn set_role(request: On<SetRole>, client: Res<Livestage>, mut commands: Commands) {
+    match client.link_of(request.entity) {
+        Some(link) => client.engine.set_role(link, request.role),
+        None => {
+            commands.write_message(not_joined(request.entity));
+        }
+    };
+}
+
+pub(crate) fn subscribe(
+    request: On<Subscribe>,
+    client: Res<Livestage>,
+    participants: Query<(&Participant, &ParticipantOf)>,
+    mut commands: Commands,
+) {
+    let Ok((participant, of)) = participants.get(request.entity) else {
+        commands.write_message(LivestageError::local(
+            request.entity,
+            "Subscribe needs a participant entity",
+        ));
+        return;
+    };
+    match client.link_of(of.0) {
+        Some(link) => {
+            client
+                .engine
+                .subscribe(link, &participant.user, request.audio, request.video)
+        }
+        None => {
+            commands.write_message(not_joined(of.0));
+        }
+    };
+}
+
+pub(crate) fn send_data(request: On<SendData>, client: Res<Livestage>, mut commands: Commands) {
+    match client.link_of(request.entity) {
+        Some(link) => client
+            .engine
+            .send_data(link, request.to.clone(), request.payload.clone()),
+        None => {
+            commands.write_message(not_joined(request.entity));
+        }
+    };
+}
+
+pub(crate) fn moderate(request: On<Moderate>, client: Res<Livestage>, mut commands: Commands) {
+    match client.link_of(request.entity) {
+        Some(link) => client.engine.moderate(link, request.action.clone()),
+        None => {
+            commands.write_message(not_joined(request.entity));
+        }
+    };
+}
+
+fn not_joined(channel: Entity) -> LivestageError {
+    LivestageError::local(
+        channel,
+        "this channel entity has not joined (trigger Join first)",
+    )
+}
+
+/// Replace the channel's token before it expires (see [`TokenExpiring`](crate::TokenExpiring)).
+#[derive(EntityEvent, Clone, Debug)]
+pub struct RenewToken {
+    /// The channel entity.
+    pub entity: Entity,
+    /// The new token.
+    pub token: String,
+}
+
+pub(crate) fn renew_token(request: On<RenewToken>, client: Res<Livestage>, mut commands: Commands) {
+    match client.link_of(request.entity) {
+        Some(link) => client.engine.renew_token(link, &request.token),
+        None => {
+            commands.write_message(not_joined(request.entity));
+        }
+    }
+}

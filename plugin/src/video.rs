@@ -1,0 +1,161 @@
+//! [`LivestageSystems::Upload`](crate::LivestageSystems): remote video into Bevy textures.
+//! Each frame, every remote participant's newest decoded picture (decoded on playout's
+//! thread) is converted to RGBA straight into its `Image` through `AssetMut`, only when a new
+//! picture arrived. The newest picture wins; nothing here waits for the network.
+
+use std::time::{Duration, Instant};
+
+use bevy::asset::RenderAssetUsages;
+use bevy::prelude::*;
+use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
+use livestage_media::video::{Rgba, convert};
+use livestage_net::engine::now_us;
+use livestage_net::playout::VideoFrame;
+
+use crate::channel::{LocalParticipant, Participant, ParticipantOf};
+use crate::client::Livestage;
+
+/// A remote participant's video as a texture. Added when its first picture arrives; show
+/// `image` on a sprite, a UI node or a material.
+#[derive(Component, Clone, Debug)]
+pub struct RemoteVideo {
+    /// The texture (RGBA, sRGB), resized when the publisher's picture size changes.
+    pub image: Handle<Image>,
+    /// The publisher's frame number of the picture in the texture.
+    pub frame: u64,
+    /// Its size.
+    pub size: UVec2,
+    /// When it was captured, microseconds since the Unix epoch (the publisher's clock).
+    pub capture_us: u64,
+    /// When playout decoded it (this machine's clock).
+    pub decoded_us: u64,
+    /// When it was written into the texture (this machine's clock).
+    pub written_us: u64,
+    /// Pictures written into the texture so far.
+    pub written: u64,
+}
+
+impl RemoteVideo {
+    /// Capture to texture, in milliseconds (publisher and viewer clocks assumed in sync).
+    pub fn glass_to_glass_ms(&self) -> f64 {
+        self.written_us.saturating_sub(self.capture_us) as f64 / 1000.0
+    }
+}
+
+/// CPU time [`LivestageSystems::Upload`](crate::LivestageSystems) spent converting pictures
+/// into textures: what remote video costs the game's main thread.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
+pub struct UploadTimings {
+    /// Pictures written.
+    pub pictures: u64,
+    /// Total time spent writing them.
+    pub total: Duration,
+    /// The latest one.
+    pub last: Duration,
+}
+
+impl UploadTimings {
+    /// Mean time per picture.
+    pub fn mean(&self) -> Duration {
+        self.total
+            .checked_div(self.pictures.max(1) as u32)
+            .unwrap_or_default()
+    }
+}
+
+/// A new RGBA image of `size` for video, kept in both worlds so it can be rewritten in place.
+pub fn video_image(width: u32, height: u32) -> Image {
+    Image::new_fill(
+        Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        TextureDimension::D2,
+        &[0, 0, 0, 255],
+        TextureFormat::Rgba8UnormSrgb,
+        RenderAssetUsages::MAIN_WORLD | RenderAssetUsages::RENDER_WORLD,
+    )
+}
+
+pub(crate) fn upload(
+    mut commands: Commands,
+    client: Res<Livestage>,
+    mut images: ResMut<Assets<Image>>,
+    mut timings: ResMut<UploadTimings>,
+    mut participants: Query<
+        (
+            Entity,
+            &Participant,
+            &ParticipantOf,
+            Option<&mut RemoteVideo>,
+        ),
+        Without<LocalParticipant>,
+    >,
+) {
+    for (entity, participant, of, video) in &mut participants {
+        let Some(link) = client.link_of(of.0) else {
+            continue;
+        };
+        let Some(frame) = client.playout.latest_video(link, participant.media_id) else {
+            continue;
+        };
+        let started = Instant::now();
+        match video {
+            Some(mut video) => {
+                if video.frame == frame.frame && video.decoded_us == frame.decoded_us {
+                    continue;
+                }
+                let Some(mut image) = images.get_mut(&video.image) else {
+                    continue;
+                };
+                write_picture(&mut image, &frame);
+                mark_written(&mut video, &frame);
+            }
+            None => {
+                let (w, h) = frame.picture.size();
+                let mut image = video_image(w, h);
+                write_picture(&mut image, &frame);
+                let mut video = RemoteVideo {
+                    image: images.add(image),
+                    frame: 0,
+                    size: UVec2::new(w, h),
+                    capture_us: 0,
+                    decoded_us: 0,
+                    written_us: 0,
+                    written: 0,
+                };
+                mark_written(&mut video, &frame);
+                commands.entity(entity).insert(video);
+            }
+        }
+        let spent = started.elapsed();
+        timings.pictures += 1;
+        timings.total += spent;
+        timings.last = spent;
+    }
+}
+
+fn mark_written(video: &mut RemoteVideo, frame: &VideoFrame) {
+    video.frame = frame.frame;
+    video.size = UVec2::from(frame.picture.size());
+    video.capture_us = frame.capture_us;
+    video.decoded_us = frame.decoded_us;
+    video.written_us = now_us();
+    video.written += 1;
+}
+
+/// Converts the picture to RGBA in the image's own buffer (resizing it first if needed).
+fn write_picture(image: &mut Image, frame: &VideoFrame) {
+    let (w, h) = frame.picture.size();
+    if image.width() != w || image.height() != h || image.data.is_none() {
+        *image = video_image(w, h);
+    }
+    let data = image.data.take().unwrap_or_default();
+    let mut rgba = match Rgba::from_data(w, h, data) {
+        Ok(rgba) => rgba,
+        Err(_) => Rgba::new(w, h).expect("decoded pictures have a valid size"),
+    };
+    convert::i420_to_rgba_into(&frame.picture, &mut rgba).expect("same size by construction");
+    image.data = Some(rgba.into_data());
+}

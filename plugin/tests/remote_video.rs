@@ -1,0 +1,93 @@
+//! A publisher's test pattern lands in a Bevy `Image` with the pattern's colours, written only
+//! when a new picture arrived.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy_livestage::prelude::*;
+use common::*;
+use livestage_media::video::TestPattern;
+
+#[test]
+fn a_remote_image_receives_the_test_patterns_pixels() {
+    let mut app = app();
+    let stage = join(&mut app, "tv", "viewer", grants::AUDIENCE, Role::Audience);
+    update_until(&mut app, "joined", |w| w.get::<Connected>(stage).is_some());
+    let _bot = Bot::publishing(
+        &server(&app),
+        &token(&app, "tv", "anchor", grants::HOST),
+        "tv",
+    );
+    update_until(&mut app, "anchor", |w| {
+        participant(w, stage, "anchor").is_some()
+    });
+    let anchor = participant(app.world_mut(), stage, "anchor").unwrap();
+    update_until(&mut app, "video", |w| {
+        w.get::<RemoteVideo>(anchor).is_some_and(|v| v.written >= 5)
+    });
+
+    let video = app.world().get::<RemoteVideo>(anchor).unwrap().clone();
+    assert_eq!(video.size, UVec2::new(320, 240));
+    let images = app.world().resource::<Assets<Image>>();
+    let image = images.get(&video.image).unwrap();
+    assert_eq!((image.width(), image.height()), (320, 240));
+    // The middle of the pattern always shows its background colour; H.264 and BT.601 round
+    // trips move it by a few levels at most.
+    let centre = image
+        .get_color_at(160, 120)
+        .unwrap()
+        .to_srgba()
+        .to_u8_array();
+    let expected = TestPattern::DEFAULT_COLOUR;
+    for c in 0..3 {
+        let diff = (i32::from(centre[c]) - i32::from(expected[c])).abs();
+        assert!(
+            diff <= 12,
+            "centre {centre:?} vs pattern colour {expected:?}"
+        );
+    }
+    // The stamp band at the top is grey, black and white blocks, not the background.
+    let band = image.get_color_at(2, 2).unwrap().to_srgba().to_u8_array();
+    assert_ne!(band[..3], centre[..3]);
+    assert!(
+        video.glass_to_glass_ms() < 1000.0,
+        "{} ms",
+        video.glass_to_glass_ms()
+    );
+}
+
+#[test]
+fn the_texture_is_written_only_when_a_new_picture_arrived() {
+    let mut app = app();
+    let stage = join(&mut app, "news", "viewer", grants::AUDIENCE, Role::Audience);
+    update_until(&mut app, "joined", |w| w.get::<Connected>(stage).is_some());
+    let _bot = Bot::publishing(
+        &server(&app),
+        &token(&app, "news", "anchor", grants::HOST),
+        "news",
+    );
+    update_until(&mut app, "anchor", |w| {
+        participant(w, stage, "anchor").is_some()
+    });
+    let anchor = participant(app.world_mut(), stage, "anchor").unwrap();
+    update_until(&mut app, "video", |w| {
+        w.get::<RemoteVideo>(anchor).is_some()
+    });
+
+    // Many more app updates than pictures: the bot sends 15 per second.
+    let before = app.world().get::<RemoteVideo>(anchor).unwrap().written;
+    let mut updates = 0;
+    let end = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < end {
+        app.update();
+        updates += 1;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let written = app.world().get::<RemoteVideo>(anchor).unwrap().written - before;
+    assert!(written >= 15, "{written} pictures in 2 s");
+    assert!(written <= 32, "{written} writes for at most ~30 pictures");
+    assert!(updates > written * 2, "{updates} updates, {written} writes");
+}
