@@ -1,6 +1,7 @@
 //! What a front end shows and plays: decodes the [`Engine`]'s encoded media into the newest
 //! picture per publisher, and runs remote voice through a jitter buffer, loss recovery,
-//! per-user volume and the mixer into a playback device (the null device when there is none).
+//! per-user volume and the mixer into a playback device (the null device when there is none),
+//! or hands each mixed frame to the caller ([`Config::voice`]) when the caller plays it itself.
 //!
 //! Two threads: one decodes video (and hands audio packets over), one is the 20 ms audio clock.
 //! Neither is the device callback, which only reads a lock-free queue.
@@ -41,6 +42,11 @@ pub struct Config {
     /// Open the system's output device (falls back to the null device when there is none);
     /// `false` always uses the null device (servers, tests, bots).
     pub device: bool,
+    /// Hand the mixed voice to the caller instead of a device: every 20 ms one interleaved
+    /// frame in [`format`](Self::format) is offered here (and dropped when the channel is
+    /// full), and no device is opened, whatever [`device`](Self::device) says. For hosts that
+    /// own their audio output, such as a game engine's audio callback.
+    pub voice: Option<Sender<Vec<f32>>>,
 }
 
 impl Default for Config {
@@ -49,6 +55,7 @@ impl Default for Config {
             format: audio::Format::MONO_48K,
             jitter_ms: 60,
             device: true,
+            voice: None,
         }
     }
 }
@@ -110,6 +117,42 @@ struct Shared {
     video: HashMap<Key, Arc<VideoFrame>>,
     stats: HashMap<Key, Stats>,
     volume: HashMap<u64, f32>,
+    placement: HashMap<u64, Placement>,
+}
+
+/// Where a voice sits relative to the listener: a gain for each ear of a stereo output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Placement {
+    /// Left gain (0.0 to 1.0).
+    pub left: f32,
+    /// Right gain (0.0 to 1.0).
+    pub right: f32,
+}
+
+impl Placement {
+    /// A voice at `pan` (-1.0 hard left, 0.0 centre, 1.0 hard right) attenuated to `gain`
+    /// (0.0 to 1.0). Balance law: the centre keeps full level in both ears, and one ear fades
+    /// out as the voice moves to the other side.
+    pub fn new(pan: f32, gain: f32) -> Self {
+        let (pan, gain) = (pan.clamp(-1.0, 1.0), gain.clamp(0.0, 1.0));
+        Self {
+            left: gain * (1.0 - pan).min(1.0),
+            right: gain * (1.0 + pan).min(1.0),
+        }
+    }
+
+    /// Scales an interleaved frame: per ear in stereo, by the louder ear in mono.
+    fn apply(self, frame: &mut [f32], channels: u16) {
+        if channels == 2 {
+            for pair in frame.chunks_exact_mut(2) {
+                pair[0] *= self.left;
+                pair[1] *= self.right;
+            }
+        } else {
+            let gain = self.left.max(self.right);
+            frame.iter_mut().for_each(|x| *x *= gain);
+        }
+    }
 }
 
 /// Decoding and voice playout for one engine; stops when dropped.
@@ -124,12 +167,15 @@ pub struct Playout {
 impl Playout {
     /// Starts decoding the engine's media and playing remote voice.
     pub fn start(engine: Arc<Engine>, config: Config) -> anyhow::Result<Self> {
-        let playback = if config.device {
-            Playback::open(config.format)?
-        } else {
-            Playback::null(config.format)?
+        let playback = match (&config.voice, config.device) {
+            (Some(_), _) => None,
+            (None, true) => Some(Playback::open(config.format)?),
+            (None, false) => Some(Playback::null(config.format)?),
         };
-        let backend = playback.backend().clone();
+        let backend = playback.as_ref().map_or_else(
+            || audio::Backend::Null("the caller plays the mixed voice".into()),
+            |p| p.backend().clone(),
+        );
         let shared = Arc::new(Mutex::new(Shared::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let (events_tx, events) = crossbeam_channel::unbounded();
@@ -180,12 +226,23 @@ impl Playout {
         self.lock().volume.insert(media_id, volume.clamp(0.0, 2.0));
     }
 
+    /// Places a publisher's voice in the stereo field (proximity voice), or back in the centre
+    /// at full level with `None`. With a mono [`Config::format`] only the gain applies.
+    pub fn set_placement(&self, media_id: u64, placement: Option<Placement>) {
+        let mut shared = self.lock();
+        match placement {
+            Some(p) => shared.placement.insert(media_id, p),
+            None => shared.placement.remove(&media_id),
+        };
+    }
+
     /// Speaking changes.
     pub fn events(&self) -> &Receiver<PlayoutEvent> {
         &self.events
     }
 
-    /// Which output device plays the voice (or why the null device does).
+    /// Which output device plays the voice (or why the null device does, or that the caller
+    /// takes it).
     pub fn backend(&self) -> &audio::Backend {
         &self.backend
     }
@@ -290,7 +347,7 @@ struct Voice {
 
 fn play_voice(
     config: Config,
-    mut playback: Playback,
+    mut playback: Option<Playback>,
     packets: &Receiver<(Key, u32, Vec<u8>)>,
     shared: &Mutex<Shared>,
     stop: &AtomicBool,
@@ -326,7 +383,9 @@ fn play_voice(
             };
             voice.jitter.push(seq, payload, now_ms);
         }
-        let mut s = lock(shared);
+        let mut guard = lock(shared);
+        // Through a plain reference, so stats and placement borrow as separate fields.
+        let s = &mut *guard;
         for (key, voice) in &mut voices {
             let stats = s.stats.entry(key.clone()).or_default();
             let decoded = match voice.jitter.pop(now_ms) {
@@ -350,6 +409,10 @@ fn play_voice(
             voice.frame = decoded.unwrap_or_else(|| silence.clone());
             let level = Level::measure(&voice.frame);
             stats.level_dbfs = level.dbfs;
+            // Speaking and level describe the voice as sent; placement is what this ear hears.
+            if let Some(placement) = s.placement.get(&key.1) {
+                placement.apply(&mut voice.frame, config.format.channels);
+            }
             // Once a second, tell the publisher how much it lost to us, so it can tune FEC.
             if tick % 50 == 0 {
                 let total = stats.audio_played + stats.audio_recovered + stats.audio_concealed;
@@ -378,9 +441,13 @@ fn play_voice(
             )
         });
         if let Ok(mixed) = mixer.mix(inputs) {
-            playback.writer().write(mixed);
+            if let Some(caller) = &config.voice {
+                let _ = caller.try_send(mixed.to_vec());
+            } else if let Some(playback) = &mut playback {
+                playback.writer().write(mixed);
+            }
         }
-        drop(s);
+        drop(guard);
         let next = start + Duration::from_millis(u64::from(tick) * 20);
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);

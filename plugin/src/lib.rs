@@ -13,21 +13,35 @@
 //!
 //! fn main() {
 //!     App::new()
+//!         // embedded(): an in-process server on loopback; LivestagePlugin::remote(..) for a real one.
 //!         .add_plugins((DefaultPlugins, LivestagePlugin::embedded()))
 //!         .add_systems(Startup, join)
-//!         .add_systems(Update, show_new_video)
+//!         .add_systems(Update, (show_new_video, on_stage))
 //!         .run();
 //! }
 //!
 //! fn join(mut commands: Commands, livestage: Res<Livestage>) {
-//!     let channel = commands.spawn(Channel::new("lobby")).id();
-//!     let token = livestage.token("lobby", "alice", grants::HOST, 3600).expect("embedded server");
-//!     commands.trigger(Join::host(channel, token));
+//!     let stage = commands.spawn(Channel::new("werewolf")).id();
+//!     let token = livestage.token("werewolf", "alice", grants::HOST, 3600).expect("embedded server");
+//!     commands.trigger(Join::audience(stage, token));          // watch first
 //! }
 //!
 //! fn show_new_video(mut commands: Commands, new: Query<&RemoteVideo, Added<RemoteVideo>>) {
 //!     for video in &new {
 //!         commands.spawn(Sprite::from_image(video.image.clone()));
+//!     }
+//! }
+//!
+//! // The narrator invited us on stage: publish video (here the test pattern) and the microphone.
+//! fn on_stage(mut commands: Commands, mut changed: MessageReader<RoleChanged>, me: Query<(), With<LocalParticipant>>) {
+//!     for change in changed.read() {
+//!         if change.role == Role::Host && me.contains(change.participant) {
+//!             commands.trigger(Publish {
+//!                 entity: change.channel,
+//!                 video: Some(LocalVideo::TestPattern { size: UVec2::new(1280, 720), fps: 30.0 }),
+//!                 audio: Some(LocalAudio::Microphone),
+//!             });
+//!         }
 //!     }
 //! }
 //! ```
@@ -57,6 +71,7 @@ pub use events::{
     ConnectionChanged, DataReceived, Joined, Left, LivestageError, RoleChanged, TokenExpiring,
 };
 pub use livestage_net::engine::ConnectionState;
+pub use livestage_net::playout::Placement;
 pub use livestage_proto::error::{Error, ErrorCode};
 pub use livestage_proto::media::Layer;
 pub use livestage_proto::wire::{Action, Role};
@@ -66,7 +81,7 @@ pub use publish::{
 };
 pub use requests::{Join, Leave, Moderate, RenewToken, SendData, SetRole, Subscribe};
 pub use video::{RemoteVideo, UploadTimings, video_image};
-pub use voice::VoiceVolume;
+pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 
 /// Everything a game usually needs.
 pub mod prelude {
@@ -76,6 +91,6 @@ pub mod prelude {
         LivestageError, LivestagePlugin, LivestageSystems, LocalAudio, LocalParticipant,
         LocalPreview, LocalVideo, MediaStats, Moderate, Moderator, NetworkQuality, Participant,
         ParticipantOf, Participants, Publish, PushFrame, RemoteVideo, Role, RoleChanged, SendData,
-        SetRole, Speaking, Subscribe, Unpublish, VoiceVolume, grants,
+        SetRole, SpatialVoice, Speaking, Subscribe, Unpublish, VoiceListener, VoiceVolume, grants,
     };
 }

@@ -138,7 +138,7 @@ impl Plugin for LivestagePlugin {
                 (
                     (publish::preview_pattern, publish::end_readbacks)
                         .in_set(LivestageSystems::Capture),
-                    voice::apply_volume.in_set(LivestageSystems::Send),
+                    (voice::apply_volume, voice::place_voices).in_set(LivestageSystems::Send),
                 ),
             )
             .add_observer(requests::join)
@@ -157,6 +157,8 @@ impl Plugin for LivestagePlugin {
 fn start(plugin: &LivestagePlugin) -> anyhow::Result<Livestage> {
     let engine = Arc::new(Engine::new()?);
     let config = playout::Config {
+        // Stereo, so proximity voice can place speakers left and right.
+        format: livestage_media::audio::Format::STEREO_48K,
         jitter_ms: plugin.jitter_ms,
         device: plugin.audio_device,
         ..playout::Config::default()

@@ -1,0 +1,367 @@
+//! What one engine handle owns: the [`Engine`], its [`Playout`], the voice ring the audio
+//! thread reads, what is known of each joined channel, and the pump thread that turns the
+//! engine's events into JSON, keeps the rosters and feeds the ring.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, never, select};
+use livestage_media::audio::Format;
+use livestage_media::video::CustomSender;
+use livestage_net::engine::{ConnectionState, EventKind};
+use livestage_net::playout::{self, Playout, PlayoutEvent};
+use livestage_net::publish::Publisher;
+use livestage_net::{Engine, Event};
+use livestage_proto::wire;
+
+use crate::audio::{Mic, Resample, Ring};
+use crate::error::{Error, LIVESTAGE_ERR_NOT_JOINED, Result};
+use crate::events;
+use crate::video::Picture;
+
+/// How long freeing an engine waits for its channels to confirm the leave.
+const LEAVE_WAIT: Duration = Duration::from_millis(800);
+
+/// A joined channel as this client knows it.
+#[derive(Default)]
+pub(crate) struct Channel {
+    /// Everyone seen in the channel (this client included), by user id: their media id.
+    pub(crate) peers: HashMap<String, u64>,
+    /// The video publisher and the sender frames are pushed into.
+    pub(crate) video: Option<(Publisher, CustomSender)>,
+    /// The voice publisher and its sender.
+    pub(crate) audio: Option<(Publisher, Mic)>,
+}
+
+impl Channel {
+    /// The user publishing under `media_id`.
+    pub(crate) fn user_of(&self, media_id: u64) -> Option<&str> {
+        self.peers
+            .iter()
+            .find(|&(_, &id)| id == media_id)
+            .map(|(user, _)| user.as_str())
+    }
+
+    fn learn(&mut self, participant: &wire::Participant) {
+        self.peers
+            .insert(participant.user.clone(), participant.media_id);
+    }
+
+    /// Applies what the server asks of a publisher (keyframes, FEC) to this channel's.
+    fn handle(&self, kind: &EventKind) {
+        if let Some((p, _)) = &self.video {
+            p.handle(kind);
+        }
+        if let Some((p, _)) = &self.audio {
+            p.handle(kind);
+        }
+    }
+}
+
+/// The state the pump and the calls share.
+#[derive(Default)]
+pub(crate) struct Channels {
+    /// Joined channels by name.
+    pub(crate) joined: HashMap<String, Channel>,
+    /// Per channel name, the memberships that were left but whose end was not reported yet;
+    /// their end must not end a newer membership of the same name.
+    leaving: HashMap<String, u32>,
+}
+
+/// One engine handle.
+pub(crate) struct Client {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) playout: Playout,
+    /// The mixed voice for the app's audio callback; `None` when a device plays it.
+    pub(crate) voice: Option<Arc<Ring>>,
+    channels: Arc<Mutex<Channels>>,
+    /// Events as JSON, in order.
+    events: Receiver<String>,
+    /// An event the caller's buffer was too small for, handed out first next time.
+    pub(crate) pending: Mutex<Option<String>>,
+    /// The newest picture fetched per (channel, user).
+    pub(crate) pictures: Mutex<HashMap<(String, String), Picture>>,
+    stop: Arc<AtomicBool>,
+    pump: Option<JoinHandle<()>>,
+}
+
+/// How the engine plays remote voice.
+pub(crate) enum Output {
+    /// Into a ring the app reads at this rate and channel count.
+    Caller {
+        /// Samples per second per channel.
+        sample_rate: u32,
+        /// 1 or 2.
+        channels: u16,
+    },
+    /// On the system's output device (or the null device when there is none).
+    Device,
+}
+
+/// Rates the voice decoder and mixer run at natively; others are resampled from 48 kHz.
+const OPUS_RATES: [u32; 3] = [16_000, 24_000, 48_000];
+
+impl Client {
+    /// Starts an engine, its playout and the pump.
+    pub(crate) fn start(output: Output) -> Result<Self> {
+        let engine = Arc::new(Engine::new().map_err(Error::internal)?);
+        let (voice_tx, voice_rx) = crossbeam_channel::bounded(16);
+        let (config, ring, resample) = match output {
+            Output::Device => {
+                let config = playout::Config::default();
+                (config, None, None)
+            }
+            Output::Caller {
+                sample_rate,
+                channels,
+            } => {
+                let native = OPUS_RATES.contains(&sample_rate);
+                let mixed = Format {
+                    sample_rate: if native { sample_rate } else { 48_000 },
+                    channels,
+                };
+                let resample = if native {
+                    None
+                } else {
+                    Some(Resample::new(mixed.sample_rate, sample_rate, channels)?)
+                };
+                let config = playout::Config {
+                    format: mixed,
+                    voice: Some(voice_tx),
+                    ..playout::Config::default()
+                };
+                let ring = Arc::new(Ring::new(sample_rate, channels));
+                (config, Some(ring), resample)
+            }
+        };
+        let playout = Playout::start(engine.clone(), config).map_err(Error::internal)?;
+        let channels = Arc::new(Mutex::new(Channels::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (events_tx, events) = crossbeam_channel::unbounded();
+        let pump = Pump {
+            engine_events: engine.events().clone(),
+            playout_events: playout.events().clone(),
+            voice: voice_rx,
+            ring: ring.clone(),
+            resample,
+            channels: channels.clone(),
+            events: events_tx,
+            stop: stop.clone(),
+        };
+        let pump = std::thread::Builder::new()
+            .name("livestage-ffi-pump".into())
+            .spawn(move || pump.run())
+            .map_err(Error::internal)?;
+        Ok(Self {
+            engine,
+            playout,
+            voice: ring,
+            channels,
+            events,
+            pending: Mutex::new(None),
+            pictures: Mutex::new(HashMap::new()),
+            stop,
+            pump: Some(pump),
+        })
+    }
+
+    /// The joined channels; a short lock, never taken on the audio thread.
+    pub(crate) fn channels(&self) -> MutexGuard<'_, Channels> {
+        lock(&self.channels)
+    }
+
+    /// Runs `f` on a joined channel.
+    pub(crate) fn channel<R>(&self, name: &str, f: impl FnOnce(&mut Channel) -> R) -> Result<R> {
+        let mut channels = self.channels();
+        let channel = channels
+            .joined
+            .get_mut(name)
+            .ok_or_else(|| not_joined(name))?;
+        Ok(f(channel))
+    }
+
+    /// Marks `name` joined (replacing an earlier membership and its publishers).
+    pub(crate) fn joined(&self, name: &str) {
+        let old = self
+            .channels()
+            .joined
+            .insert(name.to_owned(), Channel::default());
+        drop(old); // Stops its publishers, outside the lock.
+    }
+
+    /// Marks `name` left and returns what it held, to drop outside the lock.
+    pub(crate) fn left(&self, name: &str) -> Result<Channel> {
+        let mut channels = self.channels();
+        let channel = channels
+            .joined
+            .remove(name)
+            .ok_or_else(|| not_joined(name))?;
+        *channels.leaving.entry(name.to_owned()).or_default() += 1;
+        Ok(channel)
+    }
+
+    /// The next event as JSON, if any.
+    pub(crate) fn next_event(&self) -> Option<String> {
+        self.events.try_recv().ok()
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(pump) = self.pump.take() {
+            let _ = pump.join();
+        }
+        // Leave every channel and give the server a moment to confirm, so peers see a clean
+        // departure instead of a timeout; publishers stop when their channel is dropped.
+        let channels: Vec<String> = std::mem::take(&mut self.channels().joined)
+            .into_keys()
+            .collect();
+        for name in &channels {
+            self.engine.leave(name);
+        }
+        let mut open = channels.len();
+        let until = Instant::now() + LEAVE_WAIT;
+        while open > 0 {
+            let left = until.saturating_duration_since(Instant::now());
+            let Ok(event) = self.engine.events().recv_timeout(left) else {
+                break;
+            };
+            if let EventKind::State {
+                state: ConnectionState::Disconnected,
+                ..
+            } = event.kind
+            {
+                open -= 1;
+            }
+        }
+    }
+}
+
+/// `LIVESTAGE_ERR_NOT_JOINED` for `channel`.
+pub(crate) fn not_joined(channel: &str) -> Error {
+    Error::new(
+        LIVESTAGE_ERR_NOT_JOINED,
+        format!(
+            "not joined to channel {channel:?}: call livestage_join first (a channel that was \
+             left, or whose session ended, must be joined again)"
+        ),
+    )
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The maps behind these locks stay consistent between statements, so a panic elsewhere
+    // cannot leave them torn.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The thread between the engine and the calls.
+struct Pump {
+    engine_events: Receiver<Event>,
+    playout_events: Receiver<PlayoutEvent>,
+    voice: Receiver<Vec<f32>>,
+    ring: Option<Arc<Ring>>,
+    resample: Option<Resample>,
+    channels: Arc<Mutex<Channels>>,
+    events: crossbeam_channel::Sender<String>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Pump {
+    fn run(mut self) {
+        // A source that closes (no voice when a device plays it) is replaced by one that
+        // never fires, so the others keep flowing.
+        let mut engine_events = std::mem::replace(&mut self.engine_events, never());
+        let mut playout_events = std::mem::replace(&mut self.playout_events, never());
+        let mut voice = std::mem::replace(&mut self.voice, never());
+        while !self.stop.load(Ordering::Relaxed) {
+            select! {
+                recv(engine_events) -> event => match event {
+                    Ok(event) => self.on_event(event),
+                    Err(_) => engine_events = never(),
+                },
+                recv(playout_events) -> event => match event {
+                    Ok(event) => self.on_playout(event),
+                    Err(_) => playout_events = never(),
+                },
+                recv(voice) -> frame => match frame {
+                    Ok(frame) => self.on_voice(&frame),
+                    Err(_) => voice = never(),
+                },
+                default(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let json = {
+            let mut channels = lock(&self.channels);
+            let ended = matches!(
+                event.kind,
+                EventKind::State {
+                    state: ConnectionState::Disconnected,
+                    ..
+                }
+            );
+            if let Some(channel) = channels.joined.get_mut(&event.channel) {
+                match &event.kind {
+                    EventKind::Joined { me, peers, .. } => {
+                        channel.learn(me);
+                        peers.iter().for_each(|p| channel.learn(p));
+                    }
+                    EventKind::Server(wire::Event::PeerJoined(p))
+                    | EventKind::Server(wire::Event::RoleChanged { participant: p, .. }) => {
+                        channel.learn(p)
+                    }
+                    EventKind::Server(wire::Event::Roster(all)) => {
+                        all.iter().for_each(|p| channel.learn(p))
+                    }
+                    EventKind::Server(wire::Event::PeerLeft { user, .. }) => {
+                        channel.peers.remove(user);
+                    }
+                    kind => channel.handle(kind),
+                }
+            }
+            let json = events::engine_event(&event, channels.joined.get(&event.channel));
+            if ended {
+                match channels.leaving.get_mut(&event.channel) {
+                    // The end of a membership that was left, perhaps joined again since.
+                    Some(n) if *n > 1 => *n -= 1,
+                    Some(_) => drop(channels.leaving.remove(&event.channel)),
+                    // The session ended by itself: later calls on this channel are refused.
+                    None => {
+                        let gone = channels.joined.remove(&event.channel);
+                        drop(channels);
+                        drop(gone);
+                    }
+                }
+            }
+            json
+        };
+        if let Some(json) = json {
+            let _ = self.events.send(json);
+        }
+    }
+
+    fn on_playout(&mut self, event: PlayoutEvent) {
+        let channels = lock(&self.channels);
+        let json = events::playout_event(&event, &channels.joined);
+        drop(channels);
+        if let Some(json) = json {
+            let _ = self.events.send(json);
+        }
+    }
+
+    fn on_voice(&mut self, frame: &[f32]) {
+        let Some(ring) = &self.ring else {
+            return;
+        };
+        match &mut self.resample {
+            Some(resample) => resample.push(frame, |out| ring.write(out)),
+            None => ring.write(frame),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Events as JSON objects, and polling them into the caller's buffer.
+//!
+//! Every event is one JSON object with a `"type"` and the `"channel"` it happened in. The
+//! shapes are stable; new fields and new types may be added, so ignore what you do not know.
+//!
+//! | `type` | other fields |
+//! |---|---|
+//! | `state` | `state`: `connecting`, `connected`, `reconnecting` or `disconnected`; `error`: null or an error |
+//! | `joined` | `me`: a participant; `peers`: participants; `profile`: `live_broadcast` or `communication`; `resumed`: bool |
+//! | `peer_joined` | `participant` |
+//! | `peer_left` | `user`; `reason`: `left`, `offline`, `kicked`, `replaced`, `expired` or `dropped` |
+//! | `role_changed` | `participant` (with the new role; may be this client); `by`: user id |
+//! | `roster` | `participants`: everyone this client may now see |
+//! | `mute_changed` | `user`; `audio`, `video`: bool (muted now) |
+//! | `hearing_changed` | `hears`: null (everyone) or user ids |
+//! | `data` | `from`: user id stamped by the server; `seq`: the sender's number, from 1; `private`: bool; `payload`: base64 |
+//! | `refused` | `request`: the request's number; `error` |
+//! | `token_expiring` | `remaining_secs` |
+//! | `token_renewed` | `expires`: seconds since the Unix epoch |
+//! | `layer_changed` | `user` (null if unknown); `media_id`; `layer`: `high` or `low` |
+//! | `speaking` | `user` (null if unknown); `media_id`; `speaking`: bool |
+//! | `error` | `error`: a call refused before it was sent (e.g. not joined, too large) |
+//!
+//! A participant is `{"user", "role": "host"|"audience", "moderator", "audio_muted",
+//! "video_muted", "media_id"}`; an error is `{"code", "message"}` with the stable snake_case
+//! codes of the server (`token_invalid`, `not_permitted`, `too_many_hosts`, `kicked`,
+//! `server_unreachable`, ...).
+//!
+//! Keyframe requests and loss reports are handled inside the library and not reported.
+
+use std::collections::HashMap;
+use std::ffi::c_char;
+
+use base64::Engine as _;
+use livestage_net::Event;
+use livestage_net::engine::{ConnectionState, EventKind};
+use livestage_net::playout::PlayoutEvent;
+use livestage_proto::media::Layer;
+use livestage_proto::wire::{self, Participant, Profile, Role};
+use serde_json::{Value, json};
+
+use crate::client::{Channel, lock};
+use crate::error::{LIVESTAGE_ERR_BUFFER_TOO_SMALL, guard, write_text};
+use crate::handles;
+
+fn role(role: Role) -> &'static str {
+    match role {
+        Role::Host => "host",
+        Role::Audience => "audience",
+    }
+}
+
+fn participant(p: &Participant) -> Value {
+    json!({
+        "user": p.user,
+        "role": role(p.role),
+        "moderator": p.moderator,
+        "audio_muted": p.audio_muted,
+        "video_muted": p.video_muted,
+        "media_id": p.media_id,
+    })
+}
+
+fn error(e: &livestage_proto::Error) -> Value {
+    json!({ "code": e.code.as_str(), "message": e.message })
+}
+
+fn layer(layer: Layer) -> &'static str {
+    match layer {
+        Layer::High => "high",
+        Layer::Low => "low",
+    }
+}
+
+/// The JSON of an engine event, or `None` for what the library handles itself.
+pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<String> {
+    let user_of = |media_id: u64| channel.and_then(|c| c.user_of(media_id));
+    let mut value = match &event.kind {
+        EventKind::State { state, error: e } => json!({
+            "type": "state",
+            "state": match state {
+                ConnectionState::Connecting => "connecting",
+                ConnectionState::Connected => "connected",
+                ConnectionState::Reconnecting => "reconnecting",
+                ConnectionState::Disconnected => "disconnected",
+            },
+            "error": e.as_ref().map(error),
+        }),
+        EventKind::Joined {
+            me,
+            peers,
+            profile,
+            resumed,
+        } => json!({
+            "type": "joined",
+            "me": participant(me),
+            "peers": peers.iter().map(participant).collect::<Vec<_>>(),
+            "profile": match profile {
+                Profile::LiveBroadcast => "live_broadcast",
+                Profile::Communication => "communication",
+            },
+            "resumed": resumed,
+        }),
+        EventKind::LocalError(e) => json!({ "type": "error", "error": error(e) }),
+        EventKind::Server(server) => match server {
+            wire::Event::PeerJoined(p) => {
+                json!({ "type": "peer_joined", "participant": participant(p) })
+            }
+            wire::Event::PeerLeft { user, reason } => json!({
+                "type": "peer_left",
+                "user": user,
+                "reason": serde_json::to_value(reason).ok()?,
+            }),
+            wire::Event::RoleChanged { participant: p, by } => json!({
+                "type": "role_changed",
+                "participant": participant(p),
+                "by": by,
+            }),
+            wire::Event::Roster(all) => json!({
+                "type": "roster",
+                "participants": all.iter().map(participant).collect::<Vec<_>>(),
+            }),
+            wire::Event::MuteChanged { user, audio, video } => json!({
+                "type": "mute_changed",
+                "user": user,
+                "audio": audio,
+                "video": video,
+            }),
+            wire::Event::HearingChanged { hears } => {
+                json!({ "type": "hearing_changed", "hears": hears })
+            }
+            wire::Event::Data {
+                from,
+                seq,
+                private,
+                payload,
+            } => json!({
+                "type": "data",
+                "from": from,
+                "seq": seq,
+                "private": private,
+                "payload": base64::engine::general_purpose::STANDARD.encode(payload),
+            }),
+            wire::Event::Refused { request, error: e } => json!({
+                "type": "refused",
+                "request": request,
+                "error": error(e),
+            }),
+            wire::Event::TokenExpiring { remaining_secs } => json!({
+                "type": "token_expiring",
+                "remaining_secs": remaining_secs,
+            }),
+            wire::Event::TokenRenewed { expires } => {
+                json!({ "type": "token_renewed", "expires": expires })
+            }
+            wire::Event::LayerChanged { media_id, layer: l } => json!({
+                "type": "layer_changed",
+                "user": user_of(*media_id),
+                "media_id": media_id,
+                "layer": layer(*l),
+            }),
+            wire::Event::KeyframeRequest { .. } | wire::Event::AudioLoss { .. } => return None,
+        },
+    };
+    value["channel"] = Value::from(event.channel.as_str());
+    Some(value.to_string())
+}
+
+/// The JSON of a playout event.
+pub(crate) fn playout_event(
+    event: &PlayoutEvent,
+    channels: &HashMap<String, Channel>,
+) -> Option<String> {
+    match event {
+        PlayoutEvent::Speaking {
+            channel,
+            media_id,
+            speaking,
+        } => {
+            let user = channels.get(channel).and_then(|c| c.user_of(*media_id));
+            let value = json!({
+                "type": "speaking",
+                "channel": channel,
+                "user": user,
+                "media_id": media_id,
+                "speaking": speaking,
+            });
+            Some(value.to_string())
+        }
+    }
+}
+
+/// Takes the next event of the engine as NUL-terminated UTF-8 JSON (shapes in the crate docs).
+///
+/// Returns 1 when an event was written (its size, NUL included, in `*size` if `size` is not
+/// null), 0 when there is none, or `LIVESTAGE_ERR_BUFFER_TOO_SMALL` with the size needed in
+/// `*size`: the event is then kept and handed out by the next call. Never blocks.
+///
+/// Any thread but the audio thread; call it every frame (events are kept until taken).
+///
+/// # Safety
+///
+/// `buf` must be null or valid for `capacity` bytes of writing; `size` null or valid for
+/// writing a `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn livestage_poll_event(
+    engine: i64,
+    buf: *mut c_char,
+    capacity: usize,
+    size: *mut usize,
+) -> i32 {
+    guard(|| {
+        handles::with(engine, |client| {
+            let mut pending = lock(&client.pending);
+            let Some(json) = pending.take().or_else(|| client.next_event()) else {
+                return Ok(0);
+            };
+            // SAFETY: the caller's contract on `buf`, `capacity` and `size`.
+            match unsafe { write_text(&json, buf, capacity, size) } {
+                Ok(()) => Ok(1),
+                Err(e) => {
+                    *pending = Some(json);
+                    debug_assert_eq!(e.code(), LIVESTAGE_ERR_BUFFER_TOO_SMALL);
+                    Err(e)
+                }
+            }
+        })
+    })
+}

@@ -1,0 +1,172 @@
+// One engine event: its type, channel and fields, parsed from the JSON the C ABI hands out.
+// The shapes are listed in ffi/unity/README.md.
+
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+
+namespace Livestage.Native
+{
+    /// <summary>A participant as events describe it.</summary>
+    public sealed class Participant
+    {
+        public string User;
+        public Role Role;
+        public bool Moderator;
+        public bool AudioMuted;
+        public bool VideoMuted;
+        public ulong MediaId;
+
+        internal static Participant From(object value)
+        {
+            var fields = value as Dictionary<string, object>;
+            if (fields == null)
+            {
+                return null;
+            }
+            return new Participant
+            {
+                User = LivestageEvent.AsString(fields, "user"),
+                Role = LivestageEvent.AsString(fields, "role") == "host" ? Role.Host : Role.Audience,
+                Moderator = LivestageEvent.AsBool(fields, "moderator"),
+                AudioMuted = LivestageEvent.AsBool(fields, "audio_muted"),
+                VideoMuted = LivestageEvent.AsBool(fields, "video_muted"),
+                MediaId = LivestageEvent.AsULong(fields, "media_id"),
+            };
+        }
+    }
+
+    /// <summary>An error carried by an event: a stable snake_case code and a message.</summary>
+    public sealed class EventError
+    {
+        public string Code;
+        public string Message;
+
+        public override string ToString()
+        {
+            return Code + ": " + Message;
+        }
+    }
+
+    /// <summary>Something that happened in a channel.</summary>
+    public sealed class LivestageEvent
+    {
+        /// <summary>state, joined, peer_joined, peer_left, role_changed, roster, mute_changed,
+        /// hearing_changed, data, refused, token_expiring, token_renewed, layer_changed, speaking
+        /// or error; ignore types you do not know.</summary>
+        public readonly string Type;
+        /// <summary>The channel it happened in.</summary>
+        public readonly string Channel;
+        /// <summary>The event as the engine wrote it.</summary>
+        public readonly string Json;
+        /// <summary>Every field, parsed.</summary>
+        public readonly Dictionary<string, object> Fields;
+
+        public LivestageEvent(string json)
+        {
+            Json = json;
+            Fields = Native.Json.Parse(json) as Dictionary<string, object>;
+            if (Fields == null)
+            {
+                throw new FormatException("an event is a JSON object: " + json);
+            }
+            Type = AsString(Fields, "type");
+            Channel = AsString(Fields, "channel");
+        }
+
+        /// <summary>A string field, or null.</summary>
+        public string GetString(string key)
+        {
+            return AsString(Fields, key);
+        }
+
+        /// <summary>An integer field, or 0.</summary>
+        public ulong GetULong(string key)
+        {
+            return AsULong(Fields, key);
+        }
+
+        /// <summary>A boolean field, or false.</summary>
+        public bool GetBool(string key)
+        {
+            return AsBool(Fields, key);
+        }
+
+        /// <summary>A participant field (me, participant), or null.</summary>
+        public Participant GetParticipant(string key)
+        {
+            object value;
+            return Fields.TryGetValue(key, out value) ? Participant.From(value) : null;
+        }
+
+        /// <summary>A list of participants (peers, participants); empty when absent.</summary>
+        public List<Participant> GetParticipants(string key)
+        {
+            var result = new List<Participant>();
+            object value;
+            if (Fields.TryGetValue(key, out value) && value is List<object>)
+            {
+                foreach (object item in (List<object>)value)
+                {
+                    Participant p = Participant.From(item);
+                    if (p != null)
+                    {
+                        result.Add(p);
+                    }
+                }
+            }
+            return result;
+        }
+
+        /// <summary>The error of a state, refused or error event, or null.</summary>
+        public EventError Error
+        {
+            get
+            {
+                object value;
+                var fields = Fields.TryGetValue("error", out value) ? value as Dictionary<string, object> : null;
+                if (fields == null)
+                {
+                    return null;
+                }
+                return new EventError { Code = AsString(fields, "code"), Message = AsString(fields, "message") };
+            }
+        }
+
+        /// <summary>The bytes of a data event.</summary>
+        public byte[] Payload
+        {
+            get
+            {
+                string text = GetString("payload");
+                return text == null ? new byte[0] : Convert.FromBase64String(text);
+            }
+        }
+
+        internal static string AsString(Dictionary<string, object> fields, string key)
+        {
+            object value;
+            return fields.TryGetValue(key, out value) ? value as string : null;
+        }
+
+        internal static bool AsBool(Dictionary<string, object> fields, string key)
+        {
+            object value;
+            return fields.TryGetValue(key, out value) && value is bool && (bool)value;
+        }
+
+        internal static ulong AsULong(Dictionary<string, object> fields, string key)
+        {
+            object value;
+            if (!fields.TryGetValue(key, out value) || value == null)
+            {
+                return 0;
+            }
+            if (value is long)
+            {
+                return (ulong)(long)value;
+            }
+            return Convert.ToUInt64(value, CultureInfo.InvariantCulture);
+        }
+    }
+}

@@ -1,0 +1,437 @@
+// A console viewer on Runtime/Native only (no UnityEngine): joins a channel, fetches every
+// remote user's newest picture at a game's frame rate, pulls the mixed voice from an audio
+// thread as OnAudioFilterRead would, counts data messages, and writes a JSON report with the
+// keys of `livestage bot` (joined, error, peers, data.received, video.<user>.frames,
+// audio.<user>.frames) plus the glass-to-glass latency read from the test pattern's stamp.
+//
+//   mono Viewer.exe --server ADDR --cert PEM --token T [--role host|audience]
+//                   [--duration S] [--report FILE] [--fps N]
+//
+// --cert is a PEM file, or a fingerprint "sha256:...". Exit code 0 when it joined and no
+// error ended the session.
+
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using Livestage.Native;
+
+namespace Livestage.Samples
+{
+    sealed class UserVideo
+    {
+        public readonly VideoFrame Frame = new VideoFrame();
+        public long Frames;
+        public long Stamped;
+        public readonly List<double> LatencyMs = new List<double>();
+        public readonly List<double> FetchMs = new List<double>();
+    }
+
+    /// <summary>Pulls voice the way Unity's OnAudioFilterRead does: 1024 stereo frames every
+    /// 21.3 ms into a buffer allocated once.</summary>
+    sealed class AudioThread
+    {
+        const int Frames = 1024;
+        const int Rate = 48000;
+        readonly Engine engine;
+        readonly Thread thread;
+        volatile bool stop;
+        public long Samples;
+        public long Voiced;
+        /// <summary>Samples of the left channel in audible blocks, their energy and zero
+        /// crossings (silent blocks, before and after speech, would dilute both).</summary>
+        public long Audible;
+        public double SumSquares;
+        public long Crossings;
+        public long Errors;
+
+        public AudioThread(Engine engine)
+        {
+            this.engine = engine;
+            thread = new Thread(Run) { IsBackground = true, Name = "viewer-audio" };
+            thread.Start();
+        }
+
+        void Run()
+        {
+            var data = new float[Frames * 2];
+            var clock = Stopwatch.StartNew();
+            long calls = 0;
+            float last = 0;
+            while (!stop)
+            {
+                int voiced = engine.ReadAudio(data, 2);
+                if (voiced < 0)
+                {
+                    Errors++;
+                    voiced = 0;
+                }
+                Samples += data.Length;
+                Voiced += voiced;
+                double energy = 0;
+                long crossings = 0;
+                for (int i = 0; i < voiced; i += 2)
+                {
+                    float left = data[i];
+                    energy += left * left;
+                    if ((left >= 0) != (last >= 0))
+                    {
+                        crossings++;
+                    }
+                    last = left;
+                }
+                if (voiced > 0 && energy / (voiced / 2) > 1e-4)
+                {
+                    Audible += voiced / 2;
+                    SumSquares += energy;
+                    Crossings += crossings;
+                }
+                calls++;
+                long due = calls * Frames * 1000L / Rate;
+                long wait = due - clock.ElapsedMilliseconds;
+                if (wait > 0)
+                {
+                    Thread.Sleep((int)wait);
+                }
+            }
+        }
+
+        public void Stop()
+        {
+            stop = true;
+            thread.Join();
+        }
+
+        public Dictionary<string, object> Report()
+        {
+            return new Dictionary<string, object>
+            {
+                { "samples", Samples },
+                { "voiced", Voiced },
+                { "audible", Audible },
+                { "errors", Errors },
+                { "rms", Audible > 0 ? Math.Sqrt(SumSquares / Audible) : 0.0 },
+                // A tone crosses zero twice a period.
+                { "hz", Audible > 0 ? Crossings / 2.0 / ((double)Audible / Rate) : 0.0 },
+            };
+        }
+    }
+
+    static class Viewer
+    {
+        static string server, cert, token, reportPath;
+        static Role role = Role.Audience;
+        static double duration = 10, fps = 60;
+
+        static int Main(string[] args)
+        {
+            try
+            {
+                ParseArgs(args);
+            }
+            catch (Exception e)
+            {
+                Console.Error.WriteLine(e.Message);
+                Console.Error.WriteLine("usage: mono Viewer.exe --server ADDR --cert PEM --token T " +
+                    "[--role host|audience] [--duration S] [--report FILE] [--fps N]");
+                return 2;
+            }
+            var report = Run();
+            string json = Json.Serialize(report);
+            Console.WriteLine(json);
+            if (reportPath != null)
+            {
+                File.WriteAllText(reportPath, json);
+            }
+            return (bool)report["joined"] && report["error"] == null ? 0 : 1;
+        }
+
+        static void ParseArgs(string[] args)
+        {
+            for (int i = 0; i < args.Length; i++)
+            {
+                string flag = args[i];
+                if (i + 1 >= args.Length)
+                {
+                    throw new ArgumentException(flag + " needs a value");
+                }
+                string value = args[++i];
+                switch (flag)
+                {
+                    case "--server": server = value; break;
+                    case "--cert": cert = value; break;
+                    case "--token": token = value; break;
+                    case "--report": reportPath = value; break;
+                    case "--duration": duration = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                    case "--fps": fps = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                    case "--role":
+                        if (value != "host" && value != "audience")
+                        {
+                            throw new ArgumentException("--role is host or audience");
+                        }
+                        role = value == "host" ? Role.Host : Role.Audience;
+                        break;
+                    default: throw new ArgumentException("unknown flag " + flag);
+                }
+            }
+            if (server == null || cert == null || token == null)
+            {
+                throw new ArgumentException("--server, --cert and --token are required");
+            }
+        }
+
+        static Dictionary<string, object> Run()
+        {
+            var report = new Dictionary<string, object>
+            {
+                { "joined", false },
+                { "error", null },
+            };
+            var peers = new SortedSet<string>();
+            var dataFrom = new SortedDictionary<string, object>();
+            long dataReceived = 0;
+            var videos = new SortedDictionary<string, UserVideo>();
+            // The last counters seen per user (kept after the user leaves).
+            var voices = new SortedDictionary<string, Stats>();
+            string me = null;
+            string channel;
+
+            using (var engine = new Engine(48000, 2))
+            {
+                string trust = cert.StartsWith("sha256:", StringComparison.Ordinal) ? cert : File.ReadAllText(cert);
+                try
+                {
+                    channel = engine.Join(server, trust, token, null, role);
+                }
+                catch (LivestageException e)
+                {
+                    report["error"] = ErrorReport("invalid_input", e.Message);
+                    return report;
+                }
+                report["channel"] = channel;
+                var audio = new AudioThread(engine);
+                var clock = Stopwatch.StartNew();
+                var frameTime = TimeSpan.FromSeconds(1.0 / fps);
+                bool ended = false;
+                long tick = 0;
+                while (!ended && clock.Elapsed.TotalSeconds < duration)
+                {
+                    LivestageEvent ev;
+                    while (engine.TryPollEvent(out ev))
+                    {
+                        switch (ev.Type)
+                        {
+                            case "joined":
+                                me = ev.GetParticipant("me").User;
+                                report["user"] = me;
+                                report["role"] = ev.GetParticipant("me").Role == Role.Host ? "host" : "audience";
+                                if (!ev.GetBool("resumed"))
+                                {
+                                    report["joined"] = true;
+                                    report["join_ms"] = (long)clock.Elapsed.TotalMilliseconds;
+                                    Console.WriteLine("joined " + channel + " as " + me);
+                                }
+                                foreach (Participant p in ev.GetParticipants("peers"))
+                                {
+                                    peers.Add(p.User);
+                                }
+                                break;
+                            case "peer_joined":
+                                peers.Add(ev.GetParticipant("participant").User);
+                                break;
+                            case "role_changed":
+                                Participant changed = ev.GetParticipant("participant");
+                                if (changed.User == me)
+                                {
+                                    report["role"] = changed.Role == Role.Host ? "host" : "audience";
+                                }
+                                else
+                                {
+                                    peers.Add(changed.User);
+                                }
+                                break;
+                            case "roster":
+                                foreach (Participant p in ev.GetParticipants("participants"))
+                                {
+                                    if (p.User != me)
+                                    {
+                                        peers.Add(p.User);
+                                    }
+                                }
+                                break;
+                            case "data":
+                                dataReceived++;
+                                string from = ev.GetString("from");
+                                dataFrom[from] = (dataFrom.ContainsKey(from) ? (long)dataFrom[from] : 0L) + 1;
+                                break;
+                            case "refused":
+                            case "error":
+                                if (report["error"] == null)
+                                {
+                                    report["error"] = ErrorReport(ev.Error.Code, ev.Error.Message);
+                                }
+                                break;
+                            case "state":
+                                if (ev.GetString("state") == "disconnected")
+                                {
+                                    if (ev.Error != null)
+                                    {
+                                        report["error"] = ErrorReport(ev.Error.Code, ev.Error.Message);
+                                    }
+                                    ended = true;
+                                }
+                                break;
+                        }
+                    }
+                    if (me != null && !ended)
+                    {
+                        foreach (string user in peers)
+                        {
+                            FetchVideo(engine, channel, user, videos);
+                        }
+                        if (tick % 10 == 0)
+                        {
+                            SampleStats(engine, channel, peers, voices);
+                        }
+                    }
+                    tick++;
+                    var due = TimeSpan.FromTicks(frameTime.Ticks * tick);
+                    var wait = due - clock.Elapsed;
+                    if (wait > TimeSpan.Zero)
+                    {
+                        Thread.Sleep(wait);
+                    }
+                }
+                audio.Stop();
+                if (!ended)
+                {
+                    SampleStats(engine, channel, peers, voices);
+                }
+
+                var videoReport = new SortedDictionary<string, object>();
+                foreach (var entry in videos)
+                {
+                    UserVideo v = entry.Value;
+                    videoReport[entry.Key] = new Dictionary<string, object>
+                    {
+                        { "frames", v.Frames },
+                        { "stamped", v.Stamped },
+                        { "width", v.Frame.Width },
+                        { "height", v.Frame.Height },
+                        { "latency_ms", Percentiles(v.LatencyMs) },
+                        { "fetch_ms", Percentiles(v.FetchMs) },
+                    };
+                }
+                var audioReport = new SortedDictionary<string, object>();
+                foreach (var entry in voices)
+                {
+                    Stats stats = entry.Value;
+                    if (stats.AudioPlayed == 0)
+                    {
+                        continue;
+                    }
+                    audioReport[entry.Key] = new Dictionary<string, object>
+                    {
+                        { "frames", (long)stats.AudioPlayed },
+                        { "recovered", (long)stats.AudioRecovered },
+                        { "concealed", (long)stats.AudioConcealed },
+                    };
+                }
+                report["peers"] = peers.ToList();
+                report["data"] = new Dictionary<string, object>
+                {
+                    { "received", dataReceived },
+                    { "from", dataFrom },
+                };
+                report["video"] = videoReport;
+                report["audio"] = audioReport;
+                report["voice_out"] = audio.Report();
+                report["fps"] = fps;
+            }
+            return report;
+        }
+
+        static void FetchVideo(Engine engine, string channel, string user, SortedDictionary<string, UserVideo> videos)
+        {
+            UserVideo v;
+            if (!videos.TryGetValue(user, out v))
+            {
+                v = new UserVideo();
+                videos[user] = v;
+            }
+            var watch = Stopwatch.StartNew();
+            bool fresh;
+            try
+            {
+                fresh = engine.TryGetFrame(channel, user, v.Frame);
+            }
+            catch (LivestageException e)
+            {
+                if (e.Code == Interop.LIVESTAGE_ERR_NOT_FOUND)
+                {
+                    return; // Left since.
+                }
+                throw;
+            }
+            if (!fresh)
+            {
+                return;
+            }
+            double fetchMs = watch.Elapsed.TotalMilliseconds;
+            ulong now = Engine.NowUs();
+            v.Frames++;
+            v.FetchMs.Add(fetchMs);
+            Stamp stamp;
+            if (Engine.TryReadStamp(v.Frame.Pixels, v.Frame.Width, v.Frame.Height, false, out stamp))
+            {
+                v.Stamped++;
+                v.LatencyMs.Add((now - stamp.CaptureUs) / 1000.0);
+            }
+        }
+
+        /// <summary>Keeps each peer's latest counters (a peer that left keeps its last ones).</summary>
+        static void SampleStats(Engine engine, string channel, IEnumerable<string> peers,
+            SortedDictionary<string, Stats> voices)
+        {
+            foreach (string user in peers)
+            {
+                Stats stats;
+                try
+                {
+                    if (engine.TryGetStats(channel, user, out stats))
+                    {
+                        voices[user] = stats;
+                    }
+                }
+                catch (LivestageException e)
+                {
+                    if (e.Code != Interop.LIVESTAGE_ERR_NOT_FOUND)
+                    {
+                        throw;
+                    }
+                }
+            }
+        }
+
+        static Dictionary<string, object> ErrorReport(string code, string message)
+        {
+            return new Dictionary<string, object> { { "code", code }, { "message", message } };
+        }
+
+        static Dictionary<string, object> Percentiles(List<double> samples)
+        {
+            var sorted = samples.OrderBy(x => x).ToList();
+            Func<double, double> at = q => sorted.Count == 0
+                ? 0.0
+                : sorted[(int)Math.Round((sorted.Count - 1) * q)];
+            return new Dictionary<string, object>
+            {
+                { "p50", at(0.5) },
+                { "p95", at(0.95) },
+                { "max", at(1.0) },
+            };
+        }
+    }
+}
