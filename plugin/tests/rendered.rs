@@ -32,6 +32,8 @@ fn screenshot(name: &str, args: &[&str], out: &Path) {
         .args(["--screenshot", out.to_str().unwrap()])
         .args(args)
         .env("WGPU_BACKEND", "vulkan")
+        // winit looks here for a Wayland socket; an empty private directory means "none".
+        .env("XDG_RUNTIME_DIR", out.parent().unwrap())
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("xvfb-run is installed (Debian package xvfb; ./dev setup installs it)");
