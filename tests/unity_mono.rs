@@ -5,110 +5,17 @@
 //! way `OnAudioFilterRead` does. `Runtime/Unity` is compiled against the UnityEngine stub in
 //! `tests/unity_stub`, so its type errors are caught without Unity.
 //!
-//! The measurement behind BENCHMARKS.md ("Unity bridge") runs by name:
-//! `cargo test -p livestage --test unity_mono -- --ignored --nocapture`.
+//! The measurement behind BENCHMARKS.md ("Unity bridge") is `benches/unity_bridge.rs`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::cli::*;
+use common::mono::*;
 use common::native;
 use serde_json::Value;
-
-/// The `.cs` files of a package folder, in a stable order.
-fn sources(folder: &str) -> Vec<String> {
-    let dir = native::root().join("ffi/unity").join(folder);
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "cs"))
-        .map(|p| p.to_str().unwrap().to_owned())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no C# in {}", dir.display());
-    files
-}
-
-/// Compiles a C# target with warnings as errors.
-fn mcs(args: &[&str], files: &[String]) {
-    let mut all: Vec<&str> = vec!["-warnaserror+"];
-    all.extend_from_slice(args);
-    all.extend(files.iter().map(String::as_str));
-    native::run("mcs", &all, "mono-mcs");
-}
-
-/// `Livestage.Native.dll` in `dir`.
-fn build_native(dir: &Path) -> PathBuf {
-    let dll = dir.join("Livestage.Native.dll");
-    let out = format!("-out:{}", dll.display());
-    mcs(&["-target:library", &out], &sources("Runtime/Native"));
-    dll
-}
-
-/// `Viewer.exe` with the native DLL and the native library beside it.
-fn build_viewer(dir: &Path) -> PathBuf {
-    std::fs::copy(native::library(), dir.join(native::LIBRARY)).unwrap();
-    let dll = build_native(dir);
-    let exe = dir.join("Viewer.exe");
-    let (out, reference) = (
-        format!("-out:{}", exe.display()),
-        format!("-r:{}", dll.display()),
-    );
-    mcs(&[&out, &reference], &sources("Samples~/Viewer"));
-    exe
-}
-
-/// Starts the Viewer and waits until it printed that it joined.
-fn start_viewer(exe: &Path, server: &Server, token: &str, seconds: &str, report: &Path) -> Child {
-    let mut child = Command::new("mono")
-        .arg(exe)
-        .args(["--server", &server.addr, "--cert"])
-        .arg(&server.cert)
-        .args(["--token", token, "--duration", seconds, "--report"])
-        .arg(report)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run mono ({e}); apt-get install mono-runtime"));
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (tx, joined) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if line.starts_with("joined ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    if joined.recv_timeout(Duration::from_secs(15)).is_err() {
-        let _ = child.kill();
-        panic!("the Viewer did not join within 15 s");
-    }
-    child
-}
-
-/// Waits for the Viewer (killing it after `limit`) and reads its report.
-fn finish_viewer(mut child: Child, report: &Path, limit: Duration) -> (bool, Value) {
-    let end = Instant::now() + limit;
-    let ok = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.success();
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the Viewer did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let json = std::fs::read_to_string(report).unwrap();
-    (ok, serde_json::from_str(&json).unwrap())
-}
 
 #[test]
 fn the_viewer_receives_frames_voice_and_data_under_mono() {
@@ -214,46 +121,4 @@ fn the_unity_components_compile_against_the_stub() {
         &sources("Runtime/Unity"),
     );
     assert!(out.exists());
-}
-
-/// Fetch cost and glass-to-glass latency at 720p and 1080p, as a 60 fps game sees them
-/// through Mono and the C ABI. Prints the figures recorded in BENCHMARKS.md.
-#[test]
-#[ignore = "a measurement: cargo test -p livestage --test unity_mono -- --ignored --nocapture"]
-fn measure_frame_fetch_and_glass_to_glass() {
-    let dir = tempfile::tempdir().unwrap();
-    let exe = build_viewer(dir.path());
-    for (width, height) in [(1280, 720), (1920, 1080)] {
-        let server = serve(&[]);
-        let report = dir.path().join(format!("viewer-{height}.json"));
-        let viewer = start_viewer(
-            &exe,
-            &server,
-            &token("bench", "viewer", "join", "600"),
-            "12",
-            &report,
-        );
-        let rc = dir.path().join(format!("cam-{height}.json"));
-        let video = format!("video=textured:{width}x{height}@30");
-        let publish = ["--role", "host", "--publish", &video, "--duration", "13"];
-        let cam = bot(&server, &token("bench", "cam", HOST, "600"), &publish, &rc);
-        let (ok, v) = finish_viewer(viewer, &report, Duration::from_secs(40));
-        assert!(ok, "{v:#}");
-        let video = &v["video"]["cam"];
-        println!(
-            "{width}x{height}: frames {} (stamped {}), fetch ms p50 {:.2} p95 {:.2} max {:.2}, \
-             glass-to-glass ms p50 {:.1} p95 {:.1} max {:.1}",
-            video["frames"],
-            video["stamped"],
-            video["fetch_ms"]["p50"].as_f64().unwrap(),
-            video["fetch_ms"]["p95"].as_f64().unwrap(),
-            video["fetch_ms"]["max"].as_f64().unwrap(),
-            video["latency_ms"]["p50"].as_f64().unwrap(),
-            video["latency_ms"]["p95"].as_f64().unwrap(),
-            video["latency_ms"]["max"].as_f64().unwrap(),
-        );
-        assert!(video["stamped"].as_u64().unwrap() > 100, "{video:#}");
-        let (ok, c) = finish(cam, &rc);
-        assert!(ok, "{c}");
-    }
 }
