@@ -285,6 +285,21 @@ impl Game {
         outcomes
     }
 
+    /// A player leaves the game (disconnected, and the narrator chose not to seat a bot):
+    /// eliminated now, which may end the game.
+    pub fn forfeit(&mut self, id: &str) -> Vec<Outcome> {
+        self.eliminate(id);
+        self.choices
+            .retain(|voter, target| voter != id && target != id);
+        match self.winner() {
+            Some(team) if !matches!(self.phase, Phase::Over(_)) => {
+                self.phase = Phase::Over(team);
+                vec![Outcome::Won(team)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The winning side, once there is one.
     pub fn winner(&self) -> Option<Team> {
         let alive = self.players.values().filter(|p| p.alive);

@@ -229,6 +229,20 @@ int32_t livestage_leave(int64_t engine, const char *channel);
 // `channel` must be a NUL-terminated string.
 int32_t livestage_set_role(int64_t engine, const char *channel, int32_t role);
 
+// Raises (`raised` 1) or lowers (`raised` 0) this client's hand in `channel`, asking the
+// moderators to invite it on stage. Only the audience may raise a hand: a host gets a
+// `refused` event with `not_permitted`. A change comes back as a `hand_changed` event (to
+// this client and to the hosts); asking for the state the hand already has changes nothing.
+// Each call counts as a data message against the server's rate limit (the engine paces
+// them).
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `channel` must be a NUL-terminated string.
+int32_t livestage_raise_hand(int64_t engine, const char *channel, int32_t raised);
+
 // Sends `len` bytes (at most 4096) to everyone who hears this client, or only to the users
 // in `to` (comma-separated user ids; null or empty for everyone). Reliable and ordered; the
 // server stamps the sender and may refuse (a `refused` event) over its rate limit.

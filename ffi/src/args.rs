@@ -139,6 +139,15 @@ pub(crate) fn mute(value: i32, name: &str) -> Result<Option<bool>> {
     }
 }
 
+/// A boolean flag: 1 (true) or 0 (false).
+pub(crate) fn flag(value: i32, name: &str) -> Result<bool> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(Error::argument(format!("`{name}` is {other}; use 1 or 0"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -162,6 +171,8 @@ mod tests {
         assert_eq!(layer(2).unwrap(), Some(Layer::Low));
         assert_eq!(mute(-1, "audio").unwrap(), None);
         assert!(mute(3, "audio").is_err());
+        assert!(flag(1, "raised").unwrap());
+        assert!(flag(-1, "raised").is_err());
         // SAFETY: null with length 0 is allowed; null with a length is refused.
         assert!(unsafe { bytes(std::ptr::null(), 0, "data") }.is_ok());
         // SAFETY: as above.

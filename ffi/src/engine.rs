@@ -1,5 +1,5 @@
-//! The engine's lifecycle and requests: create and free, join and leave, role, data, tokens,
-//! subscriptions, moderator actions, volume and counters.
+//! The engine's lifecycle and requests: create and free, join and leave, role, raised hands,
+//! data, tokens, subscriptions, moderator actions, volume and counters.
 //!
 //! A request is checked here (joined channel, valid ids, sizes) and then queued for the
 //! engine; what the server makes of it arrives later as events (`refused`, `role_changed`...).
@@ -221,6 +221,35 @@ pub unsafe extern "C" fn livestage_set_role(engine: i64, channel: *const c_char,
     unsafe {
         request(engine, channel, |client, channel| {
             client.engine.set_role(channel, args::role(role)?);
+            Ok(())
+        })
+    }
+}
+
+/// Raises (`raised` 1) or lowers (`raised` 0) this client's hand in `channel`, asking the
+/// moderators to invite it on stage. Only the audience may raise a hand: a host gets a
+/// `refused` event with `not_permitted`. A change comes back as a `hand_changed` event (to
+/// this client and to the hosts); asking for the state the hand already has changes nothing.
+/// Each call counts as a data message against the server's rate limit (the engine paces
+/// them).
+///
+/// Main thread (any thread but the audio thread).
+///
+/// # Safety
+///
+/// `channel` must be a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn livestage_raise_hand(
+    engine: i64,
+    channel: *const c_char,
+    raised: i32,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        request(engine, channel, |client, channel| {
+            client
+                .engine
+                .raise_hand(channel, args::flag(raised, "raised")?);
             Ok(())
         })
     }

@@ -12,6 +12,7 @@
 //! | `role_changed` | `participant` (with the new role; may be this client); `by`: user id |
 //! | `roster` | `participants`: everyone this client may now see |
 //! | `mute_changed` | `user`; `audio`, `video`: bool (muted now) |
+//! | `hand_changed` | `user`; `raised`: bool (raised now; going on stage lowers it without this event, see the participant's `hand_raised`) |
 //! | `hearing_changed` | `hears`: null (everyone) or user ids |
 //! | `data` | `from`: user id stamped by the server; `seq`: the sender's number, from 1; `private`: bool; `payload`: base64 |
 //! | `refused` | `request`: the request's number; `error` |
@@ -22,7 +23,7 @@
 //! | `error` | `error`: a call refused before it was sent (e.g. not joined, too large) |
 //!
 //! A participant is `{"user", "role": "host"|"audience", "moderator", "audio_muted",
-//! "video_muted", "media_id"}`; an error is `{"code", "message"}` with the stable snake_case
+//! "video_muted", "hand_raised", "media_id"}`; an error is `{"code", "message"}` with the stable snake_case
 //! codes of the server (`token_invalid`, `not_permitted`, `too_many_hosts`, `kicked`,
 //! `server_unreachable`, ...).
 //!
@@ -57,6 +58,7 @@ fn participant(p: &Participant) -> Value {
         "moderator": p.moderator,
         "audio_muted": p.audio_muted,
         "video_muted": p.video_muted,
+        "hand_raised": p.hand_raised,
         "media_id": p.media_id,
     })
 }
@@ -125,6 +127,11 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
                 "user": user,
                 "audio": audio,
                 "video": video,
+            }),
+            wire::Event::HandChanged { user, raised } => json!({
+                "type": "hand_changed",
+                "user": user,
+                "raised": raised,
             }),
             wire::Event::HearingChanged { hears } => {
                 json!({ "type": "hearing_changed", "hears": hears })
@@ -226,4 +233,44 @@ pub unsafe extern "C" fn livestage_poll_event(
             }
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_hand_change_and_a_raised_hand_are_in_the_json() {
+        let event = |kind| Event {
+            channel: "lobby".into(),
+            kind: EventKind::Server(kind),
+        };
+        let json = engine_event(
+            &event(wire::Event::HandChanged {
+                user: "fan".into(),
+                raised: true,
+            }),
+            None,
+        )
+        .unwrap();
+        let value: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            value,
+            json!({ "type": "hand_changed", "channel": "lobby", "user": "fan", "raised": true })
+        );
+        let fan = Participant {
+            user: "fan".into(),
+            role: Role::Audience,
+            moderator: false,
+            audio_muted: false,
+            video_muted: false,
+            hand_raised: true,
+            media_id: 7,
+        };
+        let json = engine_event(&event(wire::Event::PeerJoined(fan)), None).unwrap();
+        let value: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["participant"]["hand_raised"], true);
+    }
 }

@@ -109,9 +109,9 @@ pub use audio::{
 pub use engine::{
     LIVESTAGE_PLAY_ON_DEVICE, LivestageStats, livestage_cert_fingerprint, livestage_demote,
     livestage_engine_free, livestage_engine_new, livestage_join, livestage_kick, livestage_leave,
-    livestage_mute, livestage_now_us, livestage_promote, livestage_renew_token,
-    livestage_send_data, livestage_set_hearing, livestage_set_role, livestage_set_volume,
-    livestage_stats, livestage_subscribe,
+    livestage_mute, livestage_now_us, livestage_promote, livestage_raise_hand,
+    livestage_renew_token, livestage_send_data, livestage_set_hearing, livestage_set_role,
+    livestage_set_volume, livestage_stats, livestage_subscribe,
 };
 pub use error::{
     LIVESTAGE_ERR_ARGUMENT, LIVESTAGE_ERR_BUFFER_TOO_SMALL, LIVESTAGE_ERR_BUSY,

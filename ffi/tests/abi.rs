@@ -230,6 +230,22 @@ fn a_joined_channel_takes_requests_and_refuses_bad_ones_and_nothing_after_leavin
             livestage_set_hearing(engine, lobby.as_ptr(), c"bob".as_ptr(), c"ann".as_ptr()),
             0
         );
+        assert_eq!(livestage_raise_hand(engine, lobby.as_ptr(), 1), 0);
+        assert_eq!(livestage_raise_hand(engine, lobby.as_ptr(), 0), 0);
+        assert_eq!(
+            livestage_raise_hand(engine, lobby.as_ptr(), 2),
+            LIVESTAGE_ERR_ARGUMENT
+        );
+        assert!(last_error().contains("`raised`"), "{}", last_error());
+        assert_eq!(livestage_raise_hand(engine, null(), 1), LIVESTAGE_ERR_NULL);
+        assert_eq!(
+            livestage_raise_hand(engine, c"elsewhere".as_ptr(), 1),
+            LIVESTAGE_ERR_NOT_JOINED
+        );
+        assert_eq!(
+            livestage_raise_hand(i64::MAX, lobby.as_ptr(), 1),
+            LIVESTAGE_ERR_HANDLE
+        );
         assert_eq!(
             livestage_subscribe(engine, lobby.as_ptr(), c"bob".as_ptr(), 1, 9),
             LIVESTAGE_ERR_ARGUMENT
@@ -320,6 +336,10 @@ fn a_joined_channel_takes_requests_and_refuses_bad_ones_and_nothing_after_leavin
             LIVESTAGE_ERR_NOT_JOINED
         );
         assert_eq!(
+            livestage_raise_hand(engine, lobby.as_ptr(), 1),
+            LIVESTAGE_ERR_NOT_JOINED
+        );
+        assert_eq!(
             livestage_leave(engine, lobby.as_ptr()),
             LIVESTAGE_ERR_NOT_JOINED
         );
@@ -330,6 +350,9 @@ fn a_joined_channel_takes_requests_and_refuses_bad_ones_and_nothing_after_leavin
         );
     }
     assert_eq!(livestage_engine_free(engine), LIVESTAGE_OK);
+    // SAFETY: a literal C string.
+    let rc = unsafe { livestage_raise_hand(engine, c"lobby".as_ptr(), 1) };
+    assert_eq!(rc, LIVESTAGE_ERR_HANDLE, "a freed handle");
 }
 
 #[test]

@@ -51,7 +51,8 @@ pub struct JoinOptions {
     pub token: String,
     /// The role asked for.
     pub role: Role,
-    /// Keep data messages under the server's rate limit by delaying them (default on).
+    /// Keep data messages and raised hands under the server's rate limit by delaying them
+    /// (default on).
     pub pace_data: bool,
     /// How long to keep trying to reach the server before giving up on the first connection.
     pub connect_timeout: Duration,
@@ -123,7 +124,7 @@ pub enum EventKind {
         /// True when an earlier session continued after a reconnect.
         resumed: bool,
     },
-    /// An event from the server (peers, roles, data, refusals, token warnings).
+    /// An event from the server (peers, roles, raised hands, data, refusals, token warnings).
     Server(wire::Event),
     /// A request was refused locally before it was sent (e.g. too large, not joined).
     LocalError(Error),
@@ -241,6 +242,14 @@ impl Engine {
     /// A moderator action.
     pub fn moderate(&self, channel: &str, action: Action) {
         self.request(channel, Request::Moderate(action));
+    }
+
+    /// Raises (`true`) or lowers (`false`) this client's hand, asking the moderators to invite
+    /// it on stage. Only the audience may raise a hand; the change comes back as a
+    /// [`wire::Event::HandChanged`] (or a refusal). Paced with data messages when
+    /// [`JoinOptions::pace_data`] is on.
+    pub fn raise_hand(&self, channel: &str, raised: bool) {
+        self.request(channel, Request::RaiseHand(raised));
     }
 
     /// Replaces the token of a live channel membership.

@@ -93,6 +93,12 @@ pub struct AudioMuted;
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VideoMuted;
 
+/// An audience member asked to be invited on stage (see [`RaiseHand`](crate::RaiseHand)).
+/// Removed when the hand is lowered and when the participant goes on stage. This client sees
+/// it on itself and, as a host, on the audience; the audience does not see each other.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HandRaised;
+
 /// The participant's voice is above the speaking threshold (with hysteresis).
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Speaking;

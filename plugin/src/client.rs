@@ -108,6 +108,18 @@ impl Livestage {
         format!("{:?}", self.playout.backend())
     }
 
+    /// Everything received so far from the participant with `media_id` in a channel entity
+    /// (totals since joining), read now rather than once a second like
+    /// [`MediaStats`](crate::MediaStats): what a game uses to prove who actually reached whom.
+    pub fn received(
+        &self,
+        channel: Entity,
+        media_id: u64,
+    ) -> Option<livestage_net::playout::Stats> {
+        self.link_of(channel)
+            .and_then(|link| self.playout.stats(link, media_id))
+    }
+
     /// The engine, for what the ECS API does not cover yet.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine

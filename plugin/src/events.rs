@@ -44,6 +44,22 @@ pub struct RoleChanged {
     pub by: String,
 }
 
+/// A participant raised or lowered their hand (a remote audience member, seen as a host, or
+/// this client). Going on stage lowers a hand without this event: watch [`RoleChanged`] or
+/// the [`HandRaised`](crate::HandRaised) component for that.
+#[derive(Message, EntityEvent, Clone, Debug)]
+pub struct HandChanged {
+    /// The channel entity.
+    #[event_target]
+    pub channel: Entity,
+    /// The participant entity.
+    pub participant: Entity,
+    /// The user id.
+    pub user: String,
+    /// The hand is raised now.
+    pub raised: bool,
+}
+
 /// A data message arrived.
 #[derive(Message, EntityEvent, Clone, Debug)]
 pub struct DataReceived {

@@ -4,8 +4,9 @@
 //! ([`ParticipantOf`] / [`Participants`]) with role components ([`Host`], [`Audience`],
 //! [`Moderator`]), [`Speaking`], [`AudioLevel`], [`NetworkQuality`] and, once their video
 //! arrives, a [`RemoteVideo`] texture. Requests are [`EntityEvent`]s ([`Join`], [`SetRole`],
-//! [`Publish`], [`SendData`], ...); what happened arrives as messages and observer events
-//! ([`Joined`], [`RoleChanged`], [`DataReceived`], ...). Remote voice plays through cpal.
+//! [`RaiseHand`], [`Publish`], [`SendData`], ...); what happened arrives as messages and
+//! observer events ([`Joined`], [`RoleChanged`], [`HandChanged`], [`DataReceived`], ...).
+//! Remote voice plays through cpal.
 //!
 //! ```no_run
 //! use bevy::prelude::*;
@@ -62,13 +63,14 @@ mod video;
 mod voice;
 
 pub use channel::{
-    Audience, AudioLevel, AudioMuted, Channel, Connected, Connecting, Disconnected, Hearing, Host,
-    LocalParticipant, MediaStats, Moderator, NetworkQuality, Participant, ParticipantOf,
-    Participants, Reconnecting, Speaking, VideoMuted,
+    Audience, AudioLevel, AudioMuted, Channel, Connected, Connecting, Disconnected, HandRaised,
+    Hearing, Host, LocalParticipant, MediaStats, Moderator, NetworkQuality, Participant,
+    ParticipantOf, Participants, Reconnecting, Speaking, VideoMuted,
 };
 pub use client::{Livestage, RemoteServer, grants};
 pub use events::{
-    ConnectionChanged, DataReceived, Joined, Left, LivestageError, RoleChanged, TokenExpiring,
+    ConnectionChanged, DataReceived, HandChanged, Joined, Left, LivestageError, RoleChanged,
+    TokenExpiring,
 };
 pub use livestage_net::engine::ConnectionState;
 pub use livestage_net::playout::Placement;
@@ -79,7 +81,7 @@ pub use plugin::{LivestagePlugin, LivestageSystems, Server};
 pub use publish::{
     CustomVideo, LocalAudio, LocalPreview, LocalVideo, Publish, PushFrame, Unpublish,
 };
-pub use requests::{Join, Leave, Moderate, RenewToken, SendData, SetRole, Subscribe};
+pub use requests::{Join, Leave, Moderate, RaiseHand, RenewToken, SendData, SetRole, Subscribe};
 pub use video::{RemoteVideo, UploadTimings, video_image};
 pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 
@@ -87,10 +89,11 @@ pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 pub mod prelude {
     pub use crate::{
         Action, Audience, AudioLevel, Channel, Connected, Connecting, CustomVideo, DataReceived,
-        Disconnected, Error, ErrorCode, Host, Join, Joined, Layer, Leave, Left, Livestage,
-        LivestageError, LivestagePlugin, LivestageSystems, LocalAudio, LocalParticipant,
-        LocalPreview, LocalVideo, MediaStats, Moderate, Moderator, NetworkQuality, Participant,
-        ParticipantOf, Participants, Publish, PushFrame, RemoteVideo, Role, RoleChanged, SendData,
-        SetRole, SpatialVoice, Speaking, Subscribe, Unpublish, VoiceListener, VoiceVolume, grants,
+        Disconnected, Error, ErrorCode, HandChanged, HandRaised, Host, Join, Joined, Layer, Leave,
+        Left, Livestage, LivestageError, LivestagePlugin, LivestageSystems, LocalAudio,
+        LocalParticipant, LocalPreview, LocalVideo, MediaStats, Moderate, Moderator,
+        NetworkQuality, Participant, ParticipantOf, Participants, Publish, PushFrame, RaiseHand,
+        RemoteVideo, Role, RoleChanged, SendData, SetRole, SpatialVoice, Speaking, Subscribe,
+        Unpublish, VoiceListener, VoiceVolume, grants,
     };
 }

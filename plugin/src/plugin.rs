@@ -8,7 +8,8 @@ use livestage_net::playout::{self, Playout};
 
 use crate::client::{Livestage, RemoteServer};
 use crate::events::{
-    ConnectionChanged, DataReceived, Joined, Left, LivestageError, RoleChanged, TokenExpiring,
+    ConnectionChanged, DataReceived, HandChanged, Joined, Left, LivestageError, RoleChanged,
+    TokenExpiring,
 };
 use crate::receive::Directory;
 use crate::stats::StatsTimer;
@@ -112,6 +113,7 @@ impl Plugin for LivestagePlugin {
             .add_message::<Joined>()
             .add_message::<Left>()
             .add_message::<RoleChanged>()
+            .add_message::<HandChanged>()
             .add_message::<DataReceived>()
             .add_message::<ConnectionChanged>()
             .add_message::<TokenExpiring>()
@@ -147,6 +149,7 @@ impl Plugin for LivestagePlugin {
             .add_observer(requests::subscribe)
             .add_observer(requests::send_data)
             .add_observer(requests::moderate)
+            .add_observer(requests::raise_hand)
             .add_observer(requests::renew_token)
             .add_observer(publish::publish)
             .add_observer(publish::unpublish)

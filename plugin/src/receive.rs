@@ -10,13 +10,14 @@ use livestage_net::playout::PlayoutEvent;
 use livestage_proto::wire::{self, Role};
 
 use crate::channel::{
-    Audience, AudioMuted, Connected, Connecting, Disconnected, Hearing, Host, LocalParticipant,
-    MediaStats, Moderator, Participant, ParticipantOf, Participants, Reconnecting, Speaking,
-    VideoMuted,
+    Audience, AudioMuted, Connected, Connecting, Disconnected, HandRaised, Hearing, Host,
+    LocalParticipant, MediaStats, Moderator, Participant, ParticipantOf, Participants,
+    Reconnecting, Speaking, VideoMuted,
 };
 use crate::client::Livestage;
 use crate::events::{
-    ConnectionChanged, DataReceived, Joined, Left, LivestageError, RoleChanged, TokenExpiring,
+    ConnectionChanged, DataReceived, HandChanged, Joined, Left, LivestageError, RoleChanged,
+    TokenExpiring,
 };
 
 /// Participant entities by channel entity and user id, and by channel and media id.
@@ -178,6 +179,22 @@ fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
                 toggle::<VideoMuted>(&mut e, video);
             }
         }
+        wire::Event::HandChanged { user, raised } => {
+            let key = (channel, user.clone());
+            let Some(&entity) = world.resource::<Directory>().by_user.get(&key) else {
+                return; // Someone this client cannot see (the server only tells those who can).
+            };
+            toggle::<HandRaised>(&mut world.entity_mut(entity), raised);
+            report(
+                world,
+                HandChanged {
+                    channel,
+                    participant: entity,
+                    user,
+                    raised,
+                },
+            );
+        }
         wire::Event::HearingChanged { hears } => {
             let me = local_participant(world, channel);
             if let Some(me) = me {
@@ -303,6 +320,7 @@ fn upsert(world: &mut World, channel: Entity, p: &wire::Participant, local: bool
     toggle::<Moderator>(&mut e, p.moderator);
     toggle::<AudioMuted>(&mut e, p.audio_muted);
     toggle::<VideoMuted>(&mut e, p.video_muted);
+    toggle::<HandRaised>(&mut e, p.hand_raised);
     if local {
         e.insert(LocalParticipant);
     }

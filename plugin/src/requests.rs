@@ -63,6 +63,18 @@ pub struct SetRole {
     pub role: Role,
 }
 
+/// Raise (`raised: true`) or lower this client's hand in the channel, asking the moderators
+/// to invite it on stage. Only the audience may raise a hand (a host gets a
+/// [`LivestageError`] with `not_permitted`); the change shows as [`HandRaised`](crate::HandRaised)
+/// and a [`HandChanged`](crate::HandChanged) message. Going on stage lowers it.
+#[derive(EntityEvent, Clone, Copy, Debug)]
+pub struct RaiseHand {
+    /// The channel entity.
+    pub entity: Entity,
+    /// Raise (`true`) or lower (`false`).
+    pub raised: bool,
+}
+
 /// Choose what to receive from a remote participant: its voice, and the high or low video
 /// layer or none. Everyone is received at the high layer until this is sent.
 #[derive(EntityEvent, Clone, Copy, Debug)]
@@ -206,6 +218,15 @@ pub(crate) fn send_data(request: On<SendData>, client: Res<Livestage>, mut comma
 pub(crate) fn moderate(request: On<Moderate>, client: Res<Livestage>, mut commands: Commands) {
     match client.link_of(request.entity) {
         Some(link) => client.engine.moderate(link, request.action.clone()),
+        None => {
+            commands.write_message(not_joined(request.entity));
+        }
+    };
+}
+
+pub(crate) fn raise_hand(request: On<RaiseHand>, client: Res<Livestage>, mut commands: Commands) {
+    match client.link_of(request.entity) {
+        Some(link) => client.engine.raise_hand(link, request.raised),
         None => {
             commands.write_message(not_joined(request.entity));
         }

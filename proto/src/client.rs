@@ -176,7 +176,9 @@ impl Session {
         }
     }
 
-    /// Queues a request. Data over the size limit is refused here, before it is sent.
+    /// Queues a request. Data over the size limit is refused here, before it is sent. Data
+    /// messages and [`Request::RaiseHand`] are paced under the server's rate limit (unless
+    /// [`Session::without_pacing`]).
     pub fn send(&mut self, request: Request, now_ms: u64) -> Result<(), Error> {
         if self.state == State::Ended {
             return Err(Error::new(
@@ -207,11 +209,10 @@ impl Session {
     /// wire: a burst built up during an outage would otherwise trip the server's limit.
     fn release(&mut self, now_ms: u64) {
         while self.state == State::Live {
-            let data_len = match self.next_waiting() {
-                None => break,
-                Some(Request::Data { payload, .. }) => Some(payload.len()),
-                Some(_) => None,
+            let Some(request) = self.next_waiting() else {
+                break;
             };
+            let data_len = paced_len(request);
             if let (Some(len), Some(pacing)) = (data_len, self.pacing.as_mut())
                 && !pacing.try_take(len, now_ms)
             {
@@ -256,9 +257,8 @@ impl Session {
         if self.state != State::Live {
             return None;
         }
-        let data_len = match self.next_waiting()? {
-            Request::Data { payload, .. } => payload.len(),
-            _ => return Some(now_ms),
+        let Some(data_len) = paced_len(self.next_waiting()?) else {
+            return Some(now_ms);
         };
         let wait = self
             .pacing
@@ -382,6 +382,12 @@ impl Session {
                     p.video_muted = *video;
                 }
             }
+            Event::HandChanged { user, raised } => {
+                let me = self.me.as_mut().filter(|m| &m.user == user);
+                if let Some(p) = me.or_else(|| self.roster.get_mut(user)) {
+                    p.hand_raised = *raised;
+                }
+            }
             Event::TokenRenewed { expires } => self.token_expires = *expires,
             Event::HearingChanged { .. }
             | Event::KeyframeRequest { .. }
@@ -410,5 +416,15 @@ impl Session {
     /// The next notice for the front end, if any.
     pub fn poll_notice(&mut self) -> Option<Notice> {
         self.notices.pop_front()
+    }
+}
+
+/// The length a request counts for against the server's data rate limit, or `None` when it
+/// is not limited. A raised or lowered hand counts as a message of zero bytes.
+fn paced_len(request: &Request) -> Option<usize> {
+    match request {
+        Request::Data { payload, .. } => Some(payload.len()),
+        Request::RaiseHand(_) => Some(0),
+        _ => None,
     }
 }

@@ -107,6 +107,8 @@ struct Session {
     role: Role,
     audio_muted: bool,
     video_muted: bool,
+    /// Asked to be invited on stage; only ever true for the audience.
+    hand_raised: bool,
     /// `None` hears everyone.
     hears: Option<BTreeSet<UserId>>,
     conn: Option<ConnId>,
@@ -189,6 +191,7 @@ impl Session {
             moderator: self.claims.allows(Grant::Moderator),
             audio_muted: self.audio_muted,
             video_muted: self.video_muted,
+            hand_raised: self.hand_raised,
             media_id: self.media_id,
         }
     }
@@ -433,6 +436,7 @@ impl Server {
             role,
             audio_muted: false,
             video_muted: false,
+            hand_raised: false,
             hears: None,
             conn: Some(conn),
             lost_at: None,
@@ -695,6 +699,7 @@ impl Server {
             }
             Request::Data { to, payload } => self.forward_data(sid, to, payload, now_ms),
             Request::Moderate(action) => self.moderate(sid, action),
+            Request::RaiseHand(raised) => self.raise_hand(sid, raised, now_ms),
             Request::RenewToken(jwt) => self.renew(sid, &jwt, now_ms),
             Request::Subscribe { user, audio, video } => {
                 let s = self
@@ -761,6 +766,10 @@ impl Server {
         let before = s.participant();
         let s = self.sessions.get_mut(&sid).expect("session checked above");
         s.role = role;
+        // On stage the request is granted: the hand goes down with the role change.
+        if role == Role::Host {
+            s.hand_raised = false;
+        }
         let participant = s.participant();
         let by = by.to_owned();
         // Everyone who could see it before or can see it now learns the change.
@@ -777,6 +786,41 @@ impl Server {
         self.emit(sid, changed);
         let roster = self.visible_roster(sid);
         self.emit(sid, Event::Roster(roster));
+        Ok(())
+    }
+
+    /// Raises or lowers the hand of an audience member and tells it and everyone who sees it.
+    /// Every request is charged to the sender's data rate limit, even one that changes nothing.
+    fn raise_hand(&mut self, sid: SessionId, raised: bool, now_ms: u64) -> Result<(), Error> {
+        let limits = self.config.limits;
+        let s = self
+            .sessions
+            .get_mut(&sid)
+            .expect("caller holds a live session");
+        if !s.rate.try_take(0, now_ms) {
+            let msg = format!(
+                "more than {} messages per second (raised hands count as messages); slow down",
+                limits.messages_per_sec
+            );
+            return Err(Error::new(ErrorCode::RateLimited, msg));
+        }
+        if raised && s.role == Role::Host {
+            return Err(Error::new(
+                ErrorCode::NotPermitted,
+                "hosts are on stage already; only the audience raises a hand",
+            ));
+        }
+        if s.hand_raised == raised {
+            return Ok(());
+        }
+        s.hand_raised = raised;
+        let about = s.participant();
+        let event = Event::HandChanged {
+            user: about.user.clone(),
+            raised,
+        };
+        self.announce(sid, |_| event.clone(), &about);
+        self.emit(sid, event);
         Ok(())
     }
 

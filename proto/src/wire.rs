@@ -12,8 +12,10 @@ use crate::error::{Error, ErrorCode};
 use crate::id::{SessionId, UserId};
 use crate::media::Layer;
 
-/// Version of this wire format; a server refuses a `Hello` with another version.
-pub const VERSION: u16 = 1;
+/// Version of this wire format; a server refuses a `Hello` with another version. Version 2
+/// added raised hands ([`Participant::hand_raised`], [`Request::RaiseHand`],
+/// [`Event::HandChanged`]).
+pub const VERSION: u16 = 2;
 /// Largest control frame body, in bytes. A longer frame is a protocol error.
 pub const MAX_FRAME: usize = 64 * 1024;
 /// Largest data message payload, in bytes.
@@ -54,6 +56,9 @@ pub struct Participant {
     pub audio_muted: bool,
     /// A moderator muted this participant's video.
     pub video_muted: bool,
+    /// An audience member asked to be invited on stage ([`Request::RaiseHand`]). Always
+    /// false for a host: going on stage lowers the hand.
+    pub hand_raised: bool,
     /// The id that media from this participant carries.
     pub media_id: u64,
 }
@@ -132,6 +137,12 @@ pub enum Request {
         /// The layer.
         layer: Layer,
     },
+    /// Raise (`true`) or lower (`false`) this client's hand, asking the moderators to invite
+    /// it on stage. Only the audience may raise a hand (a host is refused with
+    /// [`ErrorCode::NotPermitted`]); lowering is always allowed. Each request counts as a
+    /// zero-byte message against the sender's data message rate limit
+    /// ([`ErrorCode::RateLimited`] beyond it), so toggling cannot flood the channel.
+    RaiseHand(bool),
 }
 
 /// Moderator actions.
@@ -209,6 +220,16 @@ pub enum Event {
         audio: bool,
         /// Video muted now.
         video: bool,
+    },
+    /// Someone raised or lowered their hand (or this client did). Sent to the user itself
+    /// and to everyone who can see it (the hosts, since only the audience raises hands);
+    /// nothing is sent when the state did not change. Going on stage lowers a hand without
+    /// this event: the [`Event::RoleChanged`] participant carries `hand_raised: false`.
+    HandChanged {
+        /// Who.
+        user: UserId,
+        /// The hand is raised now.
+        raised: bool,
     },
     /// This client's hearing set changed.
     HearingChanged {

@@ -183,6 +183,13 @@ namespace Livestage.Native
             Check(Interop.livestage_set_role(Live(), Name(channel), (int)role));
         }
 
+        /// <summary>Raises (true) or lowers (false) this client's hand, asking the moderators to
+        /// invite it on stage; audience only (answered by hand_changed or refused).</summary>
+        public void RaiseHand(string channel, bool raised)
+        {
+            Check(Interop.livestage_raise_hand(Live(), Name(channel), raised ? 1 : 0));
+        }
+
         /// <summary>Sends up to 4096 bytes to everyone who hears this client, or to some users.</summary>
         public void SendData(string channel, byte[] payload, params string[] to)
         {

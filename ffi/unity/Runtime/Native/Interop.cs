@@ -66,6 +66,9 @@ namespace Livestage.Native
         public static extern int livestage_set_role(long engine, byte[] channel, int role);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_raise_hand(long engine, byte[] channel, int raised);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int livestage_send_data(long engine, byte[] channel, byte[] data, UIntPtr len,
             byte[] to);
 

@@ -15,6 +15,8 @@ namespace Livestage.Native
         public bool Moderator;
         public bool AudioMuted;
         public bool VideoMuted;
+        /// <summary>An audience member asked to go on stage (always false for a host).</summary>
+        public bool HandRaised;
         public ulong MediaId;
 
         internal static Participant From(object value)
@@ -31,6 +33,7 @@ namespace Livestage.Native
                 Moderator = LivestageEvent.AsBool(fields, "moderator"),
                 AudioMuted = LivestageEvent.AsBool(fields, "audio_muted"),
                 VideoMuted = LivestageEvent.AsBool(fields, "video_muted"),
+                HandRaised = LivestageEvent.AsBool(fields, "hand_raised"),
                 MediaId = LivestageEvent.AsULong(fields, "media_id"),
             };
         }
@@ -52,8 +55,8 @@ namespace Livestage.Native
     public sealed class LivestageEvent
     {
         /// <summary>state, joined, peer_joined, peer_left, role_changed, roster, mute_changed,
-        /// hearing_changed, data, refused, token_expiring, token_renewed, layer_changed, speaking
-        /// or error; ignore types you do not know.</summary>
+        /// hand_changed, hearing_changed, data, refused, token_expiring, token_renewed,
+        /// layer_changed, speaking or error; ignore types you do not know.</summary>
         public readonly string Type;
         /// <summary>The channel it happened in.</summary>
         public readonly string Channel;
