@@ -65,7 +65,6 @@ fn draw(
     mut report: ResMut<Report>,
     time: Res<Time<Real>>,
     seats: Query<(Entity, &Seat, &Knowledge, Has<OnAir>)>,
-    mut seat_control: Query<&mut Seat>,
     narrator: Query<(), With<NarratorSeat>>,
     people: Query<(
         Entity,
@@ -181,10 +180,12 @@ fn draw(
             } else if let Some((entity, seat, knowledge, on_air)) = me {
                 if !seat.human {
                     ui.label(format!("{} is a bot.", seat.user));
-                    if ui.button("Take this seat").clicked()
-                        && let Ok(mut s) = seat_control.get_mut(entity)
-                    {
-                        s.human = true;
+                    if ui.button("Take this seat").clicked() {
+                        commands.queue(move |world: &mut World| {
+                            if let Some(mut seat) = world.get_mut::<Seat>(entity) {
+                                seat.human = true;
+                            }
+                        });
                         if on_air {
                             commands.trigger(Publish {
                                 entity,
@@ -412,14 +413,16 @@ fn seat_controls(
     }
 }
 
+/// The network-quality icon: signal bars coloured by grade.
 fn quality_icon(quality: NetworkQuality) -> (&'static str, egui::Color32) {
-    match quality {
-        NetworkQuality::Excellent => ("▮▮▮", egui::Color32::GREEN),
-        NetworkQuality::Good => ("▮▮▯", egui::Color32::LIGHT_GREEN),
-        NetworkQuality::Poor => ("▮▯▯", egui::Color32::YELLOW),
-        NetworkQuality::Bad => ("▯▯▯", egui::Color32::RED),
-        NetworkQuality::Unknown => ("···", egui::Color32::GRAY),
-    }
+    let colour = match quality {
+        NetworkQuality::Excellent => egui::Color32::GREEN,
+        NetworkQuality::Good => egui::Color32::LIGHT_GREEN,
+        NetworkQuality::Poor => egui::Color32::YELLOW,
+        NetworkQuality::Bad => egui::Color32::RED,
+        NetworkQuality::Unknown => egui::Color32::GRAY,
+    };
+    ("📶", colour)
 }
 
 fn seat_order(user: &str) -> (usize, String) {
