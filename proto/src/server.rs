@@ -204,6 +204,17 @@ impl Session {
 struct Channel {
     profile: Profile,
     members: BTreeMap<UserId, SessionId>,
+    /// What moderators imposed on each user, kept past the user's session: leaving and joining
+    /// again (or replacing the session) must not lift a mute or a hearing set.
+    restrictions: BTreeMap<UserId, Restriction>,
+}
+
+/// A moderator's mutes and hearing set for one user of a channel.
+#[derive(Clone, Debug, Default)]
+struct Restriction {
+    hears: Option<BTreeSet<UserId>>,
+    audio_muted: bool,
+    video_muted: bool,
 }
 
 /// The whole server's control state.
@@ -427,6 +438,12 @@ impl Server {
 
         let sid = SessionId(self.next_session);
         self.next_session += 1;
+        let restriction = self
+            .channels
+            .get(channel)
+            .and_then(|ch| ch.restrictions.get(&user))
+            .cloned()
+            .unwrap_or_default();
         let session = Session {
             media_id: sid.0,
             key: self.rng.next_u64(),
@@ -434,10 +451,10 @@ impl Server {
             rate: DataRate::enforce(self.config.limits, now_ms),
             claims,
             role,
-            audio_muted: false,
-            video_muted: false,
+            audio_muted: restriction.audio_muted,
+            video_muted: restriction.video_muted,
             hand_raised: false,
-            hears: None,
+            hears: restriction.hears.clone(),
             conn: Some(conn),
             lost_at: None,
             last_event: 0,
@@ -463,10 +480,15 @@ impl Server {
             .or_insert_with(|| Channel {
                 profile,
                 members: BTreeMap::new(),
+                restrictions: BTreeMap::new(),
             });
         ch.members.insert(user.clone(), sid);
 
         self.send_welcome(sid, conn);
+        if let Some(hears) = restriction.hears {
+            let hears = Some(hears.into_iter().collect());
+            self.emit(sid, Event::HearingChanged { hears });
+        }
         self.announce(
             sid,
             |_| Event::PeerJoined(participant.clone()),
@@ -622,6 +644,16 @@ impl Server {
                 self.channels.remove(&channel);
             }
         }
+    }
+
+    /// The moderation record of `user` in `channel` (which exists: a moderator is in it).
+    fn restriction(&mut self, channel: &str, user: &str) -> &mut Restriction {
+        self.channels
+            .get_mut(channel)
+            .expect("a moderator acts in a channel it is a member of")
+            .restrictions
+            .entry(user.to_owned())
+            .or_default()
     }
 
     fn flush_acks(&mut self) {
@@ -919,6 +951,9 @@ impl Server {
                 s.audio_muted = audio.unwrap_or(s.audio_muted);
                 s.video_muted = video.unwrap_or(s.video_muted);
                 let about = s.participant();
+                let record = self.restriction(&channel, &user);
+                record.audio_muted = about.audio_muted;
+                record.video_muted = about.video_muted;
                 let event = Event::MuteChanged {
                     user,
                     audio: about.audio_muted,
@@ -943,6 +978,7 @@ impl Server {
                 }
                 let set: Option<BTreeSet<UserId>> = hears.map(|h| h.into_iter().collect());
                 let listed = set.as_ref().map(|s| s.iter().cloned().collect());
+                self.restriction(&channel, &listener).hears = set.clone();
                 self.sessions.get_mut(&t).expect("target just found").hears = set;
                 self.emit(t, Event::HearingChanged { hears: listed });
                 Ok(())

@@ -75,3 +75,39 @@ fn mute_is_announced_and_kick_removes() {
     assert_eq!(net.ended(a), Some(ErrorCode::Kicked));
     assert_eq!(net.server.participants(common::CHANNEL).len(), 2);
 }
+
+#[test]
+fn joining_again_does_not_lift_a_hearing_set_or_a_mute() {
+    let mut net = Net::new();
+    let m = net.moderator("narrator");
+    let wolf = net.host("wolf");
+    let _villager = net.host("villager");
+    net.send(
+        m,
+        Request::Moderate(Action::SetHearing {
+            listener: "villager".into(),
+            hears: Some(vec!["narrator".into()]),
+        }),
+    );
+    net.send(
+        m,
+        Request::Moderate(Action::Mute {
+            user: "villager".into(),
+            audio: Some(true),
+            video: None,
+        }),
+    );
+    // A modified client joins again as the same user (replacing its session) to listen in.
+    let again = net.host("villager");
+    assert!(net.events(again).contains(&Event::HearingChanged {
+        hears: Some(vec!["narrator".into()])
+    }));
+    net.data(wolf, b"eat the baker");
+    assert!(net.data_received(again).is_empty(), "the new session hears the wolf");
+    net.data(m, b"night falls");
+    assert_eq!(net.data_received(again).len(), 1, "it still hears the narrator");
+    let muted = net.events(m).iter().any(|e| {
+        matches!(e, Event::PeerJoined(p) if p.user == "villager" && p.audio_muted)
+    });
+    assert!(muted, "the mute survives the new session");
+}
