@@ -170,8 +170,8 @@ fn set_table(
         let token = minter.token(livestage, name, grants::HOST)?;
         seat::spawn(commands, name, SeatKind::Spectator, token, false, options);
     }
-    if !options.headless {
-        print_codes(livestage, &minter, &players, spectators.len())?;
+    if !options.headless || options.codes.is_some() {
+        print_codes(livestage, &minter, &players, spectators.len(), options)?;
     }
     commands.insert_resource(minter);
     commands.insert_resource(Table::new(narrator, players, spectators, options));
@@ -184,6 +184,7 @@ fn print_codes(
     minter: &Minter,
     players: &[String],
     spectators: usize,
+    options: &Options,
 ) -> anyhow::Result<()> {
     let Some(server) = livestage.server() else {
         return Ok(());
@@ -197,6 +198,18 @@ fn print_codes(
         }
         .code()
     };
+    let spectator = format!("spectator-{}", spectators + 1);
+    if let Some(path) = &options.codes {
+        let mut codes = std::collections::BTreeMap::new();
+        for user in players.iter().chain(std::iter::once(&spectator)) {
+            codes.insert(user.clone(), invite(user)?);
+        }
+        std::fs::write(path, serde_json::to_vec_pretty(&codes)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if options.headless {
+        return Ok(());
+    }
     println!("Join this game from another terminal:");
     for name in players.iter().take(2) {
         println!(
@@ -204,7 +217,6 @@ fn print_codes(
             invite(name)?
         );
     }
-    let spectator = format!("spectator-{}", spectators + 1);
     println!(
         "  as a spectator:  cargo run --release --example party -- --join {}",
         invite(&spectator)?

@@ -94,6 +94,9 @@ pub struct Options {
     /// subscribes to everyone at night, and keeps voting after it is out.
     #[arg(long, value_name = "SEAT")]
     pub tamper: Option<String>,
+    /// Also write the join codes (user -> code) to this JSON file.
+    #[arg(long)]
+    pub codes: Option<PathBuf>,
     /// Seed for dealing roles and the bots' choices.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,

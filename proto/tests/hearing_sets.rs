@@ -103,11 +103,19 @@ fn joining_again_does_not_lift_a_hearing_set_or_a_mute() {
         hears: Some(vec!["narrator".into()])
     }));
     net.data(wolf, b"eat the baker");
-    assert!(net.data_received(again).is_empty(), "the new session hears the wolf");
+    assert!(
+        net.data_received(again).is_empty(),
+        "the new session hears the wolf"
+    );
     net.data(m, b"night falls");
-    assert_eq!(net.data_received(again).len(), 1, "it still hears the narrator");
-    let muted = net.events(m).iter().any(|e| {
-        matches!(e, Event::PeerJoined(p) if p.user == "villager" && p.audio_muted)
-    });
+    assert_eq!(
+        net.data_received(again).len(),
+        1,
+        "it still hears the narrator"
+    );
+    let muted = net
+        .events(m)
+        .iter()
+        .any(|e| matches!(e, Event::PeerJoined(p) if p.user == "villager" && p.audio_muted));
     assert!(muted, "the mute survives the new session");
 }
