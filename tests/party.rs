@@ -3,34 +3,19 @@
 //! check the server enforced the rules, not that the rules say so.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// The example binary, built next to this test (`cargo test` builds the examples).
-fn party() -> PathBuf {
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = deps.parent().unwrap().join("examples").join("party");
-    assert!(
-        path.exists(),
-        "{} is missing; `cargo test` builds it",
-        path.display()
-    );
-    path
-}
-
 /// Plays a headless game and returns its report.
 fn play(args: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
-    let output = Command::new(party())
+    let output = Command::new(common::party::binary())
         .args(["--headless", "--report", report.to_str().unwrap()])
         .args(args)
         .output()

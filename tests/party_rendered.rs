@@ -3,7 +3,9 @@
 //! in its own colour.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,26 +21,11 @@ const PALETTE: [[u8; 3]; 8] = [
     [240, 110, 190],
 ];
 
-fn party() -> PathBuf {
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = deps.parent().unwrap().join("examples").join("party");
-    assert!(
-        path.exists(),
-        "{} is missing; `cargo test` builds it",
-        path.display()
-    );
-    path
-}
-
 /// Runs the game under `xvfb-run` until it saves its screenshot and exits.
 fn screenshot(args: &[&str], out: &Path) {
     let mut child = Command::new("xvfb-run")
         .args(["-a", "-s", "-screen 0 1600x1000x24"])
-        .arg(party())
+        .arg(common::party::binary())
         .args(["--screenshot", out.to_str().unwrap()])
         .args(args)
         .env("WGPU_BACKEND", "vulkan")

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod mono;
 pub mod native;
+pub mod party;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
