@@ -39,7 +39,7 @@ timeout -s KILL $((DUR + 5)) ffmpeg -loglevel error -fflags nobuffer -flags low_
   | "$B" stamps --size "$SIZE" --report "$tmp/rtmp.json" >/dev/null || true
 
 echo "== Livestage: openh264 -> QUIC SFU -> decode ($SIZE@$FPS, $KIND, ${DUR}s)"
-LIVESTAGE_SECRET=bench "$B" serve --dev --listen 127.0.0.1:19351 --cert-out "$tmp/cert.pem" >/dev/null 2>&1 & pids+=($!)
+LIVESTAGE_SECRET=bench-secret-of-at-least-32-bytes-long "$B" serve --dev --listen 127.0.0.1:19351 --cert-out "$tmp/cert.pem" >/dev/null 2>&1 & pids+=($!)
 sleep 1
 tok() { "$B" token --secret bench --channel bench --user "$1" --grants "$2"; }
 "$B" bot --server 127.0.0.1:19351 --cert "$tmp/cert.pem" --token "$(tok viewer join)" \

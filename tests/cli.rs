@@ -166,3 +166,201 @@ fn load_admits_two_hundred_audience_connections() {
     assert_eq!(r["dropped_while_idle"], 0);
     assert!(r["server_kib_per_connection"].as_f64().unwrap() > 0.0);
 }
+
+/// Results of a report's `moderation` list as (action, user, result).
+fn moderation(report: &Value) -> Vec<(String, String, String)> {
+    report["moderation"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no moderation list in {report}"))
+        .iter()
+        .map(|m| {
+            let s = |k: &str| m[k].as_str().unwrap().to_owned();
+            (s("action"), s("user"), s("result"))
+        })
+        .collect()
+}
+
+fn triples(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    list.iter()
+        .map(|(a, u, r)| (a.to_string(), u.to_string(), r.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_moderator_bot_promotes_mutes_demotes_and_kicks() {
+    let server = serve(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(format!("{name}.json"));
+    // v1 may publish but watches; h1 is on stage; v2 may only watch.
+    let v1 = bot(
+        &server,
+        &token("lobby", "v1", HOST, "600"),
+        &["--duration", "9"],
+        &path("v1"),
+    );
+    let h1 = bot(
+        &server,
+        &token("lobby", "h1", HOST, "600"),
+        &["--role", "host", "--duration", "9"],
+        &path("h1"),
+    );
+    let v2 = bot(
+        &server,
+        &token("lobby", "v2", "join", "600"),
+        &["--duration", "9"],
+        &path("v2"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let actions = "promote:v1,mute-audio:v1,mute-video:v1,unmute-video:v1,demote:h1,\
+                   promote:v2,kick:v2";
+    let boss = bot(
+        &server,
+        &token("lobby", "boss", "join,moderator", "600"),
+        &["--moderate", actions, "--duration", "3"],
+        &path("boss"),
+    );
+    let (ok, b) = finish(boss, &path("boss"));
+    assert!(!ok, "one action was refused, so the bot failed: {b}");
+    assert_eq!(b["joined"], true);
+    assert_eq!(b["error"], Value::Null, "{b}");
+    assert_eq!(
+        moderation(&b),
+        triples(&[
+            ("promote", "v1", "ok"),
+            ("mute-audio", "v1", "ok"),
+            ("mute-video", "v1", "ok"),
+            ("unmute-video", "v1", "ok"),
+            ("demote", "h1", "ok"),
+            ("promote", "v2", "not_permitted"),
+            ("kick", "v2", "ok"),
+        ]),
+        "{b}"
+    );
+    let (_, r) = finish(v2, &path("v2"));
+    assert_eq!(r["error"]["code"], "kicked", "{r}");
+    let (_, r) = finish(v1, &path("v1"));
+    assert_eq!(r["role"], "host", "{r}");
+    assert_eq!(r["muted"]["audio"], true, "{r}");
+    assert_eq!(r["muted"]["video"], false, "{r}");
+    let (_, r) = finish(h1, &path("h1"));
+    assert_eq!(r["role"], "audience", "{r}");
+}
+
+#[test]
+fn moderating_someone_absent_or_without_the_grant_is_refused() {
+    let server = serve(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, grants: &str, actions: &str| {
+        let path = dir.path().join(format!("{name}.json"));
+        let args = ["--moderate", actions, "--duration", "2"];
+        finish(
+            bot(&server, &token("lobby", name, grants, "600"), &args, &path),
+            &path,
+        )
+    };
+    let (ok, r) = run("boss", "join,moderator", "kick:nobody,mute-audio:nobody");
+    assert!(!ok);
+    assert_eq!(r["joined"], true);
+    assert_eq!(
+        moderation(&r),
+        triples(&[
+            ("kick", "nobody", "unknown_user"),
+            ("mute-audio", "nobody", "unknown_user")
+        ]),
+        "{r}"
+    );
+    let (ok, r) = run("pretender", "join", "promote:pretender");
+    assert!(!ok);
+    assert_eq!(
+        moderation(&r),
+        triples(&[("promote", "pretender", "not_permitted")]),
+        "{r}"
+    );
+    // A moderator acting on itself is answered like anyone else.
+    let (ok, r) = run("boss2", "join,moderator,publish-audio", "promote:boss2");
+    assert!(ok, "{r}");
+    assert_eq!(r["role"], "host");
+    assert_eq!(moderation(&r), triples(&[("promote", "boss2", "ok")]));
+}
+
+#[test]
+fn bad_flags_and_unreadable_tokens_still_write_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "not used: the bot stops before connecting").unwrap();
+    let run = |name: &str, token: &str, args: &[&str]| {
+        let path = dir.path().join(format!("{name}.json"));
+        finish_code(bot_at("127.0.0.1:9", &cert, token, args, &path), &path)
+    };
+    let good = token("lobby", "x", "join,moderator", "600");
+    for (name, spec, says) in [
+        ("verb", "ban:x", "unknown moderator action \"ban\""),
+        ("user", "kick:has space", "user id"),
+        ("shape", "kick", "ACTION:USER"),
+    ] {
+        let (code, r) = run(name, &good, &["--moderate", spec]);
+        assert_eq!(code, Some(2), "{r}");
+        assert_eq!(r["joined"], false);
+        assert_eq!(r["error"]["code"], "invalid_input", "{r}");
+        let message = r["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{spec}: {message}");
+    }
+    // An unsigned token (alg: none) cannot even be read, so nothing is sent; the report says
+    // why, and lists the actions that were never sent.
+    let (code, r) = run("none", &alg_none(&good), &["--moderate", "kick:y"]);
+    assert_eq!(code, Some(2), "{r}");
+    assert_eq!(r["joined"], false);
+    assert_eq!(r["error"]["code"], "token_invalid", "{r}");
+    assert_eq!(moderation(&r), triples(&[("kick", "y", "not_sent")]));
+    let (code, r) = run("garbage", "not-a-token", &[]);
+    assert_eq!(code, Some(2));
+    assert_eq!(r["error"]["code"], "token_invalid", "{r}");
+}
+
+#[test]
+fn an_audience_bot_asked_to_publish_hears_the_server_refuse() {
+    let server = serve(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aud.json");
+    let publish = "audio=tone:440,video=testpattern:160x120@10";
+    let aud = bot(
+        &server,
+        &token("lobby", "viewer", HOST, "600"),
+        &["--publish", publish, "--duration", "3"],
+        &path,
+    );
+    let (ok, r) = finish(aud, &path);
+    assert!(!ok, "{r}");
+    assert_eq!(r["joined"], true);
+    assert_eq!(r["role"], "audience");
+    assert_eq!(r["error"]["code"], "not_permitted", "{r}");
+    assert!(r["published"]["audio_frames"].as_u64().unwrap() > 0, "{r}");
+}
+
+/// Kicking bans the user from the channel until its token expires: joining again with the
+/// same token is refused with `kicked`.
+#[test]
+fn a_kicked_user_cannot_rejoin_with_the_same_token() {
+    let server = serve(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(format!("{name}.json"));
+    let victim = token("lobby", "troll", "join,publish-data", "600");
+    let first = bot(&server, &victim, &["--duration", "8"], &path("first"));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let boss = bot(
+        &server,
+        &token("lobby", "boss", "join,moderator", "600"),
+        &["--moderate", "kick:troll", "--duration", "1"],
+        &path("boss"),
+    );
+    let (ok, b) = finish(boss, &path("boss"));
+    assert!(ok, "{b}");
+    assert_eq!(moderation(&b), triples(&[("kick", "troll", "ok")]));
+    let (_, r) = finish(first, &path("first"));
+    assert_eq!(r["error"]["code"], "kicked", "{r}");
+    let again = bot(&server, &victim, &["--duration", "3"], &path("again"));
+    let (ok, r) = finish(again, &path("again"));
+    assert!(!ok, "{r}");
+    assert_eq!(r["joined"], false, "the ban holds: {r}");
+    assert_eq!(r["error"]["code"], "kicked", "{r}");
+}

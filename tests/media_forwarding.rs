@@ -15,16 +15,20 @@ use livestage::proto::media::{Layer, VideoHeader};
 use livestage::proto::wire::{Action, Event, Role};
 use livestage::server::Config;
 
+/// The one publication each test's hosts send.
+const STREAM: u32 = 1;
+
 fn publish(engine: &Engine, layer: Layer, frame: u64) {
     let header = VideoHeader {
         media_id: 0,
         layer,
+        stream: STREAM,
         frame,
         keyframe: frame.is_multiple_of(10),
         capture_us: frame,
     };
     engine.send_video(CHANNEL, header, vec![frame as u8; 3000]);
-    engine.send_audio(CHANNEL, frame as u32, frame, &[frame as u8; 60]);
+    engine.send_audio(CHANNEL, STREAM, frame as u32, frame, &[frame as u8; 60]);
 }
 
 /// Media received within `limit`.

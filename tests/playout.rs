@@ -43,7 +43,7 @@ fn video_is_decoded_and_voice_is_played() {
         for tick in 0u64..75 {
             let capture_us = livestage::net::engine::now_us();
             let packet = voice.encode(&tone.next_frame()).unwrap();
-            host.send_audio(CHANNEL, tick as u32, capture_us, &packet);
+            host.send_audio(CHANNEL, 1, tick as u32, capture_us, &packet);
             if tick % 2 == 0 {
                 let n = tick / 2;
                 if let Some(e) = video
@@ -53,6 +53,7 @@ fn video_is_decoded_and_voice_is_played() {
                     let header = VideoHeader {
                         media_id: 0,
                         layer: Layer::High,
+                        stream: 1,
                         frame: sent,
                         keyframe: e.keyframe,
                         capture_us,

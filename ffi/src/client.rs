@@ -15,6 +15,7 @@ use livestage_net::engine::{ConnectionState, EventKind};
 use livestage_net::playout::{self, Playout, PlayoutEvent};
 use livestage_net::publish::Publisher;
 use livestage_net::{Engine, Event};
+use livestage_proto::client::RosterChange;
 use livestage_proto::wire;
 
 use crate::audio::{Mic, Resample, Ring};
@@ -312,14 +313,12 @@ impl Pump {
                         channel.learn(me);
                         peers.iter().for_each(|p| channel.learn(p));
                     }
-                    EventKind::Server(wire::Event::PeerJoined(p))
-                    | EventKind::Server(wire::Event::RoleChanged { participant: p, .. }) => {
-                        channel.learn(p)
-                    }
-                    EventKind::Server(wire::Event::Roster(all)) => {
+                    // The client session's roster, mirrored.
+                    EventKind::Roster(RosterChange::Upsert(p)) => channel.learn(p),
+                    EventKind::Roster(RosterChange::Replace(all)) => {
                         all.iter().for_each(|p| channel.learn(p))
                     }
-                    EventKind::Server(wire::Event::PeerLeft { user, .. }) => {
+                    EventKind::Roster(RosterChange::Gone(user)) => {
                         channel.peers.remove(user);
                     }
                     kind => channel.handle(kind),

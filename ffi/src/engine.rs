@@ -413,7 +413,11 @@ pub unsafe extern "C" fn livestage_kick(
     user: *const c_char,
 ) -> i32 {
     // SAFETY: the caller's contract.
-    unsafe { moderate(engine, channel, user, |u| Ok(Action::Kick(u))) }
+    unsafe {
+        moderate(engine, channel, user, |user| {
+            Ok(Action::Kick { user, until: None })
+        })
+    }
 }
 
 /// Moderator: mutes (1) or unmutes (0) `user`'s audio and video; `LIVESTAGE_MUTE_KEEP` (-1)

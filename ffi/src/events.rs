@@ -36,6 +36,7 @@ use base64::Engine as _;
 use livestage_net::Event;
 use livestage_net::engine::{ConnectionState, EventKind};
 use livestage_net::playout::PlayoutEvent;
+use livestage_proto::client::RosterChange;
 use livestage_proto::media::Layer;
 use livestage_proto::wire::{self, Participant, Profile, Role};
 use serde_json::{Value, json};
@@ -91,12 +92,14 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
         EventKind::Joined {
             me,
             peers,
+            audience,
             profile,
             resumed,
         } => json!({
             "type": "joined",
             "me": participant(me),
             "peers": peers.iter().map(participant).collect::<Vec<_>>(),
+            "audience": audience,
             "profile": match profile {
                 Profile::LiveBroadcast => "live_broadcast",
                 Profile::Communication => "communication",
@@ -104,6 +107,13 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
             "resumed": resumed,
         }),
         EventKind::LocalError(e) => json!({ "type": "error", "error": error(e) }),
+        // A new roster after this client's role changed; single changes are told by the
+        // server events that cause them.
+        EventKind::Roster(RosterChange::Replace(all)) => json!({
+            "type": "roster",
+            "participants": all.iter().map(participant).collect::<Vec<_>>(),
+        }),
+        EventKind::Roster(_) => return None,
         EventKind::Server(server) => match server {
             wire::Event::PeerJoined(p) => {
                 json!({ "type": "peer_joined", "participant": participant(p) })
@@ -118,20 +128,17 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
                 "participant": participant(p),
                 "by": by,
             }),
-            wire::Event::Roster(all) => json!({
-                "type": "roster",
-                "participants": all.iter().map(participant).collect::<Vec<_>>(),
-            }),
+            wire::Event::Audience { count } => json!({ "type": "audience", "count": count }),
             wire::Event::MuteChanged { user, audio, video } => json!({
                 "type": "mute_changed",
                 "user": user,
                 "audio": audio,
                 "video": video,
             }),
-            wire::Event::HandChanged { user, raised } => json!({
+            wire::Event::HandChanged { participant: p } => json!({
                 "type": "hand_changed",
-                "user": user,
-                "raised": raised,
+                "user": p.user,
+                "raised": p.hand_raised,
             }),
             wire::Event::HearingChanged { hears } => {
                 json!({ "type": "hearing_changed", "hears": hears })
@@ -247,19 +254,6 @@ mod tests {
             channel: "lobby".into(),
             kind: EventKind::Server(kind),
         };
-        let json = engine_event(
-            &event(wire::Event::HandChanged {
-                user: "fan".into(),
-                raised: true,
-            }),
-            None,
-        )
-        .unwrap();
-        let value: Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(
-            value,
-            json!({ "type": "hand_changed", "channel": "lobby", "user": "fan", "raised": true })
-        );
         let fan = Participant {
             user: "fan".into(),
             role: Role::Audience,
@@ -269,6 +263,15 @@ mod tests {
             hand_raised: true,
             media_id: 7,
         };
+        let changed = wire::Event::HandChanged {
+            participant: fan.clone(),
+        };
+        let json = engine_event(&event(changed), None).unwrap();
+        let value: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            value,
+            json!({ "type": "hand_changed", "channel": "lobby", "user": "fan", "raised": true })
+        );
         let json = engine_event(&event(wire::Event::PeerJoined(fan)), None).unwrap();
         let value: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["participant"]["hand_raised"], true);

@@ -17,11 +17,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
-use livestage_proto::client::{Notice, Session};
+use livestage_proto::client::{Notice, RosterChange, Session};
 use livestage_proto::media::{AudioPacket, Layer, VideoHeader};
 use livestage_proto::reorder::Reorder;
 use livestage_proto::wire::{self, Action, Participant, Profile, Request, Role, ServerFrame};
@@ -117,13 +118,18 @@ pub enum EventKind {
     Joined {
         /// This client as the channel sees it.
         me: Participant,
-        /// The others this client can see.
+        /// The others this client can see (the hosts; for a host also the raised hands).
         peers: Vec<Participant>,
+        /// How many members are audience.
+        audience: u32,
         /// The channel's profile.
         profile: Profile,
         /// True when an earlier session continued after a reconnect.
         resumed: bool,
     },
+    /// Who this client sees changed: the session's roster, for front ends to mirror (sent
+    /// before the server event that caused it).
+    Roster(RosterChange),
     /// An event from the server (peers, roles, raised hands, data, refusals, token warnings).
     Server(wire::Event),
     /// A request was refused locally before it was sent (e.g. too large, not joined).
@@ -153,6 +159,8 @@ pub enum MediaKind {
     },
     /// One 20 ms audio frame (Opus).
     Audio {
+        /// The publication it belongs to; `seq` starts again at 0 in each.
+        stream: u32,
         /// Frame counter (wrapping).
         seq: u32,
         /// Capture time, microseconds since the Unix epoch.
@@ -164,6 +172,10 @@ pub enum MediaKind {
 
 /// Most encoded media waiting for the front end; beyond it media is dropped (and counted).
 pub const MEDIA_QUEUE: usize = 2048;
+/// Most events waiting for the front end. A front end that lets this many pile up has stopped
+/// reading: the channel whose event did not fit is left (memory never grows without bound),
+/// and its last event says so once there is room.
+pub const EVENT_QUEUE: usize = 65_536;
 /// Video frames a publisher may have unacknowledged before new ones are dropped.
 const PUBLISH_IN_FLIGHT: usize = 16;
 
@@ -207,7 +219,7 @@ impl Engine {
             .enable_all()
             .build()?;
         let (commands, rx) = mpsc::unbounded_channel();
-        let (events_tx, events) = crossbeam_channel::unbounded();
+        let (events_tx, events) = crossbeam_channel::bounded(EVENT_QUEUE);
         let (media_tx, media) = crossbeam_channel::bounded(MEDIA_QUEUE);
         runtime.spawn(dispatch(rx, events_tx, media_tx));
         Ok(Self {
@@ -291,10 +303,19 @@ impl Engine {
         });
     }
 
-    /// Publishes one encoded 20 ms audio frame (dropped if not connected).
-    pub fn send_audio(&self, channel: &str, seq: u32, capture_us: u64, payload: &[u8]) {
+    /// Publishes one encoded 20 ms audio frame of publication `stream` (dropped if not
+    /// connected). A new publication takes a new `stream` and starts `seq` at 0 again.
+    pub fn send_audio(
+        &self,
+        channel: &str,
+        stream: u32,
+        seq: u32,
+        capture_us: u64,
+        payload: &[u8],
+    ) {
         let datagram = AudioPacket {
             media_id: 0,
+            stream,
             seq,
             capture_us,
             payload,
@@ -444,11 +465,15 @@ pub async fn run_link(
     media: Sender<MediaEvent>,
 ) {
     let channel = options.link.clone();
+    let overflowed = AtomicBool::new(false);
     let emit = |kind: EventKind| {
-        let _ = events.send(Event {
+        let event = Event {
             channel: channel.clone(),
             kind,
-        });
+        };
+        if let Err(crossbeam_channel::TrySendError::Full(_)) = events.try_send(event) {
+            overflowed.store(true, Ordering::Relaxed);
+        }
     };
     let client_config = match transport::client_config(&options.cert_pem) {
         Ok(c) => c,
@@ -497,12 +522,28 @@ pub async fn run_link(
                 &mut session,
                 &mut requests,
                 &emit,
+                &overflowed,
                 &media,
                 &mut leaving,
             )
             .await;
             conn.close(0u32.into(), b"bye");
             match outcome {
+                Outcome::Over if overflowed.load(Ordering::Relaxed) => {
+                    let msg = format!("{EVENT_QUEUE} events unread; left the channel");
+                    let error = Error::new(ErrorCode::Overloaded, msg);
+                    // Waits for room (off the runtime), so the front end learns why once it
+                    // reads again.
+                    let (events, channel) = (events.clone(), channel.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let kind = EventKind::State {
+                            state: ConnectionState::Disconnected,
+                            error: Some(error),
+                        };
+                        let _ = events.send(Event { channel, kind });
+                    });
+                    return;
+                }
                 Outcome::Over => return,
                 Outcome::Lost if leaving => {
                     return emit(EventKind::State {
@@ -565,6 +606,7 @@ async fn run_connection(
     session: &mut Session,
     requests: &mut mpsc::UnboundedReceiver<LinkCommand>,
     emit: &impl Fn(EventKind),
+    overflowed: &AtomicBool,
     media: &Sender<MediaEvent>,
     leaving: &mut bool,
 ) -> Outcome {
@@ -635,7 +677,7 @@ async fn run_connection(
                 break;
             }
         }
-        if report(session, emit) {
+        if report(session, emit) || overflowed.load(Ordering::Relaxed) {
             break Outcome::Over;
         }
     };
@@ -666,10 +708,12 @@ fn report(session: &mut Session, emit: &impl Fn(EventKind)) -> bool {
                 emit(EventKind::Joined {
                     me,
                     peers,
+                    audience: session.audience(),
                     profile: session.profile(),
                     resumed,
                 });
             }
+            Notice::Roster(change) => emit(EventKind::Roster(change)),
             Notice::Event(event) => emit(EventKind::Server(event)),
             Notice::Ended(error) => {
                 emit(EventKind::State {
@@ -698,6 +742,7 @@ async fn receive_media(conn: quinn::Connection, channel: String, media: Sender<M
                 };
                 let payload = datagram.slice(datagram.len() - p.payload.len()..);
                 let kind = MediaKind::Audio {
+                    stream: p.stream,
                     seq: p.seq,
                     capture_us: p.capture_us,
                     payload,
@@ -724,7 +769,8 @@ async fn receive_media(conn: quinn::Connection, channel: String, media: Sender<M
     reorder.abort();
 }
 
-/// Releases video frames in order per (publisher, layer), waiting briefly for stragglers.
+/// Releases video frames in order per (publisher, layer) within each of its streams, waiting
+/// briefly for stragglers; a new stream of a layer replaces the one before.
 async fn reorder_video(
     mut frames: mpsc::Receiver<(VideoHeader, Bytes)>,
     channel: String,
@@ -738,7 +784,7 @@ async fn reorder_video(
             frame = frames.recv() => {
                 let Some((header, data)) = frame else { break };
                 let queue = queues.entry((header.media_id, header.layer)).or_insert_with(|| Reorder::new(REORDER_WAIT_MS));
-                queue.push(header.frame, header.keyframe, (header, data), now_ms());
+                queue.push(header.stream, header.frame, header.keyframe, (header, data), now_ms());
             }
             _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {}
         }

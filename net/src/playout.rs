@@ -6,6 +6,9 @@
 //! Two threads: one decodes video (and hands audio packets over), one is the 20 ms audio clock.
 //! Neither is the device callback, which only reads a lock-free queue.
 //!
+//! A publisher that publishes again starts a new stream ([`Streams`]): its decoder, jitter
+//! buffer and [`Stats`] start afresh, and stragglers of the stream it replaced are dropped.
+//!
 //! ```no_run
 //! # use std::sync::Arc;
 //! use livestage_net::{Engine, playout::{Config, Playout}};
@@ -28,7 +31,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use livestage_media::audio::{self, JitterBuffer, Level, Mixer, Playback, Slot, SpeakingDetector};
 use livestage_media::video::{self, I420};
-use livestage_proto::media::Layer;
+use livestage_proto::media::{Layer, Stream, Streams};
 
 use crate::engine::{Engine, MediaEvent, MediaKind, now_us};
 
@@ -67,7 +70,9 @@ pub struct VideoFrame {
     pub media_id: u64,
     /// Which layer.
     pub layer: Layer,
-    /// The publisher's frame number.
+    /// The publication it belongs to.
+    pub stream: u32,
+    /// The publisher's frame number (from 0 in each stream).
     pub frame: u64,
     /// Capture time, microseconds since the Unix epoch.
     pub capture_us: u64,
@@ -91,9 +96,14 @@ pub enum PlayoutEvent {
     },
 }
 
-/// Per-publisher counters.
+/// Per-publisher counters of its current publication: the video counters start again when a
+/// new video stream arrives, the audio counters when a new audio stream does.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stats {
+    /// The video stream counted, once one arrived.
+    pub video_stream: Option<u32>,
+    /// The audio stream counted, once one arrived.
+    pub audio_stream: Option<u32>,
     /// Video frames decoded.
     pub video_frames: u64,
     /// Video frames the decoder refused (a keyframe was requested).
@@ -108,6 +118,28 @@ pub struct Stats {
     pub audio_concealed: u64,
     /// Latest audio level.
     pub level_dbfs: f32,
+}
+
+impl Stats {
+    /// Starts counting video `stream` (from zero unless it is the one counted already).
+    fn count_video(&mut self, stream: u32) {
+        if self.video_stream != Some(stream) {
+            self.video_stream = Some(stream);
+            self.video_frames = 0;
+            self.video_errors = 0;
+            self.video_bytes = 0;
+        }
+    }
+
+    /// Starts counting audio `stream` (from zero unless it is the one counted already).
+    fn count_audio(&mut self, stream: u32) {
+        if self.audio_stream != Some(stream) {
+            self.audio_stream = Some(stream);
+            self.audio_played = 0;
+            self.audio_recovered = 0;
+            self.audio_concealed = 0;
+        }
+    }
 }
 
 type Key = (String, u64);
@@ -277,9 +309,9 @@ fn decode_video(
     engine: &Engine,
     shared: &Mutex<Shared>,
     stop: &AtomicBool,
-    audio: &Sender<(Key, u32, Vec<u8>)>,
+    audio: &Sender<Voiced>,
 ) {
-    let mut decoders: HashMap<(Key, Layer), (video::Decoder, Option<Instant>)> = HashMap::new();
+    let mut decoders: HashMap<(Key, Layer), Picture> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         let Ok(MediaEvent {
             channel,
@@ -291,22 +323,57 @@ fn decode_video(
         };
         let key = (channel, media_id);
         match kind {
-            MediaKind::Audio { seq, payload, .. } => {
-                let _ = audio.try_send((key, seq, payload.to_vec()));
+            MediaKind::Audio {
+                stream,
+                seq,
+                payload,
+                ..
+            } => {
+                let _ = audio.try_send(Voiced {
+                    key,
+                    stream,
+                    seq,
+                    payload: payload.to_vec(),
+                });
             }
             MediaKind::Video { header, data } => {
                 let slot = match decoders.entry((key.clone(), header.layer)) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => match video::Decoder::new() {
-                        Ok(d) => e.insert((d, None)),
+                        Ok(decoder) => e.insert(Picture {
+                            streams: Streams::new(),
+                            decoder,
+                            asked: None,
+                        }),
                         Err(_) => continue,
                     },
                 };
-                match slot.0.decode(&data) {
+                let first = slot.streams.current().is_none();
+                match slot.streams.check(header.stream) {
+                    Stream::Current => {}
+                    Stream::Ended => continue,
+                    Stream::New => {
+                        // A new publication: its keyframe starts a fresh decoder and counters.
+                        if !first {
+                            match video::Decoder::new() {
+                                Ok(decoder) => slot.decoder = decoder,
+                                Err(_) => continue,
+                            }
+                            slot.asked = None;
+                        }
+                        let mut s = lock(shared);
+                        s.stats
+                            .entry(key.clone())
+                            .or_default()
+                            .count_video(header.stream);
+                    }
+                }
+                match slot.decoder.decode(&data) {
                     Ok(Some(picture)) => {
                         let frame = VideoFrame {
                             media_id,
                             layer: header.layer,
+                            stream: header.stream,
                             frame: header.frame,
                             capture_us: header.capture_us,
                             decoded_us: now_us(),
@@ -325,8 +392,8 @@ fn decode_video(
                             .entry(key.clone())
                             .or_default()
                             .video_errors += 1;
-                        if slot.1.is_none_or(|t| t.elapsed() >= KEYFRAME_RETRY) {
-                            slot.1 = Some(Instant::now());
+                        if slot.asked.is_none_or(|t| t.elapsed() >= KEYFRAME_RETRY) {
+                            slot.asked = Some(Instant::now());
                             engine.request_keyframe(&key.0, media_id, header.layer);
                         }
                     }
@@ -336,8 +403,25 @@ fn decode_video(
     }
 }
 
+/// One publisher layer's video decoding.
+struct Picture {
+    streams: Streams,
+    decoder: video::Decoder,
+    /// When a keyframe was last asked for.
+    asked: Option<Instant>,
+}
+
+/// An audio packet on its way from the decoding thread to the audio clock.
+struct Voiced {
+    key: Key,
+    stream: u32,
+    seq: u32,
+    payload: Vec<u8>,
+}
+
 struct Voice {
-    /// Frames played, recovered and concealed when loss was last reported.
+    streams: Streams,
+    /// Frames counted and lost when loss was last reported (of the current stream).
     reported: (u64, u64),
     jitter: JitterBuffer,
     decoder: audio::Decoder,
@@ -345,10 +429,42 @@ struct Voice {
     frame: Vec<f32>,
 }
 
+impl Voice {
+    fn new(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            streams: Streams::new(),
+            reported: (0, 0),
+            jitter: JitterBuffer::new(config.jitter_ms),
+            decoder: audio::Decoder::new(config.format)?,
+            speaking: SpeakingDetector::new(Default::default()),
+            frame: Vec::new(),
+        })
+    }
+
+    /// Takes in a packet of `stream`; a new stream starts the jitter buffer, decoder and
+    /// loss reports afresh (its sequence numbers start again at 0), an ended one is dropped.
+    fn push(&mut self, config: &Config, stream: u32, seq: u32, payload: Vec<u8>, now_ms: u64) {
+        let first = self.streams.current().is_none();
+        match self.streams.check(stream) {
+            Stream::Current => {}
+            Stream::Ended => return,
+            Stream::New if first => {}
+            Stream::New => {
+                if let Ok(decoder) = audio::Decoder::new(config.format) {
+                    self.decoder = decoder;
+                }
+                self.jitter = JitterBuffer::new(config.jitter_ms);
+                self.reported = (0, 0);
+            }
+        }
+        self.jitter.push(seq, payload, now_ms);
+    }
+}
+
 fn play_voice(
     config: Config,
     mut playback: Option<Playback>,
-    packets: &Receiver<(Key, u32, Vec<u8>)>,
+    packets: &Receiver<Voiced>,
     shared: &Mutex<Shared>,
     stop: &AtomicBool,
     events: &Sender<PlayoutEvent>,
@@ -365,29 +481,24 @@ fn play_voice(
             break;
         }
         let now_ms = start.elapsed().as_millis() as u64;
-        while let Ok((key, seq, payload)) = packets.try_recv() {
-            let voice = match voices.entry(key) {
+        while let Ok(packet) = packets.try_recv() {
+            let voice = match voices.entry(packet.key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    match audio::Decoder::new(config.format) {
-                        Ok(decoder) => e.insert(Voice {
-                            reported: (0, 0),
-                            jitter: JitterBuffer::new(config.jitter_ms),
-                            decoder,
-                            speaking: SpeakingDetector::new(Default::default()),
-                            frame: Vec::new(),
-                        }),
-                        Err(_) => continue,
-                    }
-                }
+                std::collections::hash_map::Entry::Vacant(e) => match Voice::new(&config) {
+                    Ok(voice) => e.insert(voice),
+                    Err(_) => continue,
+                },
             };
-            voice.jitter.push(seq, payload, now_ms);
+            voice.push(&config, packet.stream, packet.seq, packet.payload, now_ms);
         }
         let mut guard = lock(shared);
         // Through a plain reference, so stats and placement borrow as separate fields.
         let s = &mut *guard;
         for (key, voice) in &mut voices {
             let stats = s.stats.entry(key.clone()).or_default();
+            if let Some(stream) = voice.streams.current() {
+                stats.count_audio(stream);
+            }
             let decoded = match voice.jitter.pop(now_ms) {
                 None => None,
                 Some(Slot::Packet(p)) => voice

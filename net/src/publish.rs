@@ -5,6 +5,10 @@
 //! voice as it arrives. Keyframe requests and loss reports from subscribers are applied with
 //! [`Publisher::handle`].
 //!
+//! Each start is a new publication with its own [`stream`](Publisher::stream) id, and its frame
+//! and audio counters start at 0: receivers recognise it as a new stream, so unpublishing and
+//! publishing again (or restarting the app) does not look like a stream gone backwards.
+//!
 //! ```no_run
 //! # use std::sync::Arc;
 //! use livestage_net::Engine;
@@ -174,6 +178,8 @@ const INITIAL_LOSS: u8 = 10;
 
 /// Running publishers; stop them by dropping.
 pub struct Publisher {
+    /// This publication's stream id, in every header it sends.
+    stream: u32,
     stop: Arc<AtomicBool>,
     keyframe: Arc<[AtomicBool; 2]>,
     /// The audio loss subscribers report, which sets the encoder's FEC.
@@ -193,6 +199,9 @@ impl Publisher {
         video: Option<Video>,
         audio_source: Option<AudioSource>,
     ) -> anyhow::Result<Self> {
+        // Random rather than counted, so that a restarted app does not reuse the id of the
+        // publication it replaces.
+        let stream = rand::random::<u32>();
         let stop = Arc::new(AtomicBool::new(false));
         let keyframe = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
         let loss = Arc::new(AtomicU8::new(INITIAL_LOSS));
@@ -237,6 +246,7 @@ impl Publisher {
                             let header = VideoHeader {
                                 media_id: 0,
                                 layer,
+                                stream,
                                 frame: sent,
                                 keyframe: encoded.keyframe,
                                 capture_us,
@@ -283,7 +293,7 @@ impl Publisher {
                     let frame = input.next();
                     if let Some(frame) = &frame {
                         let packet = encoder.encode(frame)?;
-                        engine.send_audio(&channel, seq, now_us(), &packet);
+                        engine.send_audio(&channel, stream, seq, now_us(), &packet);
                         count.fetch_add(1, Ordering::Relaxed);
                     }
                     if input.is_pushed() {
@@ -300,6 +310,7 @@ impl Publisher {
             }));
         }
         Ok(Self {
+            stream,
             stop,
             keyframe,
             loss,
@@ -307,6 +318,11 @@ impl Publisher {
             video_frames,
             audio_frames,
         })
+    }
+
+    /// This publication's stream id (see [`VideoHeader::stream`]).
+    pub fn stream(&self) -> u32 {
+        self.stream
     }
 
     /// Applies what the server asks of a publisher: keyframes and FEC tuned to reported loss.

@@ -41,7 +41,8 @@ pub struct Disconnected {
     pub error: Option<Error>,
 }
 
-/// Everyone this client can see in a channel (hosts see everyone; the audience sees hosts),
+/// Everyone this client can see in a channel (everyone sees the hosts; hosts also see the
+/// audience members with a raised hand; the rest of the audience is an [`AudienceCount`]),
 /// this client included. Despawned with the channel.
 #[derive(Component, Debug, Default)]
 #[relationship_target(relationship = ParticipantOf, linked_spawn)]
@@ -53,6 +54,11 @@ impl Participants {
         &self.0
     }
 }
+
+/// How many of a channel's members are audience: set on join, kept current (about once a
+/// second) while this client is a host.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AudienceCount(pub u32);
 
 /// The channel a participant entity belongs to.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]

@@ -63,9 +63,9 @@ mod video;
 mod voice;
 
 pub use channel::{
-    Audience, AudioLevel, AudioMuted, Channel, Connected, Connecting, Disconnected, HandRaised,
-    Hearing, Host, LocalParticipant, MediaStats, Moderator, NetworkQuality, Participant,
-    ParticipantOf, Participants, Reconnecting, Speaking, VideoMuted,
+    Audience, AudienceCount, AudioLevel, AudioMuted, Channel, Connected, Connecting, Disconnected,
+    HandRaised, Hearing, Host, LocalParticipant, MediaStats, Moderator, NetworkQuality,
+    Participant, ParticipantOf, Participants, Reconnecting, Speaking, VideoMuted,
 };
 pub use client::{Livestage, RemoteServer, grants};
 pub use events::{
@@ -88,10 +88,10 @@ pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 /// Everything a game usually needs.
 pub mod prelude {
     pub use crate::{
-        Action, Audience, AudioLevel, Channel, Connected, Connecting, CustomVideo, DataReceived,
-        Disconnected, Error, ErrorCode, HandChanged, HandRaised, Host, Join, Joined, Layer, Leave,
-        Left, Livestage, LivestageError, LivestagePlugin, LivestageSystems, LocalAudio,
-        LocalParticipant, LocalPreview, LocalVideo, MediaStats, Moderate, Moderator,
+        Action, Audience, AudienceCount, AudioLevel, Channel, Connected, Connecting, CustomVideo,
+        DataReceived, Disconnected, Error, ErrorCode, HandChanged, HandRaised, Host, Join, Joined,
+        Layer, Leave, Left, Livestage, LivestageError, LivestagePlugin, LivestageSystems,
+        LocalAudio, LocalParticipant, LocalPreview, LocalVideo, MediaStats, Moderate, Moderator,
         NetworkQuality, Participant, ParticipantOf, Participants, Publish, PushFrame, RaiseHand,
         RemoteVideo, Role, RoleChanged, SendData, SetRole, SpatialVoice, Speaking, Subscribe,
         Unpublish, VoiceListener, VoiceVolume, grants,

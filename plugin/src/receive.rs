@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use bevy::prelude::*;
 use livestage_net::engine::{ConnectionState, Event, EventKind};
 use livestage_net::playout::PlayoutEvent;
+use livestage_proto::client::RosterChange;
 use livestage_proto::wire::{self, Role};
 
 use crate::channel::{
-    Audience, AudioMuted, Connected, Connecting, Disconnected, HandRaised, Hearing, Host,
-    LocalParticipant, MediaStats, Moderator, Participant, ParticipantOf, Participants,
+    Audience, AudienceCount, AudioMuted, Connected, Connecting, Disconnected, HandRaised, Hearing,
+    Host, LocalParticipant, MediaStats, Moderator, Participant, ParticipantOf, Participants,
     Reconnecting, Speaking, VideoMuted,
 };
 use crate::client::Livestage;
@@ -108,8 +109,13 @@ fn apply(world: &mut World, channel: Entity, kind: EventKind) {
             }
         }
         EventKind::Joined {
-            me, peers, resumed, ..
+            me,
+            peers,
+            audience,
+            resumed,
+            ..
         } => {
+            world.entity_mut(channel).insert(AudienceCount(audience));
             let me = reconcile(world, channel, Some(me), peers);
             if let Some(me) = me {
                 report(
@@ -122,6 +128,7 @@ fn apply(world: &mut World, channel: Entity, kind: EventKind) {
                 );
             }
         }
+        EventKind::Roster(change) => roster_change(world, channel, change),
         EventKind::Server(event) => server_event(world, channel, event),
         EventKind::LocalError(error) => report(
             world,
@@ -133,12 +140,20 @@ fn apply(world: &mut World, channel: Entity, kind: EventKind) {
     }
 }
 
-fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
-    match event {
-        wire::Event::PeerJoined(p) => {
-            upsert(world, channel, &p, false);
+/// Mirrors the client session's roster: the session decides who is visible, the plugin only
+/// keeps one entity per participant in step with it.
+fn roster_change(world: &mut World, channel: Entity, change: RosterChange) {
+    match change {
+        RosterChange::Upsert(p) => {
+            let local = local_participant(world, channel)
+                .and_then(|e| world.get::<Participant>(e))
+                .is_some_and(|me| me.user == p.user);
+            upsert(world, channel, &p, local);
         }
-        wire::Event::PeerLeft { user, .. } => {
+        RosterChange::Replace(peers) => {
+            reconcile(world, channel, None, peers);
+        }
+        RosterChange::Gone(user) => {
             let key = (channel, user);
             if let Some(entity) = world.resource_mut::<Directory>().by_user.remove(&key) {
                 let media_id = world.get::<Participant>(entity).map(|p| p.media_id);
@@ -151,13 +166,29 @@ fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
                 world.despawn(entity);
             }
         }
+    }
+}
+
+fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
+    let entity_of = |world: &World, user: &str| {
+        world
+            .resource::<Directory>()
+            .by_user
+            .get(&(channel, user.to_owned()))
+            .copied()
+    };
+    match event {
+        // Membership and participant state arrived as roster changes just before.
+        wire::Event::PeerJoined(_)
+        | wire::Event::PeerLeft { .. }
+        | wire::Event::MuteChanged { .. } => {}
+        wire::Event::Audience { count } => {
+            world.entity_mut(channel).insert(AudienceCount(count));
+        }
         wire::Event::RoleChanged { participant, by } => {
-            let local = world
-                .resource::<Directory>()
-                .by_user
-                .get(&(channel, participant.user.clone()))
-                .is_some_and(|&e| world.get::<LocalParticipant>(e).is_some());
-            let entity = upsert(world, channel, &participant, local);
+            let Some(entity) = entity_of(world, &participant.user) else {
+                return;
+            };
             report(
                 world,
                 RoleChanged {
@@ -169,29 +200,17 @@ fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
                 },
             );
         }
-        wire::Event::Roster(peers) => {
-            reconcile(world, channel, None, peers);
-        }
-        wire::Event::MuteChanged { user, audio, video } => {
-            if let Some(&entity) = world.resource::<Directory>().by_user.get(&(channel, user)) {
-                let mut e = world.entity_mut(entity);
-                toggle::<AudioMuted>(&mut e, audio);
-                toggle::<VideoMuted>(&mut e, video);
-            }
-        }
-        wire::Event::HandChanged { user, raised } => {
-            let key = (channel, user.clone());
-            let Some(&entity) = world.resource::<Directory>().by_user.get(&key) else {
+        wire::Event::HandChanged { participant } => {
+            let Some(entity) = entity_of(world, &participant.user) else {
                 return; // Someone this client cannot see (the server only tells those who can).
             };
-            toggle::<HandRaised>(&mut world.entity_mut(entity), raised);
             report(
                 world,
                 HandChanged {
                     channel,
                     participant: entity,
-                    user,
-                    raised,
+                    user: participant.user,
+                    raised: participant.hand_raised,
                 },
             );
         }

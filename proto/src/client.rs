@@ -15,8 +15,8 @@ use crate::error::{Error, ErrorCode};
 use crate::id::{SessionId, UserId};
 use crate::rate::DataRate;
 use crate::wire::{
-    self, ClientFrame, Event, Hello, Intent, Participant, Profile, Request, Role, ServerFrame,
-    Welcome,
+    self, ClientFrame, Event, Hello, Intent, Participant, Profile, Request, Role, RosterPage,
+    ServerFrame, Welcome,
 };
 
 /// Most requests sent and not yet acknowledged. A stalled path therefore holds back at most
@@ -32,10 +32,26 @@ pub enum Notice {
         /// Whether this continued an earlier connection's session.
         resumed: bool,
     },
+    /// Who this client sees changed; sent before the [`Notice::Event`] that caused it, so a
+    /// front end that mirrors the roster has the participant when it reports the event.
+    Roster(RosterChange),
     /// An event from the server, each exactly once and in order.
     Event(Event),
     /// The session is over.
     Ended(Error),
+}
+
+/// A change to the participants this client sees ([`Session::roster`]). Front ends mirror
+/// the roster from these instead of interpreting events themselves.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RosterChange {
+    /// The whole roster, replacing what was known (after this client's role changed).
+    Replace(Vec<Participant>),
+    /// A participant came into view or changed (role, mutes, hand). It may be this client
+    /// itself ([`Session::me`]).
+    Upsert(Participant),
+    /// A participant left the channel or this client's view.
+    Gone(UserId),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +81,11 @@ pub struct Session {
     me: Option<Participant>,
     profile: Profile,
     roster: BTreeMap<UserId, Participant>,
+    /// Roster pages received while more are to come.
+    incoming: Option<Vec<Participant>>,
+    /// The welcome waits for the last roster page: `Some(resumed)` until then.
+    welcome_due: Option<bool>,
+    audience: u32,
     token_expires: u64,
     /// Requests not yet numbered, held back by pacing (in order).
     queued: VecDeque<Request>,
@@ -93,6 +114,9 @@ impl Session {
             me: None,
             profile: Profile::default(),
             roster: BTreeMap::new(),
+            incoming: None,
+            welcome_due: None,
+            audience: 0,
             token_expires: 0,
             queued: VecDeque::new(),
             unacked: VecDeque::new(),
@@ -129,9 +153,16 @@ impl Session {
         self.profile
     }
 
-    /// The other participants this client can see.
+    /// The other participants this client can see: the hosts, and for a host also the audience
+    /// members with a raised hand.
     pub fn roster(&self) -> impl Iterator<Item = &Participant> {
         self.roster.values()
+    }
+
+    /// How many of the channel's members are audience (kept current for hosts; the audience
+    /// learns it when welcomed).
+    pub fn audience(&self) -> u32 {
+        self.audience
     }
 
     /// Token expiry, seconds since the Unix epoch (0 before the welcome).
@@ -308,7 +339,9 @@ impl Session {
                 }
                 self.received = seq;
                 self.ack_due = true;
-                self.apply(&event);
+                if let Some(change) = self.apply(&event) {
+                    self.notices.push_back(Notice::Roster(change));
+                }
                 self.notices.push_back(Notice::Event(event));
             }
             ServerFrame::Ack { upto } => {
@@ -316,6 +349,15 @@ impl Session {
                     self.unacked.pop_front();
                 }
                 self.release(now_ms);
+            }
+            ServerFrame::Roster(page) => {
+                if self.state != State::Live {
+                    return Err(Error::new(
+                        ErrorCode::ProtocolError,
+                        "roster before welcome",
+                    ));
+                }
+                self.handle_roster_page(page)?;
             }
             ServerFrame::Goodbye(error) => {
                 self.state = State::Ended;
@@ -341,61 +383,102 @@ impl Session {
             self.pacing = Some(DataRate::pace(w.limits, now_ms));
         }
         self.me = Some(w.you);
-        self.roster = w.peers.into_iter().map(|p| (p.user.clone(), p)).collect();
+        self.audience = w.audience;
+        self.welcome_due = Some(resumed);
+        self.incoming = None;
         // Requests the server applied before the connection broke are done; resend the rest.
         self.unacked.retain(|(seq, _)| *seq > w.received);
         self.resend = self.unacked.len();
-        self.notices.push_back(Notice::Welcomed { resumed });
+        self.handle_roster_page(w.roster)?;
         self.release(now_ms);
         Ok(())
     }
 
+    /// Collects roster pages; the last one replaces the roster (and completes a welcome).
+    fn handle_roster_page(&mut self, page: RosterPage) -> Result<(), Error> {
+        if page.peers.len() > wire::ROSTER_PAGE {
+            let msg = format!("a roster page of {} participants", page.peers.len());
+            return Err(Error::new(ErrorCode::ProtocolError, msg));
+        }
+        let mut peers = match (page.start, self.incoming.take()) {
+            (true, _) => Vec::new(),
+            (false, Some(peers)) => peers,
+            (false, None) => {
+                return Err(Error::new(
+                    ErrorCode::ProtocolError,
+                    "a roster page continues no roster",
+                ));
+            }
+        };
+        peers.extend(page.peers);
+        if page.more {
+            self.incoming = Some(peers);
+            return Ok(());
+        }
+        self.roster = peers.iter().map(|p| (p.user.clone(), p.clone())).collect();
+        match self.welcome_due.take() {
+            Some(resumed) => self.notices.push_back(Notice::Welcomed { resumed }),
+            None => self
+                .notices
+                .push_back(Notice::Roster(RosterChange::Replace(peers))),
+        }
+        Ok(())
+    }
+
+    /// Whether this client sees `p`: everyone sees a host, a host sees a raised hand.
+    fn sees(&self, p: &Participant) -> bool {
+        let i_am_host = self.me.as_ref().is_some_and(|m| m.role == Role::Host);
+        p.role == Role::Host || (i_am_host && p.hand_raised)
+    }
+
+    /// Puts `p` in the roster or takes it out, as this client may see it.
+    fn place(&mut self, p: &Participant) -> Option<RosterChange> {
+        if self.me.as_ref().is_some_and(|m| m.user == p.user) {
+            self.me = Some(p.clone());
+            return Some(RosterChange::Upsert(p.clone()));
+        }
+        if self.sees(p) {
+            self.roster.insert(p.user.clone(), p.clone());
+            Some(RosterChange::Upsert(p.clone()))
+        } else {
+            self.roster
+                .remove(&p.user)
+                .map(|_| RosterChange::Gone(p.user.clone()))
+        }
+    }
+
     /// Keeps the roster and this client's own state in step with events.
-    fn apply(&mut self, event: &Event) {
-        let my_id = self.me.as_ref().map(|m| m.user.clone()).unwrap_or_default();
+    fn apply(&mut self, event: &Event) -> Option<RosterChange> {
         match event {
-            Event::PeerJoined(p) => {
-                self.roster.insert(p.user.clone(), p.clone());
-            }
-            Event::PeerLeft { user, .. } => {
-                self.roster.remove(user);
-            }
-            Event::RoleChanged { participant, .. } if participant.user == my_id => {
-                self.me = Some(participant.clone());
-            }
-            Event::RoleChanged { participant, .. } => {
-                let i_am_host = self.me.as_ref().is_some_and(|m| m.role == Role::Host);
-                if i_am_host || participant.role == Role::Host {
-                    self.roster
-                        .insert(participant.user.clone(), participant.clone());
-                } else {
-                    self.roster.remove(&participant.user);
-                }
-            }
-            Event::Roster(all) => {
-                self.roster = all.iter().map(|p| (p.user.clone(), p.clone())).collect();
-            }
+            Event::PeerJoined(p)
+            | Event::RoleChanged { participant: p, .. }
+            | Event::HandChanged { participant: p } => self.place(p),
+            Event::PeerLeft { user, .. } => self
+                .roster
+                .remove(user)
+                .map(|_| RosterChange::Gone(user.clone())),
             Event::MuteChanged { user, audio, video } => {
-                let me = self.me.as_mut().filter(|m| &m.user == user);
-                if let Some(p) = me.or_else(|| self.roster.get_mut(user)) {
-                    p.audio_muted = *audio;
-                    p.video_muted = *video;
-                }
+                let me = self.me.as_ref().filter(|m| &m.user == user);
+                let mut p = me.or_else(|| self.roster.get(user))?.clone();
+                p.audio_muted = *audio;
+                p.video_muted = *video;
+                self.place(&p)
             }
-            Event::HandChanged { user, raised } => {
-                let me = self.me.as_mut().filter(|m| &m.user == user);
-                if let Some(p) = me.or_else(|| self.roster.get_mut(user)) {
-                    p.hand_raised = *raised;
-                }
+            Event::Audience { count } => {
+                self.audience = *count;
+                None
             }
-            Event::TokenRenewed { expires } => self.token_expires = *expires,
+            Event::TokenRenewed { expires } => {
+                self.token_expires = *expires;
+                None
+            }
             Event::HearingChanged { .. }
             | Event::KeyframeRequest { .. }
             | Event::AudioLoss { .. }
             | Event::LayerChanged { .. }
             | Event::Data { .. }
             | Event::Refused { .. }
-            | Event::TokenExpiring { .. } => {}
+            | Event::TokenExpiring { .. } => None,
         }
     }
 

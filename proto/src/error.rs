@@ -66,6 +66,9 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// Longest error message, in bytes.
+pub const MAX_MESSAGE: usize = 1024;
+
 /// An error code with a message a person can act on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -77,11 +80,31 @@ pub struct Error {
 }
 
 impl Error {
-    /// Builds an error from a code and a message.
+    /// Builds an error from a code and a message. A message is cut to
+    /// [`MAX_MESSAGE`] bytes, so an error that quotes what a peer sent always fits a frame.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
+        let mut message = message.into();
+        if message.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE - 3;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push_str("...");
         }
+        Self { code, message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Error, ErrorCode, MAX_MESSAGE};
+
+    #[test]
+    fn a_long_message_is_cut_on_a_character_boundary() {
+        let e = Error::new(ErrorCode::ProtocolError, "é".repeat(MAX_MESSAGE));
+        assert!(e.message.len() <= MAX_MESSAGE);
+        assert!(e.message.ends_with("..."));
+        assert_eq!(Error::new(ErrorCode::Kicked, "short").message, "short");
     }
 }

@@ -11,9 +11,14 @@ pub const MAX_ID_LEN: usize = 64;
 pub fn validate(kind: &str, id: &str) -> Result<(), Error> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
     if id.is_empty() || id.len() > MAX_ID_LEN || !id.chars().all(ok_char) {
+        // Quote no more than an id's worth of what was sent.
+        let shown: String = id.chars().take(MAX_ID_LEN).collect();
+        let cut = if shown.len() < id.len() { "..." } else { "" };
         return Err(Error::new(
             ErrorCode::ProtocolError,
-            format!("{kind} {id:?} must be 1 to {MAX_ID_LEN} characters of A-Z a-z 0-9 _ . -"),
+            format!(
+                "{kind} {shown:?}{cut} must be 1 to {MAX_ID_LEN} characters of A-Z a-z 0-9 _ . -"
+            ),
         ));
     }
     Ok(())

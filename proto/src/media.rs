@@ -4,6 +4,13 @@
 //! A publisher sends `media_id` 0; the server overwrites it with the publisher's
 //! [`Participant::media_id`](crate::wire::Participant::media_id), so receivers know who it is
 //! from and a client cannot pose as someone else.
+//!
+//! Every publication carries a `stream` id of the publisher's choosing, new each time it
+//! starts publishing (after an unpublish, or a restart), because its frame and sequence
+//! counters start again at 0. Receivers follow it with [`Streams`] and start their per-stream
+//! state (reordering, jitter buffering, decoders, counters) afresh when it changes.
+
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +50,9 @@ pub struct VideoHeader {
     pub media_id: u64,
     /// Which layer.
     pub layer: Layer,
-    /// The publisher's frame counter for this layer.
+    /// The publication this frame belongs to (see [`Streams`]).
+    pub stream: u32,
+    /// The publisher's frame counter for this layer, from 0 in each stream.
     pub frame: u64,
     /// Whether a decoder can start here.
     pub keyframe: bool,
@@ -78,7 +87,9 @@ impl VideoHeader {
 pub struct AudioPacket<'a> {
     /// The publisher (0 from the publisher; stamped by the server).
     pub media_id: u64,
-    /// Frame counter, wrapping.
+    /// The publication this frame belongs to (see [`Streams`]).
+    pub stream: u32,
+    /// Frame counter, wrapping; from 0 in each stream.
     pub seq: u32,
     /// Capture time, microseconds since the Unix epoch.
     pub capture_us: u64,
@@ -86,13 +97,15 @@ pub struct AudioPacket<'a> {
     pub payload: &'a [u8],
 }
 
-const AUDIO_HEADER: usize = 8 + 4 + 8;
+/// Media id, stream, sequence number, capture time (big-endian), then the Opus packet.
+const AUDIO_HEADER: usize = 8 + 4 + 4 + 8;
 
 impl<'a> AudioPacket<'a> {
     /// Serializes into a datagram.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(AUDIO_HEADER + self.payload.len());
         out.extend_from_slice(&self.media_id.to_be_bytes());
+        out.extend_from_slice(&self.stream.to_be_bytes());
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.capture_us.to_be_bytes());
         out.extend_from_slice(self.payload);
@@ -106,10 +119,12 @@ impl<'a> AudioPacket<'a> {
             return Err(Error::new(ErrorCode::ProtocolError, msg));
         }
         let u64_at = |i: usize| u64::from_be_bytes(datagram[i..i + 8].try_into().expect("8 bytes"));
+        let u32_at = |i: usize| u32::from_be_bytes(datagram[i..i + 4].try_into().expect("4 bytes"));
         Ok(Self {
             media_id: u64_at(0),
-            seq: u32::from_be_bytes(datagram[8..12].try_into().expect("4 bytes")),
-            capture_us: u64_at(12),
+            stream: u32_at(8),
+            seq: u32_at(12),
+            capture_us: u64_at(16),
             payload: &datagram[AUDIO_HEADER..],
         })
     }
@@ -122,6 +137,60 @@ impl<'a> AudioPacket<'a> {
     }
 }
 
+/// Streams of one publisher remembered after they were replaced, so that their stragglers are
+/// recognised (and dropped) rather than taken for yet another new stream.
+pub const ENDED_STREAMS: usize = 8;
+
+/// Where a packet's stream stands, as [`Streams::check`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// The stream being received: carry on.
+    Current,
+    /// A stream not seen before: it replaces the current one, so start every per-stream
+    /// state (reordering, jitter buffer, decoder, counters) afresh.
+    New,
+    /// A straggler of a stream already replaced: drop it.
+    Ended,
+}
+
+/// Follows the streams of one publisher's media of one kind (a video layer, or its voice) on
+/// the receiving side; at most [`ENDED_STREAMS`] ended streams are remembered.
+#[derive(Clone, Debug, Default)]
+pub struct Streams {
+    current: Option<u32>,
+    ended: VecDeque<u32>,
+}
+
+impl Streams {
+    /// Nothing received yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The stream being received, once one arrived.
+    pub fn current(&self) -> Option<u32> {
+        self.current
+    }
+
+    /// A packet of `stream` arrived: says whether it belongs to the current stream, starts a
+    /// new one (which becomes current) or belongs to one that has ended.
+    pub fn check(&mut self, stream: u32) -> Stream {
+        if self.current == Some(stream) {
+            return Stream::Current;
+        }
+        if self.ended.contains(&stream) {
+            return Stream::Ended;
+        }
+        if let Some(old) = self.current.replace(stream) {
+            if self.ended.len() == ENDED_STREAMS {
+                self.ended.pop_front();
+            }
+            self.ended.push_back(old);
+        }
+        Stream::New
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +199,7 @@ mod tests {
     fn roundtrips_and_rejects_garbage() {
         let p = AudioPacket {
             media_id: 7,
+            stream: 0xdead_beef,
             seq: 9,
             capture_us: 11,
             payload: b"opus",
@@ -142,6 +212,7 @@ mod tests {
         let h = VideoHeader {
             media_id: 1,
             layer: Layer::Low,
+            stream: u32::MAX,
             frame: 5,
             keyframe: true,
             capture_us: 3,

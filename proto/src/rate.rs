@@ -1,4 +1,5 @@
-//! Token buckets for the data message limits (messages per second and bytes per second).
+//! Token buckets: the data message limits (messages per second and bytes per second) and the
+//! per-kind limits on every other request.
 
 use crate::wire::DataLimits;
 
@@ -87,5 +88,93 @@ impl DataRate {
         self.messages.level -= 1.0;
         self.bytes.level -= len as f64;
         true
+    }
+}
+
+/// A request kind with a rate limit of its own. Data messages and raised hands are limited by
+/// [`DataRate`] (the client paces them); these are limited here, refused or not, so a request
+/// the server turns down still costs the sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limited {
+    /// Changing one's own role: every change is announced to the whole channel.
+    Role,
+    /// Moderator actions (a narrator resets a table's hearing sets at once).
+    Moderate,
+    /// Subscription choices (one per publisher when joining a stage).
+    Subscribe,
+    /// Token renewals (each verifies a signature).
+    Renew,
+    /// Loss reports and keyframe requests (one per publisher each second, and after errors).
+    Hint,
+}
+
+impl Limited {
+    /// Requests per second allowed, and how many may arrive at once.
+    pub const fn limit(self) -> (u32, u32) {
+        match self {
+            Limited::Role => (2, 4),
+            Limited::Moderate => (40, 80),
+            Limited::Subscribe => (40, 80),
+            Limited::Renew => (1, 2),
+            Limited::Hint => (60, 120),
+        }
+    }
+
+    const ALL: [Limited; 5] = [
+        Limited::Role,
+        Limited::Moderate,
+        Limited::Subscribe,
+        Limited::Renew,
+        Limited::Hint,
+    ];
+}
+
+/// One sender's buckets for the [`Limited`] request kinds.
+#[derive(Clone, Debug)]
+pub struct RequestRate {
+    buckets: [Bucket; 5],
+}
+
+impl RequestRate {
+    /// Full buckets at `now_ms`.
+    pub fn new(now_ms: u64) -> Self {
+        Self {
+            buckets: Limited::ALL.map(|kind| {
+                let (per_sec, burst) = kind.limit();
+                Bucket::new(f64::from(per_sec), f64::from(burst), now_ms)
+            }),
+        }
+    }
+
+    /// Takes one request of `kind` if its limit allows it now.
+    pub fn try_take(&mut self, kind: Limited, now_ms: u64) -> bool {
+        let bucket = &mut self.buckets[kind as usize];
+        bucket.refill(now_ms);
+        if bucket.level < 1.0 {
+            return false;
+        }
+        bucket.level -= 1.0;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Limited, RequestRate};
+
+    #[test]
+    fn a_kind_allows_its_burst_then_its_rate() {
+        let mut rate = RequestRate::new(0);
+        let (per_sec, burst) = Limited::Role.limit();
+        let passed = (0..100).filter(|_| rate.try_take(Limited::Role, 0)).count();
+        assert_eq!(passed, burst as usize);
+        let later = (0..100)
+            .filter(|_| rate.try_take(Limited::Role, 1000))
+            .count();
+        assert_eq!(later, per_sec as usize);
+        assert!(
+            rate.try_take(Limited::Moderate, 1000),
+            "kinds do not share a bucket"
+        );
     }
 }

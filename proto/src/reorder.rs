@@ -4,11 +4,18 @@
 //! retransmitted can arrive after later frames. A decoder needs them in order: this holds
 //! early frames until the missing one arrives, and gives up on it after `max_wait_ms` or as
 //! soon as a later keyframe is there (the decoder can restart from it).
+//!
+//! Frame numbers start at 0 again in every stream (each publication of the layer), so frames
+//! are ordered within their stream: a frame of a new stream starts the numbering afresh, and
+//! the stream it replaced is over (see [`Streams`]).
 
 use std::collections::BTreeMap;
 
+use crate::media::{Stream, Streams};
+
 /// Reorders frames numbered by the publisher. The clock is passed in.
 pub struct Reorder<T> {
+    streams: Streams,
     next: Option<u64>,
     pending: BTreeMap<u64, Pending<T>>,
     max_wait_ms: u64,
@@ -28,6 +35,7 @@ impl<T> Reorder<T> {
     /// Waits at most `max_wait_ms` for a missing frame.
     pub fn new(max_wait_ms: u64) -> Self {
         Self {
+            streams: Streams::new(),
             next: None,
             pending: BTreeMap::new(),
             max_wait_ms,
@@ -40,8 +48,25 @@ impl<T> Reorder<T> {
         self.skipped
     }
 
-    /// A frame arrived. Frames older than what was already released are dropped.
-    pub fn push(&mut self, frame: u64, keyframe: bool, item: T, now_ms: u64) {
+    /// The stream being reordered, once a frame arrived.
+    pub fn stream(&self) -> Option<u32> {
+        self.streams.current()
+    }
+
+    /// Frame `frame` of `stream` arrived. Frames older than what was already released are
+    /// dropped, and so are frames of a stream that a newer one replaced. The first frame of a
+    /// new stream ends the current one: what it still held is given up on and numbering starts
+    /// again.
+    pub fn push(&mut self, stream: u32, frame: u64, keyframe: bool, item: T, now_ms: u64) {
+        match self.streams.check(stream) {
+            Stream::Current => {}
+            Stream::Ended => return,
+            Stream::New => {
+                self.skipped += self.pending.len() as u64;
+                self.pending.clear();
+                self.next = None;
+            }
+        }
         if self.next.is_some_and(|next| frame < next) {
             return;
         }
@@ -109,7 +134,7 @@ mod tests {
     fn in_order_passes_straight_through() {
         let mut r = Reorder::new(100);
         for f in 0..5 {
-            r.push(f, f == 0, f, 0);
+            r.push(0, f, f == 0, f, 0);
             assert_eq!(r.pop(0), Some(f));
         }
     }
@@ -117,11 +142,11 @@ mod tests {
     #[test]
     fn a_late_frame_is_waited_for() {
         let mut r = Reorder::new(100);
-        r.push(0, true, 0, 0);
-        r.push(2, false, 2, 1);
-        r.push(3, false, 3, 2);
+        r.push(0, 0, true, 0, 0);
+        r.push(0, 2, false, 2, 1);
+        r.push(0, 3, false, 3, 2);
         assert_eq!(drain(&mut r, 10), vec![0]);
-        r.push(1, false, 1, 30);
+        r.push(0, 1, false, 1, 30);
         assert_eq!(drain(&mut r, 30), vec![1, 2, 3]);
         assert_eq!(r.skipped(), 0);
     }
@@ -129,25 +154,25 @@ mod tests {
     #[test]
     fn a_lost_frame_is_given_up_after_the_wait() {
         let mut r = Reorder::new(100);
-        r.push(0, true, 0, 0);
+        r.push(0, 0, true, 0, 0);
         assert_eq!(drain(&mut r, 0), vec![0]);
-        r.push(2, false, 2, 10);
+        r.push(0, 2, false, 2, 10);
         assert_eq!(drain(&mut r, 50), Vec::<u64>::new());
         assert_eq!(r.poll_timeout(), Some(110));
         assert_eq!(drain(&mut r, 110), vec![2]);
         assert_eq!(r.skipped(), 1);
-        r.push(1, false, 1, 120);
+        r.push(0, 1, false, 1, 120);
         assert_eq!(drain(&mut r, 120), Vec::<u64>::new(), "too late now");
     }
 
     #[test]
     fn a_keyframe_after_a_gap_restarts_at_once() {
         let mut r = Reorder::new(1000);
-        r.push(0, true, 0, 0);
+        r.push(0, 0, true, 0, 0);
         assert_eq!(drain(&mut r, 0), vec![0]);
-        r.push(2, false, 2, 1);
-        r.push(5, true, 5, 2);
-        r.push(6, false, 6, 3);
+        r.push(0, 2, false, 2, 1);
+        r.push(0, 5, true, 5, 2);
+        r.push(0, 6, false, 6, 3);
         assert_eq!(drain(&mut r, 3), vec![5, 6]);
     }
 }

@@ -166,6 +166,12 @@ pub struct Expect<'a> {
     pub user: Option<&'a str>,
 }
 
+/// Whether a token expiring at `exp` is expired at `now_unix` (seconds since the Unix epoch),
+/// with [`LEEWAY_SECS`] for clock skew: the one rule for joining and for staying connected.
+pub fn expired(exp: u64, now_unix: u64) -> bool {
+    exp.saturating_add(LEEWAY_SECS) <= now_unix
+}
+
 /// Verifies a token's signature (HS256 only), expiry and binding. `now_unix` is the current
 /// time in seconds since the Unix epoch.
 pub fn verify(
@@ -183,7 +189,7 @@ pub fn verify(
         jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
             .map_err(|e| Error::new(ErrorCode::TokenInvalid, format!("token rejected: {e}")))?;
     let claims = data.claims;
-    if claims.exp + LEEWAY_SECS <= now_unix {
+    if expired(claims.exp, now_unix) {
         return Err(Error::new(
             ErrorCode::TokenExpired,
             format!(
@@ -193,7 +199,7 @@ pub fn verify(
         ));
     }
     if let Some(nbf) = claims.nbf
-        && nbf > now_unix + LEEWAY_SECS
+        && nbf > now_unix.saturating_add(LEEWAY_SECS)
     {
         return Err(Error::new(
             ErrorCode::TokenExpired,

@@ -14,14 +14,21 @@ use crate::media::Layer;
 
 /// Version of this wire format; a server refuses a `Hello` with another version. Version 2
 /// added raised hands ([`Participant::hand_raised`], [`Request::RaiseHand`],
-/// [`Event::HandChanged`]).
-pub const VERSION: u16 = 2;
+/// [`Event::HandChanged`]); version 3 paginated rosters ([`RosterPage`]), counted the
+/// audience instead of listing it ([`Event::Audience`]) and made a kick a ban
+/// ([`Action::Kick`], [`Action::Unban`]).
+pub const VERSION: u16 = 3;
 /// Largest control frame body, in bytes. A longer frame is a protocol error.
 pub const MAX_FRAME: usize = 64 * 1024;
 /// Largest data message payload, in bytes.
 pub const MAX_DATA: usize = 4 * 1024;
 /// Most user ids in one list (hearing sets, recipients).
 pub const MAX_LIST: usize = 256;
+/// Most participants in one [`RosterPage`]. A participant encodes to at most
+/// [`MAX_PARTICIPANT`] bytes, so a full page stays well inside [`MAX_FRAME`].
+pub const ROSTER_PAGE: usize = 256;
+/// Largest encoded [`Participant`], in bytes (a 64-byte user id, flags, a 10-byte varint).
+pub const MAX_PARTICIPANT: usize = 1 + crate::id::MAX_ID_LEN + 5 + 10;
 
 /// A participant's role in a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -161,8 +168,17 @@ pub enum Action {
         /// Video muted.
         video: Option<bool>,
     },
-    /// Remove a user from the channel.
-    Kick(UserId),
+    /// Remove a user from the channel and keep it out: it is refused at join (with
+    /// [`ErrorCode::Kicked`]) until `until`, seconds since the Unix epoch, or by default
+    /// until its token expires.
+    Kick {
+        /// Who.
+        user: UserId,
+        /// When the ban ends; `None` is the kicked token's expiry.
+        until: Option<u64>,
+    },
+    /// Lift a ban before it ends.
+    Unban(UserId),
     /// Set whose media and data `listener` receives; `None` means everyone.
     SetHearing {
         /// Who listens.
@@ -209,9 +225,13 @@ pub enum Event {
         /// Who changed it (the user itself or a moderator).
         by: UserId,
     },
-    /// The whole roster this client may see, replacing what it knew. Sent when its own role
-    /// changes: hosts see everyone, the audience sees the hosts.
-    Roster(Vec<Participant>),
+    /// How many of the channel's members are audience, sent to hosts when it changed (at
+    /// most once a second). The audience is counted, not listed: a host sees the hosts and the
+    /// audience members who raised a hand.
+    Audience {
+        /// Audience members now.
+        count: u32,
+    },
     /// A moderator muted or unmuted someone.
     MuteChanged {
         /// Who.
@@ -222,14 +242,12 @@ pub enum Event {
         video: bool,
     },
     /// Someone raised or lowered their hand (or this client did). Sent to the user itself
-    /// and to everyone who can see it (the hosts, since only the audience raises hands);
+    /// and to the hosts, who see an audience member exactly while its hand is raised;
     /// nothing is sent when the state did not change. Going on stage lowers a hand without
     /// this event: the [`Event::RoleChanged`] participant carries `hand_raised: false`.
     HandChanged {
-        /// Who.
-        user: UserId,
-        /// The hand is raised now.
-        raised: bool,
+        /// Who, with `hand_raised` as it is now.
+        participant: Participant,
     },
     /// This client's hearing set changed.
     HearingChanged {
@@ -314,8 +332,12 @@ pub struct Welcome {
     pub profile: Profile,
     /// This client as others see it.
     pub you: Participant,
-    /// Everyone else in the channel.
-    pub peers: Vec<Participant>,
+    /// The first page of the participants this client may see (hosts see the hosts and the
+    /// raised hands, the audience sees the hosts); further pages follow at once as
+    /// [`ServerFrame::Roster`].
+    pub roster: RosterPage,
+    /// How many members are audience.
+    pub audience: u32,
     /// The highest request sequence number the server has applied.
     pub received: u64,
     /// Token expiry, seconds since the Unix epoch.
@@ -324,6 +346,19 @@ pub struct Welcome {
     pub limits: DataLimits,
     /// Seconds a lost session is kept for resuming.
     pub resume_secs: u64,
+}
+
+/// Part of a roster. A roster larger than [`ROSTER_PAGE`] participants is split into pages
+/// sent back to back; the client replaces what it knew once the last page (`more: false`) is
+/// in, so no frame grows with the channel.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterPage {
+    /// This page starts a roster that replaces the one the client knew.
+    pub start: bool,
+    /// At most [`ROSTER_PAGE`] participants.
+    pub peers: Vec<Participant>,
+    /// More pages follow.
+    pub more: bool,
 }
 
 /// Data message limits per user.
@@ -364,6 +399,10 @@ pub enum ServerFrame {
         /// Highest request sequence number applied.
         upto: u64,
     },
+    /// A page of the roster: one that continues the `Welcome`'s, or (with `start`) a new
+    /// roster after this client's role changed. Not sequenced: a resumed session gets a fresh
+    /// roster with its `Welcome`.
+    Roster(RosterPage),
     /// The session is over (or was never started); the connection closes after this.
     Goodbye(Error),
 }

@@ -71,7 +71,13 @@ fn mute_is_announced_and_kick_removes() {
         video: false
     }));
     assert!(net.clients[a].session.me().unwrap().audio_muted);
-    net.send(m, Request::Moderate(Action::Kick("a".into())));
+    net.send(
+        m,
+        Request::Moderate(Action::Kick {
+            user: "a".into(),
+            until: None,
+        }),
+    );
     assert_eq!(net.ended(a), Some(ErrorCode::Kicked));
     assert_eq!(net.server.participants(common::CHANNEL).len(), 2);
 }

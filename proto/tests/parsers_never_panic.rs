@@ -31,6 +31,7 @@ fn samples() -> Vec<Vec<u8>> {
     let header = VideoHeader {
         media_id: 9,
         layer: Layer::Low,
+        stream: 0x7f00_0001,
         frame: 77,
         keyframe: true,
         capture_us: 123,
@@ -42,6 +43,7 @@ fn samples() -> Vec<Vec<u8>> {
         header.encode()[2..].to_vec(),
         AudioPacket {
             media_id: 1,
+            stream: 4,
             seq: 2,
             capture_us: 3,
             payload: &[7; 40],

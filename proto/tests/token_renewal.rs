@@ -6,7 +6,7 @@ mod common;
 use common::{CHANNEL, Net, SECRET, grants};
 use livestage_proto::ErrorCode;
 use livestage_proto::client::Session;
-use livestage_proto::token::{self, Claims};
+use livestage_proto::token::{self, Claims, LEEWAY_SECS};
 use livestage_proto::wire::{Event, Request, Role};
 
 fn short_token(net: &Net, user: &str, ttl: u64) -> String {
@@ -55,7 +55,10 @@ fn unrenewed_token_ends_the_session() {
     let mut net = Net::new();
     let jwt = short_token(&net, "a", 30);
     let a = net.join_with("a", Session::new(CHANNEL, &jwt, Role::Host));
-    net.advance(31_000);
+    // The same leeway as at join: alive just inside it, ended once it has passed.
+    net.advance(30_000 + LEEWAY_SECS * 1000 - 1_000);
+    assert_eq!(net.ended(a), None);
+    net.advance(1_000);
     assert_eq!(net.ended(a), Some(ErrorCode::TokenExpired));
 }
 

@@ -20,6 +20,8 @@ use serde::Deserialize;
 /// host_cap = 17
 /// profile = "live_broadcast"        # or "communication"
 /// resume_secs = 20
+/// max_token_secs = 86400            # optional: refuse tokens that live longer
+/// max_backlog = 8192                # unacknowledged events before a client is dropped
 ///
 /// [limits]
 /// max_payload = 4096
@@ -61,6 +63,25 @@ pub struct Config {
     /// Per-channel settings.
     #[serde(default)]
     pub channels: HashMap<String, ChannelConfig>,
+    /// Longest token lifetime accepted, in seconds from now to the token's `exp`.
+    pub max_token_secs: Option<u64>,
+    /// Most unacknowledged events per session before it is dropped as too slow.
+    #[serde(default = "default_backlog")]
+    pub max_backlog: usize,
+}
+
+/// Shortest app secret accepted: HS256 wants a key as long as its 32-byte output.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Refuses a secret too short to sign tokens safely.
+pub fn check_secret(secret: &str) -> anyhow::Result<()> {
+    if secret.len() < MIN_SECRET_LEN {
+        bail!(
+            "the app secret has {} bytes; use at least {MIN_SECRET_LEN} (e.g. `openssl rand -hex 32`)",
+            secret.len()
+        );
+    }
+    Ok(())
 }
 
 /// Data limits as written in TOML.
@@ -106,6 +127,9 @@ fn default_host_cap() -> usize {
 fn default_resume() -> u64 {
     20
 }
+fn default_backlog() -> usize {
+    core::Config::default().max_backlog
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -118,7 +142,12 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{} is not a valid config", path.display()))
+        Self::from_toml(&text).with_context(|| format!("{} is not a valid config", path.display()))
+    }
+
+    /// Parses the text of a TOML config (what [`Config::load`] reads from its file).
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
     }
 
     /// The token secret from `secret` or `secret_env`.
@@ -147,12 +176,14 @@ impl Config {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.profile))
                 .collect(),
-            resume_ms: self.resume_secs * 1000,
+            resume_ms: self.resume_secs.saturating_mul(1000),
             limits: DataLimits {
                 max_payload: self.limits.max_payload,
                 messages_per_sec: self.limits.messages_per_sec,
                 bytes_per_sec: self.limits.bytes_per_sec,
             },
+            max_token_secs: self.max_token_secs,
+            max_backlog: self.max_backlog,
             seed,
             ..core::Config::default()
         }

@@ -3,24 +3,32 @@
 //!
 //! One task per connection reads frames; one task per connection writes them; the core task
 //! is the only place state changes, so there are no locks.
+//!
+//! What a hostile connection can cost is bounded here: its control frames queue in a bounded
+//! writer (a client that stops reading is disconnected), its media is stopped unread unless it
+//! may publish, a video frame must arrive within a deadline, its audio datagrams are capped
+//! per second and never wait for room in the shared inbox, and a panic in the core while
+//! handling its input ends only its session.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use bytes::Bytes;
 use livestage_net::media::{VideoSender, read_video};
 use livestage_net::transport::{self, ReadError};
-use livestage_proto::media::{AudioPacket, Kind, Layer, VideoHeader};
+use livestage_proto::media::{self, AudioPacket, Kind, Layer, VideoHeader};
 use livestage_proto::server::{self as core, ConnId, Input, Output};
 use livestage_proto::wire;
 use livestage_proto::{Error, ErrorCode};
 use quinn::{Connection, SendStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{interval, timeout};
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 use crate::tls::Identity;
 
@@ -32,12 +40,21 @@ const TICK: Duration = Duration::from_millis(200);
 /// Video frames a subscriber may have unacknowledged before newer ones are dropped until the
 /// next keyframe (its bounded queue).
 const VIDEO_IN_FLIGHT: usize = 16;
+/// Control frames queued for one connection's writer; a client that lets this many pile up
+/// (it stopped reading its control stream) is disconnected.
+const WRITER_QUEUE: usize = 4096;
+/// Longest a publisher may take to deliver one video frame's stream.
+const VIDEO_DEADLINE: Duration = Duration::from_secs(2);
+/// Audio datagrams one connection may send per second (20 ms frames are 50); the rest are
+/// dropped before they reach the shared inbox.
+const AUDIO_PER_SEC: u32 = 150;
 
 enum ToCore {
     Open {
         conn: ConnId,
-        writer: mpsc::UnboundedSender<ToConn>,
+        writer: mpsc::Sender<ToConn>,
         connection: Connection,
+        may_publish: Arc<AtomicBool>,
     },
     Video {
         conn: ConnId,
@@ -47,6 +64,11 @@ enum ToCore {
     Audio {
         conn: ConnId,
         datagram: Bytes,
+    },
+    /// Media arrived that the connection may not send; it was dropped unread.
+    Refused {
+        conn: ConnId,
+        kind: Kind,
     },
     Input {
         conn: ConnId,
@@ -61,8 +83,10 @@ enum ToConn {
 
 /// The core task's handle on one connection.
 struct Peer {
-    writer: mpsc::UnboundedSender<ToConn>,
+    writer: mpsc::Sender<ToConn>,
     connection: Connection,
+    /// Whether the connection's session may publish now; its media readers check it.
+    may_publish: Arc<AtomicBool>,
     video: VideoSender,
     /// Publisher layers this subscriber fell behind on: skip until their next keyframe.
     skipping: HashSet<(u64, Layer)>,
@@ -92,6 +116,19 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// QUIC limits per client connection, sized for what a publisher needs and no more: a few
+/// frames in flight each up to the largest frame, a few hundred milliseconds of audio.
+fn server_transport() -> quinn::TransportConfig {
+    let mut t = transport::transport_config();
+    let frame = (media::MAX_VIDEO_FRAME + media::MAX_VIDEO_HEADER + 2) as u32;
+    t.max_concurrent_uni_streams(32u32.into());
+    t.max_concurrent_bidi_streams(1u32.into());
+    t.stream_receive_window(frame.into());
+    t.receive_window((2 * frame).into());
+    t.datagram_receive_buffer_size(Some(64 * 1024));
+    t
+}
+
 /// A bound server, not yet serving.
 pub struct Listener {
     endpoint: quinn::Endpoint,
@@ -111,7 +148,7 @@ pub fn bind(addr: SocketAddr, identity: Identity, core: core::Config) -> anyhow:
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .context("TLS config unusable for QUIC")?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    config.transport_config(Arc::new(transport::transport_config()));
+    config.transport_config(Arc::new(server_transport()));
     let endpoint = quinn::Endpoint::server(config, addr)
         .with_context(|| format!("cannot listen on {addr}"))?;
     Ok(Listener {
@@ -142,32 +179,41 @@ impl Listener {
                     tokio::spawn(serve_connection(incoming, conn, to_core.clone()));
                 }
                 Some(msg) = inbox.recv() => match msg {
-                    ToCore::Open { conn, writer, connection } => {
+                    ToCore::Open { conn, writer, connection, may_publish } => {
                         let video = VideoSender::new(connection.clone(), VIDEO_IN_FLIGHT);
-                        peers.insert(conn, Peer { writer, connection, video, skipping: HashSet::new() });
+                        let peer = Peer { writer, connection, may_publish, video, skipping: HashSet::new() };
+                        peers.insert(conn, peer);
                     }
                     ToCore::Input { conn, input } => {
                         let closed = matches!(input, Input::Closed);
-                        core.handle_input(conn, input, now_ms());
+                        contain(&mut core, conn, |core| core.handle_input(conn, input, now_ms()));
                         if closed {
                             peers.remove(&conn);
+                        } else if let Some(peer) = peers.get(&conn) {
+                            peer.may_publish.store(core.may_publish(conn), Ordering::Relaxed);
                         }
                     }
                     ToCore::Video { conn, mut header, payload } => {
                         let now = now_ms();
-                        if let Ok(route) = core.route(conn, Kind::Video(header.layer), now) {
+                        let route = contain(&mut core, conn, |core| core.route(conn, Kind::Video(header.layer), now));
+                        if let Some(Ok(route)) = route {
                             header.media_id = route.media_id;
                             for to in route.to.iter() {
                                 if let Some(peer) = peers.get_mut(to)
                                     && !peer.forward_video(&header, &payload)
                                 {
-                                    core.congested(*to, route.media_id, header.layer, now);
+                                    let layer = header.layer;
+                                    contain(&mut core, *to, |core| core.congested(*to, route.media_id, layer, now));
                                 }
                             }
                         }
                     }
+                    ToCore::Refused { conn, kind } => {
+                        contain(&mut core, conn, |core| core.route(conn, kind, now_ms()));
+                    }
                     ToCore::Audio { conn, datagram } => {
-                        if let Ok(route) = core.route(conn, Kind::Audio, now_ms()) {
+                        let route = contain(&mut core, conn, |core| core.route(conn, Kind::Audio, now_ms()));
+                        if let Some(Ok(route)) = route {
                             let mut stamped = datagram.to_vec();
                             AudioPacket::stamp(&mut stamped, route.media_id);
                             let stamped = Bytes::from(stamped);
@@ -178,22 +224,45 @@ impl Listener {
                         }
                     }
                 },
-                _ = tick.tick() => core.handle_timeout(now_ms()),
+                _ = tick.tick() => {
+                    let now = now_ms();
+                    if catch_unwind(AssertUnwindSafe(|| core.handle_timeout(now))).is_err() {
+                        error!("the server core panicked running its timers; carrying on");
+                    }
+                }
                 _ = &mut stop => break,
             }
+            let mut stuck = Vec::new();
             while let Some(output) = core.poll_output() {
                 match output {
                     Output::Send { conn, frame } => {
                         if let Some(p) = peers.get(&conn) {
-                            let _ = p.writer.send(ToConn::Frame(wire::encode(&frame)));
+                            let sent = p.writer.try_send(ToConn::Frame(wire::encode(&frame)));
+                            if matches!(sent, Err(mpsc::error::TrySendError::Full(_))) {
+                                stuck.push(conn);
+                            }
+                            // A role change or the end of a session may change who may publish.
+                            p.may_publish
+                                .store(core.may_publish(conn), Ordering::Relaxed);
                         }
                     }
                     Output::Close { conn } => {
                         if let Some(p) = peers.remove(&conn) {
-                            let _ = p.writer.send(ToConn::Close);
+                            p.may_publish.store(false, Ordering::Relaxed);
+                            // A full queue cannot take the close: the writer ends when dropped.
+                            let _ = p.writer.try_send(ToConn::Close);
                         }
                     }
                 }
+            }
+            stuck.dedup();
+            for conn in stuck {
+                let msg =
+                    format!("{WRITER_QUEUE} control frames unread; the client is not keeping up");
+                let error = Error::new(ErrorCode::Overloaded, msg);
+                contain(&mut core, conn, |core| {
+                    core.handle_input(conn, Input::Malformed(error), now_ms())
+                });
             }
         }
         endpoint.close(0u32.into(), b"server stopping");
@@ -209,17 +278,19 @@ async fn serve_connection(incoming: quinn::Incoming, id: ConnId, core: mpsc::Sen
     let Ok(Ok((send, mut recv))) = timeout(HELLO_TIMEOUT, conn.accept_bi()).await else {
         return conn.close(1u32.into(), b"no control stream");
     };
-    let (writer, frames) = mpsc::unbounded_channel();
+    let (writer, frames) = mpsc::channel(WRITER_QUEUE);
+    let may_publish = Arc::new(AtomicBool::new(false));
     let open = ToCore::Open {
         conn: id,
         writer,
         connection: conn.clone(),
+        may_publish: may_publish.clone(),
     };
     if core.send(open).await.is_err() {
         return;
     }
     tokio::spawn(write_frames(conn.clone(), send, frames));
-    tokio::spawn(read_media(conn.clone(), id, core.clone()));
+    tokio::spawn(read_media(conn.clone(), id, core.clone(), may_publish));
     let mut first = true;
     loop {
         let read = transport::read_frame(&mut recv);
@@ -252,11 +323,7 @@ async fn serve_connection(incoming: quinn::Incoming, id: ConnId, core: mpsc::Sen
         .await;
 }
 
-async fn write_frames(
-    conn: Connection,
-    mut send: SendStream,
-    mut frames: mpsc::UnboundedReceiver<ToConn>,
-) {
+async fn write_frames(conn: Connection, mut send: SendStream, mut frames: mpsc::Receiver<ToConn>) {
     while let Some(msg) = frames.recv().await {
         match msg {
             ToConn::Frame(bytes) => {
@@ -275,30 +342,54 @@ async fn write_frames(
     conn.close(0u32.into(), b"closed");
 }
 
-/// Reads a connection's media (video streams and audio datagrams) into the core task.
-async fn read_media(conn: Connection, id: ConnId, core: mpsc::Sender<ToCore>) {
+/// Reads a connection's media (video streams and audio datagrams) into the core task. Media
+/// from a connection that may not publish is stopped unread (the core still hears of it, at
+/// most once a second, so it can tell the client why).
+async fn read_media(
+    conn: Connection,
+    id: ConnId,
+    core: mpsc::Sender<ToCore>,
+    may_publish: Arc<AtomicBool>,
+) {
     let datagrams = {
-        let (conn, core) = (conn.clone(), core.clone());
+        let (conn, core, may_publish) = (conn.clone(), core.clone(), may_publish.clone());
         tokio::spawn(async move {
+            let mut window = (tokio::time::Instant::now(), 0u32);
+            let mut refused_at = None;
             while let Ok(datagram) = conn.read_datagram().await {
-                if AudioPacket::decode(&datagram).is_err() {
-                    continue; // Malformed audio is dropped; it is unreliable anyway.
+                let now = tokio::time::Instant::now();
+                if now.duration_since(window.0) >= Duration::from_secs(1) {
+                    window = (now, 0);
                 }
-                if core
-                    .send(ToCore::Audio { conn: id, datagram })
-                    .await
-                    .is_err()
-                {
-                    break;
+                window.1 += 1;
+                if window.1 > AUDIO_PER_SEC || AudioPacket::decode(&datagram).is_err() {
+                    continue; // Over the cap or malformed: dropped, as audio is unreliable.
                 }
+                if !may_publish.load(Ordering::Relaxed) && !refusal_due(&mut refused_at) {
+                    continue;
+                }
+                // Never wait for room: a full inbox drops this datagram, not everyone's control.
+                let _ = core.try_send(ToCore::Audio { conn: id, datagram });
             }
         })
     };
-    while let Ok(recv) = conn.accept_uni().await {
+    let mut refused_at = None;
+    while let Ok(mut recv) = conn.accept_uni().await {
+        if !may_publish.load(Ordering::Relaxed) {
+            let _ = recv.stop(STOPPED_NOT_PERMITTED.into());
+            if refusal_due(&mut refused_at) {
+                // The core refuses it and tells the client (throttled there too).
+                let _ = core.try_send(ToCore::Refused {
+                    conn: id,
+                    kind: Kind::Video(Layer::High),
+                });
+            }
+            continue;
+        }
         let core = core.clone();
         tokio::spawn(async move {
-            match read_video(recv).await {
-                Ok((header, payload)) => {
+            match timeout(VIDEO_DEADLINE, read_video(recv)).await {
+                Ok(Ok((header, payload))) => {
                     let _ = core
                         .send(ToCore::Video {
                             conn: id,
@@ -307,9 +398,56 @@ async fn read_media(conn: Connection, id: ConnId, core: mpsc::Sender<ToCore>) {
                         })
                         .await;
                 }
-                Err(e) => debug!("dropped a video stream: {e}"),
+                Ok(Err(e)) => debug!("dropped a video stream: {e}"),
+                Err(_) => debug!("dropped a video stream that took over {VIDEO_DEADLINE:?}"),
             }
         });
     }
     datagrams.abort();
+}
+
+/// The application error code a refused media stream is stopped with.
+const STOPPED_NOT_PERMITTED: u32 = 1;
+
+/// Whether refused media should be passed on to the core now (once a second), so it can tell
+/// the client; the rest is dropped here.
+fn refusal_due(last: &mut Option<tokio::time::Instant>) -> bool {
+    let now = tokio::time::Instant::now();
+    if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
+/// Runs a step of the core; a panic in it (a bug) ends the session of the connection whose
+/// input caused it, is logged, and leaves everyone else untouched.
+fn contain<R>(
+    core: &mut core::Server,
+    conn: ConnId,
+    step: impl FnOnce(&mut core::Server) -> R,
+) -> Option<R> {
+    match catch_unwind(AssertUnwindSafe(|| step(core))) {
+        Ok(r) => Some(r),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            error!(
+                ?conn,
+                "the server core panicked: {what}; closing that connection's session"
+            );
+            let error = Error::new(
+                ErrorCode::ProtocolError,
+                "internal server error; join again",
+            );
+            let end = Input::Malformed(error);
+            if catch_unwind(AssertUnwindSafe(|| core.handle_input(conn, end, now_ms()))).is_err() {
+                error!(?conn, "closing the session panicked too");
+            }
+            None
+        }
+    }
 }

@@ -29,7 +29,7 @@ pub use tls::Identity;
 
 /// A fresh random app secret (hex), for development.
 pub fn random_secret() -> String {
-    let mut bytes = [0u8; 24];
+    let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -80,6 +80,7 @@ impl Embedded {
             config.listen = "127.0.0.1:0".parse().expect("literal socket address");
         }
         let secret = config.resolve_secret()?.unwrap_or_else(random_secret);
+        config::check_secret(&secret)?;
         let identity = Identity::self_signed()?;
         let cert_pem = identity.cert_pem.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()

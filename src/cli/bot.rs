@@ -1,5 +1,6 @@
-//! `livestage bot`: a headless participant. It joins, sends what it is asked to, checks what
-//! it receives (order, duplicates) and writes a JSON report.
+//! `livestage bot`: a headless participant. It joins, sends what it is asked to (data, media,
+//! moderator actions), checks what it receives (order, duplicates) and writes a JSON report —
+//! in every case, also when its flags or its token are refused before it connects.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -11,13 +12,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use livestage_net::engine::{ConnectionState, EventKind};
-use livestage_proto::wire::Participant;
+use livestage_net::{Engine, JoinOptions};
+use livestage_proto::client::RosterChange;
+use livestage_proto::media::Layer;
+use livestage_proto::token::{self, Claims};
+use livestage_proto::wire::{Event, Participant, Request, Role};
+use livestage_proto::{Error, ErrorCode};
+use serde::Serialize;
 
 use super::bot_media::{AudioReport, Publish, Publisher, Verifier, VideoReport, by_user};
-use livestage_net::{Engine, JoinOptions};
-use livestage_proto::token;
-use livestage_proto::wire::{Event, Role};
-use serde::Serialize;
+use super::bot_moderate::{self, Moderation, Outcome, Planned, Requests};
 
 /// Flags of `livestage bot`.
 #[derive(clap::Args)]
@@ -55,7 +59,8 @@ pub struct Args {
     /// Write the JSON report here (it is also printed).
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Publish media as a host: `video=testpattern:1280x720@30,audio=tone:440`.
+    /// Publish media: `video=testpattern:1280x720@30,audio=tone:440`. Tried in any role: as
+    /// audience the server refuses it (`not_permitted`).
     #[arg(long)]
     publish: Option<String>,
     /// Also publish a low video layer (a quarter of the area).
@@ -64,6 +69,11 @@ pub struct Args {
     /// Receive the low video layer of every publisher instead of the high one.
     #[arg(long)]
     low: bool,
+    /// Moderator actions to perform once joined, in order: `ACTION:USER[,ACTION:USER...]` with
+    /// ACTION one of promote, demote, kick (a ban until the user's token expires), unban,
+    /// mute-audio, mute-video, unmute-audio, unmute-video. The report lists each with its result (`ok` or the server's error code).
+    #[arg(long, value_name = "ACTION:USER,...")]
+    moderate: Option<String>,
 }
 
 /// Role flag values.
@@ -83,8 +93,12 @@ pub struct Report {
     user: String,
     channel: String,
     role: Option<&'static str>,
+    /// Whether a moderator has muted this bot's audio and video.
+    muted: Muted,
     peers: BTreeSet<String>,
     data: DataReport,
+    /// The `--moderate` actions with their results.
+    moderation: Vec<Outcome>,
     reconnects: u32,
     join_ms: Option<u64>,
     video: BTreeMap<String, VideoReport>,
@@ -92,6 +106,12 @@ pub struct Report {
     published: Published,
     /// The last audio loss subscribers reported to this publisher (its FEC setting).
     fec_loss_percent: Option<u8>,
+}
+
+#[derive(Serialize, Default)]
+struct Muted {
+    audio: bool,
+    video: bool,
 }
 
 #[derive(Serialize, Default)]
@@ -104,6 +124,23 @@ struct Published {
 struct ErrorReport {
     code: String,
     message: String,
+}
+
+impl From<Error> for ErrorReport {
+    fn from(e: Error) -> Self {
+        Self {
+            code: e.code.to_string(),
+            message: e.message,
+        }
+    }
+}
+
+/// A failure before connecting: its code, and the message with its causes.
+fn local(code: ErrorCode, e: anyhow::Error) -> ErrorReport {
+    ErrorReport {
+        code: code.to_string(),
+        message: format!("{e:#}"),
+    }
 }
 
 #[derive(Serialize, Default)]
@@ -123,216 +160,363 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// Runs the bot; exit code 1 when it could not do what it was asked.
+/// Runs the bot and writes its report. Exit code 1 when it could not do what it was asked,
+/// 2 when its flags or token were refused before connecting (the report says why).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let pem = std::fs::read(&args.cert)
-        .with_context(|| format!("cannot read certificate {}", args.cert.display()))?;
-    let claims = token::peek(&args.token)?;
-    let role = match args.role {
-        RoleArg::Host => Role::Host,
-        RoleArg::Audience => Role::Audience,
-    };
-    let mut options = JoinOptions::new(args.server, &pem, &claims.ch, &args.token, role);
-    options.server_name = args.server_name.clone();
-    options.pace_data = !args.no_pacing;
-
-    let publish = args.publish.as_deref().map(Publish::parse).transpose()?;
-    let engine = Arc::new(Engine::new()?);
-    let started = Instant::now();
-    let verifier = Verifier::start(engine.clone(), started);
-    let mut publisher: Option<Publisher> = None;
-    let mut media_users: HashMap<u64, String> = HashMap::new();
-    let mut learn = |p: &Participant, engine: &Engine| {
-        if media_users.insert(p.media_id, p.user.clone()).is_none() && args.low {
-            engine.subscribe(
-                &claims.ch,
-                &p.user,
-                true,
-                Some(livestage_proto::media::Layer::Low),
-            );
+    let (report, code) = match Setup::read(&args) {
+        Ok(setup) => {
+            let mut report = Report {
+                user: setup.claims.sub.clone(),
+                channel: setup.claims.ch.clone(),
+                ..Report::default()
+            };
+            report.data.in_order = true;
+            match Engine::new() {
+                Ok(engine) => Live::new(&args, setup, Arc::new(engine), report).run(),
+                Err(e) => {
+                    report.error = Some(ErrorReport {
+                        code: "engine_error".into(),
+                        message: format!("{e:#}"),
+                    });
+                    (report, ExitCode::from(2))
+                }
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {}: {}", error.code, error.message);
+            let report = Report {
+                error: Some(error),
+                moderation: args
+                    .moderate
+                    .as_deref()
+                    .and_then(|spec| bot_moderate::parse(spec).ok())
+                    .map_or_else(Vec::new, |plan| bot_moderate::not_sent(&plan)),
+                ..Report::default()
+            };
+            (report, ExitCode::from(2))
         }
     };
-    let deadline = started + Duration::from_secs_f64(args.duration);
-    engine.join(options);
+    let json = serde_json::to_string_pretty(&report)?;
+    println!("{json}");
+    if let Some(path) = &args.report {
+        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(code)
+}
 
-    let mut report = Report {
-        user: claims.sub.clone(),
-        channel: claims.ch.clone(),
-        ..Report::default()
-    };
-    report.data.in_order = true;
-    let mut last_seq: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
-    let mut sending_done = args.send_data == 0;
-    let mut ended = false;
+/// What the flags and the token say, checked before connecting.
+struct Setup {
+    pem: Vec<u8>,
+    claims: Claims,
+    publish: Option<Publish>,
+    moderate: Vec<Planned>,
+}
 
-    while !ended {
-        let now = Instant::now();
-        if now >= deadline {
-            break;
+impl Setup {
+    fn read(args: &Args) -> Result<Self, ErrorReport> {
+        let invalid = |e| local(ErrorCode::InvalidInput, e);
+        let claims = token::peek(&args.token).map_err(ErrorReport::from)?;
+        let publish = args.publish.as_deref().map(Publish::parse).transpose();
+        let publish = publish.context("--publish").map_err(invalid)?;
+        let moderate = args
+            .moderate
+            .as_deref()
+            .map(bot_moderate::parse)
+            .transpose();
+        let moderate = moderate.map_err(invalid)?.unwrap_or_default();
+        let pem = std::fs::read(&args.cert)
+            .with_context(|| format!("cannot read certificate {}", args.cert.display()))
+            .map_err(invalid)?;
+        Ok(Self {
+            pem,
+            claims,
+            publish,
+            moderate,
+        })
+    }
+}
+
+/// The bot in its channel.
+struct Live<'a> {
+    args: &'a Args,
+    setup: Setup,
+    engine: Arc<Engine>,
+    requests: Arc<Requests>,
+    started: Instant,
+    report: Report,
+    publisher: Option<Publisher>,
+    /// Whether the server ever made this bot a host (so what it publishes can go out).
+    hosted: bool,
+    /// Set once joined with `--moderate`.
+    moderation: Option<Moderation>,
+    media_users: HashMap<u64, String>,
+    data_seen: BTreeMap<String, BTreeSet<u64>>,
+    sending_done: bool,
+    ended: bool,
+}
+
+impl<'a> Live<'a> {
+    fn new(args: &'a Args, setup: Setup, engine: Arc<Engine>, report: Report) -> Self {
+        let requests = Arc::new(Requests::new(engine.clone(), &setup.claims.ch));
+        Self {
+            args,
+            setup,
+            requests,
+            engine,
+            started: Instant::now(),
+            report,
+            publisher: None,
+            hosted: false,
+            moderation: None,
+            media_users: HashMap::new(),
+            data_seen: BTreeMap::new(),
+            sending_done: args.send_data == 0,
+            ended: false,
         }
-        let done_receiving = args.wait_data.is_some_and(|n| report.data.received >= n);
-        if report.joined && sending_done && done_receiving {
-            break;
-        }
-        let Ok(event) = engine.events().recv_timeout(deadline - now) else {
-            break;
+    }
+
+    fn run(mut self) -> (Report, ExitCode) {
+        let (args, channel) = (self.args, self.setup.claims.ch.clone());
+        let role = match args.role {
+            RoleArg::Host => Role::Host,
+            RoleArg::Audience => Role::Audience,
         };
-        match event.kind {
+        let mut options =
+            JoinOptions::new(args.server, &self.setup.pem, &channel, &args.token, role);
+        options.server_name = args.server_name.clone();
+        options.pace_data = !args.no_pacing;
+        let verifier = Verifier::start(self.engine.clone(), self.requests.clone(), self.started);
+        let deadline = self.started + Duration::from_secs_f64(args.duration);
+        self.engine.join(options);
+
+        while !self.ended {
+            let now = Instant::now();
+            let done_receiving = args
+                .wait_data
+                .is_some_and(|n| self.report.data.received >= n);
+            if now >= deadline || (self.report.joined && self.sending_done && done_receiving) {
+                break;
+            }
+            let Ok(event) = self.engine.events().recv_timeout(deadline - now) else {
+                break;
+            };
+            self.handle(event.kind);
+        }
+        if !self.ended {
+            self.requests.send(Request::Leave);
+            // Wait briefly for the leave to be acknowledged, so peers see a clean departure;
+            // answers to earlier requests still arrive on the way.
+            let until = Instant::now() + Duration::from_secs(10);
+            while !self.ended {
+                let left = until.saturating_duration_since(Instant::now());
+                let Ok(event) = self.engine.events().recv_timeout(left) else {
+                    break;
+                };
+                self.handle(event.kind);
+            }
+        }
+        self.finish(verifier)
+    }
+
+    fn handle(&mut self, kind: EventKind) {
+        match kind {
             EventKind::State {
                 state: ConnectionState::Disconnected,
                 error,
             } => {
                 if let Some(e) = error {
-                    report.error = Some(ErrorReport {
-                        code: e.code.to_string(),
-                        message: e.message,
-                    });
+                    self.report.error = Some(e.into());
                 }
-                ended = true;
+                self.ended = true;
             }
             EventKind::State { .. } => {}
             EventKind::Joined {
                 me, peers, resumed, ..
             } => {
                 for p in &peers {
-                    learn(p, &engine);
+                    self.learn(p);
                 }
-                report.peers.extend(peers.into_iter().map(|p| p.user));
-                if let (Some(spec), None, Role::Host) = (&publish, &publisher, me.role) {
-                    publisher = Some(spec.start(engine.clone(), &claims.ch, args.dual)?);
-                }
-                report.role = Some(role_name(me.role));
+                self.report.peers.extend(peers.into_iter().map(|p| p.user));
+                self.report.role = Some(role_name(me.role));
+                self.hosted |= me.role == Role::Host;
+                self.report.muted = Muted {
+                    audio: me.audio_muted,
+                    video: me.video_muted,
+                };
                 if resumed {
-                    report.reconnects += 1;
+                    self.report.reconnects += 1;
                 } else {
-                    report.joined = true;
-                    report.join_ms = Some(started.elapsed().as_millis() as u64);
-                    for n in 0..args.send_data {
-                        let mut payload = vec![0u8; args.data_size.max(8)];
-                        payload[..8].copy_from_slice(&n.to_be_bytes());
-                        engine.send_data(&claims.ch, Vec::new(), payload);
-                    }
-                    report.data.sent = args.send_data;
-                    sending_done = true;
+                    self.on_first_join();
                 }
             }
+            // The roster as the client session keeps it: everyone this bot came to see.
+            EventKind::Roster(RosterChange::Upsert(p)) => {
+                self.learn(&p);
+                if p.user != self.setup.claims.sub {
+                    self.report.peers.insert(p.user);
+                }
+            }
+            EventKind::Roster(RosterChange::Replace(all)) => {
+                for p in all {
+                    self.learn(&p);
+                    self.report.peers.insert(p.user);
+                }
+            }
+            EventKind::Roster(RosterChange::Gone(_)) => {}
             EventKind::Server(event) => {
                 match &event {
-                    Event::PeerJoined(p) | Event::RoleChanged { participant: p, .. } => {
-                        learn(p, &engine)
-                    }
-                    Event::Roster(all) => all.iter().for_each(|p| learn(p, &engine)),
                     Event::KeyframeRequest { .. } | Event::AudioLoss { .. } => {
-                        if let Some(p) = &publisher {
+                        if let Some(p) = &self.publisher {
                             p.handle(&EventKind::Server(event.clone()));
                         }
                         if let Event::AudioLoss { percent } = &event {
-                            report.fec_loss_percent = Some(*percent);
+                            self.report.fec_loss_percent = Some(*percent);
                         }
                     }
                     _ => {}
                 }
-                on_server_event(event, &claims.sub, &mut report, &mut last_seq)
+                self.on_server_event(event)
             }
             EventKind::LocalError(e) => {
-                report.data.refused += 1;
+                self.report.data.refused += 1;
+                self.report.error.get_or_insert(e.into());
+            }
+        }
+    }
+
+    /// Once in the channel: publish (in any role, so an audience bot hears the server's
+    /// refusal), send data, perform the moderator actions.
+    fn on_first_join(&mut self) {
+        let (args, channel) = (self.args, &self.setup.claims.ch);
+        self.report.joined = true;
+        self.report.join_ms = Some(self.started.elapsed().as_millis() as u64);
+        if let (Some(spec), None) = (&self.setup.publish, &self.publisher) {
+            match spec.start(self.engine.clone(), channel, args.dual) {
+                Ok(p) => self.publisher = Some(p),
+                Err(e) => {
+                    self.report.error.get_or_insert(ErrorReport {
+                        code: "media_error".into(),
+                        message: format!("{e:#}"),
+                    });
+                }
+            }
+        }
+        for n in 0..args.send_data {
+            let mut payload = vec![0u8; args.data_size.max(8)];
+            payload[..8].copy_from_slice(&n.to_be_bytes());
+            self.requests.send(Request::Data {
+                to: Vec::new(),
+                payload,
+            });
+        }
+        self.report.data.sent = args.send_data;
+        self.sending_done = true;
+        if !self.setup.moderate.is_empty() {
+            let m = Moderation::start(&self.setup.moderate, &self.requests, &args.token);
+            self.moderation = Some(m);
+        }
+    }
+
+    /// Remembers who publishes under which media id (and subscribes to its low layer when
+    /// asked to).
+    fn learn(&mut self, p: &Participant) {
+        if self
+            .media_users
+            .insert(p.media_id, p.user.clone())
+            .is_none()
+            && self.args.low
+        {
+            self.requests.send(Request::Subscribe {
+                user: p.user.clone(),
+                audio: true,
+                video: Some(Layer::Low),
+            });
+        }
+    }
+
+    fn on_server_event(&mut self, event: Event) {
+        let report = &mut self.report;
+        let me = &self.setup.claims.sub;
+        match event {
+            Event::RoleChanged { participant, .. } if participant.user == *me => {
+                report.role = Some(role_name(participant.role));
+                self.hosted |= participant.role == Role::Host;
+            }
+            Event::MuteChanged { user, audio, video } if user == *me => {
+                report.muted = Muted { audio, video };
+            }
+            Event::Data { from, seq, .. } => {
+                report.data.received += 1;
+                *report.data.from.entry(from.clone()).or_default() += 1;
+                let seen = self.data_seen.entry(from).or_default();
+                if !seen.insert(seq) {
+                    report.data.duplicates += 1;
+                }
+                if seen.last().is_some_and(|&max| max > seq) {
+                    report.data.in_order = false;
+                }
+            }
+            Event::TokenRenewed { .. } => {
+                if let Some(m) = &mut self.moderation {
+                    m.renewed();
+                }
+            }
+            Event::Refused { request, error } => {
+                if let Some(m) = &mut self.moderation
+                    && m.refused(request, &error)
+                {
+                    return;
+                }
+                // Request 0 is the join itself (e.g. too_many_hosts) or media the server
+                // refused; the bot's other requests that can be refused are data.
+                if request != 0 {
+                    report.data.refused += 1;
+                }
+                report.error.get_or_insert(error.into());
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(mut self, verifier: Verifier) -> (Report, ExitCode) {
+        let report = &mut self.report;
+        report.data.sent = report.data.sent.saturating_sub(report.data.refused);
+        let mut media_ok = self.setup.publish.is_none();
+        if let Some(p) = self.publisher.take() {
+            report.published.video_frames = p.video_frames.load(Ordering::Relaxed);
+            report.published.audio_frames = p.audio_frames.load(Ordering::Relaxed);
+            media_ok = self.hosted;
+            if let Err(e) = p.stop() {
+                media_ok = false;
                 report.error.get_or_insert(ErrorReport {
-                    code: e.code.to_string(),
-                    message: e.message,
+                    code: "media_error".into(),
+                    message: format!("{e:#}"),
                 });
             }
         }
-    }
-    if !ended {
-        engine.leave(&claims.ch);
-        // Wait briefly for the leave to be acknowledged, so peers see a clean departure.
-        let until = Instant::now() + Duration::from_secs(10);
-        while let Ok(event) = engine
-            .events()
-            .recv_timeout(until.saturating_duration_since(Instant::now()))
-        {
-            if matches!(
-                event.kind,
-                EventKind::State {
-                    state: ConnectionState::Disconnected,
-                    ..
-                }
-            ) {
-                break;
+        let moderation_ok = match &self.moderation {
+            Some(m) => {
+                report.moderation = m.outcomes().to_vec();
+                m.answered() && m.all_ok()
             }
-        }
-    }
-    report.data.sent = report.data.sent.saturating_sub(report.data.refused);
-    let mut media_ok = true;
-    if let Some(p) = publisher {
-        report.published.video_frames = p.video_frames.load(Ordering::Relaxed);
-        report.published.audio_frames = p.audio_frames.load(Ordering::Relaxed);
-        if let Err(e) = p.stop() {
-            media_ok = false;
-            report.error.get_or_insert(ErrorReport {
-                code: "media_error".into(),
-                message: format!("{e:#}"),
-            });
-        }
-    } else if publish.is_some() {
-        media_ok = false; // Asked to publish but never became a host.
-    }
-    let (videos, audios) = verifier.finish();
-    report.video = by_user(&videos, &media_users);
-    report.audio = by_user(&audios, &media_users);
-
-    let json = serde_json::to_string_pretty(&report)?;
-    println!("{json}");
-    if let Some(path) = &args.report {
-        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    let ok =
-        report.joined && report.error.is_none() && report.data.sent == args.send_data && media_ok;
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-fn on_server_event(
-    event: Event,
-    me: &str,
-    report: &mut Report,
-    last_seq: &mut BTreeMap<String, BTreeSet<u64>>,
-) {
-    match event {
-        Event::PeerJoined(p) => {
-            report.peers.insert(p.user);
-        }
-        Event::RoleChanged { participant, .. } if participant.user == me => {
-            report.role = Some(role_name(participant.role));
-        }
-        Event::RoleChanged { participant, .. } => {
-            report.peers.insert(participant.user);
-        }
-        Event::Roster(all) => report.peers.extend(all.into_iter().map(|p| p.user)),
-        Event::Data { from, seq, .. } => {
-            report.data.received += 1;
-            *report.data.from.entry(from.clone()).or_default() += 1;
-            let seen = last_seq.entry(from).or_default();
-            if !seen.insert(seq) {
-                report.data.duplicates += 1;
+            None => {
+                report.moderation = bot_moderate::not_sent(&self.setup.moderate);
+                self.setup.moderate.is_empty()
             }
-            if seen.last().is_some_and(|&max| max > seq) {
-                report.data.in_order = false;
-            }
-        }
-        Event::Refused { request, error } => {
-            // Request 0 is the join itself (e.g. too_many_hosts); the bot's other requests are data.
-            if request != 0 {
-                report.data.refused += 1;
-            }
-            report.error.get_or_insert(ErrorReport {
-                code: error.code.to_string(),
-                message: error.message,
-            });
-        }
-        _ => {}
+        };
+        let (videos, audios) = verifier.finish();
+        report.video = by_user(&videos, &self.media_users);
+        report.audio = by_user(&audios, &self.media_users);
+        let ok = report.joined
+            && report.error.is_none()
+            && report.data.sent == self.args.send_data
+            && media_ok
+            && moderation_ok;
+        let code = if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+        (self.report, code)
     }
 }

@@ -12,7 +12,10 @@ use livestage_media::audio::{self, dominant_frequency};
 use livestage_media::video::{self, read_stamp};
 use livestage_net::{Engine, MediaEvent, MediaKind};
 use livestage_proto::media::Layer;
+use livestage_proto::wire::Request;
 use serde::Serialize;
+
+use super::bot_moderate::Requests;
 
 pub use livestage_net::engine::now_us;
 pub use livestage_net::publish::Publisher;
@@ -127,7 +130,6 @@ struct VideoState {
 }
 
 struct AudioState {
-    channel: String,
     /// Frames received and concealed when loss was last reported.
     reported: (u64, u64),
     decoder: audio::Decoder,
@@ -144,8 +146,9 @@ pub struct Verifier {
 
 impl Verifier {
     /// Starts verifying; `joined` is when the join began (for first-frame time). Decode
-    /// errors ask the publisher for a keyframe, so the stream recovers quickly.
-    pub fn start(engine: Arc<Engine>, joined: Instant) -> Self {
+    /// errors ask the publisher for a keyframe, so the stream recovers quickly; those requests
+    /// and loss reports go through `requests`, which numbers everything the bot sends.
+    pub fn start(engine: Arc<Engine>, requests: Arc<Requests>, joined: Instant) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -155,19 +158,19 @@ impl Verifier {
             while !flag.load(Ordering::Relaxed) {
                 if last_loss_report.elapsed() >= Duration::from_secs(1) {
                     last_loss_report = Instant::now();
-                    report_loss(&engine, &mut audios);
+                    report_loss(&requests, &mut audios);
                 }
                 let Ok(event) = engine.media().recv_timeout(Duration::from_millis(50)) else {
                     continue;
                 };
-                let (channel, media_id) = (event.channel.clone(), event.media_id);
+                let media_id = event.media_id;
                 if let Some(layer) = on_media(event, joined, &mut videos, &mut audios) {
                     let v = videos
                         .get_mut(&media_id)
                         .expect("a video state exists for a video frame");
                     if v.asked.is_none_or(|t| t.elapsed() >= KEYFRAME_RETRY) {
                         v.asked = Some(Instant::now());
-                        engine.request_keyframe(&channel, media_id, layer);
+                        requests.send(Request::RequestKeyframe { media_id, layer });
                     }
                 }
             }
@@ -250,7 +253,6 @@ fn on_media(
                     };
                     let report = AudioReport::default();
                     e.insert(AudioState {
-                        channel: event.channel.clone(),
                         reported: (0, 0),
                         decoder,
                         last_seq: None,
@@ -283,13 +285,14 @@ fn on_media(
 }
 
 /// Tells each audio publisher how much of its audio was lost here in the last second.
-fn report_loss(engine: &Engine, audios: &mut HashMap<u64, AudioState>) {
+fn report_loss(requests: &Requests, audios: &mut HashMap<u64, AudioState>) {
     for (&media_id, a) in audios.iter_mut() {
         let (got, lost) = (a.report.frames, a.report.concealed);
         let (got_then, lost_then) = a.reported;
         let total = (got - got_then) + (lost - lost_then);
         if let Some(percent) = ((lost - lost_then) * 100).checked_div(total) {
-            engine.report_loss(&a.channel, media_id, percent.min(100) as u8);
+            let percent = percent.min(100) as u8;
+            requests.send(Request::ReportLoss { media_id, percent });
         }
         a.reported = (got, lost);
     }

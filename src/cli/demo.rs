@@ -243,9 +243,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     pump(0.8);
 
     println!("\n-- {} is kicked; the others leave", players[0].name);
-    narrator
-        .engine
-        .moderate(CHANNEL, Action::Kick(players[0].name.clone()));
+    narrator.engine.moderate(
+        CHANNEL,
+        Action::Kick {
+            user: players[0].name.clone(),
+            until: None,
+        },
+    );
     pump(0.8);
     for p in everyone().filter(|p| p.name != players[0].name) {
         p.engine.leave(CHANNEL);
@@ -292,7 +296,7 @@ fn narrate(who: &str, kind: EventKind) {
         EventKind::Server(
             Event::RoleChanged { .. }
             | Event::PeerJoined(_)
-            | Event::Roster(_)
+            | Event::Audience { .. }
             | Event::KeyframeRequest { .. }
             | Event::AudioLoss { .. },
         ) => return,
@@ -306,6 +310,7 @@ fn narrate(who: &str, kind: EventKind) {
         EventKind::Server(Event::MuteChanged { user, audio, video }) => {
             format!("sees {user} muted: audio {audio}, video {video}")
         }
+        EventKind::Roster(_) => return,
         EventKind::Server(other) => format!("{other:?}"),
         EventKind::LocalError(e) => format!("local error: {e}"),
     };

@@ -72,7 +72,20 @@ struct Report {
     server_cpu_secs_joining: Option<f64>,
     server_cpu_ms_per_join: Option<f64>,
     client_rss_kib: Option<u64>,
+    /// A host joining the full channel: time from starting its connection to its welcome
+    /// (handshake included), the audience count it was told and the encoded size of the
+    /// roster it received (welcome and pages, rebuilt from what it was given).
+    host_join: Option<HostJoin>,
     video: Option<FanOut>,
+}
+
+/// What a host joining the loaded channel received, and how long it took.
+#[derive(Serialize)]
+struct HostJoin {
+    join_ms: f64,
+    audience: u32,
+    peers: usize,
+    roster_bytes: usize,
 }
 
 /// What a fan-out run measured.
@@ -237,6 +250,58 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.duration
     );
 
+    let host_join = if args.video.is_none() {
+        let token = livestage_server::mint_token(
+            "livestage",
+            &secret,
+            &args.channel,
+            "load-host",
+            "join,publish-video",
+            3600,
+        )?;
+        let options = JoinOptions::new(addr, &pem, &args.channel, &token, Role::Host);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let started = Instant::now();
+        runtime.spawn(engine::run_link(
+            endpoints[0].clone(),
+            options,
+            rx,
+            events_tx.clone(),
+            media_tx.clone(),
+        ));
+        keep_open.push(tx);
+        let deadline = started + Duration::from_secs(10);
+        let mut found = None;
+        while found.is_none() && Instant::now() < deadline {
+            let Ok(event) = events.recv_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
+            if let EventKind::Joined {
+                me,
+                peers,
+                audience,
+                ..
+            } = event.kind
+                && me.user == "load-host"
+            {
+                let page = livestage_proto::wire::RosterPage {
+                    start: true,
+                    peers: peers.clone(),
+                    more: false,
+                };
+                found = Some(HostJoin {
+                    join_ms: started.elapsed().as_secs_f64() * 1000.0,
+                    audience,
+                    peers: peers.len(),
+                    roster_bytes: livestage_proto::wire::encode(&page).len(),
+                });
+            }
+        }
+        found
+    } else {
+        None
+    };
+
     let fan_out = match &args.video {
         Some(spec) => Some(fan_out(
             &args, spec, addr, &pem, &secret, pid, joined, &media,
@@ -282,6 +347,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .filter(|_| joined > 0)
             .map(|c| c * 1000.0 / joined as f64),
         client_rss_kib: rss_kib(std::process::id()),
+        host_join,
         video: fan_out,
     };
     let json = serde_json::to_string_pretty(&report)?;

@@ -2,6 +2,7 @@
 
 pub mod bot;
 pub mod bot_media;
+pub mod bot_moderate;
 pub mod demo;
 pub mod load;
 pub mod pattern;

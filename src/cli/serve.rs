@@ -83,6 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         (Identity::load(cert, key)?, secret)
     };
+    livestage_server::config::check_secret(&secret)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = glue::bind(config.listen, identity, config.core(&secret, livestage_server::random_seed()))?;

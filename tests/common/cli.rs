@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_livestage");
-pub const SECRET: &str = "cli-test-secret";
+pub const SECRET: &str = "cli-test-secret-at-least-32-bytes-long";
 #[allow(unused_imports)]
 pub use super::HOST;
 
@@ -101,4 +101,19 @@ pub fn finish(mut child: Child, report: &Path) -> (bool, Value) {
     let ok = child.wait().unwrap().success();
     let json: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     (ok, json)
+}
+
+/// Waits for a bot; its exit code (None if killed by a signal) and its report.
+pub fn finish_code(mut child: Child, report: &Path) -> (Option<i32>, Value) {
+    let code = child.wait().unwrap().code();
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    (code, json)
+}
+
+/// `token` with its header replaced by `{"alg":"none","typ":"JWT"}` and no signature.
+pub fn alg_none(token: &str) -> String {
+    // base64url of {"alg":"none","typ":"JWT"}
+    const NONE: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    format!("{NONE}.{payload}.")
 }

@@ -18,6 +18,11 @@
 //!   stopped or the network stalled) playout stops and [`pop`](JitterBuffer::pop) returns
 //!   `None` until the next packet has waited `target_delay_ms` again; if that packet is far
 //!   behind what was played (the sender restarted its numbering) the stream starts afresh.
+//!
+//! One buffer serves one stream. Livestage packets name their stream
+//! (`livestage_proto::media::AudioPacket::stream`), and a receiver starts a new buffer when a
+//! new stream arrives (as `livestage_net::playout` does), so a publisher that publishes again
+//! is followed at once; the restart rule above covers senders that give no stream id.
 
 use std::collections::BTreeMap;
 

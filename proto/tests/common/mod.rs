@@ -102,6 +102,24 @@ impl Net {
         )
     }
 
+    /// Joins `user` on a connection with no client behind it: whatever the server sends it is
+    /// dropped and it never acknowledges (a crowd member, or a client that stopped reading).
+    pub fn silent(&mut self, user: &str, grant_list: &str, role: Role) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let token = self.token(user, grant_list);
+        let hello = Session::new(CHANNEL, &token, role).hello();
+        let body = wire::encode(&hello)[4..].to_vec();
+        self.server.handle_input(conn, Input::Frame(body), self.now);
+        conn
+    }
+
+    /// Sends a frame on a silent connection.
+    pub fn silent_send(&mut self, conn: ConnId, frame: &wire::ClientFrame) {
+        let body = wire::encode(frame)[4..].to_vec();
+        self.server.handle_input(conn, Input::Frame(body), self.now);
+    }
+
     /// Opens a new connection for client `i` and sends its hello; then runs the network.
     pub fn connect(&mut self, i: usize) {
         let conn = ConnId(self.next_conn);
@@ -153,6 +171,11 @@ impl Net {
                 moved = true;
                 match out {
                     Output::Send { conn, frame } => {
+                        let size = wire::encode(&frame).len();
+                        assert!(
+                            size <= wire::MAX_FRAME + 4,
+                            "the server built a {size}-byte frame, over the limit it enforces"
+                        );
                         let Some(c) = self.clients.iter_mut().find(|c| c.conn == Some(conn)) else {
                             continue;
                         };

@@ -1,0 +1,107 @@
+//! One session's state on the server: who it is, what it may do, what it receives from whom,
+//! and the events it has not acknowledged yet. Only the server's modules touch it.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use crate::id::{ChannelId, SessionId, UserId};
+use crate::media::{Kind, Layer};
+use crate::rate::{DataRate, RequestRate};
+use crate::token::{Claims, Grant};
+use crate::wire::{Event, Participant, Role};
+
+use super::ConnId;
+
+pub(super) struct Session {
+    pub media_id: u64,
+    pub key: u64,
+    pub channel: ChannelId,
+    pub claims: Claims,
+    pub role: Role,
+    pub audio_muted: bool,
+    pub video_muted: bool,
+    /// Asked to be invited on stage; only ever true for the audience.
+    pub hand_raised: bool,
+    /// `None` hears everyone.
+    pub hears: Option<BTreeSet<UserId>>,
+    pub conn: Option<ConnId>,
+    pub lost_at: Option<u64>,
+    pub last_event: u64,
+    pub backlog: VecDeque<(u64, Event)>,
+    /// The backlog overflowed during this step: no more events are queued and the session
+    /// ends when the step is over (never in the middle of one).
+    pub overflowed: bool,
+    pub applied: u64,
+    pub ack_due: bool,
+    pub data_seq: u64,
+    pub rate: DataRate,
+    pub requests: RequestRate,
+    pub warned: bool,
+    /// What this session receives from each publisher, when not the default.
+    pub subscriptions: HashMap<UserId, Subscription>,
+    /// When a keyframe of each layer was last asked of this publisher.
+    pub keyframe_asked: [u64; 2],
+    /// When this session was last told its media was refused.
+    pub media_refused_at: Option<u64>,
+    /// As a publisher: audio loss each subscriber reported, with when.
+    pub loss_reports: HashMap<SessionId, (u8, u64)>,
+    /// As a publisher: the loss last told, and when.
+    pub loss_told: Option<(u8, u64)>,
+    /// As a publisher: when it last sent low-layer video.
+    pub low_layer_at: Option<u64>,
+    /// As a subscriber: when each publisher's high layer last congested its path.
+    pub congested_at: HashMap<u64, u64>,
+}
+
+/// Most publishers a session may hold a non-default subscription for.
+pub(super) const MAX_SUBSCRIPTIONS: usize = 256;
+
+impl Session {
+    pub fn participant(&self) -> Participant {
+        Participant {
+            user: self.claims.sub.clone(),
+            role: self.role,
+            moderator: self.claims.allows(Grant::Moderator),
+            audio_muted: self.audio_muted,
+            video_muted: self.video_muted,
+            hand_raised: self.hand_raised,
+            media_id: self.media_id,
+        }
+    }
+
+    pub fn user(&self) -> &str {
+        &self.claims.sub
+    }
+
+    pub fn hears(&self, user: &str) -> bool {
+        self.hears.as_ref().is_none_or(|set| set.contains(user))
+    }
+
+    pub fn is_host(&self) -> bool {
+        self.role == Role::Host
+    }
+}
+
+/// What a subscriber receives from one publisher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Subscription {
+    pub audio: bool,
+    pub video: Option<Layer>,
+}
+
+impl Default for Subscription {
+    fn default() -> Self {
+        Self {
+            audio: true,
+            video: Some(Layer::High),
+        }
+    }
+}
+
+impl Subscription {
+    pub fn wants(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Audio => self.audio,
+            Kind::Video(layer) => self.video == Some(layer),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Hostile clients against a real server on loopback (the same glue `livestage serve` runs): a
+//! client that never acknowledges, and an audience connection that floods media streams. The
+//! server stays up, ends only the offender, and everyone else carries on.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{CHANNEL, HOST, join, server, wait};
+use livestage::net::engine::EventKind;
+use livestage::net::transport;
+use livestage::proto::client::Session;
+use livestage::proto::wire::{self, Action, ClientFrame, Event, Request, Role, ServerFrame};
+use livestage::proto::{ErrorCode, media};
+use livestage::server::{Config, Embedded};
+
+/// A client that speaks the wire format by hand and acknowledges nothing.
+struct Raw {
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    next: u64,
+}
+
+impl Raw {
+    async fn join(server: &Embedded, user: &str, grants: &str, role: Role) -> Self {
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        let config = transport::client_config(server.cert_pem.as_bytes()).unwrap();
+        endpoint.set_default_client_config(config);
+        let conn = endpoint
+            .connect(server.addr, "localhost")
+            .unwrap()
+            .await
+            .unwrap();
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        let token = server.token(CHANNEL, user, grants, 3600).unwrap();
+        let hello = Session::new(CHANNEL, &token, role).hello();
+        transport::write_frame(&mut send, &wire::encode(&hello))
+            .await
+            .unwrap();
+        let welcome = transport::read_frame(&mut recv).await.unwrap();
+        assert!(matches!(
+            wire::decode::<ServerFrame>(&welcome).unwrap(),
+            ServerFrame::Welcome(_)
+        ));
+        Self {
+            conn,
+            send,
+            recv,
+            next: 1,
+        }
+    }
+
+    async fn request(&mut self, request: Request) {
+        let frame = ClientFrame::Request {
+            seq: self.next,
+            request,
+        };
+        self.next += 1;
+        transport::write_frame(&mut self.send, &wire::encode(&frame))
+            .await
+            .unwrap();
+    }
+
+    /// Reads frames until one matches, or the stream ends (`None`).
+    async fn until(&mut self, mut found: impl FnMut(&ServerFrame) -> bool) -> Option<ServerFrame> {
+        while let Ok(body) = transport::read_frame(&mut self.recv).await {
+            let frame = wire::decode::<ServerFrame>(&body).unwrap();
+            if found(&frame) {
+                return Some(frame);
+            }
+        }
+        None
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_client_that_never_acknowledges_is_dropped_and_the_server_keeps_serving() {
+    let server = Arc::new(server(Config {
+        max_backlog: 4,
+        ..Config::default()
+    }));
+    let moderator = join(
+        &server,
+        server.addr,
+        "m",
+        &format!("{HOST},moderator"),
+        Role::Host,
+    );
+    let rt = runtime();
+    let mut stuck = rt.block_on(Raw::join(&server, "stuck", HOST, Role::Host));
+    // Refused requests (a host cannot raise a hand) fill its backlog: it never acknowledges.
+    rt.block_on(async {
+        for _ in 0..4 {
+            stuck.request(Request::RaiseHand(true)).await;
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // The demotion's events overflow it: before the fix this panicked the server's task.
+    moderator.moderate(CHANNEL, Action::Demote("stuck".into()));
+    let goodbye = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            stuck.until(|f| matches!(f, ServerFrame::Goodbye(_))),
+        )
+        .await
+        .unwrap()
+    });
+    let Some(ServerFrame::Goodbye(error)) = goodbye else {
+        panic!("no goodbye: {goodbye:?}");
+    };
+    assert_eq!(error.code, ErrorCode::Overloaded);
+    wait(
+        &moderator,
+        Duration::from_secs(5),
+        |k| matches!(k, EventKind::Server(Event::PeerLeft { user, .. }) if user == "stuck"),
+    )
+    .unwrap();
+    // The same server goes on admitting people, in this channel and in another.
+    join(&server, server.addr, "late", HOST, Role::Audience);
+    let other = livestage::net::Engine::new().unwrap();
+    let token = server.token("second", "x", HOST, 3600).unwrap();
+    other.join(livestage::net::JoinOptions::new(
+        server.addr,
+        server.cert_pem.as_bytes(),
+        "second",
+        &token,
+        Role::Host,
+    ));
+    wait(&other, Duration::from_secs(5), |k| {
+        matches!(k, EventKind::Joined { .. })
+    })
+    .unwrap();
+    drop(stuck);
+}
+
+/// Resident memory of this process, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn an_audience_that_opens_1000_media_streams_is_stopped_unread() {
+    let server = server(Config::default());
+    let a = join(&server, server.addr, "a", HOST, Role::Host);
+    let b = join(&server, server.addr, "b", HOST, Role::Host);
+    let rt = runtime();
+    let mut fan = rt.block_on(Raw::join(&server, "fan", HOST, Role::Audience));
+    let before = rss_kib();
+    let started = Instant::now();
+    // Each stream claims a full-size frame; the server stops it before reading the body.
+    let chunk = vec![0u8; 64 * 1024];
+    let stopped = rt.block_on(async {
+        let mut stopped = 0;
+        for _ in 0..1000 {
+            let Ok(mut s) = fan.conn.open_uni().await else {
+                break;
+            };
+            let header = media::VideoHeader {
+                media_id: 0,
+                layer: media::Layer::High,
+                stream: 1,
+                frame: 0,
+                keyframe: true,
+                capture_us: 0,
+            };
+            let _ = s.write_all(&header.encode()).await;
+            let mut refused = false;
+            for _ in 0..64 {
+                if s.write_all(&chunk).await.is_err() {
+                    refused = true;
+                    break;
+                }
+            }
+            stopped += usize::from(refused);
+        }
+        stopped
+    });
+    let took = started.elapsed();
+    let grown_mib = rss_kib().saturating_sub(before) / 1024;
+    assert!(stopped >= 990, "{stopped} of 1000 streams were stopped");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    // Had the server read them, it would have held up to 4 MiB a stream.
+    assert!(grown_mib < 64, "the process grew {grown_mib} MiB");
+    // The fan was told why (throttled), and the hosts' control path never stalled.
+    let refused = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            fan.until(|f| {
+                matches!(f, ServerFrame::Event { event: Event::Refused { error, .. }, .. }
+                    if error.code == ErrorCode::NotPermitted)
+            }),
+        )
+        .await
+    });
+    assert!(matches!(refused, Ok(Some(_))));
+    a.send_data(CHANNEL, vec![], b"still here".to_vec());
+    let (data, _) = common::collect_data(&b, 1, Duration::from_secs(5));
+    assert_eq!(data.len(), 1);
+}
