@@ -394,7 +394,9 @@ int32_t livestage_last_error(char *buf, size_t capacity);
 // null), 0 when there is none, or `LIVESTAGE_ERR_BUFFER_TOO_SMALL` with the size needed in
 // `*size`: the event is then kept and handed out by the next call. Never blocks.
 //
-// Any thread but the audio thread; call it every frame (events are kept until taken).
+// Any thread but the audio thread; call it every frame. Events are kept until taken, up to
+// 16,384: past that the channel concerned is left and, after the events queued before it,
+// reported `disconnected` with error `overloaded`.
 //
 // # Safety
 //

@@ -2,13 +2,13 @@
 //! thread reads, what is known of each joined channel, and the pump thread that turns the
 //! engine's events into JSON, keeps the rosters and feeds the ring.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, never, select};
+use crossbeam_channel::{Receiver, TrySendError, never, select};
 use livestage_media::audio::Format;
 use livestage_media::video::CustomSender;
 use livestage_net::engine::{ConnectionState, EventKind};
@@ -17,6 +17,7 @@ use livestage_net::publish::Publisher;
 use livestage_net::{Engine, Event};
 use livestage_proto::client::RosterChange;
 use livestage_proto::wire;
+use livestage_proto::{Error as ProtoError, ErrorCode};
 
 use crate::audio::{Mic, Resample, Ring};
 use crate::error::{Error, LIVESTAGE_ERR_NOT_JOINED, Result};
@@ -25,6 +26,10 @@ use crate::video::Picture;
 
 /// How long freeing an engine waits for its channels to confirm the leave.
 const LEAVE_WAIT: Duration = Duration::from_millis(800);
+
+/// Events kept for a caller that has not taken them; past this its channel is left (see
+/// `Pump::deliver`). A game polling every frame holds a handful.
+pub(crate) const EVENT_QUEUE: usize = 16_384;
 
 /// A joined channel as this client knows it.
 #[derive(Default)]
@@ -70,6 +75,25 @@ pub(crate) struct Channels {
     /// Per channel name, the memberships that were left but whose end was not reported yet;
     /// their end must not end a newer membership of the same name.
     leaving: HashMap<String, u32>,
+    /// Channels left because the caller stopped taking events, in order; each is told as a
+    /// `disconnected` event (`overloaded`) once the events queued before it are taken.
+    overflowed: VecDeque<String>,
+    /// Overflowed memberships whose end the engine has not reported yet: their events are
+    /// dropped.
+    silenced: HashSet<String>,
+}
+
+impl Channels {
+    /// Counts off the end of a membership that was left (perhaps joined again since); false
+    /// when none was.
+    fn end_left(&mut self, name: &str) -> bool {
+        match self.leaving.get_mut(name) {
+            Some(n) if *n > 1 => *n -= 1,
+            Some(_) => drop(self.leaving.remove(name)),
+            None => return false,
+        }
+        true
+    }
 }
 
 /// One engine handle.
@@ -141,8 +165,9 @@ impl Client {
         let playout = Playout::start(engine.clone(), config).map_err(Error::internal)?;
         let channels = Arc::new(Mutex::new(Channels::default()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (events_tx, events) = crossbeam_channel::unbounded();
+        let (events_tx, events) = crossbeam_channel::bounded(EVENT_QUEUE);
         let pump = Pump {
+            engine: engine.clone(),
             engine_events: engine.events().clone(),
             playout_events: playout.events().clone(),
             voice: voice_rx,
@@ -186,10 +211,12 @@ impl Client {
 
     /// Marks `name` joined (replacing an earlier membership and its publishers).
     pub(crate) fn joined(&self, name: &str) {
-        let old = self
-            .channels()
-            .joined
-            .insert(name.to_owned(), Channel::default());
+        let mut channels = self.channels();
+        // A new membership supersedes an overflowed one the caller was not told about yet.
+        channels.overflowed.retain(|c| c != name);
+        channels.silenced.remove(name);
+        let old = channels.joined.insert(name.to_owned(), Channel::default());
+        drop(channels);
         drop(old); // Stops its publishers, outside the lock.
     }
 
@@ -204,9 +231,10 @@ impl Client {
         Ok(channel)
     }
 
-    /// The next event as JSON, if any.
+    /// The next event as JSON, if any: what is queued, then the end of any channel left
+    /// because the queue was full.
     pub(crate) fn next_event(&self) -> Option<String> {
-        self.events.try_recv().ok()
+        take_event(&self.events, &self.channels)
     }
 }
 
@@ -242,6 +270,19 @@ impl Drop for Client {
     }
 }
 
+/// The next queued event, or else the end of a channel left because the queue was full.
+fn take_event(events: &Receiver<String>, channels: &Mutex<Channels>) -> Option<String> {
+    events.try_recv().ok().or_else(|| {
+        let channel = lock(channels).overflowed.pop_front()?;
+        let msg = format!("{EVENT_QUEUE} events were not taken; left the channel");
+        let kind = EventKind::State {
+            state: ConnectionState::Disconnected,
+            error: Some(ProtoError::new(ErrorCode::Overloaded, msg)),
+        };
+        events::engine_event(&Event { channel, kind }, None)
+    })
+}
+
 /// `LIVESTAGE_ERR_NOT_JOINED` for `channel`.
 pub(crate) fn not_joined(channel: &str) -> Error {
     Error::new(
@@ -261,6 +302,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The thread between the engine and the calls.
 struct Pump {
+    engine: Arc<Engine>,
     engine_events: Receiver<Event>,
     playout_events: Receiver<PlayoutEvent>,
     voice: Receiver<Vec<f32>>,
@@ -324,25 +366,50 @@ impl Pump {
                     kind => channel.handle(kind),
                 }
             }
-            let json = events::engine_event(&event, channels.joined.get(&event.channel));
-            if ended {
-                match channels.leaving.get_mut(&event.channel) {
-                    // The end of a membership that was left, perhaps joined again since.
-                    Some(n) if *n > 1 => *n -= 1,
-                    Some(_) => drop(channels.leaving.remove(&event.channel)),
-                    // The session ended by itself: later calls on this channel are refused.
-                    None => {
-                        let gone = channels.joined.remove(&event.channel);
-                        drop(channels);
-                        drop(gone);
-                    }
+            if channels.silenced.contains(&event.channel) {
+                // The rest of a membership already ended for the caller.
+                if ended {
+                    channels.silenced.remove(&event.channel);
+                    channels.end_left(&event.channel);
                 }
+                return;
+            }
+            let json = events::engine_event(&event, channels.joined.get(&event.channel));
+            // The session ended by itself: later calls on this channel are refused.
+            if ended && !channels.end_left(&event.channel) {
+                let gone = channels.joined.remove(&event.channel);
+                drop(channels);
+                drop(gone);
             }
             json
         };
         if let Some(json) = json {
-            let _ = self.events.send(json);
+            self.deliver(json, Some(&event.channel));
         }
+    }
+
+    /// Queues an event for the caller. A caller that stops taking events must not grow memory
+    /// without bound: when the queue is full, the event's channel is left (its view of the
+    /// channel would be wrong from here on) and its end told after what is queued; an event of
+    /// no joined channel is dropped.
+    fn deliver(&mut self, json: String, channel: Option<&str>) {
+        let Err(TrySendError::Full(_)) = self.events.try_send(json) else {
+            return;
+        };
+        let Some(name) = channel else {
+            return;
+        };
+        let mut channels = lock(&self.channels);
+        let Some(gone) = channels.joined.remove(name) else {
+            return;
+        };
+        *channels.leaving.entry(name.to_owned()).or_default() += 1;
+        channels.overflowed.push_back(name.to_owned());
+        channels.silenced.insert(name.to_owned());
+        drop(channels);
+        drop(gone); // Stops its publishers, outside the lock.
+        tracing::warn!("{EVENT_QUEUE} events not taken; leaving channel {name:?}");
+        self.engine.leave(name);
     }
 
     fn on_playout(&mut self, event: PlayoutEvent) {
@@ -350,7 +417,7 @@ impl Pump {
         let json = events::playout_event(&event, &channels.joined);
         drop(channels);
         if let Some(json) = json {
-            let _ = self.events.send(json);
+            self.deliver(json, None);
         }
     }
 
@@ -362,5 +429,81 @@ impl Pump {
             Some(resample) => resample.push(frame, |out| ring.write(out)),
             None => ring.write(frame),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn audience(channel: &str, count: u32) -> Event {
+        let kind = EventKind::Server(wire::Event::Audience { count });
+        Event {
+            channel: channel.into(),
+            kind,
+        }
+    }
+
+    fn ended(channel: &str) -> Event {
+        let kind = EventKind::State {
+            state: ConnectionState::Disconnected,
+            error: None,
+        };
+        Event {
+            channel: channel.into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_caller_that_stops_taking_events_is_left_and_told_why_after_what_was_queued() {
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        let channels = Arc::new(Mutex::new(Channels::default()));
+        for name in ["lobby", "hall"] {
+            lock(&channels)
+                .joined
+                .insert(name.into(), Channel::default());
+        }
+        let mut pump = Pump {
+            engine: Arc::new(Engine::new().unwrap()),
+            engine_events: never(),
+            playout_events: never(),
+            voice: never(),
+            ring: None,
+            resample: None,
+            channels: channels.clone(),
+            events: tx,
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        for count in 1..=4 {
+            pump.on_event(audience("lobby", count));
+        }
+        // The queue stays at its bound; the channel whose event did not fit is left.
+        assert_eq!(rx.len(), 2);
+        assert!(!lock(&channels).joined.contains_key("lobby"));
+        assert!(lock(&channels).joined.contains_key("hall"));
+        // The rest of that membership is not told, up to and including the engine's end.
+        pump.on_event(ended("lobby"));
+        assert!(lock(&channels).silenced.is_empty());
+        assert!(lock(&channels).leaving.is_empty());
+
+        let taken: Vec<String> = std::iter::from_fn(|| take_event(&rx, &channels)).collect();
+        assert_eq!(taken.len(), 3, "{taken:#?}");
+        assert!(taken[0].contains(r#""count":1"#), "{}", taken[0]);
+        assert!(taken[1].contains(r#""count":2"#), "{}", taken[1]);
+        assert!(
+            taken[2].contains(r#""state":"disconnected""#),
+            "{}",
+            taken[2]
+        );
+        assert!(taken[2].contains(r#""code":"overloaded""#), "{}", taken[2]);
+        assert!(taken[2].contains(r#""channel":"lobby""#), "{}", taken[2]);
+
+        // Another channel's events flow as before.
+        pump.on_event(audience("hall", 7));
+        assert!(take_event(&rx, &channels).unwrap().contains(r#""count":7"#));
+        assert_eq!(take_event(&rx, &channels), None);
     }
 }

@@ -6,11 +6,14 @@
 //! | `type` | other fields |
 //! |---|---|
 //! | `state` | `state`: `connecting`, `connected`, `reconnecting` or `disconnected`; `error`: null or an error |
-//! | `joined` | `me`: a participant; `peers`: participants; `profile`: `live_broadcast` or `communication`; `resumed`: bool |
+//! | `joined` | `me`: a participant; `peers`: the participants this client sees (hosts; for a host also raised hands); `audience`: the audience count; `profile`: `live_broadcast` or `communication`; `resumed`: bool |
 //! | `peer_joined` | `participant` |
 //! | `peer_left` | `user`; `reason`: `left`, `offline`, `kicked`, `replaced`, `expired` or `dropped` |
 //! | `role_changed` | `participant` (with the new role; may be this client); `by`: user id |
-//! | `roster` | `participants`: everyone this client may now see |
+//! | `roster` | `participants`: everyone this client may now see (after its own role changed) |
+//! | `participant` | `participant`: one this client sees was added or changed (before the event that says why) |
+//! | `participant_gone` | `user`: one this client saw is no longer seen (after the event that says why: left, demoted, hand lowered) |
+//! | `audience` | `count`: audience members in the channel (to hosts, at most once a second) |
 //! | `mute_changed` | `user`; `audio`, `video`: bool (muted now) |
 //! | `hand_changed` | `user`; `raised`: bool (raised now; going on stage lowers it without this event, see the participant's `hand_raised`) |
 //! | `hearing_changed` | `hears`: null (everyone) or user ids |
@@ -28,6 +31,10 @@
 //! `server_unreachable`, ...).
 //!
 //! Keyframe requests and loss reports are handled inside the library and not reported.
+//!
+//! Events are kept until taken, up to 16,384: a caller that stops taking them is not allowed to
+//! grow memory without bound, so when the queue is full the channel concerned is left, and after
+//! the events queued before it the caller gets its `disconnected` state with error `overloaded`.
 
 use std::collections::HashMap;
 use std::ffi::c_char;
@@ -113,7 +120,12 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
             "type": "roster",
             "participants": all.iter().map(participant).collect::<Vec<_>>(),
         }),
-        EventKind::Roster(_) => return None,
+        EventKind::Roster(RosterChange::Upsert(p)) => {
+            json!({ "type": "participant", "participant": participant(p) })
+        }
+        EventKind::Roster(RosterChange::Gone(user)) => {
+            json!({ "type": "participant_gone", "user": user })
+        }
         EventKind::Server(server) => match server {
             wire::Event::PeerJoined(p) => {
                 json!({ "type": "peer_joined", "participant": participant(p) })
@@ -210,7 +222,9 @@ pub(crate) fn playout_event(
 /// null), 0 when there is none, or `LIVESTAGE_ERR_BUFFER_TOO_SMALL` with the size needed in
 /// `*size`: the event is then kept and handed out by the next call. Never blocks.
 ///
-/// Any thread but the audio thread; call it every frame (events are kept until taken).
+/// Any thread but the audio thread; call it every frame. Events are kept until taken, up to
+/// 16,384: past that the channel concerned is left and, after the events queued before it,
+/// reported `disconnected` with error `overloaded`.
 ///
 /// # Safety
 ///

@@ -1,6 +1,7 @@
-//! A raised hand: an audience member asks to go on stage, the moderator sees `HandRaised` on
-//! that participant and a `HandChanged` message, and a promotion takes the hand down. Both
-//! memberships live in one app, as two users of the same channel.
+//! A raised hand: an audience member asks to go on stage, the moderator sees it appear as a
+//! participant with `HandRaised` and a `HandChanged` message, and a promotion takes the hand
+//! down. A host sees the audience only as a count until someone raises a hand. Both memberships
+//! live in one app, as two users of the same channel.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,15 +10,28 @@ use bevy::prelude::*;
 use bevy_livestage::prelude::*;
 use common::*;
 
-/// A moderator and an audience member (who may be promoted) in `channel`, both connected and
-/// the member visible to the moderator. Returns (moderator's channel, member's channel, the
-/// member's participant entity as the moderator sees it).
+/// A moderator and an audience member (who may be promoted) in `channel`, both connected, and
+/// the member's raised hand as the moderator sees it. Returns (moderator's channel, member's
+/// channel, the member's participant entity as the moderator sees it).
 fn stage(app: &mut App, channel: &str) -> (Entity, Entity, Entity) {
     let host = join(app, channel, "narrator", grants::MODERATOR, Role::Host);
     update_until(app, "the moderator", |w| w.get::<Connected>(host).is_some());
     let fan = join(app, channel, "fan", grants::HOST, Role::Audience);
-    update_until(app, "the fan, as the moderator sees it", |w| {
-        w.get::<Connected>(fan).is_some() && participant(w, host, "fan").is_some()
+    update_until(app, "the fan, counted by the moderator", |w| {
+        w.get::<Connected>(fan).is_some() && w.get::<AudienceCount>(host) == Some(&AudienceCount(1))
+    });
+    assert!(
+        participant(app.world_mut(), host, "fan").is_none(),
+        "a host does not see the audience"
+    );
+    app.world_mut().trigger(RaiseHand {
+        entity: fan,
+        raised: true,
+    });
+    update_until(app, "the raised hand", |w| {
+        participant(w, host, "fan").is_some_and(|seen| w.get::<HandRaised>(seen).is_some())
+            && seen_change(w, host).is_some()
+            && participant(w, fan, "fan").is_some_and(|me| w.get::<HandRaised>(me).is_some())
     });
     let seen = participant(app.world_mut(), host, "fan").unwrap();
     (host, fan, seen)
@@ -28,17 +42,6 @@ fn the_moderator_sees_a_raised_hand_and_a_promotion_takes_it_down() {
     let mut app = app();
     collect::<HandChanged>(&mut app);
     let (host, fan, seen) = stage(&mut app, "party");
-    assert!(app.world().get::<HandRaised>(seen).is_none());
-
-    app.world_mut().trigger(RaiseHand {
-        entity: fan,
-        raised: true,
-    });
-    update_until(&mut app, "the raised hand", |w| {
-        w.get::<HandRaised>(seen).is_some()
-            && seen_change(w, host).is_some()
-            && participant(w, fan, "fan").is_some_and(|me| w.get::<HandRaised>(me).is_some())
-    });
     let changed = seen_change(app.world(), host).unwrap();
     assert_eq!(
         (changed.participant, changed.user.as_str(), changed.raised),
@@ -62,27 +65,24 @@ fn the_moderator_sees_a_raised_hand_and_a_promotion_takes_it_down() {
 }
 
 #[test]
-fn lowering_the_hand_removes_it() {
+fn lowering_the_hand_takes_the_member_out_of_the_hosts_view() {
     let mut app = app();
     collect::<HandChanged>(&mut app);
     let (host, fan, seen) = stage(&mut app, "quiz");
     app.world_mut().trigger(RaiseHand {
         entity: fan,
-        raised: true,
-    });
-    update_until(&mut app, "the raised hand", |w| {
-        w.get::<HandRaised>(seen).is_some()
-    });
-    app.world_mut().trigger(RaiseHand {
-        entity: fan,
         raised: false,
     });
     update_until(&mut app, "the lowered hand", |w| {
-        w.get::<HandRaised>(seen).is_none()
+        seen_change(w, host).is_some_and(|c| !c.raised) && w.get_entity(seen).is_err()
     });
-    update_until(&mut app, "the HandChanged message", |w| {
-        seen_change(w, host).is_some_and(|c| !c.raised)
-    });
+    // The message named the entity while it still existed.
+    assert_eq!(seen_change(app.world(), host).unwrap().participant, seen);
+    assert!(participant(app.world_mut(), host, "fan").is_none());
+    assert_eq!(
+        app.world().get::<AudienceCount>(host),
+        Some(&AudienceCount(1))
+    );
 }
 
 #[test]

@@ -32,8 +32,9 @@ pub enum Notice {
         /// Whether this continued an earlier connection's session.
         resumed: bool,
     },
-    /// Who this client sees changed; sent before the [`Notice::Event`] that caused it, so a
-    /// front end that mirrors the roster has the participant when it reports the event.
+    /// Who this client sees changed. A participant that came into view or changed is told
+    /// before the [`Notice::Event`] that caused it and one that is gone after it, so a front
+    /// end that mirrors the roster has the participant whenever it reports the event.
     Roster(RosterChange),
     /// An event from the server, each exactly once and in order.
     Event(Event),
@@ -339,10 +340,16 @@ impl Session {
                 }
                 self.received = seq;
                 self.ack_due = true;
-                if let Some(change) = self.apply(&event) {
-                    self.notices.push_back(Notice::Roster(change));
+                match self.apply(&event) {
+                    Some(gone @ RosterChange::Gone(_)) => {
+                        self.notices.push_back(Notice::Event(event));
+                        self.notices.push_back(Notice::Roster(gone));
+                    }
+                    change => {
+                        self.notices.extend(change.map(Notice::Roster));
+                        self.notices.push_back(Notice::Event(event));
+                    }
                 }
-                self.notices.push_back(Notice::Event(event));
             }
             ServerFrame::Ack { upto } => {
                 while self.unacked.front().is_some_and(|(seq, _)| *seq <= upto) {

@@ -1,11 +1,14 @@
 //! `livestage load`: many audience connections from one process, to measure how fast a server
 //! admits them and what each idle one costs it. Without `--server` it starts its own
 //! `livestage serve --dev` child so the server's memory and CPU can be read from /proc.
+//! `--churn SECS` runs the soak instead (see `load_churn`).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -41,7 +44,7 @@ pub struct Args {
     duration: f64,
     /// Channel to join.
     #[arg(long, default_value = "load")]
-    channel: String,
+    pub(super) channel: String,
     /// Give up joining after this many seconds.
     #[arg(long, default_value_t = 120.0)]
     join_timeout: f64,
@@ -55,7 +58,18 @@ pub struct Args {
     late_ms: f64,
     /// Write the JSON report here (it is also printed).
     #[arg(long)]
-    report: Option<PathBuf>,
+    pub(super) report: Option<PathBuf>,
+    /// Soak for this many seconds instead: `--churners` connections join, leave, toggle
+    /// roles, subscribe, send data, vanish and misbehave while a host publishes to `--steady`
+    /// viewers (always against its own child server, whose log it reads for panics).
+    #[arg(long, conflicts_with_all = ["server", "video"])]
+    churn: Option<f64>,
+    /// Churning connections at once in a soak.
+    #[arg(long, default_value_t = 200)]
+    churners: usize,
+    /// Steady viewers in a soak.
+    #[arg(long, default_value_t = 16)]
+    steady: usize,
 }
 
 #[derive(Serialize)]
@@ -105,7 +119,7 @@ struct FanOut {
 }
 
 /// Reads a process's resident memory in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
+pub(super) fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -121,11 +135,13 @@ fn cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-struct ChildServer {
-    child: Child,
-    addr: SocketAddr,
-    cert: PathBuf,
-    secret: String,
+pub(super) struct ChildServer {
+    pub(super) child: Child,
+    pub(super) addr: SocketAddr,
+    pub(super) cert: PathBuf,
+    pub(super) secret: String,
+    /// Lines of its log that report a panic (caught by the glue or not).
+    pub(super) panics: Arc<AtomicU64>,
 }
 
 impl Drop for ChildServer {
@@ -136,7 +152,7 @@ impl Drop for ChildServer {
     }
 }
 
-fn start_child_server() -> anyhow::Result<ChildServer> {
+pub(super) fn start_child_server() -> anyhow::Result<ChildServer> {
     let secret = livestage_server::random_secret();
     let cert = std::env::temp_dir().join(format!("livestage-load-{}.pem", std::process::id()));
     let mut child = Command::new(std::env::current_exe()?)
@@ -145,8 +161,21 @@ fn start_child_server() -> anyhow::Result<ChildServer> {
         .env("LIVESTAGE_SECRET", &secret)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .context("cannot start `livestage serve --dev`")?;
+    // Its log passes through, counting panics on the way.
+    let panics = Arc::new(AtomicU64::new(0));
+    let stderr = child.stderr.take().context("child stderr")?;
+    let counted = panics.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("panicked") {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+            eprintln!("{line}");
+        }
+    });
     let stdout = child.stdout.take().context("child stdout")?;
     let mut addr = None;
     let mut lines = BufReader::new(stdout).lines();
@@ -168,11 +197,15 @@ fn start_child_server() -> anyhow::Result<ChildServer> {
         addr,
         cert,
         secret,
+        panics,
     })
 }
 
 /// Runs the load and prints the report.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(secs) = args.churn {
+        return super::load_churn::run(&args, secs, args.churners, args.steady);
+    }
     let child = if args.server.is_none() {
         Some(start_child_server()?)
     } else {
@@ -378,9 +411,6 @@ fn fan_out(
     subscribers: usize,
     media: &crossbeam_channel::Receiver<livestage_net::MediaEvent>,
 ) -> anyhow::Result<FanOut> {
-    use std::sync::Arc;
-    use std::sync::atomic::Ordering;
-
     use super::bot_media::{Publish, now_us};
 
     let publish = Publish::parse(&format!("video={spec}"))?;

@@ -5,6 +5,7 @@ pub mod bot_media;
 pub mod bot_moderate;
 pub mod demo;
 pub mod load;
+pub mod load_churn;
 pub mod pattern;
 pub mod proxy;
 pub mod serve;

@@ -54,8 +54,8 @@ namespace Livestage.Native
     /// <summary>Something that happened in a channel.</summary>
     public sealed class LivestageEvent
     {
-        /// <summary>state, joined, peer_joined, peer_left, role_changed, roster, mute_changed,
-        /// hand_changed, hearing_changed, data, refused, token_expiring, token_renewed,
+        /// <summary>state, joined, peer_joined, peer_left, role_changed, roster, participant,
+        /// participant_gone, audience, mute_changed, hand_changed, hearing_changed, data, refused, token_expiring, token_renewed,
         /// layer_changed, speaking or error; ignore types you do not know.</summary>
         public readonly string Type;
         /// <summary>The channel it happened in.</summary>

@@ -126,11 +126,12 @@ namespace Livestage.Unity
                         Add(p.User);
                     }
                     break;
-                case "peer_joined":
+                // The client session's roster, kept by the library: who this client sees.
+                case "participant":
                     Add(ev.GetParticipant("participant").User);
                     break;
-                case "role_changed":
-                    Add(ev.GetParticipant("participant").User);
+                case "participant_gone":
+                    Remove(ev.GetString("user"));
                     break;
                 case "roster":
                     participants.Clear();
@@ -138,9 +139,6 @@ namespace Livestage.Unity
                     {
                         Add(p.User);
                     }
-                    break;
-                case "peer_left":
-                    Remove(ev.GetString("user"));
                     break;
                 case "data":
                     if (DataReceived != null)
