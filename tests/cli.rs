@@ -167,6 +167,32 @@ fn load_admits_two_hundred_audience_connections() {
     assert!(r["server_kib_per_connection"].as_f64().unwrap() > 0.0);
 }
 
+/// A short soak: misbehaving connections come and go while a host publishes to a steady
+/// audience, which must not notice (the full run is `livestage load --churn 60`).
+#[test]
+fn a_short_soak_leaves_the_server_up_and_the_steady_audience_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("churn.json");
+    let out = Command::new(BIN)
+        .args(["load", "--churn", "6", "--churners", "40", "--steady", "4"])
+        .args(["--report"])
+        .arg(&report)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(out.status.success(), "{r}");
+    assert_eq!(r["server_panics"], 0);
+    assert_eq!(r["server_alive"], true);
+    assert_eq!(r["steady"]["data_lost"], 0);
+    assert_eq!(r["steady"]["dropped"], 0);
+    assert!(r["steady"]["published_frames"].as_u64().unwrap() > 0, "{r}");
+    // Every kind of misbehaviour ran, and the server refused what it had to.
+    assert_eq!(r["sessions"].as_object().unwrap().len(), 8, "{r}");
+    assert!(r["refused"]["not_permitted"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["refused"]["rate_limited"].as_u64().unwrap() > 0, "{r}");
+}
+
 /// Results of a report's `moderation` list as (action, user, result).
 fn moderation(report: &Value) -> Vec<(String, String, String)> {
     report["moderation"]

@@ -85,6 +85,10 @@ struct Report {
     server_kib_per_connection: Option<f64>,
     server_cpu_secs_joining: Option<f64>,
     server_cpu_ms_per_join: Option<f64>,
+    /// Server CPU while holding every connection idle, in percent of one core: keep-alives
+    /// and timers. Part of it is also spent during the join window, on the connections
+    /// already held, which is why CPU per join grows with the connection count.
+    server_cpu_percent_idle: Option<f64>,
     client_rss_kib: Option<u64>,
     /// A host joining the full channel: time from starting its connection to its welcome
     /// (handshake included), the audience count it was told and the encoded size of the
@@ -347,6 +351,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             args.duration
         });
+    let hold_start = Instant::now();
+    let cpu_hold_start = pid.and_then(cpu_secs);
     let mut dropped = 0;
     while let Ok(event) = events.recv_timeout(hold_until.saturating_duration_since(Instant::now()))
     {
@@ -360,6 +366,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             dropped += 1;
         }
     }
+    let cpu_idle = pid
+        .and_then(cpu_secs)
+        .zip(cpu_hold_start)
+        .filter(|_| fan_out.is_none())
+        .map(|(a, b)| (a - b) * 100.0 / hold_start.elapsed().as_secs_f64());
     let rss_after = pid.and_then(rss_kib);
     let per_conn = rss_before
         .zip(rss_after)
@@ -379,6 +390,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         server_cpu_ms_per_join: cpu_joining
             .filter(|_| joined > 0)
             .map(|c| c * 1000.0 / joined as f64),
+        server_cpu_percent_idle: cpu_idle,
         client_rss_kib: rss_kib(std::process::id()),
         host_join,
         video: fan_out,
