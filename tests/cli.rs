@@ -143,25 +143,26 @@ fn unreachable_server_is_reported() {
     assert_eq!(r["error"]["code"], "server_unreachable");
 }
 
-#[test]
-fn load_admits_two_hundred_audience_connections() {
+/// Runs `livestage load` with `args`: whether it succeeded, and its report.
+fn load(args: &[&str]) -> (bool, Value) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("load.json");
     let out = Command::new(BIN)
-        .args([
-            "load",
-            "--connections",
-            "200",
-            "--duration",
-            "1",
-            "--report",
-        ])
+        .arg("load")
+        .args(args)
+        .arg("--report")
         .arg(&report)
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert!(out.status.success(), "{r}");
+    let text = std::fs::read_to_string(&report).unwrap();
+    (out.status.success(), serde_json::from_str(&text).unwrap())
+}
+
+#[test]
+fn load_admits_two_hundred_audience_connections() {
+    let (ok, r) = load(&["--connections", "200", "--duration", "1"]);
+    assert!(ok, "{r}");
     assert_eq!(r["joined"], 200);
     assert_eq!(r["dropped_while_idle"], 0);
     assert!(r["server_kib_per_connection"].as_f64().unwrap() > 0.0);
@@ -171,17 +172,8 @@ fn load_admits_two_hundred_audience_connections() {
 /// audience, which must not notice (the full run is `livestage load --churn 60`).
 #[test]
 fn a_short_soak_leaves_the_server_up_and_the_steady_audience_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("churn.json");
-    let out = Command::new(BIN)
-        .args(["load", "--churn", "6", "--churners", "40", "--steady", "4"])
-        .args(["--report"])
-        .arg(&report)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert!(out.status.success(), "{r}");
+    let (ok, r) = load(&["--churn", "6", "--churners", "40", "--steady", "4"]);
+    assert!(ok, "{r}");
     assert_eq!(r["server_panics"], 0);
     assert_eq!(r["server_alive"], true);
     assert_eq!(r["steady"]["data_lost"], 0);

@@ -199,6 +199,8 @@ fn an_audience_that_opens_1000_media_streams_is_stopped_unread() {
     });
     let took = started.elapsed();
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
+    // Server and client share this process: the growth bounds what the server kept.
+    eprintln!("1000 streams: {stopped} stopped in {took:?}; the process grew {grown_mib} MiB");
     assert!(stopped >= 990, "{stopped} of 1000 streams were stopped");
     assert!(took < Duration::from_secs(20), "took {took:?}");
     // Had the server read them, it would have held up to 4 MiB a stream.

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,6 +120,16 @@ struct FanOut {
     server_cpu_percent: Option<f64>,
     server_cpu_ms_per_subscriber_second: Option<f64>,
     mbps_out: f64,
+}
+
+/// Prints a report as JSON, and writes it to `path` when given.
+pub(super) fn print_report(report: &impl Serialize, path: Option<&Path>) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(report)?;
+    println!("{json}");
+    if let Some(path) = path {
+        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Reads a process's resident memory in KiB.
@@ -395,11 +405,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         host_join,
         video: fan_out,
     };
-    let json = serde_json::to_string_pretty(&report)?;
-    println!("{json}");
-    if let Some(path) = &args.report {
-        std::fs::write(path, &json)?;
-    }
+    print_report(&report, args.report.as_deref())?;
     drop(keep_open);
     runtime.shutdown_timeout(Duration::from_secs(1));
     drop(child);

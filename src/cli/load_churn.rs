@@ -22,7 +22,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::bot_media::Publish;
-use super::load::{Args, ChildServer, rss_kib, start_child_server};
+use super::load::{Args, ChildServer, print_report, rss_kib, start_child_server};
 
 /// What one churning connection does between joining and going.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -261,11 +261,7 @@ pub fn run(args: &Args, secs: f64, churners: usize, viewers: usize) -> anyhow::R
         server_alive: alive,
         steady,
     };
-    let json = serde_json::to_string_pretty(&report)?;
-    println!("{json}");
-    if let Some(path) = &args.report {
-        std::fs::write(path, &json)?;
-    }
+    print_report(&report, args.report.as_deref())?;
     drop(watchers);
     runtime.shutdown_timeout(Duration::from_secs(1));
     let healthy = report.server_panics == 0
