@@ -770,11 +770,24 @@ impl Harness {
             let hosts = participants.iter().filter(|p| p.role == Role::Host).count();
             assert!(hosts <= HOST_CAP, "{channel} has {hosts} hosts");
         }
+        // Memory is bounded by what the clients did: no more sessions or connections than
+        // were made, and no session holds more unacknowledged events than `max_backlog`.
         let sessions = self.server.session_count();
         assert!(
             sessions <= self.conns_made.len(),
             "{sessions} sessions from {} connections",
             self.conns_made.len()
+        );
+        assert!(
+            self.server.connection_count() <= self.conns_made.len(),
+            "{} connections tracked from {} made",
+            self.server.connection_count(),
+            self.conns_made.len()
+        );
+        let backlog = self.server.backlog_len();
+        assert!(
+            backlog <= sessions * MAX_BACKLOG,
+            "{backlog} events held for {sessions} sessions"
         );
     }
 }
