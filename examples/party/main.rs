@@ -65,10 +65,11 @@ pub struct Options {
     /// Write the JSON report here when the game ends.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Render `--frames` frames, save a screenshot here and exit.
+    /// Render `--frames` frames (and on until every player's video shows), save a screenshot
+    /// here and exit.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
-    /// Frames to render before the screenshot.
+    /// Frames to render at least before the screenshot.
     #[arg(long, default_value_t = 240)]
     pub frames: u32,
     /// Play on a `livestage serve` at this address (with `--cert` and LIVESTAGE_SECRET).

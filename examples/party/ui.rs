@@ -4,8 +4,6 @@
 //! seat's (only what the server lets that seat receive). Reads the ECS; acts through the same
 //! data messages and requests bots use.
 
-use std::path::PathBuf;
-
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, save_to_disk};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, EguiTextureHandle, egui};
@@ -441,30 +439,58 @@ fn capitalized(name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `--screenshot FILE --frames N`: render N frames, save, exit.
+/// Frames `--screenshot` waits past `--frames` for every player's video before it takes the
+/// picture anyway (a slow machine decodes the first pictures late).
+const SCREENSHOT_PATIENCE: u32 = 600;
+
+/// `--screenshot FILE --frames N`: render at least N frames and until the narrator sees a
+/// picture from every player, save, exit.
 fn screenshot_and_exit(
     mut commands: Commands,
     options: Res<Options>,
+    narrator: Query<Entity, With<NarratorSeat>>,
+    videos: Query<(&Participant, &ParticipantOf, &RemoteVideo), With<Host>>,
     mut frames: Local<u32>,
+    mut asked_at: Local<Option<u32>>,
     mut exit: MessageWriter<AppExit>,
 ) {
     let Some(path) = &options.screenshot else {
         return;
     };
-    let path: PathBuf = path.clone();
     *frames += 1;
-    if *frames == options.frames {
-        commands
-            .spawn(Screenshot::primary_window())
-            .observe(save_to_disk(path.clone()));
-    }
-    // The screenshot is written a few frames after it is asked for.
-    if *frames > options.frames && path.exists() {
-        info!("saved {}", path.display());
-        exit.write(AppExit::Success);
-    }
-    if *frames > options.frames + 600 {
-        error!("the screenshot was never written");
-        exit.write(AppExit::error());
+    match *asked_at {
+        None => {
+            let showing = narrator.single().map_or(0, |stage| {
+                videos
+                    .iter()
+                    .filter(|(p, of, v)| {
+                        of.0 == stage && v.written > 0 && p.user != crate::messages::NARRATOR
+                    })
+                    .count()
+            });
+            let ready = *frames >= options.frames && showing >= options.bots;
+            if ready || *frames >= options.frames + SCREENSHOT_PATIENCE {
+                if !ready {
+                    warn!(
+                        "{showing} of {} players' video after {} frames",
+                        options.bots, *frames
+                    );
+                }
+                commands
+                    .spawn(Screenshot::primary_window())
+                    .observe(save_to_disk(path.clone()));
+                *asked_at = Some(*frames);
+            }
+        }
+        // The screenshot is written a few frames after it is asked for.
+        Some(_) if path.exists() => {
+            info!("saved {}", path.display());
+            exit.write(AppExit::Success);
+        }
+        Some(at) if *frames > at + SCREENSHOT_PATIENCE => {
+            error!("the screenshot was never written");
+            exit.write(AppExit::error());
+        }
+        Some(_) => {}
     }
 }
