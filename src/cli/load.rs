@@ -122,6 +122,24 @@ struct FanOut {
     mbps_out: f64,
 }
 
+/// The client side of a load: a two-thread runtime and a handful of UDP sockets (quinn
+/// endpoints) that carry all of its connections to `addr`.
+pub(super) fn client_sockets(
+    addr: SocketAddr,
+) -> anyhow::Result<(tokio::runtime::Runtime, Vec<quinn::Endpoint>)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let endpoints = {
+        let _guard = runtime.enter();
+        (0..8)
+            .map(|_| engine::client_endpoint(addr))
+            .collect::<Result<_, _>>()?
+    };
+    Ok((runtime, endpoints))
+}
+
 /// Prints a report as JSON, and writes it to `path` when given.
 pub(super) fn print_report(report: &impl Serialize, path: Option<&Path>) -> anyhow::Result<()> {
     let json = serde_json::to_string_pretty(report)?;
@@ -235,15 +253,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
     };
     let pem = std::fs::read(&cert).with_context(|| format!("cannot read {}", cert.display()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let (runtime, endpoints) = client_sockets(addr)?;
     let _guard = runtime.enter();
-    // A handful of UDP sockets carry all connections.
-    let endpoints: Vec<quinn::Endpoint> = (0..8)
-        .map(|_| engine::client_endpoint(addr))
-        .collect::<Result<_, _>>()?;
     let (events_tx, events) = crossbeam_channel::unbounded();
     // Idle audience: no media flows; the receiver is kept so sends would not error.
     let (media_tx, media) = crossbeam_channel::bounded(1 << 16);

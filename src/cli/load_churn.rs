@@ -22,7 +22,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::bot_media::Publish;
-use super::load::{Args, ChildServer, print_report, rss_kib, start_child_server};
+use super::load::{Args, ChildServer, client_sockets, print_report, rss_kib, start_child_server};
 
 /// What one churning connection does between joining and going.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -114,14 +114,8 @@ const HOST: &str = "soak-host";
 pub fn run(args: &Args, secs: f64, churners: usize, viewers: usize) -> anyhow::Result<ExitCode> {
     let server = start_child_server()?;
     let pem = std::fs::read(&server.cert)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let (runtime, endpoints) = client_sockets(server.addr)?;
     let _guard = runtime.enter();
-    let endpoints: Vec<quinn::Endpoint> = (0..8)
-        .map(|_| engine::client_endpoint(server.addr))
-        .collect::<Result<_, _>>()?;
     let token = |user: &str, grants: &str| {
         livestage_server::mint_token(
             "livestage",
