@@ -8,12 +8,18 @@
 //! 3. report every [`Notice`] from [`Session::poll_notice`];
 //! 4. when the connection is lost call [`Session::handle_lost`] and, on a new connection, start
 //!    again at 1: the session resumes and nothing sent or received is lost or repeated.
+//!
+//! Tracks: [`Session::publish`] keeps a track published whenever this client is a host (again
+//! after being promoted, or after a resume the server did not keep); the glue sends a track's
+//! media only while [`Session::may_send`] says the server has it, so the first packets of a
+//! new track do not race its announcement.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::error::{Error, ErrorCode};
 use crate::id::{SessionId, UserId};
 use crate::rate::DataRate;
+use crate::track::{self, Track, TrackId};
 use crate::wire::{
     self, ClientFrame, Event, Hello, Intent, Participant, Profile, Request, Role, RosterPage,
     ServerFrame, Welcome,
@@ -82,6 +88,8 @@ pub struct Session {
     me: Option<Participant>,
     profile: Profile,
     roster: BTreeMap<UserId, Participant>,
+    /// The tracks this client publishes, announced whenever it is a host.
+    local: BTreeMap<TrackId, Track>,
     /// Roster pages received while more are to come.
     incoming: Option<Vec<Participant>>,
     /// The welcome waits for the last roster page: `Some(resumed)` until then.
@@ -115,6 +123,7 @@ impl Session {
             me: None,
             profile: Profile::default(),
             roster: BTreeMap::new(),
+            local: BTreeMap::new(),
             incoming: None,
             welcome_due: None,
             audience: 0,
@@ -184,6 +193,76 @@ impl Session {
     /// Requests sent or queued that the server has not acknowledged yet.
     pub fn pending(&self) -> usize {
         self.queued.len() + self.unacked.len()
+    }
+
+    /// Publishes `track` (or changes the published track with its id) now if this client is
+    /// a host, otherwise as soon as it becomes one (off stage it waits quietly); a request the
+    /// server refuses comes back as an [`Event::Refused`].
+    ///
+    /// # Errors
+    ///
+    /// A track that [`Track::validate`] refuses, or one over the per-kind cap.
+    pub fn publish(&mut self, track: Track, now_ms: u64) -> Result<(), Error> {
+        track.validate()?;
+        track::check_caps(self.local.values(), &track)?;
+        if self.state == State::Ended {
+            return Err(Error::new(
+                ErrorCode::ProtocolError,
+                "the session has ended",
+            ));
+        }
+        self.local.insert(track.id, track.clone());
+        if self.me.as_ref().is_some_and(|m| m.role == Role::Host) {
+            self.send(Request::Publish(track), now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Stops publishing track `id` (nothing happens when it is not one of this client's).
+    pub fn unpublish(&mut self, id: TrackId, now_ms: u64) -> Result<(), Error> {
+        if self.local.remove(&id).is_none() {
+            return Ok(());
+        }
+        self.send(Request::Unpublish(id), now_ms)
+    }
+
+    /// The tracks this client publishes (or will, once a host).
+    pub fn local_tracks(&self) -> impl Iterator<Item = &Track> {
+        self.local.values()
+    }
+
+    /// Whether media of `track` may be sent now: for a track of this client's, once the server
+    /// has it published and unmuted; other track ids are the caller's business (the server
+    /// refuses what is not published).
+    pub fn may_send(&self, track: TrackId) -> bool {
+        if !self.local.contains_key(&track) {
+            return true;
+        }
+        let published = self.me.as_ref().and_then(|m| m.track(track));
+        self.state == State::Live && published.is_some_and(|t| !t.muted)
+    }
+
+    /// Asks again for the local tracks the server does not have, when this client is a host:
+    /// after a welcome (a fresh session has none) and after being promoted.
+    fn republish(&mut self, now_ms: u64) {
+        let Some(me) = self.me.as_ref().filter(|m| m.role == Role::Host) else {
+            return;
+        };
+        let pending = |id: TrackId, r: &Request| matches!(r, Request::Publish(t) if t.id == id);
+        let missing: Vec<Track> = self
+            .local
+            .values()
+            .filter(|t| me.track(t.id).is_none())
+            .filter(|t| {
+                !self.queued.iter().any(|r| pending(t.id, r))
+                    && !self.unacked.iter().any(|(_, r)| pending(t.id, r))
+            })
+            .cloned()
+            .collect();
+        for track in missing {
+            self.queued.push_back(Request::Publish(track));
+        }
+        self.release(now_ms);
     }
 
     /// The first frame to send on a new connection.
@@ -340,6 +419,9 @@ impl Session {
                 }
                 self.received = seq;
                 self.ack_due = true;
+                let promoted = matches!(&event, Event::RoleChanged { participant, .. }
+                    if participant.role == Role::Host
+                        && self.me.as_ref().is_some_and(|m| m.user == participant.user));
                 match self.apply(&event) {
                     Some(gone @ RosterChange::Gone(_)) => {
                         self.notices.push_back(Notice::Event(event));
@@ -349,6 +431,9 @@ impl Session {
                         self.notices.extend(change.map(Notice::Roster));
                         self.notices.push_back(Notice::Event(event));
                     }
+                }
+                if promoted {
+                    self.republish(now_ms);
                 }
             }
             ServerFrame::Ack { upto } => {
@@ -398,6 +483,7 @@ impl Session {
         self.resend = self.unacked.len();
         self.handle_roster_page(w.roster)?;
         self.release(now_ms);
+        self.republish(now_ms);
         Ok(())
     }
 
@@ -454,6 +540,12 @@ impl Session {
         }
     }
 
+    /// This client or a participant it sees, by user id.
+    fn participant(&self, user: &str) -> Option<Participant> {
+        let me = self.me.as_ref().filter(|m| m.user == user);
+        me.or_else(|| self.roster.get(user)).cloned()
+    }
+
     /// Keeps the roster and this client's own state in step with events.
     fn apply(&mut self, event: &Event) -> Option<RosterChange> {
         match event {
@@ -465,10 +557,22 @@ impl Session {
                 .remove(user)
                 .map(|_| RosterChange::Gone(user.clone())),
             Event::MuteChanged { user, audio, video } => {
-                let me = self.me.as_ref().filter(|m| &m.user == user);
-                let mut p = me.or_else(|| self.roster.get(user))?.clone();
+                let mut p = self.participant(user)?;
                 p.audio_muted = *audio;
                 p.video_muted = *video;
+                self.place(&p)
+            }
+            Event::TrackPublished { user, track } => {
+                let mut p = self.participant(user)?;
+                match p.tracks.iter_mut().find(|t| t.id == track.id) {
+                    Some(t) => *t = track.clone(),
+                    None => p.tracks.push(track.clone()),
+                }
+                self.place(&p)
+            }
+            Event::TrackUnpublished { user, track } => {
+                let mut p = self.participant(user)?;
+                p.tracks.retain(|t| t.id != *track);
                 self.place(&p)
             }
             Event::Audience { count } => {

@@ -36,6 +36,13 @@ pub enum ErrorCode {
     /// A local call was given something it cannot use (a frame of the wrong size, an entity
     /// that is not a channel); nothing was sent.
     InvalidInput,
+    /// The named track is not published (or not of the kind the request needs).
+    UnknownTrack,
+    /// Publishing this track would exceed the per-kind track cap.
+    TooManyTracks,
+    /// Screen capture is not possible here (no display server, or a Wayland session without
+    /// the portal); the message says what is missing.
+    ScreenUnavailable,
 }
 
 impl ErrorCode {
@@ -56,6 +63,9 @@ impl ErrorCode {
             Self::Overloaded => "overloaded",
             Self::SessionExpired => "session_expired",
             Self::InvalidInput => "invalid_input",
+            Self::UnknownTrack => "unknown_track",
+            Self::TooManyTracks => "too_many_tracks",
+            Self::ScreenUnavailable => "screen_unavailable",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod rate;
 pub mod reorder;
 pub mod server;
 pub mod token;
+pub mod track;
 pub mod wire;
 
 pub use error::{Error, ErrorCode};

@@ -5,6 +5,9 @@
 //! [`Participant::media_id`](crate::wire::Participant::media_id), so receivers know who it is
 //! from and a client cannot pose as someone else.
 //!
+//! Every packet names its [`track`](crate::track) (a publisher's camera and screen share are two
+//! video tracks), so receivers key their state by publisher and track.
+//!
 //! Every publication carries a `stream` id of the publisher's choosing, new each time it
 //! starts publishing (after an unpublish, or a restart), because its frame and sequence
 //! counters start again at 0. Receivers follow it with [`Streams`] and start their per-stream
@@ -15,6 +18,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorCode};
+use crate::track::TrackId;
 
 /// Largest encoded video frame accepted (a 4K keyframe fits).
 pub const MAX_VIDEO_FRAME: usize = 4 * 1024 * 1024;
@@ -48,6 +52,8 @@ pub enum Kind {
 pub struct VideoHeader {
     /// The publisher (0 from the publisher; stamped by the server).
     pub media_id: u64,
+    /// The publisher's track.
+    pub track: TrackId,
     /// Which layer.
     pub layer: Layer,
     /// The publication this frame belongs to (see [`Streams`]).
@@ -87,6 +93,8 @@ impl VideoHeader {
 pub struct AudioPacket<'a> {
     /// The publisher (0 from the publisher; stamped by the server).
     pub media_id: u64,
+    /// The publisher's track.
+    pub track: TrackId,
     /// The publication this frame belongs to (see [`Streams`]).
     pub stream: u32,
     /// Frame counter, wrapping; from 0 in each stream.
@@ -97,14 +105,15 @@ pub struct AudioPacket<'a> {
     pub payload: &'a [u8],
 }
 
-/// Media id, stream, sequence number, capture time (big-endian), then the Opus packet.
-const AUDIO_HEADER: usize = 8 + 4 + 4 + 8;
+/// Media id, track, stream, sequence number, capture time (big-endian), then the Opus packet.
+const AUDIO_HEADER: usize = 8 + 1 + 4 + 4 + 8;
 
 impl<'a> AudioPacket<'a> {
     /// Serializes into a datagram.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(AUDIO_HEADER + self.payload.len());
         out.extend_from_slice(&self.media_id.to_be_bytes());
+        out.push(self.track);
         out.extend_from_slice(&self.stream.to_be_bytes());
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.capture_us.to_be_bytes());
@@ -122,9 +131,10 @@ impl<'a> AudioPacket<'a> {
         let u32_at = |i: usize| u32::from_be_bytes(datagram[i..i + 4].try_into().expect("4 bytes"));
         Ok(Self {
             media_id: u64_at(0),
-            stream: u32_at(8),
-            seq: u32_at(12),
-            capture_us: u64_at(16),
+            track: datagram[8],
+            stream: u32_at(9),
+            seq: u32_at(13),
+            capture_us: u64_at(17),
             payload: &datagram[AUDIO_HEADER..],
         })
     }
@@ -199,6 +209,7 @@ mod tests {
     fn roundtrips_and_rejects_garbage() {
         let p = AudioPacket {
             media_id: 7,
+            track: 3,
             stream: 0xdead_beef,
             seq: 9,
             capture_us: 11,
@@ -211,6 +222,7 @@ mod tests {
         assert!(AudioPacket::decode(&bytes[..10]).is_err());
         let h = VideoHeader {
             media_id: 1,
+            track: 15,
             layer: Layer::Low,
             stream: u32::MAX,
             frame: 5,

@@ -106,6 +106,8 @@ pub enum Limited {
     Renew,
     /// Loss reports and keyframe requests (one per publisher each second, and after errors).
     Hint,
+    /// Publishing and unpublishing tracks: each is announced to the whole channel.
+    Track,
 }
 
 impl Limited {
@@ -117,22 +119,24 @@ impl Limited {
             Limited::Subscribe => (40, 80),
             Limited::Renew => (1, 2),
             Limited::Hint => (60, 120),
+            Limited::Track => (5, 16),
         }
     }
 
-    const ALL: [Limited; 5] = [
+    const ALL: [Limited; 6] = [
         Limited::Role,
         Limited::Moderate,
         Limited::Subscribe,
         Limited::Renew,
         Limited::Hint,
+        Limited::Track,
     ];
 }
 
 /// One sender's buckets for the [`Limited`] request kinds.
 #[derive(Clone, Debug)]
 pub struct RequestRate {
-    buckets: [Bucket; 5],
+    buckets: [Bucket; 6],
 }
 
 impl RequestRate {

@@ -11,13 +11,16 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorCode};
 use crate::id::{SessionId, UserId};
 use crate::media::Layer;
+use crate::track::{self, Track, TrackId};
 
 /// Version of this wire format; a server refuses a `Hello` with another version. Version 2
 /// added raised hands ([`Participant::hand_raised`], [`Request::RaiseHand`],
 /// [`Event::HandChanged`]); version 3 paginated rosters ([`RosterPage`]), counted the
 /// audience instead of listing it ([`Event::Audience`]) and made a kick a ban
-/// ([`Action::Kick`], [`Action::Unban`]).
-pub const VERSION: u16 = 3;
+/// ([`Action::Kick`], [`Action::Unban`]); version 4 made media tracks first-class
+/// ([`Participant::tracks`], [`Request::Publish`], per-track subscriptions and mutes, a track
+/// id in every media packet).
+pub const VERSION: u16 = 4;
 /// Largest control frame body, in bytes. A longer frame is a protocol error.
 pub const MAX_FRAME: usize = 64 * 1024;
 /// Largest data message payload, in bytes.
@@ -25,10 +28,16 @@ pub const MAX_DATA: usize = 4 * 1024;
 /// Most user ids in one list (hearing sets, recipients).
 pub const MAX_LIST: usize = 256;
 /// Most participants in one [`RosterPage`]. A participant encodes to at most
-/// [`MAX_PARTICIPANT`] bytes, so a full page stays well inside [`MAX_FRAME`].
-pub const ROSTER_PAGE: usize = 256;
-/// Largest encoded [`Participant`], in bytes (a 64-byte user id, flags, a 10-byte varint).
-pub const MAX_PARTICIPANT: usize = 1 + crate::id::MAX_ID_LEN + 5 + 10;
+/// [`MAX_PARTICIPANT`] bytes, so a full page stays inside [`MAX_FRAME`].
+pub const ROSTER_PAGE: usize = 128;
+/// Largest encoded [`Participant`], in bytes (a 64-byte user id, flags, a 10-byte varint and
+/// a full set of tracks).
+pub const MAX_PARTICIPANT: usize = 1
+    + crate::id::MAX_ID_LEN
+    + 5
+    + 10
+    + 1
+    + (track::MAX_VIDEO + track::MAX_AUDIO) * track::MAX_ENCODED;
 
 /// A participant's role in a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,6 +77,15 @@ pub struct Participant {
     pub hand_raised: bool,
     /// The id that media from this participant carries.
     pub media_id: u64,
+    /// The tracks it publishes (a host's; the audience publishes none), by id.
+    pub tracks: Vec<Track>,
+}
+
+impl Participant {
+    /// Its track with id `id`.
+    pub fn track(&self, id: TrackId) -> Option<&Track> {
+        self.tracks.iter().find(|t| t.id == id)
+    }
 }
 
 /// The first frame a client sends on a new connection.
@@ -120,15 +138,26 @@ pub enum Request {
     Moderate(Action),
     /// Replace the token on a live session (same channel and user).
     RenewToken(String),
-    /// Choose what to receive from `user`; by default audio and the high video layer.
+    /// Choose what to receive from `user`; by default the audio and the high video layer of
+    /// every track. With `track` the choice is for that track only (its kind picks whether
+    /// `audio` or `video` applies) and outlives the participant-wide choice; without it, it
+    /// replaces every earlier choice for `user`.
     Subscribe {
         /// The publisher.
         user: UserId,
-        /// Receive its audio.
+        /// One of its tracks (which must be published), or all of them.
+        track: Option<TrackId>,
+        /// Receive audio.
         audio: bool,
         /// Receive this video layer, or none.
         video: Option<Layer>,
     },
+    /// Announce a track before sending its media (or change a published one, e.g. to add a
+    /// low layer). Hosts only, within the token's grants and the per-kind caps
+    /// ([`ErrorCode::TooManyTracks`]).
+    Publish(Track),
+    /// Stop a track; its media is refused from now on.
+    Unpublish(TrackId),
     /// Report the audio loss measured from a publisher over the last second (0 to 100), so
     /// the publisher can adapt its forward error correction.
     ReportLoss {
@@ -141,6 +170,8 @@ pub enum Request {
     RequestKeyframe {
         /// The publisher's media id, as carried by its media.
         media_id: u64,
+        /// Its track.
+        track: TrackId,
         /// The layer.
         layer: Layer,
     },
@@ -167,6 +198,16 @@ pub enum Action {
         audio: Option<bool>,
         /// Video muted.
         video: Option<bool>,
+    },
+    /// Mute or unmute one track of a user (e.g. stop a screen share); everyone who sees the
+    /// user is told through [`Event::TrackPublished`].
+    MuteTrack {
+        /// Who.
+        user: UserId,
+        /// Which of its tracks.
+        track: TrackId,
+        /// Muted now.
+        muted: bool,
     },
     /// Remove a user from the channel and keep it out: it is refused at join (with
     /// [`ErrorCode::Kicked`]) until `until`, seconds since the Unix epoch, or by default
@@ -249,6 +290,21 @@ pub enum Event {
         /// Who, with `hand_raised` as it is now.
         participant: Participant,
     },
+    /// Someone published a track, or a published track changed (a moderator muted it, its
+    /// publisher added a low layer). Sent to everyone who sees the publisher.
+    TrackPublished {
+        /// The publisher.
+        user: UserId,
+        /// The track as it is now.
+        track: Track,
+    },
+    /// Someone stopped a track (it asked to, or stepped off the stage).
+    TrackUnpublished {
+        /// The publisher.
+        user: UserId,
+        /// The track's id.
+        track: TrackId,
+    },
     /// This client's hearing set changed.
     HearingChanged {
         /// Whom it hears; `None` is everyone.
@@ -287,11 +343,15 @@ pub enum Event {
     LayerChanged {
         /// The publisher's media id.
         media_id: u64,
+        /// Its track.
+        track: TrackId,
         /// The layer now received.
         layer: Layer,
     },
-    /// Subscribers need a keyframe of this layer of your video.
+    /// Subscribers need a keyframe of this layer of your video track.
     KeyframeRequest {
+        /// The track.
+        track: TrackId,
         /// The layer.
         layer: Layer,
     },

@@ -8,14 +8,29 @@ use common::Net;
 use livestage_proto::ErrorCode;
 use livestage_proto::media::{Kind, Layer};
 use livestage_proto::server::{ConnId, KEYFRAME_INTERVAL_MS};
+use livestage_proto::track::{self, TrackId};
 use livestage_proto::wire::{Action, Event, Request};
 
+/// Where `from`'s camera video or microphone audio goes.
 fn route(net: &mut Net, from: usize, kind: Kind) -> Result<Vec<ConnId>, ErrorCode> {
+    let track = match kind {
+        Kind::Audio => track::MICROPHONE,
+        Kind::Video(_) => track::CAMERA,
+    };
+    route_track(net, from, track, kind)
+}
+
+fn route_track(
+    net: &mut Net,
+    from: usize,
+    track: TrackId,
+    kind: Kind,
+) -> Result<Vec<ConnId>, ErrorCode> {
     let conn = net.clients[from].conn.unwrap();
     let now = net.now;
     let r = net
         .server
-        .route(conn, kind, now)
+        .route(conn, track, kind, now)
         .map(|r| r.to.to_vec())
         .map_err(|e| e.code);
     net.run();
@@ -67,6 +82,7 @@ fn hosts_reach_everyone_who_hears_and_subscribes() {
         viewer,
         Request::Subscribe {
             user: "host".into(),
+            track: None,
             audio: false,
             video: Some(Layer::Low),
         },
@@ -126,7 +142,15 @@ fn keyframe_requests_are_throttled() {
     let asked = |net: &mut Net| {
         net.events(host)
             .iter()
-            .filter(|e| matches!(e, Event::KeyframeRequest { layer: Layer::High }))
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::KeyframeRequest {
+                        track: track::CAMERA,
+                        layer: Layer::High
+                    }
+                )
+            })
             .count()
     };
     assert_eq!(asked(&mut net), 1, "a viewer joining asks for a keyframe");
@@ -135,6 +159,7 @@ fn keyframe_requests_are_throttled() {
             viewer,
             Request::RequestKeyframe {
                 media_id: host_id,
+                track: track::CAMERA,
                 layer: Layer::High,
             },
         );
@@ -145,6 +170,7 @@ fn keyframe_requests_are_throttled() {
         viewer,
         Request::RequestKeyframe {
             media_id: host_id,
+            track: track::CAMERA,
             layer: Layer::High,
         },
     );
@@ -217,7 +243,7 @@ fn a_subscriber_that_keeps_falling_behind_is_moved_to_the_low_layer() {
     route(&mut net, host, Kind::Video(Layer::Low)).unwrap();
     net.events(viewer);
     net.server
-        .congested(viewer_conn, host_id, Layer::High, net.now);
+        .congested(viewer_conn, host_id, track::CAMERA, Layer::High, net.now);
     net.run();
     assert!(
         net.events(viewer).is_empty(),
@@ -226,10 +252,11 @@ fn a_subscriber_that_keeps_falling_behind_is_moved_to_the_low_layer() {
     net.advance(2000);
     route(&mut net, host, Kind::Video(Layer::Low)).unwrap();
     net.server
-        .congested(viewer_conn, host_id, Layer::High, net.now);
+        .congested(viewer_conn, host_id, track::CAMERA, Layer::High, net.now);
     net.run();
     assert!(net.events(viewer).contains(&Event::LayerChanged {
         media_id: host_id,
+        track: track::CAMERA,
         layer: Layer::Low
     }));
     assert!(
@@ -241,10 +268,10 @@ fn a_subscriber_that_keeps_falling_behind_is_moved_to_the_low_layer() {
         route(&mut net, host, Kind::Video(Layer::Low)).unwrap(),
         vec![viewer_conn]
     );
-    assert!(
-        net.events(host)
-            .contains(&Event::KeyframeRequest { layer: Layer::Low })
-    );
+    assert!(net.events(host).contains(&Event::KeyframeRequest {
+        track: track::CAMERA,
+        layer: Layer::Low
+    }));
 }
 
 #[test]
@@ -258,7 +285,7 @@ fn without_a_low_layer_congestion_only_asks_for_a_keyframe() {
     for _ in 0..3 {
         net.advance(600);
         net.server
-            .congested(viewer_conn, host_id, Layer::High, net.now);
+            .congested(viewer_conn, host_id, track::CAMERA, Layer::High, net.now);
         net.run();
     }
     assert!(
@@ -266,10 +293,10 @@ fn without_a_low_layer_congestion_only_asks_for_a_keyframe() {
             .iter()
             .any(|e| matches!(e, Event::LayerChanged { .. }))
     );
-    assert!(
-        net.events(host)
-            .contains(&Event::KeyframeRequest { layer: Layer::High })
-    );
+    assert!(net.events(host).contains(&Event::KeyframeRequest {
+        track: track::CAMERA,
+        layer: Layer::High
+    }));
     assert_eq!(
         route(&mut net, host, Kind::Video(Layer::High)).unwrap(),
         vec![viewer_conn]

@@ -98,6 +98,7 @@ fn streams_tells_current_new_and_ended_within_its_bound() {
 fn the_stream_id_travels_in_both_headers() {
     let header = VideoHeader {
         media_id: 0,
+        track: 0,
         layer: Layer::High,
         stream: 0x0102_0304,
         frame: 0,
@@ -111,6 +112,7 @@ fn the_stream_id_travels_in_both_headers() {
     );
     let packet = AudioPacket {
         media_id: 0,
+        track: 0,
         stream: 0xa0b0_c0d0,
         seq: 0,
         capture_us: 1,

@@ -7,7 +7,7 @@ mod common;
 
 use common::Net;
 use livestage_proto::media::{AudioPacket, Layer, VideoHeader};
-use livestage_proto::server::Input;
+use livestage_proto::server::{Config, Input};
 use livestage_proto::wire::{self, ClientFrame, Hello, Request, ServerFrame};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -30,6 +30,7 @@ fn samples() -> Vec<Vec<u8>> {
     };
     let header = VideoHeader {
         media_id: 9,
+        track: 0,
         layer: Layer::Low,
         stream: 0x7f00_0001,
         frame: 77,
@@ -43,6 +44,7 @@ fn samples() -> Vec<Vec<u8>> {
         header.encode()[2..].to_vec(),
         AudioPacket {
             media_id: 1,
+            track: 0,
             stream: 4,
             seq: 2,
             capture_us: 3,
@@ -89,7 +91,11 @@ fn decoders_return_errors_not_panics() {
 
 #[test]
 fn the_server_survives_garbage_on_live_sessions() {
-    let mut net = Net::new();
+    // Every garbage sender stays a host unless its garbage ends its session.
+    let mut net = Net::with(Config {
+        host_cap: 10_000,
+        ..Config::default()
+    });
     let watcher = net.host("watcher");
     for (i, input) in inputs().into_iter().enumerate().step_by(7) {
         let user = format!("u{i}");

@@ -76,6 +76,7 @@ fn names_in_requests_are_validated() {
     net.send(
         m,
         Request::Subscribe {
+            track: None,
             user: long.clone(),
             audio: true,
             video: None,
@@ -113,6 +114,7 @@ fn a_subscribe_flood_is_rate_limited() {
         net.send(
             v,
             Request::Subscribe {
+                track: None,
                 user: format!("ghost-{i}"),
                 audio: false,
                 video: None,

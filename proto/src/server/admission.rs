@@ -1,7 +1,7 @@
 //! Who gets in and stays in: hello, join (tokens, bans, the host cap), resume and token
 //! renewal.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use rand::RngCore;
 
@@ -151,12 +151,13 @@ impl Server {
             ack_due: false,
             data_seq: 0,
             warned: false,
+            tracks: BTreeMap::new(),
             subscriptions: HashMap::new(),
-            keyframe_asked: [0; 2],
+            keyframe_asked: HashMap::new(),
             media_refused_at: None,
             loss_reports: HashMap::new(),
             loss_told: None,
-            low_layer_at: None,
+            low_layer_at: HashMap::new(),
             congested_at: HashMap::new(),
         };
         let participant = session.participant();

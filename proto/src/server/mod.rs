@@ -12,8 +12,8 @@
 //!
 //! The modules follow the data flow: [`admission`](self) (hello, join, resume, tokens, bans),
 //! `roster` (who sees whom, pages, audience counts), `moderation` (roles, hands, moderator
-//! actions), `data` (data messages), `media` (routes and media feedback), `session` (one
-//! session's state).
+//! actions), `tracks` (publishing, per-track mutes and subscriptions), `data` (data messages),
+//! `media` (routes and media feedback), `session` (one session's state).
 
 mod admission;
 mod data;
@@ -21,6 +21,7 @@ mod media;
 mod moderation;
 mod roster;
 mod session;
+mod tracks;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -29,16 +30,17 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::error::{Error, ErrorCode};
-use crate::id::{self, ChannelId, SessionId, UserId};
+use crate::id::{ChannelId, SessionId, UserId};
 use crate::media::Kind;
 use crate::rate::Limited;
 use crate::token;
+use crate::track::TrackId;
 use crate::wire::{self, ClientFrame, DataLimits, Event, Hello, LeaveReason, Participant, Profile};
 use crate::wire::{Request, ServerFrame};
 
 pub use media::{CONGESTION_WINDOW_MS, KEYFRAME_INTERVAL_MS};
 use roster::Channel;
-use session::{MAX_SUBSCRIPTIONS, Session, Subscription};
+use session::{Choice, MAX_SUBSCRIPTIONS, Session};
 
 /// Server policy.
 #[derive(Clone, Debug)]
@@ -117,7 +119,7 @@ pub enum Output {
     },
 }
 
-/// Where one publisher's media of one kind goes.
+/// Where one publisher track's media of one kind goes.
 #[derive(Clone, Debug)]
 pub struct Route {
     /// The publisher's media id, to stamp on the packet.
@@ -140,7 +142,7 @@ pub struct Server {
     conns: HashMap<ConnId, Option<SessionId>>,
     outputs: VecDeque<Output>,
     /// Media routes, cached until a control change that can alter them.
-    routes: HashMap<(SessionId, Kind), Route>,
+    routes: HashMap<(SessionId, TrackId, Kind), Route>,
     /// Sessions whose backlog overflowed in this step; they end when it is over.
     overflowed: Vec<SessionId>,
     /// Sessions that had a request applied in this step and are owed an ack.
@@ -476,9 +478,22 @@ impl Server {
                 self.charge(sid, Limited::Renew, now_ms)?;
                 self.renew(sid, &jwt, now_ms)
             }
-            Request::Subscribe { user, audio, video } => {
+            Request::Subscribe {
+                user,
+                track,
+                audio,
+                video,
+            } => {
                 self.charge(sid, Limited::Subscribe, now_ms)?;
-                self.subscribe(sid, user, Subscription { audio, video }, now_ms)
+                self.subscribe(sid, user, track, Choice { audio, video }, now_ms)
+            }
+            Request::Publish(track) => {
+                self.charge(sid, Limited::Track, now_ms)?;
+                self.publish(sid, track, now_ms)
+            }
+            Request::Unpublish(id) => {
+                self.charge(sid, Limited::Track, now_ms)?;
+                self.unpublish(sid, id)
             }
             Request::ReportLoss { media_id, percent } => {
                 self.charge(sid, Limited::Hint, now_ms)?;
@@ -488,12 +503,16 @@ impl Server {
                 }
                 Ok(())
             }
-            Request::RequestKeyframe { media_id, layer } => {
+            Request::RequestKeyframe {
+                media_id,
+                track,
+                layer,
+            } => {
                 self.charge(sid, Limited::Hint, now_ms)?;
                 // A hint: the publisher may have just left, so an unknown id is not an error.
                 let publisher = SessionId(media_id);
                 if self.same_channel(sid, publisher) {
-                    self.ask_keyframe(publisher, layer, now_ms);
+                    self.ask_keyframe(publisher, track, layer, now_ms);
                 }
                 Ok(())
             }
@@ -512,39 +531,5 @@ impl Server {
             (Some(a), Some(b)) => a.channel == b.channel,
             _ => false,
         }
-    }
-
-    /// Records what `sid` wants from publisher `user` and asks for a keyframe of the layer.
-    fn subscribe(
-        &mut self,
-        sid: SessionId,
-        user: UserId,
-        choice: Subscription,
-        now_ms: u64,
-    ) -> Result<(), Error> {
-        id::validate("user id", &user)?;
-        let Some(s) = self.sessions.get(&sid) else {
-            return Ok(());
-        };
-        let publisher = self.session_of(&s.channel, &user);
-        let members = self.channels.get(&s.channel).map(|ch| &ch.members);
-        let Some(s) = self.sessions.get_mut(&sid) else {
-            return Ok(());
-        };
-        if !s.subscriptions.contains_key(&user) && s.subscriptions.len() >= MAX_SUBSCRIPTIONS {
-            // Choices about users who left make room first.
-            s.subscriptions
-                .retain(|u, _| members.is_some_and(|m| m.contains_key(u)));
-            if s.subscriptions.len() >= MAX_SUBSCRIPTIONS {
-                let msg = format!("at most {MAX_SUBSCRIPTIONS} subscription choices at once");
-                return Err(Error::new(ErrorCode::MessageTooLarge, msg));
-            }
-        }
-        s.subscriptions.insert(user, choice);
-        self.routes.clear();
-        if let (Some(layer), Some(publisher)) = (choice.video, publisher) {
-            self.ask_keyframe(publisher, layer, now_ms);
-        }
-        Ok(())
     }
 }

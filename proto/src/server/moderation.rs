@@ -36,9 +36,13 @@ impl Server {
             return Ok(());
         };
         s.role = role;
-        // On stage the request is granted: the hand goes down with the role change.
+        // On stage the request is granted: the hand goes down with the role change. Off
+        // stage nothing is published: the participant in the event has no tracks.
         if role == Role::Host {
             s.hand_raised = false;
+        } else {
+            s.tracks.clear();
+            s.low_layer_at.clear();
         }
         let participant = s.participant();
         self.reindex(sid);
@@ -158,6 +162,10 @@ impl Server {
                 self.announce(t, &event, &about);
                 self.emit(t, event);
                 Ok(())
+            }
+            Action::MuteTrack { user, track, muted } => {
+                let t = target(self, &user)?;
+                self.mute_track(t, track, muted)
             }
             Action::Kick { user, until } => {
                 let t = target(self, &user)?;

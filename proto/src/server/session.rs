@@ -1,12 +1,13 @@
 //! One session's state on the server: who it is, what it may do, what it receives from whom,
 //! and the events it has not acknowledged yet. Only the server's modules touch it.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::id::{ChannelId, SessionId, UserId};
 use crate::media::{Kind, Layer};
 use crate::rate::{DataRate, RequestRate};
 use crate::token::{Claims, Grant};
+use crate::track::{Track, TrackId};
 use crate::wire::{Event, Participant, Role};
 
 use super::ConnId;
@@ -36,20 +37,22 @@ pub(super) struct Session {
     pub rate: DataRate,
     pub requests: RequestRate,
     pub warned: bool,
+    /// As a host: the tracks it publishes, by id (at most the per-kind caps).
+    pub tracks: BTreeMap<TrackId, Track>,
     /// What this session receives from each publisher, when not the default.
     pub subscriptions: HashMap<UserId, Subscription>,
-    /// When a keyframe of each layer was last asked of this publisher.
-    pub keyframe_asked: [u64; 2],
+    /// When a keyframe of each (track, layer) was last asked of this publisher.
+    pub keyframe_asked: HashMap<(TrackId, Layer), u64>,
     /// When this session was last told its media was refused.
     pub media_refused_at: Option<u64>,
     /// As a publisher: audio loss each subscriber reported, with when.
     pub loss_reports: HashMap<SessionId, (u8, u64)>,
     /// As a publisher: the loss last told, and when.
     pub loss_told: Option<(u8, u64)>,
-    /// As a publisher: when it last sent low-layer video.
-    pub low_layer_at: Option<u64>,
-    /// As a subscriber: when each publisher's high layer last congested its path.
-    pub congested_at: HashMap<u64, u64>,
+    /// As a publisher: when each track last sent low-layer video.
+    pub low_layer_at: HashMap<TrackId, u64>,
+    /// As a subscriber: when each publisher track's high layer last congested its path.
+    pub congested_at: HashMap<(u64, TrackId), u64>,
 }
 
 /// Most publishers a session may hold a non-default subscription for.
@@ -65,6 +68,7 @@ impl Session {
             video_muted: self.video_muted,
             hand_raised: self.hand_raised,
             media_id: self.media_id,
+            tracks: self.tracks.values().cloned().collect(),
         }
     }
 
@@ -81,14 +85,33 @@ impl Session {
     }
 }
 
-/// What a subscriber receives from one publisher.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a subscriber receives from one publisher: a choice for all its tracks, and choices
+/// for single tracks that take precedence (at most one per track id, so bounded).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Subscription {
+    pub all: Choice,
+    pub tracks: BTreeMap<TrackId, Choice>,
+}
+
+impl Subscription {
+    pub fn wants(&self, track: TrackId, kind: Kind) -> bool {
+        self.tracks.get(&track).unwrap_or(&self.all).wants(kind)
+    }
+
+    /// The choice in force for `track`.
+    pub fn choice(&self, track: TrackId) -> Choice {
+        self.tracks.get(&track).copied().unwrap_or(self.all)
+    }
+}
+
+/// Audio on or off, and which video layer (or none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Choice {
     pub audio: bool,
     pub video: Option<Layer>,
 }
 
-impl Default for Subscription {
+impl Default for Choice {
     fn default() -> Self {
         Self {
             audio: true,
@@ -97,7 +120,7 @@ impl Default for Subscription {
     }
 }
 
-impl Subscription {
+impl Choice {
     pub fn wants(&self, kind: Kind) -> bool {
         match kind {
             Kind::Audio => self.audio,

@@ -78,12 +78,26 @@ impl Net {
         self.join_with(user, Session::new(CHANNEL, &token, role))
     }
 
+    /// A host publishing a camera (with a low layer) and a microphone.
     pub fn host(&mut self, user: &str) -> usize {
-        self.join(
+        let i = self.join(
             user,
             "join,publish-audio,publish-video,publish-data",
             Role::Host,
-        )
+        );
+        let camera = livestage_proto::track::Track {
+            low_layer: true,
+            ..livestage_proto::track::Track::camera()
+        };
+        self.publish(i, camera);
+        self.publish(i, livestage_proto::track::Track::microphone());
+        i
+    }
+
+    /// Client `i` publishes `track`.
+    pub fn publish(&mut self, i: usize, track: livestage_proto::track::Track) {
+        self.clients[i].session.publish(track, self.now).unwrap();
+        self.run();
     }
 
     pub fn audience(&mut self, user: &str) -> usize {
