@@ -9,6 +9,8 @@
 //! - [`pattern`]: the [`TestPattern`] with a stamp (frame number, capture time) that
 //!   [`read_stamp`] reads back after decoding.
 //! - [`source`]: the [`CustomSource`], fed from any thread through a [`CustomSender`].
+//! - [`screen`]: the X11 [`ScreenSource`] (a display, a window or a region, captured on its own
+//!   thread), and the listing of [`screen::displays`] and [`screen::windows`].
 //!
 //! A round trip:
 //!
@@ -35,6 +37,7 @@ pub mod encode;
 pub mod frame;
 pub mod pattern;
 pub mod scale;
+pub mod screen;
 pub mod source;
 
 pub use decode::Decoder;
@@ -42,4 +45,5 @@ pub use encode::{Encoded, Encoder};
 pub use frame::{FrameError, I420, Rgba};
 pub use pattern::{Stamp, TestPattern, read_stamp};
 pub use scale::Scaler;
+pub use screen::ScreenSource;
 pub use source::{CustomSender, CustomSource};
