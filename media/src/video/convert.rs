@@ -44,6 +44,49 @@ pub fn rgba_to_i420_into(src: &Rgba, dst: &mut I420) -> Result<(), FrameError> {
     Ok(())
 }
 
+/// Converts BGRA (or BGRX, as X11 and most screen grabbers deliver it) pixels into `dst`,
+/// reading `dst`'s size from `bgra`, whose rows are `stride` bytes apart (at least `width * 4`;
+/// extra columns on the right are left out). Alpha is ignored.
+///
+/// # Errors
+///
+/// [`FrameError::BufferLength`] if `bgra` is too short for `dst`'s size at that stride.
+pub fn bgra_to_i420_into(bgra: &[u8], stride: u32, dst: &mut I420) -> Result<(), FrameError> {
+    let (width, height) = dst.size();
+    let stride = stride.max(width * 4);
+    let needed = stride as usize * height as usize;
+    if bgra.len() < needed {
+        return Err(FrameError::BufferLength {
+            plane: "BGRA",
+            width,
+            height,
+            expected: needed,
+            actual: bgra.len(),
+        });
+    }
+    let (y, u, v) = dst.planes_mut();
+    let mut planar = YuvPlanarImageMut {
+        y_plane: BufferStoreMut::Borrowed(y),
+        y_stride: width,
+        u_plane: BufferStoreMut::Borrowed(u),
+        u_stride: width / 2,
+        v_plane: BufferStoreMut::Borrowed(v),
+        v_stride: width / 2,
+        width,
+        height,
+    };
+    yuvutils_rs::bgra_to_yuv420(
+        &mut planar,
+        bgra,
+        stride,
+        RANGE,
+        MATRIX,
+        YuvConversionMode::Balanced,
+    )
+    .expect("the BGRA length was checked against the I420's checked size");
+    Ok(())
+}
+
 /// Converts `src` into `dst`, which must have the same size. Alpha is set to 255.
 ///
 /// # Errors

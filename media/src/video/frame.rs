@@ -44,7 +44,7 @@ pub enum FrameError {
          needs {expected}; check the size you passed and that rows have no padding"
     )]
     BufferLength {
-        /// Which buffer: `"Y"`, `"U"`, `"V"` or `"RGBA"`.
+        /// Which buffer: `"Y"`, `"U"`, `"V"`, `"RGBA"` or `"BGRA"`.
         plane: &'static str,
         /// Width the buffer was meant for.
         width: u32,

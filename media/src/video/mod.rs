@@ -1,12 +1,16 @@
-//! Video: frames, colour conversion, H.264 encoding and decoding, and the two video sources.
+//! Video: frames, colour conversion, scaling, H.264 encoding and decoding, and the video sources.
 //!
 //! - [`frame`]: [`I420`] and [`Rgba`] pictures, size-checked once at construction.
 //! - [`convert`]: RGBA <-> I420 (BT.601 limited range, as openh264 expects).
+//! - [`scale`]: the I420 [`Scaler`], [`scale::fit`] (the size a source publishes) and
+//!   [`scale::low_layer_size`] (the size of its low layer).
 //! - [`encode`]: the low-latency H.264 [`Encoder`] and its [`encode::Config`].
 //! - [`decode`]: the [`Decoder`], which never panics on bad input and waits for a keyframe.
 //! - [`pattern`]: the [`TestPattern`] with a stamp (frame number, capture time) that
 //!   [`read_stamp`] reads back after decoding.
 //! - [`source`]: the [`CustomSource`], fed from any thread through a [`CustomSender`].
+//! - [`screen`]: the X11 [`ScreenSource`] (a display, a window or a region, captured on its own
+//!   thread), and the listing of [`screen::displays`] and [`screen::windows`].
 //!
 //! A round trip:
 //!
@@ -32,10 +36,14 @@ pub mod decode;
 pub mod encode;
 pub mod frame;
 pub mod pattern;
+pub mod scale;
+pub mod screen;
 pub mod source;
 
 pub use decode::Decoder;
 pub use encode::{Encoded, Encoder};
 pub use frame::{FrameError, I420, Rgba};
 pub use pattern::{Stamp, TestPattern, read_stamp};
+pub use scale::Scaler;
+pub use screen::ScreenSource;
 pub use source::{CustomSender, CustomSource};
