@@ -13,7 +13,7 @@
 //!
 //! The connection is x11rb's pure-Rust one, to the X server named by `DISPLAY` (or
 //! [`Options::server`]). Pixels come through the MIT-SHM extension when the server offers it
-//! (a memfd segment the server writes into) and through plain `GetImage` otherwise; the cursor is
+//! (a memfd segment mapped on both sides) and through plain `GetImage` otherwise; the cursor is
 //! drawn in from XFixes when [`Options::cursor`] is set and the server has it. Wayland without
 //! XWayland is not supported: that needs the desktop portal and PipeWire.
 //!
@@ -36,6 +36,7 @@
 //! ```
 
 mod grab;
+mod shm;
 mod source;
 mod x11;
 

@@ -2,11 +2,8 @@
 //!
 //! Pixels are read from the root window, so a window share is the window's rectangle on screen
 //! (found each frame with `TranslateCoordinates`, so the share follows the window). With MIT-SHM
-//! the server writes the picture into a memfd that this side reads with `pread`; without it,
-//! plain `GetImage` sends it over the socket.
-
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+//! the server writes the picture into a memfd mapped on both sides (see [`super::shm`]); without
+//! it, plain `GetImage` sends it over the socket.
 
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::errors::{ConnectionError, ReplyError};
@@ -14,6 +11,7 @@ use x11rb::protocol::xproto::{self, AtomEnum, ConnectionExt as _, ImageFormat, M
 use x11rb::protocol::{ErrorKind, randr, shm, xfixes};
 use x11rb::rust_connection::RustConnection;
 
+use super::shm::Segment;
 use super::{Display, Rect, ScreenError, Target, Window};
 
 /// Why there is no X server to talk to when `DISPLAY` is unset.
@@ -67,13 +65,6 @@ struct Atoms {
     client_list: u32,
     wm_name: u32,
     utf8: u32,
-}
-
-/// The memfd that the server writes MIT-SHM images into.
-struct Segment {
-    id: u32,
-    file: File,
-    len: usize,
 }
 
 /// One connection to an X server and what it offers.
@@ -432,56 +423,39 @@ impl Session {
     }
 
     fn read_shm(&mut self, rect: Rect, len: usize, out: &mut Vec<u8>) -> Result<(), String> {
-        let segment = self.segment(len)?;
-        let id = segment.id;
+        if self.segment.as_ref().is_none_or(|s| s.len() < len) {
+            self.drop_segment();
+            self.segment = Some(Segment::attach(&self.conn, len)?);
+        }
+        let segment = self
+            .segment
+            .as_ref()
+            .expect("a large enough segment was just attached");
         let (x, y, width, height) = request_rect(rect);
         let format = u8::from(ImageFormat::Z_PIXMAP);
         shm::get_image(
-            &self.conn, self.root, x, y, width, height, !0, format, id, 0,
+            &self.conn,
+            self.root,
+            x,
+            y,
+            width,
+            height,
+            !0,
+            format,
+            segment.id(),
+            0,
         )
         .map_err(|e| e.to_string())?
         .reply()
         .map_err(|e| e.to_string())?;
-        out.resize(len, 0);
-        let segment = self.segment.as_ref().ok_or("the segment was dropped")?;
-        segment
-            .file
-            .read_exact_at(&mut out[..len], 0)
-            .map_err(|e| e.to_string())
-    }
-
-    /// A shared segment of at least `len` bytes, attached to the server.
-    fn segment(&mut self, len: usize) -> Result<&Segment, String> {
-        if self.segment.as_ref().is_some_and(|s| s.len < len) {
-            self.drop_segment();
-        }
-        if self.segment.is_none() {
-            let fd = rustix::fs::memfd_create(c"livestage-screen", rustix::fs::MemfdFlags::CLOEXEC)
-                .map_err(|e| format!("memfd_create: {e}"))?;
-            let file = File::from(fd);
-            file.set_len(len as u64).map_err(|e| e.to_string())?;
-            let for_server = file.try_clone().map_err(|e| e.to_string())?;
-            let id = self.conn.generate_id().map_err(|e| e.to_string())?;
-            shm::attach_fd(
-                &self.conn,
-                id,
-                std::os::fd::OwnedFd::from(for_server),
-                false,
-            )
-            .map_err(|e| e.to_string())?
-            .check()
-            .map_err(|e| e.to_string())?;
-            self.segment = Some(Segment { id, file, len });
-        }
-        self.segment
-            .as_ref()
-            .ok_or_else(|| "the segment was just attached".to_owned())
+        out.clear();
+        out.extend_from_slice(segment.bytes(len));
+        Ok(())
     }
 
     fn drop_segment(&mut self) {
         if let Some(segment) = self.segment.take() {
-            // A failed detach only leaks the segment until the connection closes.
-            drop(shm::detach(&self.conn, segment.id));
+            segment.detach(&self.conn);
         }
     }
 
