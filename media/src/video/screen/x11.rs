@@ -159,6 +159,33 @@ impl Session {
 
     /// The RandR monitors, or the whole root window as one display.
     pub(super) fn displays(&self) -> Result<Vec<Display>, ScreenError> {
+        let monitors = self.monitors()?;
+        // Ask for all the names before waiting for any.
+        let names = monitors
+            .iter()
+            .map(|&(id, _)| (id != 0).then(|| self.conn.get_atom_name(id)).transpose())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(connection_error)?;
+        Ok(monitors
+            .into_iter()
+            .zip(names)
+            .map(|((id, rect), name)| Display {
+                id,
+                name: name.and_then(|cookie| cookie.reply().ok()).map_or_else(
+                    || "screen".to_owned(),
+                    |n| String::from_utf8_lossy(&n.name).into_owned(),
+                ),
+                x: rect.x,
+                y: rect.y,
+                width: rect.width,
+                height: rect.height,
+            })
+            .collect())
+    }
+
+    /// The displays' ids and rectangles, in one round trip: the RandR monitors (by name atom),
+    /// or the root window as display 0 when there are none.
+    fn monitors(&self) -> Result<Vec<(u32, Rect)>, ScreenError> {
         if self.randr {
             let monitors = randr::get_monitors(&self.conn, self.root, true)
                 .map_err(connection_error)?
@@ -166,37 +193,16 @@ impl Session {
                 .map_err(reply_error)?
                 .monitors;
             if !monitors.is_empty() {
-                return monitors
-                    .iter()
-                    .map(|m| {
-                        let name = self
-                            .conn
-                            .get_atom_name(m.name)
-                            .map_err(connection_error)?
-                            .reply()
-                            .map(|n| String::from_utf8_lossy(&n.name).into_owned())
-                            .unwrap_or_default();
-                        Ok(Display {
-                            id: m.name,
-                            name,
-                            x: m.x.into(),
-                            y: m.y.into(),
-                            width: m.width.into(),
-                            height: m.height.into(),
-                        })
-                    })
-                    .collect();
+                let rect = |m: &randr::MonitorInfo| Rect {
+                    x: m.x.into(),
+                    y: m.y.into(),
+                    width: m.width.into(),
+                    height: m.height.into(),
+                };
+                return Ok(monitors.iter().map(|m| (m.name, rect(m))).collect());
             }
         }
-        let root = self.root_rect()?;
-        Ok(vec![Display {
-            id: 0,
-            name: "screen".to_owned(),
-            x: root.x,
-            y: root.y,
-            width: root.width,
-            height: root.height,
-        }])
+        Ok(vec![(0, self.root_rect()?)])
     }
 
     /// The managed top-level windows (`_NET_CLIENT_LIST`), else the viewable named children of
@@ -321,12 +327,12 @@ impl Session {
     pub(super) fn locate(&self, target: &Target) -> Result<(Rect, &'static str), ScreenError> {
         match *target {
             Target::Display(id) => {
-                let display = self
-                    .displays()?
+                let (_, rect) = self
+                    .monitors()?
                     .into_iter()
-                    .find(|d| d.id == id)
+                    .find(|&(display, _)| display == id)
                     .ok_or(ScreenError::NoSuchDisplay(id))?;
-                Ok((display_rect(&display), "display"))
+                Ok((rect, "display"))
             }
             Target::Window(id) => Ok((self.window_rect(id)?, "window")),
             Target::Region {
@@ -335,12 +341,11 @@ impl Session {
                 width,
                 height,
             } => {
-                let first = self
-                    .displays()?
+                let (_, within) = self
+                    .monitors()?
                     .into_iter()
                     .next()
                     .ok_or(ScreenError::NoSuchDisplay(0))?;
-                let within = display_rect(&first);
                 let region = Rect {
                     x: within.x.saturating_add(x),
                     y: within.y.saturating_add(y),
@@ -500,15 +505,6 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.drop_segment();
-    }
-}
-
-fn display_rect(display: &Display) -> Rect {
-    Rect {
-        x: display.x,
-        y: display.y,
-        width: display.width,
-        height: display.height,
     }
 }
 
