@@ -5,7 +5,12 @@
 //! to a size fixed at start ([`fit`](super::scale::fit) of the captured size into [`Options::max_width`] x
 //! [`Options::max_height`]: aspect kept, never upscaled). Frames are handed out like the
 //! [`CustomSource`](super::CustomSource)'s: [`ScreenSource::latest`] takes the newest, from a
-//! one-frame slot that never grows.
+//! one-frame slot that never grows. A [`Grabber`] is the same capture without the thread, one
+//! BGRX picture per call.
+//!
+//! Files: `x11.rs` talks to the server (listing, locating, reading pixels, the cursor),
+//! `shm.rs` holds the MIT-SHM segment, `grab.rs` the [`Grabber`], `source.rs` the thread and
+//! the conversion to frames.
 //!
 //! A share that can no longer show what was chosen ends instead of freezing: a window that is
 //! closed, unmapped or destroyed ends it with [`ScreenError::WindowClosed`], a display that goes
@@ -281,6 +286,8 @@ pub fn displays_on(server: Option<&str>) -> Result<Vec<Display>, ScreenError> {
 
 /// The top-level windows of the X server named by `DISPLAY` that the window manager manages
 /// (`_NET_CLIENT_LIST`), or without a window manager the viewable, named children of the root.
+/// Windows that are not shown now (minimised, on another desktop) cannot be captured and are
+/// left out.
 ///
 /// # Errors
 ///
