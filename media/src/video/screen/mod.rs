@@ -2,8 +2,8 @@
 //!
 //! [`displays`] and [`windows`] list what can be shared; a [`ScreenSource`] captures a
 //! [`Target`] on its own thread at [`Options::fps`], converts each picture to I420 and scales it
-//! to a size fixed at start ([`fit`](super::scale::fit) of the captured size into [`Options::max_width`] x
-//! [`Options::max_height`]: aspect kept, never upscaled). Frames are handed out like the
+//! to a size fixed at start ([`fit`](super::scale::fit) of the captured size into
+//! [`Options::max_width`] x [`Options::max_height`]: aspect kept, never upscaled). Frames are handed out like the
 //! [`CustomSource`](super::CustomSource)'s: [`ScreenSource::latest`] takes the newest, from a
 //! one-frame slot that never grows. A [`Grabber`] is the same capture without the thread, one
 //! BGRX picture per call.
@@ -164,7 +164,8 @@ pub enum ContentHint {
     Detail,
 }
 
-/// How to capture. `Default` gives 1920x1080 at most, 15 fps, the cursor drawn, [`ContentHint::Detail`].
+/// How to capture. `Default` gives 1920x1080 at most, 15 fps, the cursor drawn,
+/// [`ContentHint::Detail`], the whole target, the server in `DISPLAY`, MIT-SHM when offered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// Largest output width; the output keeps the captured aspect ratio and is never upscaled.
