@@ -475,6 +475,9 @@ impl Session {
         let Ok(cursor) = cursor else {
             return;
         };
+        if cursor.width == 0 {
+            return;
+        }
         let left = i32::from(cursor.x) - i32::from(cursor.xhot) - rect.x;
         let top = i32::from(cursor.y) - i32::from(cursor.yhot) - rect.y;
         let (width, height) = (rect.width as i32, rect.height as i32);
