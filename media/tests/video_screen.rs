@@ -206,6 +206,119 @@ fn closing_the_window_ends_the_share() {
 }
 
 #[test]
+fn the_cursor_is_drawn_only_when_asked() {
+    let server = Server::start(1280, 720, false);
+    let window = TestWindow::open(&server, "quadrants", (100, 80), (400, 300));
+    window.point_at(100, 75);
+    // A 32x32 box around the pointer, in the middle of the red quadrant.
+    let box_is_red = |f: &Rgba| {
+        let mut off = 0;
+        for y in 59..91 {
+            for x in 84..116 {
+                let pixel = f.pixel(x, y).unwrap();
+                if pixel
+                    .iter()
+                    .zip(QUADRANTS[0])
+                    .any(|(&a, b)| a.abs_diff(b) > TOLERANCE)
+                {
+                    off += 1;
+                }
+            }
+        }
+        if off == 0 {
+            Ok(())
+        } else {
+            Err(format!("{off} pixels around the pointer are not red"))
+        }
+    };
+    let mut source = ScreenSource::new(Target::Window(window.id), options(&server)).unwrap();
+    eventually(&mut source, box_is_red);
+    let with_cursor = Options {
+        cursor: true,
+        ..options(&server)
+    };
+    let mut source = ScreenSource::new(Target::Window(window.id), with_cursor).unwrap();
+    eventually(&mut source, |f| match box_is_red(f) {
+        Ok(()) => Err("no cursor around the pointer".to_owned()),
+        Err(_) => Ok(()),
+    });
+}
+
+#[test]
+fn an_x_server_that_stops_ends_the_share() {
+    let server = Server::start(1280, 720, false);
+    let options = options(&server);
+    let displays = screen::displays_on(Some(&server.name)).unwrap();
+    let mut source = ScreenSource::new(Target::Display(displays[0].id), options).unwrap();
+    eventually(&mut source, |_| Ok(()));
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while source.ended().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the share did not end within a second"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(source.ended(), Some(ScreenError::DisplayGone));
+    assert!(source.latest().is_none());
+}
+
+#[test]
+fn a_display_that_goes_away_ends_the_share() {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::randr::{self, MonitorInfo};
+    use x11rb::protocol::xproto::ConnectionExt;
+
+    let server = Server::start(1280, 720, false);
+    let conn = server.connect();
+    let root = conn.setup().roots[0].root;
+    let name = conn
+        .intern_atom(false, b"TEST-1")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    // A second monitor over the right half of the screen, as a projector would add.
+    let monitor = MonitorInfo {
+        name,
+        primary: false,
+        automatic: false,
+        x: 640,
+        y: 0,
+        width: 640,
+        height: 720,
+        width_in_millimeters: 0,
+        height_in_millimeters: 0,
+        outputs: Vec::new(),
+    };
+    randr::set_monitor(&conn, root, monitor)
+        .unwrap()
+        .check()
+        .unwrap();
+    let displays = screen::displays_on(Some(&server.name)).unwrap();
+    let added = displays.iter().find(|d| d.name == "TEST-1").unwrap();
+    assert_eq!((added.x, added.width, added.height), (640, 640, 720));
+
+    let mut source = ScreenSource::new(Target::Display(added.id), options(&server)).unwrap();
+    assert_eq!(source.size(), (640, 720));
+    eventually(&mut source, |_| Ok(()));
+    randr::delete_monitor(&conn, root, name)
+        .unwrap()
+        .check()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while source.ended().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the share did not end within a second"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(source.ended(), Some(ScreenError::DisplayGone));
+}
+
+#[test]
 fn bad_targets_are_errors_that_say_what_to_do() {
     let server = Server::start(1280, 720, false);
     let window = TestWindow::open(&server, "quadrants", (100, 80), (400, 300));

@@ -3,7 +3,8 @@
 //! window that shows four coloured quadrants.
 //!
 //! Xvfb picks the display number itself (`-displayfd`), holding the lock file while it does, so
-//! tests running in parallel never race for one.
+//! tests running in parallel never race for one. `-noreset` keeps it from resetting (and
+//! refusing connections meanwhile) each time its last client leaves.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
@@ -44,7 +45,15 @@ impl Server {
     pub fn start(width: u32, height: u32, wm: bool) -> Self {
         let mut xvfb = spawn(
             Command::new("Xvfb")
-                .args(["-displayfd", "1", "-nolisten", "tcp", "-screen", "0"])
+                .args([
+                    "-displayfd",
+                    "1",
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                    "-screen",
+                    "0",
+                ])
                 .arg(format!("{width}x{height}x24"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -261,6 +270,14 @@ impl TestWindow {
             .unwrap();
         self.conn.flush().unwrap();
         self.wait_until(|| self.position() != before, "moved");
+    }
+
+    /// Moves the pointer to `x`,`y` inside the window.
+    pub fn point_at(&self, x: i16, y: i16) {
+        self.conn
+            .warp_pointer(x11rb::NONE, self.id, 0, 0, 0, 0, x, y)
+            .unwrap();
+        self.conn.flush().unwrap();
     }
 
     /// Destroys the window.

@@ -2,10 +2,15 @@
 //!
 //! [`displays`] and [`windows`] list what can be shared; a [`ScreenSource`] captures a
 //! [`Target`] on its own thread at [`Options::fps`], converts each picture to I420 and scales it
-//! to a size fixed at start ([`fit`](super::scale::fit) of the captured size into [`Options::max_width`] x
-//! [`Options::max_height`]: aspect kept, never upscaled). Frames are handed out like the
+//! to a size fixed at start ([`fit`](super::scale::fit) of the captured size into
+//! [`Options::max_width`] x [`Options::max_height`]: aspect kept, never upscaled). Frames are handed out like the
 //! [`CustomSource`](super::CustomSource)'s: [`ScreenSource::latest`] takes the newest, from a
-//! one-frame slot that never grows.
+//! one-frame slot that never grows. A [`Grabber`] is the same capture without the thread, one
+//! BGRX picture per call.
+//!
+//! Files: `x11.rs` talks to the server (listing, locating, reading pixels, the cursor),
+//! `shm.rs` holds the MIT-SHM segment, `grab.rs` the [`Grabber`], `source.rs` the thread and
+//! the conversion to frames.
 //!
 //! A share that can no longer show what was chosen ends instead of freezing: a window that is
 //! closed, unmapped or destroyed ends it with [`ScreenError::WindowClosed`], a display that goes
@@ -13,7 +18,7 @@
 //!
 //! The connection is x11rb's pure-Rust one, to the X server named by `DISPLAY` (or
 //! [`Options::server`]). Pixels come through the MIT-SHM extension when the server offers it
-//! (a memfd segment the server writes into) and through plain `GetImage` otherwise; the cursor is
+//! (a memfd segment mapped on both sides) and through plain `GetImage` otherwise; the cursor is
 //! drawn in from XFixes when [`Options::cursor`] is set and the server has it. Wayland without
 //! XWayland is not supported: that needs the desktop portal and PipeWire.
 //!
@@ -36,6 +41,7 @@
 //! ```
 
 mod grab;
+mod shm;
 mod source;
 mod x11;
 
@@ -158,7 +164,8 @@ pub enum ContentHint {
     Detail,
 }
 
-/// How to capture. `Default` gives 1920x1080 at most, 15 fps, the cursor drawn, [`ContentHint::Detail`].
+/// How to capture. `Default` gives 1920x1080 at most, 15 fps, the cursor drawn,
+/// [`ContentHint::Detail`], the whole target, the server in `DISPLAY`, MIT-SHM when offered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// Largest output width; the output keeps the captured aspect ratio and is never upscaled.
@@ -280,6 +287,8 @@ pub fn displays_on(server: Option<&str>) -> Result<Vec<Display>, ScreenError> {
 
 /// The top-level windows of the X server named by `DISPLAY` that the window manager manages
 /// (`_NET_CLIENT_LIST`), or without a window manager the viewable, named children of the root.
+/// Windows that are not shown now (minimised, on another desktop) cannot be captured and are
+/// left out.
 ///
 /// # Errors
 ///

@@ -2,11 +2,8 @@
 //!
 //! Pixels are read from the root window, so a window share is the window's rectangle on screen
 //! (found each frame with `TranslateCoordinates`, so the share follows the window). With MIT-SHM
-//! the server writes the picture into a memfd that this side reads with `pread`; without it,
-//! plain `GetImage` sends it over the socket.
-
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+//! the server writes the picture into a memfd mapped on both sides (see [`super::shm`]); without
+//! it, plain `GetImage` sends it over the socket.
 
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::errors::{ConnectionError, ReplyError};
@@ -14,6 +11,7 @@ use x11rb::protocol::xproto::{self, AtomEnum, ConnectionExt as _, ImageFormat, M
 use x11rb::protocol::{ErrorKind, randr, shm, xfixes};
 use x11rb::rust_connection::RustConnection;
 
+use super::shm::Segment;
 use super::{Display, Rect, ScreenError, Target, Window};
 
 /// Why there is no X server to talk to when `DISPLAY` is unset.
@@ -67,13 +65,6 @@ struct Atoms {
     client_list: u32,
     wm_name: u32,
     utf8: u32,
-}
-
-/// The memfd that the server writes MIT-SHM images into.
-struct Segment {
-    id: u32,
-    file: File,
-    len: usize,
 }
 
 /// One connection to an X server and what it offers.
@@ -168,6 +159,33 @@ impl Session {
 
     /// The RandR monitors, or the whole root window as one display.
     pub(super) fn displays(&self) -> Result<Vec<Display>, ScreenError> {
+        let monitors = self.monitors()?;
+        // Ask for all the names before waiting for any.
+        let names = monitors
+            .iter()
+            .map(|&(id, _)| (id != 0).then(|| self.conn.get_atom_name(id)).transpose())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(connection_error)?;
+        Ok(monitors
+            .into_iter()
+            .zip(names)
+            .map(|((id, rect), name)| Display {
+                id,
+                name: name.and_then(|cookie| cookie.reply().ok()).map_or_else(
+                    || "screen".to_owned(),
+                    |n| String::from_utf8_lossy(&n.name).into_owned(),
+                ),
+                x: rect.x,
+                y: rect.y,
+                width: rect.width,
+                height: rect.height,
+            })
+            .collect())
+    }
+
+    /// The displays' ids and rectangles, in one round trip: the RandR monitors (by name atom),
+    /// or the root window as display 0 when there are none.
+    fn monitors(&self) -> Result<Vec<(u32, Rect)>, ScreenError> {
         if self.randr {
             let monitors = randr::get_monitors(&self.conn, self.root, true)
                 .map_err(connection_error)?
@@ -175,37 +193,16 @@ impl Session {
                 .map_err(reply_error)?
                 .monitors;
             if !monitors.is_empty() {
-                return monitors
-                    .iter()
-                    .map(|m| {
-                        let name = self
-                            .conn
-                            .get_atom_name(m.name)
-                            .map_err(connection_error)?
-                            .reply()
-                            .map(|n| String::from_utf8_lossy(&n.name).into_owned())
-                            .unwrap_or_default();
-                        Ok(Display {
-                            id: m.name,
-                            name,
-                            x: m.x.into(),
-                            y: m.y.into(),
-                            width: m.width.into(),
-                            height: m.height.into(),
-                        })
-                    })
-                    .collect();
+                let rect = |m: &randr::MonitorInfo| Rect {
+                    x: m.x.into(),
+                    y: m.y.into(),
+                    width: m.width.into(),
+                    height: m.height.into(),
+                };
+                return Ok(monitors.iter().map(|m| (m.name, rect(m))).collect());
             }
         }
-        let root = self.root_rect()?;
-        Ok(vec![Display {
-            id: 0,
-            name: "screen".to_owned(),
-            x: root.x,
-            y: root.y,
-            width: root.width,
-            height: root.height,
-        }])
+        Ok(vec![(0, self.root_rect()?)])
     }
 
     /// The managed top-level windows (`_NET_CLIENT_LIST`), else the viewable named children of
@@ -330,12 +327,12 @@ impl Session {
     pub(super) fn locate(&self, target: &Target) -> Result<(Rect, &'static str), ScreenError> {
         match *target {
             Target::Display(id) => {
-                let display = self
-                    .displays()?
+                let (_, rect) = self
+                    .monitors()?
                     .into_iter()
-                    .find(|d| d.id == id)
+                    .find(|&(display, _)| display == id)
                     .ok_or(ScreenError::NoSuchDisplay(id))?;
-                Ok((display_rect(&display), "display"))
+                Ok((rect, "display"))
             }
             Target::Window(id) => Ok((self.window_rect(id)?, "window")),
             Target::Region {
@@ -344,12 +341,11 @@ impl Session {
                 width,
                 height,
             } => {
-                let first = self
-                    .displays()?
+                let (_, within) = self
+                    .monitors()?
                     .into_iter()
                     .next()
                     .ok_or(ScreenError::NoSuchDisplay(0))?;
-                let within = display_rect(&first);
                 let region = Rect {
                     x: within.x.saturating_add(x),
                     y: within.y.saturating_add(y),
@@ -432,56 +428,39 @@ impl Session {
     }
 
     fn read_shm(&mut self, rect: Rect, len: usize, out: &mut Vec<u8>) -> Result<(), String> {
-        let segment = self.segment(len)?;
-        let id = segment.id;
+        if self.segment.as_ref().is_none_or(|s| s.len() < len) {
+            self.drop_segment();
+            self.segment = Some(Segment::attach(&self.conn, len)?);
+        }
+        let segment = self
+            .segment
+            .as_ref()
+            .expect("a large enough segment was just attached");
         let (x, y, width, height) = request_rect(rect);
         let format = u8::from(ImageFormat::Z_PIXMAP);
         shm::get_image(
-            &self.conn, self.root, x, y, width, height, !0, format, id, 0,
+            &self.conn,
+            self.root,
+            x,
+            y,
+            width,
+            height,
+            !0,
+            format,
+            segment.id(),
+            0,
         )
         .map_err(|e| e.to_string())?
         .reply()
         .map_err(|e| e.to_string())?;
-        out.resize(len, 0);
-        let segment = self.segment.as_ref().ok_or("the segment was dropped")?;
-        segment
-            .file
-            .read_exact_at(&mut out[..len], 0)
-            .map_err(|e| e.to_string())
-    }
-
-    /// A shared segment of at least `len` bytes, attached to the server.
-    fn segment(&mut self, len: usize) -> Result<&Segment, String> {
-        if self.segment.as_ref().is_some_and(|s| s.len < len) {
-            self.drop_segment();
-        }
-        if self.segment.is_none() {
-            let fd = rustix::fs::memfd_create(c"livestage-screen", rustix::fs::MemfdFlags::CLOEXEC)
-                .map_err(|e| format!("memfd_create: {e}"))?;
-            let file = File::from(fd);
-            file.set_len(len as u64).map_err(|e| e.to_string())?;
-            let for_server = file.try_clone().map_err(|e| e.to_string())?;
-            let id = self.conn.generate_id().map_err(|e| e.to_string())?;
-            shm::attach_fd(
-                &self.conn,
-                id,
-                std::os::fd::OwnedFd::from(for_server),
-                false,
-            )
-            .map_err(|e| e.to_string())?
-            .check()
-            .map_err(|e| e.to_string())?;
-            self.segment = Some(Segment { id, file, len });
-        }
-        self.segment
-            .as_ref()
-            .ok_or_else(|| "the segment was just attached".to_owned())
+        out.clear();
+        out.extend_from_slice(segment.bytes(len));
+        Ok(())
     }
 
     fn drop_segment(&mut self) {
         if let Some(segment) = self.segment.take() {
-            // A failed detach only leaks the segment until the connection closes.
-            drop(shm::detach(&self.conn, segment.id));
+            segment.detach(&self.conn);
         }
     }
 
@@ -496,6 +475,9 @@ impl Session {
         let Ok(cursor) = cursor else {
             return;
         };
+        if cursor.width == 0 {
+            return;
+        }
         let left = i32::from(cursor.x) - i32::from(cursor.xhot) - rect.x;
         let top = i32::from(cursor.y) - i32::from(cursor.yhot) - rect.y;
         let (width, height) = (rect.width as i32, rect.height as i32);
@@ -526,15 +508,6 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.drop_segment();
-    }
-}
-
-fn display_rect(display: &Display) -> Rect {
-    Rect {
-        x: display.x,
-        y: display.y,
-        width: display.width,
-        height: display.height,
     }
 }
 
