@@ -1,29 +1,37 @@
 //! The server core as a state machine: arbitrary sequences of what connections can do — join
-//! with a valid (or wrong) token, resume, mostly well-formed requests and acks, raw garbage,
-//! closing, media routing, congestion — from up to eight connections (plus, with the `crowd`
-//! feature, a thousand viewers) on virtual time. After every step:
-//! - nothing panicked;
-//! - no channel has more than `host_cap` hosts;
-//! - `route()` is `Ok` only for a connection whose session is a host, and never sends a
-//!   publisher's media back to itself;
-//! - every frame the server sends encodes to at most `MAX_FRAME` bytes plus its prefix;
-//! - there are never more sessions than connections made.
+//! with a valid (or wrong) token, resume, mostly well-formed requests and acks (publishing,
+//! unpublishing, muting and subscribing to tracks among them), raw garbage, closing, media
+//! routing on any track id, congestion, keyframe requests — from up to eight connections
+//! (plus, with the `crowd` feature, a thousand viewers) on virtual time. After every step the
+//! invariants in `server/invariants.rs` hold, and every frame the server sent encodes to at
+//! most `MAX_FRAME` bytes plus its prefix.
 //!
 //! `max_backlog` is 4, so sessions that do not acknowledge are dropped as too slow while
 //! other changes are under way.
+//!
+//! Modules: `ops` (the input: steps and requests, and how they become wire values), `tokens`
+//! (the tokens joins and renewals carry), `invariants` (what is checked after each step).
 #![no_main]
 
-use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
+#[path = "server/invariants.rs"]
+mod invariants;
+#[path = "server/ops.rs"]
+mod ops;
+#[path = "server/tokens.rs"]
+mod tokens;
 
-use arbitrary::Arbitrary;
+use std::collections::{HashMap, HashSet};
+
 use libfuzzer_sys::fuzz_target;
 use livestage_proto::id::SessionId;
 use livestage_proto::media::{Kind, Layer};
 use livestage_proto::server::{Config, ConnId, Input, Output, Server};
-use livestage_proto::token::{self, Claims, Grant, Grants};
-use livestage_proto::wire::{self, Action, ClientFrame, Hello, Intent, Request, Role, ServerFrame};
+use livestage_proto::track::{self, TrackId};
+use livestage_proto::wire::{self, ClientFrame, Event, Hello, Intent, Role, ServerFrame};
 use livestage_proto::{Error, ErrorCode};
+
+use ops::{Name, Named, Op, Req, Seq, Tid, TokenKind, TrackSpec, Upto, layer, long, media_id};
+use tokens::{GrantSet, TokenSpec, Ttl, tokens};
 
 const SECRET: &[u8] = b"fuzz-secret";
 const OTHER_SECRET: &[u8] = b"not-the-secret";
@@ -40,376 +48,6 @@ const MAX_BACKLOG: usize = 4;
 const CROWD_MAX: usize = 1000;
 const MAX_OPS: usize = 200;
 
-#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
-enum GrantSet {
-    Audience,
-    Host,
-    Moderator,
-    ModeratorOnly,
-    NoJoin,
-}
-
-impl GrantSet {
-    const ALL: [GrantSet; 5] = [
-        GrantSet::Audience,
-        GrantSet::Host,
-        GrantSet::Moderator,
-        GrantSet::ModeratorOnly,
-        GrantSet::NoJoin,
-    ];
-
-    fn grants(self) -> Grants {
-        let list: &[Grant] = match self {
-            GrantSet::Audience => &[Grant::Join],
-            GrantSet::Host => &[
-                Grant::Join,
-                Grant::PublishAudio,
-                Grant::PublishVideo,
-                Grant::PublishData,
-            ],
-            GrantSet::Moderator => &Grant::ALL,
-            GrantSet::ModeratorOnly => &[Grant::Join, Grant::Moderator],
-            GrantSet::NoJoin => &[Grant::PublishAudio, Grant::PublishVideo],
-        };
-        list.iter().copied().collect()
-    }
-}
-
-#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
-enum Ttl {
-    /// Expires within the run (30 s), after its warning.
-    Short,
-    /// An hour.
-    Long,
-    /// Expired before the run began.
-    Expired,
-}
-
-impl Ttl {
-    const ALL: [Ttl; 3] = [Ttl::Short, Ttl::Long, Ttl::Expired];
-}
-
-#[derive(Arbitrary, Debug)]
-enum TokenKind {
-    Valid,
-    /// Minted for the other channel.
-    OtherChannel,
-    /// Signed with another secret.
-    OtherSecret,
-    Garbage(String),
-}
-
-#[derive(Arbitrary, Debug)]
-struct TokenSpec {
-    user: u8,
-    grants: GrantSet,
-    ttl: Ttl,
-}
-
-/// Which request sequence number to use.
-#[derive(Arbitrary, Debug)]
-enum Seq {
-    Next,
-    /// The last one again (a resend after a resume).
-    Again,
-    Any(u64),
-}
-
-/// Which event to acknowledge.
-#[derive(Arbitrary, Debug)]
-enum Upto {
-    Last,
-    Behind(u8),
-    Any(u64),
-}
-
-/// A user named in a request.
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum Who {
-    /// One of [`USERS`].
-    Known(u8),
-    /// Someone never seen.
-    Ghost,
-    /// The first viewer of a crowd.
-    Crowd,
-    /// A name no token can carry: one letter, up to 65,535 times.
-    Long { letter: u8, len: u16 },
-}
-
-impl Who {
-    fn id(self) -> String {
-        match self {
-            Who::Known(i) => USERS[usize::from(i) % USERS.len()].to_owned(),
-            Who::Ghost => "ghost".into(),
-            Who::Crowd => crowd_user(0),
-            Who::Long { letter, len } => long(letter, len),
-        }
-    }
-}
-
-/// `len` times one ASCII letter.
-fn long(letter: u8, len: u16) -> String {
-    char::from(b'a' + letter % 26)
-        .to_string()
-        .repeat(usize::from(len))
-}
-
-/// The channel a Hello names.
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum Named {
-    /// One of [`CHANNELS`].
-    Known(u8),
-    /// A name the server must refuse.
-    Long { letter: u8, len: u16 },
-}
-
-#[derive(Arbitrary, Debug)]
-enum Req {
-    Leave,
-    SetRole(bool),
-    Data {
-        to: Vec<Who>,
-        len: u16,
-    },
-    Promote(Who),
-    Demote(Who),
-    Mute {
-        user: Who,
-        audio: Option<bool>,
-        video: Option<bool>,
-    },
-    Kick {
-        user: Who,
-        until: Option<Until>,
-    },
-    Unban(Who),
-    SetHearing {
-        listener: Who,
-        hears: Option<Vec<Who>>,
-    },
-    Renew(TokenSpec),
-    Subscribe {
-        user: Who,
-        audio: bool,
-        video: Option<bool>,
-    },
-    ReportLoss {
-        media_id: u8,
-        percent: u8,
-    },
-    RequestKeyframe {
-        media_id: u8,
-        low: bool,
-    },
-    RaiseHand(bool),
-}
-
-fn layer(low: bool) -> Layer {
-    if low { Layer::Low } else { Layer::High }
-}
-
-impl Req {
-    fn request(self, channel: usize) -> Request {
-        match self {
-            Req::Leave => Request::Leave,
-            Req::SetRole(host) => Request::SetRole(if host { Role::Host } else { Role::Audience }),
-            Req::Data { to, len } => Request::Data {
-                to: to.into_iter().map(Who::id).collect(),
-                payload: vec![7; usize::from(len) % (wire::MAX_DATA + 64)],
-            },
-            Req::Promote(w) => Request::Moderate(Action::Promote(w.id())),
-            Req::Demote(w) => Request::Moderate(Action::Demote(w.id())),
-            Req::Mute { user, audio, video } => Request::Moderate(Action::Mute {
-                user: user.id(),
-                audio,
-                video,
-            }),
-            Req::Kick { user, until } => Request::Moderate(Action::Kick {
-                user: user.id(),
-                until: until.map(|u| match u {
-                    Until::In(secs) => T0_MS / 1000 + u64::from(secs),
-                    Until::At(at) => at,
-                }),
-            }),
-            Req::Unban(w) => Request::Moderate(Action::Unban(w.id())),
-            Req::SetHearing { listener, hears } => Request::Moderate(Action::SetHearing {
-                listener: listener.id(),
-                hears: hears.map(|h| h.into_iter().map(Who::id).collect()),
-            }),
-            Req::Renew(spec) => Request::RenewToken(tokens().get(&spec, channel, false)),
-            Req::Subscribe { user, audio, video } => Request::Subscribe {
-                user: user.id(),
-                audio,
-                video: video.map(layer),
-            },
-            Req::ReportLoss { media_id, percent } => Request::ReportLoss {
-                media_id: u64::from(media_id % 16),
-                percent,
-            },
-            Req::RequestKeyframe { media_id, low } => Request::RequestKeyframe {
-                media_id: u64::from(media_id % 16),
-                layer: layer(low),
-            },
-            Req::RaiseHand(raised) => Request::RaiseHand(raised),
-        }
-    }
-}
-
-/// When a ban ends.
-#[derive(Arbitrary, Debug)]
-enum Until {
-    /// Seconds after the run's start (virtual time).
-    In(u16),
-    /// Any time at all.
-    At(u64),
-}
-
-#[derive(Arbitrary, Debug)]
-enum MediaKind {
-    Audio,
-    High,
-    Low,
-}
-
-#[derive(Arbitrary, Debug)]
-enum Op {
-    /// A Hello with a join on the slot's connection (a fresh one if it already joined, unless
-    /// `same_connection`: then the Hello arrives on a live session).
-    Join {
-        slot: u8,
-        channel: Named,
-        token: TokenSpec,
-        kind: TokenKind,
-        host: bool,
-        same_connection: bool,
-    },
-    /// A Hello resuming a session seen earlier, on a fresh connection.
-    Resume {
-        slot: u8,
-        session: u8,
-        right_key: bool,
-        received: Upto,
-    },
-    Request {
-        slot: u8,
-        seq: Seq,
-        request: Req,
-    },
-    Ack {
-        slot: u8,
-        upto: Upto,
-    },
-    /// A frame body of arbitrary bytes.
-    Raw {
-        slot: u8,
-        bytes: Vec<u8>,
-    },
-    /// A frame the transport refused (e.g. its length prefix was over the limit).
-    Malformed {
-        slot: u8,
-    },
-    Close {
-        slot: u8,
-    },
-    Advance {
-        ms: u16,
-    },
-    /// Media from the slot's connection; optionally, its first subscriber is congested.
-    Media {
-        slot: u8,
-        kind: MediaKind,
-        congest: bool,
-    },
-    Congested {
-        slot: u8,
-        media_id: u8,
-        low: bool,
-    },
-    RequestKeyframe {
-        media_id: u8,
-        low: bool,
-    },
-    /// Four times `count` viewers with 64-byte user ids join channel c0 on their own
-    /// connections and never acknowledge anything (a thousand at most in all: the roster of a
-    /// host then needs more than one control frame). Only with the `crowd` feature: every join scans the whole
-    /// channel, so crowds slow the target about fiftyfold.
-    #[cfg(feature = "crowd")]
-    Crowd {
-        count: u8,
-    },
-}
-
-/// Every token the target uses, minted once per process.
-struct Tokens {
-    table: HashMap<(usize, usize, usize, usize, bool), String>,
-}
-
-impl Tokens {
-    fn get(&self, spec: &TokenSpec, channel: usize, other_secret: bool) -> String {
-        let user = usize::from(spec.user) % USERS.len();
-        let grants = GrantSet::ALL
-            .iter()
-            .position(|g| *g == spec.grants)
-            .unwrap_or(0);
-        let ttl = Ttl::ALL.iter().position(|t| *t == spec.ttl).unwrap_or(0);
-        self.table[&(user, channel % CHANNELS.len(), grants, ttl, other_secret)].clone()
-    }
-}
-
-fn crowd_user(i: usize) -> String {
-    format!("crowd-{i:04}-{}", "x".repeat(64 - 11))
-}
-
-fn tokens() -> &'static Tokens {
-    static TOKENS: OnceLock<Tokens> = OnceLock::new();
-    TOKENS.get_or_init(|| {
-        let now = T0_MS / 1000;
-        let mut table = HashMap::new();
-        for (u, user) in USERS.iter().enumerate() {
-            for (c, channel) in CHANNELS.iter().enumerate() {
-                for (g, set) in GrantSet::ALL.iter().enumerate() {
-                    for (t, ttl) in Ttl::ALL.iter().enumerate() {
-                        let (iat, secs) = match ttl {
-                            Ttl::Short => (now, 30),
-                            Ttl::Long => (now, 3600),
-                            Ttl::Expired => (now - 100, 10),
-                        };
-                        let claims =
-                            Claims::new("livestage", channel, user, set.grants(), iat, secs);
-                        for other in [false, true] {
-                            let secret = if other { OTHER_SECRET } else { SECRET };
-                            let jwt = token::mint(&claims, secret).expect("claims serialize");
-                            table.insert((u, c, g, t, other), jwt);
-                        }
-                    }
-                }
-            }
-        }
-        Tokens { table }
-    })
-}
-
-/// The crowd's tokens, minted once per process.
-#[cfg(feature = "crowd")]
-fn crowd_tokens() -> &'static [String] {
-    static TOKENS: OnceLock<Vec<String>> = OnceLock::new();
-    TOKENS.get_or_init(|| {
-        (0..CROWD_MAX)
-            .map(|i| {
-                let claims = Claims::new(
-                    "livestage",
-                    CHANNELS[0],
-                    &crowd_user(i),
-                    GrantSet::Audience.grants(),
-                    T0_MS / 1000,
-                    3600,
-                );
-                token::mint(&claims, SECRET).expect("claims serialize")
-            })
-            .collect()
-    })
-}
-
 /// What the harness knows of a session from the frames the server sent.
 struct Known {
     key: u64,
@@ -417,6 +55,11 @@ struct Known {
     channel: String,
     next_request: u64,
     last_event: u64,
+    /// The grants of its token, when the harness knows them (it joined with a valid token,
+    /// or last renewed with one).
+    grants: Option<GrantSet>,
+    /// A `TokenRenewed` event arrived since the harness last sent a renewal.
+    renewed: bool,
 }
 
 struct Slot {
@@ -425,6 +68,11 @@ struct Slot {
     session: Option<SessionId>,
     /// The channel index last asked for (for renewals).
     channel: usize,
+    /// The grants of the valid token in the Hello just sent, for the session it opens.
+    joining: Option<GrantSet>,
+    /// A Welcome arrived in this step: the events that follow may be a resumed backlog,
+    /// about a state that has changed since.
+    welcomed: bool,
 }
 
 struct Harness {
@@ -437,6 +85,12 @@ struct Harness {
     known: HashMap<SessionId, Known>,
     /// Sessions in the order they were first welcomed, for `Resume`.
     seen: Vec<SessionId>,
+    /// (channel, user, track) a moderator ever asked to mute: only those tracks may be muted.
+    mutes_asked: HashSet<(String, String, TrackId)>,
+    /// Keyframe requests sent to a session in this step, fresh (not a resumed backlog).
+    keyframes_asked: Vec<(SessionId, TrackId)>,
+    /// Layer changes sent in this step: (publisher's media id, track).
+    layers_changed: Vec<(u64, TrackId)>,
     #[cfg(feature = "crowd")]
     crowd_joined: usize,
 }
@@ -457,6 +111,9 @@ impl Harness {
             slots: Vec::new(),
             known: HashMap::new(),
             seen: Vec::new(),
+            mutes_asked: HashSet::new(),
+            keyframes_asked: Vec::new(),
+            layers_changed: Vec::new(),
             #[cfg(feature = "crowd")]
             crowd_joined: 0,
         };
@@ -466,6 +123,8 @@ impl Harness {
                 conn,
                 session: None,
                 channel: 0,
+                joining: None,
+                welcomed: false,
             });
         }
         h
@@ -486,6 +145,7 @@ impl Harness {
         let old = self.slots[slot].conn;
         self.slots[slot].conn = self.fresh_conn();
         self.slots[slot].session = None;
+        self.slots[slot].joining = None;
         if close_old {
             self.input(old, Input::Closed);
         }
@@ -546,24 +206,54 @@ impl Harness {
         match frame {
             ServerFrame::Welcome(w) => {
                 slot.session = Some(w.session);
+                slot.welcomed = true;
+                let joining = slot.joining.take();
                 let k = self.known.entry(w.session).or_insert_with(|| Known {
                     key: w.key,
                     user: w.you.user.clone(),
                     channel: w.channel.clone(),
                     next_request: 1,
                     last_event: 0,
+                    grants: joining,
+                    renewed: false,
                 });
                 k.next_request = w.received + 1;
                 if !self.seen.contains(&w.session) {
                     self.seen.push(w.session);
                 }
             }
-            ServerFrame::Event { seq, .. } => {
-                if let Some(k) = slot.session.and_then(|s| self.known.get_mut(&s)) {
-                    k.last_event = k.last_event.max(seq);
+            ServerFrame::Event { seq, event } => {
+                let Some(sid) = slot.session else {
+                    return;
+                };
+                let fresh = !slot.welcomed;
+                let Some(k) = self.known.get_mut(&sid) else {
+                    return;
+                };
+                k.last_event = k.last_event.max(seq);
+                match event {
+                    Event::TokenRenewed { .. } => k.renewed = true,
+                    Event::KeyframeRequest { track, .. } if fresh => {
+                        self.keyframes_asked.push((sid, track));
+                    }
+                    Event::LayerChanged {
+                        media_id, track, ..
+                    } if fresh => {
+                        self.layers_changed.push((media_id, track));
+                    }
+                    _ => {}
                 }
             }
             ServerFrame::Ack { .. } | ServerFrame::Roster(_) | ServerFrame::Goodbye(_) => {}
+        }
+    }
+
+    /// Forgets what the last step's checks needed.
+    fn begin_step(&mut self) {
+        self.keyframes_asked.clear();
+        self.layers_changed.clear();
+        for slot in &mut self.slots {
+            slot.welcomed = false;
         }
     }
 
@@ -589,8 +279,12 @@ impl Harness {
                     Named::Long { letter, len } => (0, long(letter, len)),
                 };
                 self.slots[i].channel = channel;
+                self.slots[i].joining = None;
                 let jwt = match kind {
-                    TokenKind::Valid => tokens().get(&token, channel, false),
+                    TokenKind::Valid => {
+                        self.slots[i].joining = Some(token.grants);
+                        tokens().get(&token, channel, false)
+                    }
                     TokenKind::OtherChannel => tokens().get(&token, channel + 1, false),
                     TokenKind::OtherSecret => tokens().get(&token, channel, true),
                     TokenKind::Garbage(s) => s,
@@ -633,22 +327,37 @@ impl Harness {
                 };
                 self.frame(i, &hello);
             }
-            Op::Request { slot, seq, request } => {
-                let i = self.slot(slot);
-                let known = self.slots[i].session.and_then(|s| self.known.get_mut(&s));
-                let next = known.as_ref().map_or(1, |k| k.next_request);
-                let seq = match seq {
-                    Seq::Next => next,
-                    Seq::Again => next.saturating_sub(1),
-                    Seq::Any(n) => n,
+            Op::Request { slot, seq, request } => self.request(self.slot(slot), seq, request),
+            Op::GoLive {
+                slot,
+                user,
+                channel,
+                grants,
+            } => {
+                let token = TokenSpec {
+                    user,
+                    grants,
+                    ttl: Ttl::Long,
                 };
-                if let Some(k) = known
-                    && seq == k.next_request
-                {
-                    k.next_request += 1;
+                self.step(Op::Join {
+                    slot,
+                    channel: Named::Known(channel),
+                    token,
+                    kind: TokenKind::Valid,
+                    host: true,
+                    same_connection: false,
+                });
+                for (id, video) in [(track::CAMERA, true), (track::MICROPHONE, false)] {
+                    let spec = TrackSpec {
+                        id: Tid::Few(id),
+                        video,
+                        source: if video { 0 } else { 2 },
+                        name: Name::Letters { letter: 0, len: 0 },
+                        low_layer: video,
+                        muted: false,
+                    };
+                    self.request(self.slot(slot), Seq::Next, Req::Publish(spec));
                 }
-                let request = request.request(self.slots[i].channel);
-                self.frame(i, &ClientFrame::Request { seq, request });
             }
             Op::Ack { slot, upto } => {
                 let i = self.slot(slot);
@@ -683,30 +392,29 @@ impl Harness {
             }
             Op::Media {
                 slot,
+                track,
                 kind,
                 congest,
-            } => {
-                let i = self.slot(slot);
-                let kind = match kind {
-                    MediaKind::Audio => Kind::Audio,
-                    MediaKind::High => Kind::Video(Layer::High),
-                    MediaKind::Low => Kind::Video(Layer::Low),
-                };
-                self.media(i, kind, congest);
-            }
+            } => self.media(self.slot(slot), track.id(), kind.kind(), congest),
             Op::Congested {
                 slot,
-                media_id,
+                media_id: id,
+                track,
                 low,
             } => {
                 let conn = self.slots[self.slot(slot)].conn;
-                let media_id = u64::from(media_id % 16);
-                self.server.congested(conn, media_id, layer(low), self.now);
+                let (id, track) = (media_id(id), track.id());
+                self.server.congested(conn, id, track, layer(low), self.now);
                 self.drain();
             }
-            Op::RequestKeyframe { media_id, low } => {
-                let media_id = u64::from(media_id % 16);
-                self.server.request_keyframe(media_id, layer(low), self.now);
+            Op::RequestKeyframe {
+                media_id: id,
+                track,
+                low,
+            } => {
+                let (id, track) = (media_id(id), track.id());
+                self.server
+                    .request_keyframe(id, track, layer(low), self.now);
                 self.drain();
             }
             #[cfg(feature = "crowd")]
@@ -719,7 +427,7 @@ impl Harness {
                         version: wire::VERSION,
                         intent: Intent::Join {
                             channel: CHANNELS[0].into(),
-                            token: crowd_tokens()[n].clone(),
+                            token: tokens::crowd_tokens()[n].clone(),
                             role: Role::Audience,
                         },
                     };
@@ -730,65 +438,65 @@ impl Harness {
         }
     }
 
-    /// Routes media from a slot's connection and checks who may send and where it goes.
-    fn media(&mut self, i: usize, kind: Kind, congest: bool) {
+    /// Sends a request from slot `i`, noting what the invariants need: the tracks a moderator
+    /// asked to mute, and the grants of a token that renewed.
+    fn request(&mut self, i: usize, seq: Seq, request: Req) {
+        let sid = self.slots[i].session;
+        let known = sid.and_then(|s| self.known.get_mut(&s));
+        let next = known.as_ref().map_or(1, |k| k.next_request);
+        let seq = match seq {
+            Seq::Next => next,
+            Seq::Again => next.saturating_sub(1),
+            Seq::Any(n) => n,
+        };
+        let mut renewal = None;
+        if let Some(k) = known {
+            if seq == k.next_request {
+                k.next_request += 1;
+            }
+            k.renewed = false;
+            match &request {
+                Req::Renew(spec) => renewal = Some(spec.grants),
+                &Req::MuteTrack {
+                    user,
+                    track,
+                    muted: true,
+                } => {
+                    let asked = (k.channel.clone(), user.id(), Tid::id(track));
+                    self.mutes_asked.insert(asked);
+                }
+                _ => {}
+            }
+        }
+        let request = request.request(self.slots[i].channel);
+        self.frame(i, &ClientFrame::Request { seq, request });
+        if let Some(grants) = renewal
+            && let Some(k) = sid.and_then(|s| self.known.get_mut(&s))
+            && k.renewed
+        {
+            k.grants = Some(grants);
+        }
+    }
+
+    /// Routes media on `track` from a slot's connection and checks who may send it and where
+    /// it goes; optionally reports its first subscriber congested.
+    fn media(&mut self, i: usize, track: TrackId, kind: Kind, congest: bool) {
         let conn = self.slots[i].conn;
-        let route = self.server.route(conn, kind, self.now);
+        let route = self.server.route(conn, track, kind, self.now);
         self.drain();
         let Ok(route) = route else {
             return;
         };
-        let session = self.slots[i]
-            .session
-            .and_then(|s| self.known.get(&s).map(|k| (s, k)));
-        let role = session.and_then(|(sid, k)| {
-            self.server
-                .participants(&k.channel)
-                .into_iter()
-                .find(|p| p.media_id == sid.0 && p.user == k.user)
-                .map(|p| p.role)
-        });
-        assert_eq!(
-            role,
-            Some(Role::Host),
-            "route() is Ok for {conn:?}, whose session is not a host"
-        );
-        assert!(!route.to.contains(&conn), "media routed back to its sender");
+        self.check_route(i, track, kind, &route);
         if congest && let Some(&to) = route.to.first() {
             let layer = match kind {
                 Kind::Video(l) => l,
                 Kind::Audio => Layer::High,
             };
-            self.server.congested(to, route.media_id, layer, self.now);
+            self.server
+                .congested(to, route.media_id, track, layer, self.now);
             self.drain();
         }
-    }
-
-    fn check(&self) {
-        for channel in CHANNELS {
-            let participants = self.server.participants(channel);
-            let hosts = participants.iter().filter(|p| p.role == Role::Host).count();
-            assert!(hosts <= HOST_CAP, "{channel} has {hosts} hosts");
-        }
-        // Memory is bounded by what the clients did: no more sessions or connections than
-        // were made, and no session holds more unacknowledged events than `max_backlog`.
-        let sessions = self.server.session_count();
-        assert!(
-            sessions <= self.conns_made.len(),
-            "{sessions} sessions from {} connections",
-            self.conns_made.len()
-        );
-        assert!(
-            self.server.connection_count() <= self.conns_made.len(),
-            "{} connections tracked from {} made",
-            self.server.connection_count(),
-            self.conns_made.len()
-        );
-        let backlog = self.server.backlog_len();
-        assert!(
-            backlog <= sessions * MAX_BACKLOG,
-            "{backlog} events held for {sessions} sessions"
-        );
     }
 }
 
@@ -804,6 +512,7 @@ fn describe(frame: &ServerFrame) -> String {
 fuzz_target!(|ops: Vec<Op>| {
     let mut h = Harness::new();
     for op in ops.into_iter().take(MAX_OPS) {
+        h.begin_step();
         h.step(op);
         h.check();
     }
