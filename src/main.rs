@@ -25,6 +25,8 @@ enum Command {
     Load(cli::load::Args),
     /// A UDP proxy that adds loss, delay, jitter, reordering and outages.
     Proxy(cli::proxy::Args),
+    /// List the displays and windows a screen share can take.
+    Screens(cli::screens::Args),
     /// An embedded server with a few bots, narrating what happens.
     Demo(cli::demo::Args),
     /// Write raw stamped I420 test-pattern frames to stdout in real time (for measuring other
@@ -49,6 +51,7 @@ fn main() -> std::process::ExitCode {
         Command::Bot(a) => cli::bot::run(a),
         Command::Load(a) => cli::load::run(a),
         Command::Proxy(a) => cli::proxy::run(a),
+        Command::Screens(a) => cli::screens::run(a),
         Command::Demo(a) => cli::demo::run(a),
         Command::Pattern(a) => cli::pattern::pattern(a),
         Command::Stamps(a) => cli::pattern::stamps(a),

@@ -171,6 +171,7 @@ fn an_audience_that_opens_1000_media_streams_is_stopped_unread() {
             };
             let header = media::VideoHeader {
                 media_id: 0,
+                track: 0,
                 layer: media::Layer::High,
                 stream: 1,
                 frame: 0,

@@ -11,7 +11,9 @@ use common::*;
 use livestage::net::engine::EventKind;
 use livestage::net::{Engine, MediaEvent, MediaKind};
 use livestage::proto::ErrorCode;
+use livestage::proto::client::RosterChange;
 use livestage::proto::media::{Layer, VideoHeader};
+use livestage::proto::track::{self, Track};
 use livestage::proto::wire::{Action, Event, Role};
 use livestage::server::Config;
 
@@ -21,6 +23,7 @@ const STREAM: u32 = 1;
 fn publish(engine: &Engine, layer: Layer, frame: u64) {
     let header = VideoHeader {
         media_id: 0,
+        track: track::CAMERA,
         layer,
         stream: STREAM,
         frame,
@@ -28,7 +31,14 @@ fn publish(engine: &Engine, layer: Layer, frame: u64) {
         capture_us: frame,
     };
     engine.send_video(CHANNEL, header, vec![frame as u8; 3000]);
-    engine.send_audio(CHANNEL, STREAM, frame as u32, frame, &[frame as u8; 60]);
+    engine.send_audio(
+        CHANNEL,
+        track::MICROPHONE,
+        STREAM,
+        frame as u32,
+        frame,
+        &[frame as u8; 60],
+    );
 }
 
 /// Media received within `limit`.
@@ -73,15 +83,31 @@ fn media_follows_roles_mutes_hearing_and_layers() {
         Role::Host,
     );
     let (viewer, host_id) = join_watching(&server, "viewer", HOST, Role::Audience, "host");
-
-    // The viewer's arrival asks the host for a keyframe.
-    let asked = wait(&host, Duration::from_secs(5), |k| {
-        matches!(
+    // The host announces a camera with a low layer and a microphone before sending.
+    host.publish_track(
+        CHANNEL,
+        Track {
+            low_layer: true,
+            ..Track::camera()
+        },
+    );
+    host.publish_track(CHANNEL, Track::microphone());
+    let has_both = |k: &EventKind| matches!(k, EventKind::Roster(RosterChange::Upsert(p)) if p.user == "host" && p.tracks.len() == 2);
+    let seen = wait(&viewer, Duration::from_secs(5), has_both);
+    assert!(seen.is_ok(), "the viewer never saw the tracks: {seen:?}");
+    // The host knows its tracks are live (its media waits for that), and the new video track
+    // asked it for a keyframe on the way.
+    let seen = wait(&host, Duration::from_secs(5), has_both).expect("the host sees its tracks");
+    assert!(
+        seen.iter().any(|k| matches!(
             k,
-            EventKind::Server(Event::KeyframeRequest { layer: Layer::High })
-        )
-    });
-    assert!(asked.is_ok(), "no keyframe request: {asked:?}");
+            EventKind::Server(Event::KeyframeRequest {
+                layer: Layer::High,
+                ..
+            })
+        )),
+        "no keyframe request: {seen:?}"
+    );
 
     for f in 0..20 {
         publish(&host, Layer::High, f);

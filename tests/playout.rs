@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use livestage::net::playout::{Config, Playout, PlayoutEvent};
 use livestage::proto::media::{Layer, VideoHeader};
+use livestage::proto::track::{self, Track};
 use livestage::proto::wire::Role;
 use livestage::server::Config as ServerConfig;
 use livestage_media::audio::{self, Tone};
@@ -22,6 +23,7 @@ fn video_is_decoded_and_voice_is_played() {
     let host = Arc::new(join(&server, server.addr, "host", HOST, Role::Host));
     let (viewer, host_id) = join_watching(&server, "viewer", "join", Role::Audience, "host");
     let viewer = Arc::new(viewer);
+    announce(&host, &[Track::camera(), Track::microphone()]);
     let playout = Playout::start(
         viewer.clone(),
         Config {
@@ -43,7 +45,14 @@ fn video_is_decoded_and_voice_is_played() {
         for tick in 0u64..75 {
             let capture_us = livestage::net::engine::now_us();
             let packet = voice.encode(&tone.next_frame()).unwrap();
-            host.send_audio(CHANNEL, 1, tick as u32, capture_us, &packet);
+            host.send_audio(
+                CHANNEL,
+                track::MICROPHONE,
+                1,
+                tick as u32,
+                capture_us,
+                &packet,
+            );
             if tick % 2 == 0 {
                 let n = tick / 2;
                 if let Some(e) = video
@@ -52,6 +61,7 @@ fn video_is_decoded_and_voice_is_played() {
                 {
                     let header = VideoHeader {
                         media_id: 0,
+                        track: track::CAMERA,
                         layer: Layer::High,
                         stream: 1,
                         frame: sent,
@@ -75,6 +85,7 @@ fn video_is_decoded_and_voice_is_played() {
         PlayoutEvent::Speaking {
             channel: CHANNEL.into(),
             media_id: host_id,
+            track: track::MICROPHONE,
             speaking: true
         }
     );
@@ -82,7 +93,7 @@ fn video_is_decoded_and_voice_is_played() {
     std::thread::sleep(Duration::from_millis(300));
 
     let frame = playout
-        .latest_video(CHANNEL, host_id)
+        .latest_video(CHANNEL, host_id, track::CAMERA)
         .expect("a decoded picture");
     let stamp = read_stamp(&frame.picture).expect("the stamp reads back");
     assert_eq!(stamp.capture_us, frame.capture_us);
@@ -91,7 +102,7 @@ fn video_is_decoded_and_voice_is_played() {
         "the newest picture is recent: {}",
         stamp.frame_number
     );
-    let stats = playout.stats(CHANNEL, host_id).unwrap();
+    let stats = playout.participant_stats(CHANNEL, host_id).unwrap();
     assert!(stats.video_frames >= 30, "{stats:?}");
     assert_eq!(stats.video_errors, 0);
     assert!(stats.audio_played >= 50, "{stats:?}");
@@ -105,6 +116,7 @@ fn video_is_decoded_and_voice_is_played() {
         PlayoutEvent::Speaking {
             channel: CHANNEL.into(),
             media_id: host_id,
+            track: track::MICROPHONE,
             speaking: false
         }
     );

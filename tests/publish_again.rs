@@ -56,7 +56,7 @@ fn picture(
     accept: impl Fn(&VideoFrame) -> bool,
 ) -> Option<Arc<VideoFrame>> {
     playout
-        .latest_video(CHANNEL, media_id)
+        .latest_video(CHANNEL, media_id, livestage::proto::track::CAMERA)
         .filter(|f| accept(f))
 }
 
@@ -111,7 +111,7 @@ fn publish_unpublish_publish_again_and_the_viewer_decodes_the_second_stream() {
     // Its voice plays too, and the counters are those of the new stream.
     let heard = poll(Duration::from_secs(3), || {
         playout
-            .stats(CHANNEL, host_id)
+            .stats(CHANNEL, host_id, livestage::proto::track::MICROPHONE)
             .filter(|s| s.audio_stream == Some(second.stream()) && s.audio_played > 0)
     });
     let took = started.elapsed();

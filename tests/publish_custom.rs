@@ -59,10 +59,16 @@ fn pushed_frames_reach_the_viewer() {
     publisher.stop().unwrap();
 
     let frame = playout
-        .latest_video(CHANNEL, host_id)
+        .latest_video(CHANNEL, host_id, livestage::proto::track::CAMERA)
         .expect("the viewer decoded a pushed frame");
     let rgba = convert::i420_to_rgba(&frame.picture);
     let [r, g, b, _] = rgba.pixel(160, 90).unwrap();
     assert!(r > 180 && g < 70 && b < 70, "colour survives: {r},{g},{b}");
-    assert!(playout.stats(CHANNEL, host_id).unwrap().video_frames >= 20);
+    assert!(
+        playout
+            .stats(CHANNEL, host_id, livestage::proto::track::CAMERA)
+            .unwrap()
+            .video_frames
+            >= 20
+    );
 }

@@ -543,7 +543,7 @@ pub unsafe extern "C" fn livestage_stats(
         handles::with(engine, |client| {
             let stats = client
                 .playout
-                .stats(channel, media_id(client, channel, user)?);
+                .participant_stats(channel, media_id(client, channel, user)?);
             let value = stats.map_or_else(LivestageStats::default, |s| LivestageStats {
                 video_frames: s.video_frames,
                 video_errors: s.video_errors,

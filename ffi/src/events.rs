@@ -45,6 +45,7 @@ use livestage_net::engine::{ConnectionState, EventKind};
 use livestage_net::playout::PlayoutEvent;
 use livestage_proto::client::RosterChange;
 use livestage_proto::media::Layer;
+use livestage_proto::track::{Kind, Track};
 use livestage_proto::wire::{self, Participant, Profile, Role};
 use serde_json::{Value, json};
 
@@ -68,6 +69,18 @@ fn participant(p: &Participant) -> Value {
         "video_muted": p.video_muted,
         "hand_raised": p.hand_raised,
         "media_id": p.media_id,
+        "tracks": p.tracks.iter().map(track).collect::<Vec<_>>(),
+    })
+}
+
+fn track(t: &Track) -> Value {
+    json!({
+        "id": t.id,
+        "kind": match t.kind { Kind::Audio => "audio", Kind::Video => "video" },
+        "source": t.source.as_str(),
+        "name": t.name,
+        "low_layer": t.low_layer,
+        "muted": t.muted,
     })
 }
 
@@ -114,6 +127,11 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
             "resumed": resumed,
         }),
         EventKind::LocalError(e) => json!({ "type": "error", "error": error(e) }),
+        EventKind::TrackEnded { track, error: e } => json!({
+            "type": "track_ended",
+            "track": track,
+            "error": error(e),
+        }),
         // A new roster after this client's role changed; single changes are told by the
         // server events that cause them.
         EventKind::Roster(RosterChange::Replace(all)) => json!({
@@ -179,11 +197,26 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
             wire::Event::TokenRenewed { expires } => {
                 json!({ "type": "token_renewed", "expires": expires })
             }
-            wire::Event::LayerChanged { media_id, layer: l } => json!({
+            wire::Event::LayerChanged {
+                media_id,
+                track,
+                layer: l,
+            } => json!({
                 "type": "layer_changed",
                 "user": user_of(*media_id),
                 "media_id": media_id,
+                "track": track,
                 "layer": layer(*l),
+            }),
+            wire::Event::TrackPublished { user, track: t } => json!({
+                "type": "track_published",
+                "user": user,
+                "track": track(t),
+            }),
+            wire::Event::TrackUnpublished { user, track } => json!({
+                "type": "track_unpublished",
+                "user": user,
+                "track": track,
             }),
             wire::Event::KeyframeRequest { .. } | wire::Event::AudioLoss { .. } => return None,
         },
@@ -202,6 +235,7 @@ pub(crate) fn playout_event(
             channel,
             media_id,
             speaking,
+            ..
         } => {
             let user = channels.get(channel).and_then(|c| c.user_of(*media_id));
             let value = json!({
@@ -276,6 +310,7 @@ mod tests {
             video_muted: false,
             hand_raised: true,
             media_id: 7,
+            tracks: vec![],
         };
         let changed = wire::Event::HandChanged {
             participant: fan.clone(),

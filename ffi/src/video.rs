@@ -104,7 +104,8 @@ fn refresh<'a>(
             ),
         ));
     };
-    let Some(latest) = client.playout.latest_video(channel, media_id) else {
+    let camera = livestage_proto::track::CAMERA;
+    let Some(latest) = client.playout.latest_video(channel, media_id, camera) else {
         return Ok(pictures.get(&key));
     };
     let picture = match pictures.entry(key) {

@@ -25,6 +25,7 @@ use crossbeam_channel::{Receiver, Sender};
 use livestage_proto::client::{Notice, RosterChange, Session};
 use livestage_proto::media::{AudioPacket, Layer, VideoHeader};
 use livestage_proto::reorder::Reorder;
+use livestage_proto::track::{Track, TrackId};
 use livestage_proto::wire::{self, Action, Participant, Profile, Request, Role, ServerFrame};
 use livestage_proto::{Error, ErrorCode};
 use tokio::sync::mpsc;
@@ -134,6 +135,14 @@ pub enum EventKind {
     Server(wire::Event),
     /// A request was refused locally before it was sent (e.g. too large, not joined).
     LocalError(Error),
+    /// A local track's source ended by itself (a shared window closed): the track was
+    /// unpublished, and `error` says why.
+    TrackEnded {
+        /// The track.
+        track: TrackId,
+        /// Why (e.g. [`ErrorCode::SourceEnded`]).
+        error: Error,
+    },
 }
 
 /// Media that arrived from a publisher, still encoded.
@@ -143,6 +152,8 @@ pub struct MediaEvent {
     pub channel: String,
     /// The publisher's [`Participant::media_id`].
     pub media_id: u64,
+    /// The publisher's track.
+    pub track: TrackId,
     /// The media.
     pub kind: MediaKind,
 }
@@ -183,6 +194,12 @@ const PUBLISH_IN_FLIGHT: usize = 16;
 pub enum LinkCommand {
     /// A reliable request.
     Request(Request),
+    /// Publish a track whenever this client is a host (see [`Session::publish`]).
+    Publish(Track),
+    /// Stop publishing a track.
+    Unpublish(TrackId),
+    /// A track's source ended: unpublish it and tell the front end.
+    End(TrackId, Error),
     /// Publish one encoded video frame.
     Video {
         /// Its header (`media_id` is ignored; the server stamps it).
@@ -190,8 +207,13 @@ pub enum LinkCommand {
         /// The encoded frame.
         payload: Bytes,
     },
-    /// Publish one audio datagram (an encoded [`AudioPacket`]).
-    Audio(Bytes),
+    /// Publish one audio datagram (an encoded [`AudioPacket`]) of a track.
+    Audio {
+        /// The track, as in the datagram.
+        track: TrackId,
+        /// The encoded packet.
+        datagram: Bytes,
+    },
 }
 
 enum Command {
@@ -269,21 +291,70 @@ impl Engine {
         self.request(channel, Request::RenewToken(token.into()));
     }
 
-    /// Chooses what to receive from `user`: its audio, and which video layer (or none).
+    /// Chooses what to receive from `user` on all its tracks: audio, and which video layer
+    /// (or none). Replaces earlier per-track choices.
     pub fn subscribe(&self, channel: &str, user: &str, audio: bool, video: Option<Layer>) {
         self.request(
             channel,
             Request::Subscribe {
                 user: user.into(),
+                track: None,
                 audio,
                 video,
             },
         );
     }
 
-    /// Asks the publisher with `media_id` for a keyframe of `layer` (after decode errors).
-    pub fn request_keyframe(&self, channel: &str, media_id: u64, layer: Layer) {
-        self.request(channel, Request::RequestKeyframe { media_id, layer });
+    /// Chooses what to receive from one track of `user` (audio on or off for an audio track,
+    /// the layer or none for a video track).
+    pub fn subscribe_track(
+        &self,
+        channel: &str,
+        user: &str,
+        track: TrackId,
+        audio: bool,
+        video: Option<Layer>,
+    ) {
+        self.request(
+            channel,
+            Request::Subscribe {
+                user: user.into(),
+                track: Some(track),
+                audio,
+                video,
+            },
+        );
+    }
+
+    /// Publishes `track` in `channel` whenever this client is a host (now, or once it is
+    /// promoted); its media is sent only once the server has it. Publishing an id again
+    /// changes the track.
+    pub fn publish_track(&self, channel: &str, track: Track) {
+        self.link(channel, LinkCommand::Publish(track));
+    }
+
+    /// Stops publishing track `id` in `channel`.
+    pub fn unpublish_track(&self, channel: &str, id: TrackId) {
+        self.link(channel, LinkCommand::Unpublish(id));
+    }
+
+    /// A source ended by itself: unpublishes track `id` in `channel` and reports
+    /// [`EventKind::TrackEnded`] with `error`.
+    pub fn end_track(&self, channel: &str, id: TrackId, error: Error) {
+        self.link(channel, LinkCommand::End(id, error));
+    }
+
+    /// Asks the publisher with `media_id` for a keyframe of `layer` of `track` (after decode
+    /// errors).
+    pub fn request_keyframe(&self, channel: &str, media_id: u64, track: TrackId, layer: Layer) {
+        self.request(
+            channel,
+            Request::RequestKeyframe {
+                media_id,
+                track,
+                layer,
+            },
+        );
     }
 
     /// Reports the audio loss measured from a publisher over the last second (percent).
@@ -291,23 +362,23 @@ impl Engine {
         self.request(channel, Request::ReportLoss { media_id, percent });
     }
 
-    /// Publishes one encoded video frame (dropped if not connected or the path is congested).
+    /// Publishes one encoded video frame of `header.track` (dropped if not connected, if the
+    /// path is congested, or while the server does not have the track published).
     pub fn send_video(&self, channel: &str, header: VideoHeader, payload: Vec<u8>) {
         let command = LinkCommand::Video {
             header,
             payload: Bytes::from(payload),
         };
-        self.command(Command::Link {
-            channel: channel.into(),
-            command,
-        });
+        self.link(channel, command);
     }
 
-    /// Publishes one encoded 20 ms audio frame of publication `stream` (dropped if not
-    /// connected). A new publication takes a new `stream` and starts `seq` at 0 again.
+    /// Publishes one encoded 20 ms audio frame of `track`, publication `stream` (dropped if
+    /// not connected or while the server does not have the track published). A new
+    /// publication takes a new `stream` and starts `seq` at 0 again.
     pub fn send_audio(
         &self,
         channel: &str,
+        track: TrackId,
         stream: u32,
         seq: u32,
         capture_us: u64,
@@ -315,13 +386,21 @@ impl Engine {
     ) {
         let datagram = AudioPacket {
             media_id: 0,
+            track,
             stream,
             seq,
             capture_us,
             payload,
         }
         .encode();
-        let command = LinkCommand::Audio(Bytes::from(datagram));
+        let command = LinkCommand::Audio {
+            track,
+            datagram: Bytes::from(datagram),
+        };
+        self.link(channel, command);
+    }
+
+    fn link(&self, channel: &str, command: LinkCommand) {
         self.command(Command::Link {
             channel: channel.into(),
             command,
@@ -340,11 +419,7 @@ impl Engine {
     }
 
     fn request(&self, channel: &str, request: Request) {
-        let command = LinkCommand::Request(request);
-        self.command(Command::Link {
-            channel: channel.into(),
-            command,
-        });
+        self.link(channel, LinkCommand::Request(request));
     }
 
     fn command(&self, command: Command) {
@@ -414,11 +489,18 @@ async fn dispatch(
                 // Media and media hints (loss reports, keyframe requests) for a channel that was
                 // just left are dropped quietly; a real request there is an app error worth
                 // reporting.
-                let is_media = !matches!(
-                    command,
-                    LinkCommand::Request(ref r)
-                        if !matches!(r, Request::ReportLoss { .. } | Request::RequestKeyframe { .. })
-                );
+                let is_media = match &command {
+                    LinkCommand::Request(r) => {
+                        matches!(
+                            r,
+                            Request::ReportLoss { .. } | Request::RequestKeyframe { .. }
+                        )
+                    }
+                    LinkCommand::Publish(_) | LinkCommand::Unpublish(_) | LinkCommand::End(..) => {
+                        false
+                    }
+                    LinkCommand::Video { .. } | LinkCommand::Audio { .. } => true,
+                };
                 let sent = links
                     .get(&channel)
                     .is_some_and(|tx| tx.send(command).is_ok());
@@ -583,8 +665,8 @@ pub async fn run_link(
             tokio::select! {
                 _ = sleep_until(wake) => break,
                 request = requests.recv() => match request {
-                    Some(LinkCommand::Request(r)) => queue(&mut session, r, &emit, &mut leaving),
-                    Some(_) => {} // Media without a connection is dropped.
+                    Some(LinkCommand::Video { .. } | LinkCommand::Audio { .. }) => {} // Dropped.
+                    Some(command) => control(&mut session, command, &emit, &mut leaving),
                     None => return,
                 },
             }
@@ -593,9 +675,27 @@ pub async fn run_link(
     }
 }
 
-fn queue(session: &mut Session, request: Request, emit: &impl Fn(EventKind), leaving: &mut bool) {
-    *leaving |= request == Request::Leave;
-    if let Err(error) = session.send(request, now_ms()) {
+/// Hands a request or a track change to the session (media is the caller's business).
+fn control(
+    session: &mut Session,
+    command: LinkCommand,
+    emit: &impl Fn(EventKind),
+    leaving: &mut bool,
+) {
+    let done = match command {
+        LinkCommand::Request(request) => {
+            *leaving |= request == Request::Leave;
+            session.send(request, now_ms())
+        }
+        LinkCommand::Publish(track) => session.publish(track, now_ms()),
+        LinkCommand::Unpublish(id) => session.unpublish(id, now_ms()),
+        LinkCommand::End(track, error) => {
+            emit(EventKind::TrackEnded { track, error });
+            session.unpublish(track, now_ms())
+        }
+        LinkCommand::Video { .. } | LinkCommand::Audio { .. } => Ok(()),
+    };
+    if let Err(error) = done {
         emit(EventKind::LocalError(error));
     }
 }
@@ -614,7 +714,7 @@ async fn run_connection(
         return Outcome::Lost;
     };
     let video = VideoSender::new(conn.clone(), PUBLISH_IN_FLIGHT);
-    let mut skipping: Vec<Layer> = Vec::new();
+    let mut skipping: Vec<(TrackId, Layer)> = Vec::new();
     let receiver = tokio::spawn(receive_media(conn.clone(), link.to_owned(), media.clone()));
     // Reading is not cancel-safe inside select!, so a task feeds frames through a channel.
     let (frames_tx, mut frames) = mpsc::channel(256);
@@ -648,21 +748,28 @@ async fn run_connection(
                 Some(Err(ReadError::Closed)) | None => break Outcome::Lost,
             },
             request = requests.recv() => match request {
-                Some(LinkCommand::Request(r)) => queue(session, r, emit, leaving),
                 Some(LinkCommand::Video { header, payload }) => {
                     // After a congested moment, drop until a keyframe: later frames would
                     // not decode without the dropped one.
+                    let key = (header.track, header.layer);
                     if header.keyframe {
-                        skipping.retain(|l| *l != header.layer);
+                        skipping.retain(|k| *k != key);
                     }
-                    if !skipping.contains(&header.layer) && !video.send(&header, payload) {
-                        skipping.push(header.layer);
-                        emit(EventKind::Server(wire::Event::KeyframeRequest { layer: header.layer }));
+                    if session.may_send(header.track)
+                        && !skipping.contains(&key)
+                        && !video.send(&header, payload)
+                    {
+                        skipping.push(key);
+                        let (track, layer) = key;
+                        emit(EventKind::Server(wire::Event::KeyframeRequest { track, layer }));
                     }
                 }
-                Some(LinkCommand::Audio(datagram)) => {
-                    let _ = conn.send_datagram(datagram);
+                Some(LinkCommand::Audio { track, datagram }) => {
+                    if session.may_send(track) {
+                        let _ = conn.send_datagram(datagram);
+                    }
                 }
+                Some(command) => control(session, command, emit, leaving),
                 None => break Outcome::Over,
             },
             _ = async { sleep_until(wake.unwrap_or_else(Instant::now)).await }, if wake.is_some() => {
@@ -750,6 +857,7 @@ async fn receive_media(conn: quinn::Connection, channel: String, media: Sender<M
                 let _ = media.try_send(MediaEvent {
                     channel: channel.clone(),
                     media_id: p.media_id,
+                    track: p.track,
                     kind,
                 });
             }
@@ -769,21 +877,21 @@ async fn receive_media(conn: quinn::Connection, channel: String, media: Sender<M
     reorder.abort();
 }
 
-/// Releases video frames in order per (publisher, layer) within each of its streams, waiting
-/// briefly for stragglers; a new stream of a layer replaces the one before.
+/// Releases video frames in order per (publisher, track, layer) within each of its streams,
+/// waiting briefly for stragglers; a new stream of a layer replaces the one before.
 async fn reorder_video(
     mut frames: mpsc::Receiver<(VideoHeader, Bytes)>,
     channel: String,
     media: Sender<MediaEvent>,
 ) {
-    let mut queues: HashMap<(u64, Layer), Reorder<(VideoHeader, Bytes)>> = HashMap::new();
+    let mut queues: HashMap<(u64, TrackId, Layer), Reorder<(VideoHeader, Bytes)>> = HashMap::new();
     loop {
         let wake = queues.values().filter_map(Reorder::poll_timeout).min();
         let wait = wake.map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
         tokio::select! {
             frame = frames.recv() => {
                 let Some((header, data)) = frame else { break };
-                let queue = queues.entry((header.media_id, header.layer)).or_insert_with(|| Reorder::new(REORDER_WAIT_MS));
+                let queue = queues.entry((header.media_id, header.track, header.layer)).or_insert_with(|| Reorder::new(REORDER_WAIT_MS));
                 queue.push(header.stream, header.frame, header.keyframe, (header, data), now_ms());
             }
             _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {}
@@ -795,6 +903,7 @@ async fn reorder_video(
                 let _ = media.try_send(MediaEvent {
                     channel: channel.clone(),
                     media_id: header.media_id,
+                    track: header.track,
                     kind,
                 });
             }

@@ -1,4 +1,5 @@
-//! Join a channel as audience, watch every host as a sprite tile, go on stage and back.
+//! Join a channel as audience, watch every host as a sprite tile (every video track: cameras
+//! and screen shares), go on stage and back, share the screen while on stage.
 //!
 //! Runs on an embedded server with bots publishing test patterns:
 //! `cargo run -p bevy_livestage --example basic -- [--bots N] [--screenshot FILE --frames N]`
@@ -119,7 +120,8 @@ fn panel(
         &NetworkQuality,
         &MediaStats,
     )>,
-    me: Query<Has<Host>, With<LocalParticipant>>,
+    me: Query<(Has<Host>, Option<&Tracks>), With<LocalParticipant>>,
+    sources: Query<&TrackSource>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     egui::Window::new("Lobby")
@@ -135,7 +137,7 @@ fn panel(
                 _ => "connecting…".to_owned(),
             };
             ui.label(state);
-            let on_stage = me.iter().next().unwrap_or(false);
+            let (on_stage, my_tracks) = me.iter().next().unwrap_or((false, None));
             let (label, role) = if on_stage {
                 ("Leave stage", Role::Audience)
             } else {
@@ -157,6 +159,30 @@ fn panel(
                     });
                 } else {
                     commands.trigger(Unpublish { entity: lobby.0 });
+                }
+            }
+            if on_stage {
+                let sharing = my_tracks
+                    .into_iter()
+                    .flat_map(Tracks::entities)
+                    .any(|&t| sources.get(t).is_ok_and(|s| *s == TrackSource::SCREEN));
+                if sharing && ui.button("Stop sharing").clicked() {
+                    commands.trigger(StopScreenShare { entity: lobby.0 });
+                } else if !sharing && ui.button("Share screen").clicked() {
+                    // The first display; a real game would offer screen::windows() in a picker.
+                    match bevy_livestage::screen::displays() {
+                        Ok(displays) if !displays.is_empty() => {
+                            commands.trigger(Publish {
+                                entity: lobby.0,
+                                video: Some(LocalVideo::screen(ScreenTarget::Display(
+                                    displays[0].id,
+                                ))),
+                                audio: None,
+                            });
+                        }
+                        Ok(_) => warn!("no display to share"),
+                        Err(e) => warn!("cannot share the screen: {e}"),
+                    }
                 }
             }
             ui.separator();

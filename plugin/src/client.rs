@@ -55,8 +55,10 @@ pub struct Livestage {
     /// Link name -> channel entity, and back.
     links: HashMap<String, Entity>,
     names: HashMap<Entity, String>,
-    /// Running publishers per channel entity.
+    /// Running publishers (camera and voice) per channel entity.
     pub(crate) publishers: HashMap<Entity, Publisher>,
+    /// Running screen shares per channel entity.
+    pub(crate) screens: HashMap<Entity, Publisher>,
 }
 
 impl Livestage {
@@ -70,6 +72,7 @@ impl Livestage {
             links: HashMap::new(),
             names: HashMap::new(),
             publishers: HashMap::new(),
+            screens: HashMap::new(),
         }
     }
 
@@ -109,7 +112,7 @@ impl Livestage {
     }
 
     /// Everything received so far from the participant with `media_id` in a channel entity
-    /// (totals since joining), read now rather than once a second like
+    /// (totals since joining, all its tracks added up), read now rather than once a second like
     /// [`MediaStats`](crate::MediaStats): what a game uses to prove who actually reached whom.
     pub fn received(
         &self,
@@ -117,7 +120,7 @@ impl Livestage {
         media_id: u64,
     ) -> Option<livestage_net::playout::Stats> {
         self.link_of(channel)
-            .and_then(|link| self.playout.stats(link, media_id))
+            .and_then(|link| self.playout.participant_stats(link, media_id))
     }
 
     /// The engine, for what the ECS API does not cover yet.

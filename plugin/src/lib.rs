@@ -2,8 +2,10 @@
 //!
 //! A channel is an entity; everyone in it is a [`Participant`] entity related to it
 //! ([`ParticipantOf`] / [`Participants`]) with role components ([`Host`], [`Audience`],
-//! [`Moderator`]), [`Speaking`], [`AudioLevel`], [`NetworkQuality`] and, once their video
-//! arrives, a [`RemoteVideo`] texture. Requests are [`EntityEvent`]s ([`Join`], [`SetRole`],
+//! [`Moderator`]), [`Speaking`], [`AudioLevel`] and [`NetworkQuality`]. What a participant
+//! publishes are [`Track`] entities related to it ([`TrackOf`] / [`Tracks`]) with a
+//! [`TrackSource`] (camera, screen, microphone); a video track gets a [`RemoteVideo`] texture
+//! once its pictures arrive. Requests are [`EntityEvent`]s ([`Join`], [`SetRole`],
 //! [`RaiseHand`], [`Publish`], [`SendData`], ...); what happened arrives as messages and
 //! observer events ([`Joined`], [`RoleChanged`], [`HandChanged`], [`DataReceived`], ...).
 //! Remote voice plays through cpal.
@@ -59,6 +61,7 @@ mod publish;
 mod receive;
 mod requests;
 mod stats;
+mod track;
 mod video;
 mod voice;
 
@@ -72,6 +75,9 @@ pub use events::{
     ConnectionChanged, DataReceived, HandChanged, Joined, Left, LivestageError, RoleChanged,
     TokenExpiring,
 };
+pub use livestage_media::video::screen::{
+    self, ContentHint, Rect as ScreenRect, Target as ScreenTarget,
+};
 pub use livestage_net::engine::ConnectionState;
 pub use livestage_net::playout::Placement;
 pub use livestage_proto::error::{Error, ErrorCode};
@@ -79,9 +85,11 @@ pub use livestage_proto::media::Layer;
 pub use livestage_proto::wire::{Action, Role};
 pub use plugin::{LivestagePlugin, LivestageSystems, Server};
 pub use publish::{
-    CustomVideo, LocalAudio, LocalPreview, LocalVideo, Publish, PushFrame, Unpublish,
+    CustomVideo, LocalAudio, LocalPreview, LocalVideo, Publish, PushFrame, StopScreenShare,
+    Unpublish,
 };
 pub use requests::{Join, Leave, Moderate, RaiseHand, RenewToken, SendData, SetRole, Subscribe};
+pub use track::{Track, TrackMuted, TrackOf, TrackSource, Tracks};
 pub use video::{RemoteVideo, UploadTimings, video_image};
 pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 
@@ -93,7 +101,8 @@ pub mod prelude {
         Layer, Leave, Left, Livestage, LivestageError, LivestagePlugin, LivestageSystems,
         LocalAudio, LocalParticipant, LocalPreview, LocalVideo, MediaStats, Moderate, Moderator,
         NetworkQuality, Participant, ParticipantOf, Participants, Publish, PushFrame, RaiseHand,
-        RemoteVideo, Role, RoleChanged, SendData, SetRole, SpatialVoice, Speaking, Subscribe,
-        Unpublish, VoiceListener, VoiceVolume, grants,
+        RemoteVideo, Role, RoleChanged, ScreenTarget, SendData, SetRole, SpatialVoice, Speaking,
+        StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks, Unpublish, VoiceListener,
+        VoiceVolume, grants,
     };
 }

@@ -153,6 +153,7 @@ impl Plugin for LivestagePlugin {
             .add_observer(requests::renew_token)
             .add_observer(publish::publish)
             .add_observer(publish::unpublish)
+            .add_observer(publish::stop_screen_share)
             .add_observer(publish::push_frame);
     }
 }

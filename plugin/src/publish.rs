@@ -1,5 +1,7 @@
 //! Local media: what this client publishes in a channel, and its preview texture.
-//! [`Publish`] starts a publisher on the channel's engine link from one of the sources below;
+//! [`Publish`] starts a publisher on the channel's engine link from one of the sources below
+//! (the camera track and the voice, or with [`LocalVideo::Screen`] a screen share as its own
+//! track beside them);
 //! [`LivestageSystems::Capture`](crate::LivestageSystems) feeds the preview and pushes game
 //! frames; a camera's render target is read back from the GPU and pushed as custom frames.
 
@@ -9,9 +11,11 @@ use bevy::camera::RenderTarget;
 use bevy::prelude::*;
 use bevy::render::gpu_readback::{Readback, ReadbackComplete};
 use bevy::render::render_resource::TextureUsages;
+use livestage_media::video::screen::{self, ContentHint, Rect, ScreenSource, Target};
 use livestage_media::video::{CustomSender, CustomSource, Rgba, TestPattern};
 use livestage_net::engine::now_us;
-use livestage_net::publish::{AudioSource, Publisher, Video, VideoSource};
+use livestage_net::publish::{AudioSource, Publisher, Video, VideoSource, screen_error};
+use livestage_proto::track::Track;
 
 use crate::client::Livestage;
 use crate::events::LivestageError;
@@ -45,6 +49,38 @@ pub enum LocalVideo {
         /// Frames per second.
         fps: f32,
     },
+    /// A display, a window or a region of the screen (list them with
+    /// [`screen::displays`] / [`screen::windows`]), published as the screen track beside the
+    /// camera, with a low layer. A window that closes or a display that goes away ends the
+    /// share with a [`LivestageError`] whose code is `source_ended`.
+    Screen {
+        /// What to share.
+        target: Target,
+        /// Only this part of the target (relative to its top-left corner).
+        region: Option<Rect>,
+        /// Frames per second (15 is the usual for documents, 30 for games).
+        fps: f32,
+        /// Largest size sent; the picture keeps its aspect ratio and is never upscaled.
+        max_size: UVec2,
+        /// Draw the mouse cursor.
+        cursor: bool,
+        /// What is shared: `Detail` (text, slides: sharper) or `Motion` (games: smoother).
+        hint: ContentHint,
+    },
+}
+
+impl LocalVideo {
+    /// Shares `target` at 15 fps, up to 1920x1080, with the cursor, tuned for detail.
+    pub fn screen(target: Target) -> Self {
+        LocalVideo::Screen {
+            target,
+            region: None,
+            fps: 15.0,
+            max_size: UVec2::new(1920, 1080),
+            cursor: true,
+            hint: ContentHint::Detail,
+        }
+    }
 }
 
 /// Where published voice comes from.
@@ -56,9 +92,11 @@ pub enum LocalAudio {
     Microphone,
 }
 
-/// Start publishing in a joined channel (replacing what was published before). The token
-/// must grant it and the local participant must be a host, or the server refuses the media
-/// with a [`LivestageError`].
+/// Start publishing in a joined channel, replacing what was published before on the same
+/// tracks: the camera and the voice, or (with [`LocalVideo::Screen`] and no audio) the screen
+/// share, leaving the camera and voice as they are. The token must grant it and the local
+/// participant must be a host, or the server refuses it with a [`LivestageError`]; it is
+/// published again by itself when the participant is promoted.
 #[derive(EntityEvent, Clone, Debug)]
 pub struct Publish {
     /// The channel entity.
@@ -69,9 +107,16 @@ pub struct Publish {
     pub audio: Option<LocalAudio>,
 }
 
-/// Stop publishing in a channel.
+/// Stop publishing in a channel: the camera, the voice and a screen share.
 #[derive(EntityEvent, Clone, Copy, Debug)]
 pub struct Unpublish {
+    /// The channel entity.
+    pub entity: Entity,
+}
+
+/// Stop only the screen share of a channel.
+#[derive(EntityEvent, Clone, Copy, Debug)]
+pub struct StopScreenShare {
     /// The channel entity.
     pub entity: Entity,
 }
@@ -140,6 +185,10 @@ pub(crate) fn publish(
         ));
         return;
     };
+    if let Some(LocalVideo::Screen { .. }) = &request.video {
+        share_screen(&mut commands, &mut client, channel, &link, &request);
+        return;
+    }
     stop(&mut commands, &mut client, channel);
     let mut source = None;
     if let Some(video) = &request.video {
@@ -158,17 +207,16 @@ pub(crate) fn publish(
         Some(
             LocalVideo::TestPattern { fps, .. }
             | LocalVideo::Custom { fps, .. }
-            | LocalVideo::Camera { fps, .. },
+            | LocalVideo::Camera { fps, .. }
+            | LocalVideo::Screen { fps, .. },
         ) => *fps,
         None => 30.0,
     };
     let video = source.map(|source| {
         let dual = matches!(source, VideoSource::TestPattern { .. });
         Video {
-            source,
-            fps,
-            bitrate_bps: None,
             dual,
+            ..Video::new(source, fps)
         }
     });
     let audio = request.audio.map(|a| match a {
@@ -264,12 +312,87 @@ fn video_source(
     }
 }
 
+/// Starts (or replaces) the channel's screen share.
+fn share_screen(
+    commands: &mut Commands,
+    client: &mut Livestage,
+    channel: Entity,
+    link: &str,
+    request: &Publish,
+) {
+    let Some(LocalVideo::Screen {
+        target,
+        region,
+        fps,
+        max_size,
+        cursor,
+        hint,
+    }) = request.video.clone()
+    else {
+        return;
+    };
+    if request.audio.is_some() {
+        commands.write_message(LivestageError::local(
+            channel,
+            "a screen share publishes video only; publish the voice with the camera request",
+        ));
+        return;
+    }
+    stop_screen(client, channel);
+    let options = screen::Options {
+        max_width: max_size.x,
+        max_height: max_size.y,
+        fps,
+        cursor,
+        hint,
+        region,
+        ..screen::Options::default()
+    };
+    let started = ScreenSource::new(target, options)
+        .map_err(|e| screen_error(&e))
+        .and_then(|source| {
+            let video = Video {
+                dual: true,
+                ..Video::new(VideoSource::Screen(source), fps)
+            }
+            .as_track(Track::screen());
+            Publisher::start(client.engine.clone(), link, Some(video), None).map_err(|e| {
+                livestage_proto::Error::new(
+                    livestage_proto::ErrorCode::InvalidInput,
+                    format!("cannot share the screen: {e:#}"),
+                )
+            })
+        });
+    match started {
+        Ok(publisher) => {
+            client.screens.insert(channel, publisher);
+        }
+        Err(error) => commands.write_message(LivestageError {
+            entity: channel,
+            error,
+        }),
+    };
+}
+
 pub(crate) fn unpublish(
     request: On<Unpublish>,
     mut commands: Commands,
     mut client: ResMut<Livestage>,
 ) {
     stop(&mut commands, &mut client, request.entity);
+    stop_screen(&mut client, request.entity);
+}
+
+pub(crate) fn stop_screen_share(request: On<StopScreenShare>, mut client: ResMut<Livestage>) {
+    stop_screen(&mut client, request.entity);
+}
+
+fn stop_screen(client: &mut Livestage, channel: Entity) {
+    if let Some(publisher) = client.screens.remove(&channel)
+        && let Err(e) = publisher.stop()
+    {
+        warn!("livestage: a screen share ended with an error: {e:#}");
+    }
 }
 
 fn stop(commands: &mut Commands, client: &mut Livestage, channel: Entity) {

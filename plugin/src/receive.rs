@@ -1,13 +1,15 @@
 //! [`LivestageSystems::Receive`](crate::LivestageSystems): drains the engine's events and
-//! playout's speaking changes into the ECS (participant entities, role and state components,
-//! messages and observer events). Never waits: it only takes what already arrived.
+//! playout's speaking changes into the ECS (participant and track entities, role and state
+//! components, messages and observer events). Never waits: it only takes what already arrived.
 
 use std::collections::HashMap;
 
 use bevy::prelude::*;
 use livestage_net::engine::{ConnectionState, Event, EventKind};
 use livestage_net::playout::PlayoutEvent;
+use livestage_net::publish::Publisher;
 use livestage_proto::client::RosterChange;
+use livestage_proto::track::TrackId;
 use livestage_proto::wire::{self, Role};
 
 use crate::channel::{
@@ -20,6 +22,7 @@ use crate::events::{
     ConnectionChanged, DataReceived, HandChanged, Joined, Left, LivestageError, RoleChanged,
     TokenExpiring,
 };
+use crate::track;
 
 /// Participant entities by channel entity and user id, and by channel and media id.
 #[derive(Resource, Default)]
@@ -56,7 +59,14 @@ pub(crate) fn receive(world: &mut World) {
             world.resource::<Livestage>().engine.leave(&event.channel);
             continue;
         }
-        if let Some(publisher) = world.resource::<Livestage>().publishers.get(&channel) {
+        let client = world.resource::<Livestage>();
+        for publisher in [
+            client.publishers.get(&channel),
+            client.screens.get(&channel),
+        ]
+        .into_iter()
+        .flatten()
+        {
             publisher.handle(&event.kind);
         }
         apply(world, channel, event.kind);
@@ -65,6 +75,7 @@ pub(crate) fn receive(world: &mut World) {
         channel,
         media_id,
         speaking,
+        ..
     } in speaking
     {
         let Some(channel) = world.resource::<Livestage>().entity_of(&channel) else {
@@ -98,12 +109,15 @@ fn apply(world: &mut World, channel: Entity, kind: EventKind) {
             if state == ConnectionState::Disconnected {
                 world.entity_mut(channel).despawn_related::<Participants>();
                 world.resource_mut::<Directory>().forget_channel(channel);
-                let publisher = world
-                    .resource_mut::<Livestage>()
-                    .publishers
-                    .remove(&channel);
-                if let Some(Err(e)) = publisher.map(|p| p.stop()) {
-                    warn!("livestage: publishing in a channel that ended failed: {e:#}");
+                let mut client = world.resource_mut::<Livestage>();
+                let publishers = [
+                    client.publishers.remove(&channel),
+                    client.screens.remove(&channel),
+                ];
+                for result in publishers.into_iter().flatten().map(Publisher::stop) {
+                    if let Err(e) = result {
+                        warn!("livestage: publishing in a channel that ended failed: {e:#}");
+                    }
                 }
                 report(world, Left { channel, error });
             }
@@ -130,7 +144,8 @@ fn apply(world: &mut World, channel: Entity, kind: EventKind) {
         }
         EventKind::Roster(change) => roster_change(world, channel, change),
         EventKind::Server(event) => server_event(world, channel, event),
-        EventKind::LocalError(error) => report(
+        // A local source that ended by itself (a shared window closed) is an error to show.
+        EventKind::LocalError(error) | EventKind::TrackEnded { error, .. } => report(
             world,
             LivestageError {
                 entity: channel,
@@ -162,7 +177,9 @@ fn roster_change(world: &mut World, channel: Entity, change: RosterChange) {
                         .resource_mut::<Directory>()
                         .by_media
                         .remove(&(channel, media_id));
+                    forget_media(world, channel, media_id, None);
                 }
+                // Its track entities go with it.
                 world.despawn(entity);
             }
         }
@@ -181,7 +198,9 @@ fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
         // Membership and participant state arrived as roster changes just before.
         wire::Event::PeerJoined(_)
         | wire::Event::PeerLeft { .. }
-        | wire::Event::MuteChanged { .. } => {}
+        | wire::Event::MuteChanged { .. }
+        | wire::Event::TrackPublished { .. }
+        | wire::Event::TrackUnpublished { .. } => {}
         wire::Event::Audience { count } => {
             world.entity_mut(channel).insert(AudienceCount(count));
         }
@@ -259,7 +278,9 @@ fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
                 },
             );
         }
-        wire::Event::LayerChanged { media_id, layer } => {
+        wire::Event::LayerChanged {
+            media_id, layer, ..
+        } => {
             let participant = world.resource::<Directory>().by_media(channel, media_id);
             if let Some(mut stats) = participant.and_then(|p| world.get_mut::<MediaStats>(p)) {
                 stats.layer = Some(layer);
@@ -343,7 +364,18 @@ fn upsert(world: &mut World, channel: Entity, p: &wire::Participant, local: bool
     if local {
         e.insert(LocalParticipant);
     }
+    for ended in track::sync(world, entity, &p.tracks) {
+        forget_media(world, channel, p.media_id, Some(ended));
+    }
     entity
+}
+
+/// Playout forgets what it decoded of a track (or all of a publisher's) that ended.
+fn forget_media(world: &World, channel: Entity, media_id: u64, track: Option<TrackId>) {
+    let client = world.resource::<Livestage>();
+    if let Some(link) = client.link_of(channel) {
+        client.playout.forget(link, media_id, track);
+    }
 }
 
 fn local_participant(world: &mut World, channel: Entity) -> Option<Entity> {

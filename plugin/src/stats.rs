@@ -9,6 +9,7 @@ use crate::channel::{
     AudioLevel, LocalParticipant, MediaStats, NetworkQuality, Participant, ParticipantOf,
 };
 use crate::client::Livestage;
+use crate::track::Tracks;
 use crate::video::RemoteVideo;
 
 /// Counters at the start of the current window.
@@ -39,24 +40,30 @@ pub(crate) fn refresh(
             &mut AudioLevel,
             &mut NetworkQuality,
             Option<&Baseline>,
-            Option<&RemoteVideo>,
+            Option<&Tracks>,
         ),
         Without<LocalParticipant>,
     >,
+    videos: Query<&RemoteVideo>,
 ) {
     if !timer.0.tick(time.delta()).just_finished() {
         return;
     }
     let window = timer.0.duration().as_secs_f32();
-    for (entity, participant, of, mut stats, mut level, mut quality, baseline, video) in
+    for (entity, participant, of, mut stats, mut level, mut quality, baseline, tracks) in
         &mut participants
     {
         let Some(now) = client
             .link_of(of.0)
-            .and_then(|link| client.playout.stats(link, participant.media_id))
+            .and_then(|link| client.playout.participant_stats(link, participant.media_id))
         else {
             continue;
         };
+        // The delay of its first video track on screen.
+        let video = tracks
+            .into_iter()
+            .flat_map(|t| t.entities())
+            .find_map(|&t| videos.get(t).ok());
         let before = baseline.map(|b| b.0).unwrap_or_default();
         let frames = now.video_frames.saturating_sub(before.video_frames);
         let played = now.audio_played.saturating_sub(before.audio_played);

@@ -1,6 +1,6 @@
 //! [`LivestageSystems::Upload`](crate::LivestageSystems): remote video into Bevy textures.
-//! Each frame, every remote participant's newest decoded picture (decoded on playout's
-//! thread) is converted to RGBA straight into its `Image` through `AssetMut`, only when a new
+//! Each frame, every remote video track's newest decoded picture (decoded on playout's
+//! threads) is converted to RGBA straight into its `Image` through `AssetMut`, only when a new
 //! picture arrived. The newest picture wins; nothing here waits for the network.
 
 use std::time::{Duration, Instant};
@@ -14,9 +14,10 @@ use livestage_net::playout::VideoFrame;
 
 use crate::channel::{LocalParticipant, Participant, ParticipantOf};
 use crate::client::Livestage;
+use crate::track::{Track, TrackOf};
 
-/// A remote participant's video as a texture. Added when its first picture arrives; show
-/// `image` on a sprite, a UI node or a material.
+/// A remote video track as a texture, on the [`Track`] entity. Added when its first picture
+/// arrives; show `image` on a sprite, a UI node or a material.
 #[derive(Component, Clone, Debug)]
 pub struct RemoteVideo {
     /// The texture (RGBA, sRGB), resized when the publisher's picture size changes.
@@ -83,21 +84,23 @@ pub(crate) fn upload(
     client: Res<Livestage>,
     mut images: ResMut<Assets<Image>>,
     mut timings: ResMut<UploadTimings>,
-    mut participants: Query<
-        (
-            Entity,
-            &Participant,
-            &ParticipantOf,
-            Option<&mut RemoteVideo>,
-        ),
-        Without<LocalParticipant>,
-    >,
+    participants: Query<(&Participant, &ParticipantOf), Without<LocalParticipant>>,
+    mut tracks: Query<(Entity, &Track, &TrackOf, Option<&mut RemoteVideo>)>,
 ) {
-    for (entity, participant, of, video) in &mut participants {
-        let Some(link) = client.link_of(of.0) else {
+    for (entity, track, of, video) in &mut tracks {
+        if track.kind != livestage_proto::track::Kind::Video {
+            continue;
+        }
+        let Ok((participant, channel)) = participants.get(of.0) else {
+            continue; // This client's own tracks, or a participant being despawned.
+        };
+        let Some(link) = client.link_of(channel.0) else {
             continue;
         };
-        let Some(frame) = client.playout.latest_video(link, participant.media_id) else {
+        let Some(frame) = client
+            .playout
+            .latest_video(link, participant.media_id, track.id)
+        else {
             continue;
         };
         let started = Instant::now();

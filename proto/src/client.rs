@@ -195,9 +195,10 @@ impl Session {
         self.queued.len() + self.unacked.len()
     }
 
-    /// Publishes `track` (or changes the published track with its id) now if this client is
-    /// a host, otherwise as soon as it becomes one (off stage it waits quietly); a request the
-    /// server refuses comes back as an [`Event::Refused`].
+    /// Publishes `track` (or changes the published track with its id), and again whenever
+    /// this client becomes a host. Once welcomed the request goes out at once whatever the
+    /// role, so an audience member learns why nothing is sent (an [`Event::Refused`] with
+    /// [`ErrorCode::NotPermitted`]) and is published the moment it is promoted.
     ///
     /// # Errors
     ///
@@ -212,7 +213,7 @@ impl Session {
             ));
         }
         self.local.insert(track.id, track.clone());
-        if self.me.as_ref().is_some_and(|m| m.role == Role::Host) {
+        if self.me.is_some() {
             self.send(Request::Publish(track), now_ms)?;
         }
         Ok(())

@@ -43,6 +43,9 @@ pub enum ErrorCode {
     /// Screen capture is not possible here (no display server, or a Wayland session without
     /// the portal); the message says what is missing.
     ScreenUnavailable,
+    /// A local source stopped by itself (a shared window closed, a display went away); its
+    /// track was unpublished.
+    SourceEnded,
 }
 
 impl ErrorCode {
@@ -66,6 +69,7 @@ impl ErrorCode {
             Self::UnknownTrack => "unknown_track",
             Self::TooManyTracks => "too_many_tracks",
             Self::ScreenUnavailable => "screen_unavailable",
+            Self::SourceEnded => "source_ended",
         }
     }
 }

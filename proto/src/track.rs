@@ -193,6 +193,7 @@ pub fn check_caps<'a>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -23,6 +23,7 @@ use livestage_net::media::{VideoSender, read_video};
 use livestage_net::transport::{self, ReadError};
 use livestage_proto::media::{self, AudioPacket, Kind, Layer, VideoHeader};
 use livestage_proto::server::{self as core, ConnId, Input, Output};
+use livestage_proto::track::TrackId;
 use livestage_proto::wire;
 use livestage_proto::{Error, ErrorCode};
 use quinn::{Connection, SendStream};
@@ -88,14 +89,14 @@ struct Peer {
     /// Whether the connection's session may publish now; its media readers check it.
     may_publish: Arc<AtomicBool>,
     video: VideoSender,
-    /// Publisher layers this subscriber fell behind on: skip until their next keyframe.
-    skipping: HashSet<(u64, Layer)>,
+    /// Publisher track layers this subscriber fell behind on: skip until their next keyframe.
+    skipping: HashSet<(u64, TrackId, Layer)>,
 }
 
 impl Peer {
     /// Forwards a frame under the drop policy; `false` when a keyframe is needed.
     fn forward_video(&mut self, header: &VideoHeader, payload: &Bytes) -> bool {
-        let key = (header.media_id, header.layer);
+        let key = (header.media_id, header.track, header.layer);
         if self.skipping.contains(&key) {
             if !header.keyframe {
                 return true; // Already asked for a keyframe; drop until it comes.
@@ -198,24 +199,26 @@ impl Listener {
                     }
                     ToCore::Video { conn, mut header, payload } => {
                         let now = now_ms();
-                        let route = contain(&mut core, conn, |core| core.route(conn, Kind::Video(header.layer), now));
+                        let route = contain(&mut core, conn, |core| core.route(conn, header.track, Kind::Video(header.layer), now));
                         if let Some(Ok(route)) = route {
                             header.media_id = route.media_id;
                             for to in route.to.iter() {
                                 if let Some(peer) = peers.get_mut(to)
                                     && !peer.forward_video(&header, &payload)
                                 {
-                                    let layer = header.layer;
-                                    contain(&mut core, *to, |core| core.congested(*to, route.media_id, layer, now));
+                                    let (track, layer) = (header.track, header.layer);
+                                    contain(&mut core, *to, |core| core.congested(*to, route.media_id, track, layer, now));
                                 }
                             }
                         }
                     }
                     ToCore::Refused { conn, kind } => {
-                        contain(&mut core, conn, |core| core.route(conn, kind, now_ms()));
+                        contain(&mut core, conn, |core| core.route(conn, 0, kind, now_ms()));
                     }
                     ToCore::Audio { conn, datagram } => {
-                        let route = contain(&mut core, conn, |core| core.route(conn, Kind::Audio, now_ms()));
+                        // The reader checked the datagram, so it decodes.
+                        let track = AudioPacket::decode(&datagram).map_or(0, |p| p.track);
+                        let route = contain(&mut core, conn, |core| core.route(conn, track, Kind::Audio, now_ms()));
                         if let Some(Ok(route)) = route {
                             let mut stamped = datagram.to_vec();
                             AudioPacket::stamp(&mut stamped, route.media_id);

@@ -20,7 +20,9 @@ use livestage_proto::wire::{Event, Participant, Request, Role};
 use livestage_proto::{Error, ErrorCode};
 use serde::Serialize;
 
-use super::bot_media::{AudioReport, Publish, Publisher, Verifier, VideoReport, by_user};
+use super::bot_media::{
+    AudioReport, Publish, Publisher, Publishers, Verifier, VideoReport, by_track, write_snapshots,
+};
 use super::bot_moderate::{self, Moderation, Outcome, Planned, Requests};
 
 /// Flags of `livestage bot`.
@@ -59,10 +61,16 @@ pub struct Args {
     /// Write the JSON report here (it is also printed).
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Publish media: `video=testpattern:1280x720@30,audio=tone:440`. Tried in any role: as
+    /// Publish media: `video=testpattern:1280x720@30,screen=display,audio=tone:440`, where
+    /// `screen=` shares `display` (the first), `display:ID`, `window:ID` or `region:X,Y,W,H` of
+    /// the first display, optionally `@FPS` (see `livestage screens`). Tried in any role: as
     /// audience the server refuses it (`not_permitted`).
     #[arg(long)]
     publish: Option<String>,
+    /// When leaving, write the last picture of each video track received as
+    /// `DIR/<user>-<source>.png` (what this viewer saw).
+    #[arg(long, value_name = "DIR")]
+    snapshot: Option<PathBuf>,
     /// Also publish a low video layer (a quarter of the area).
     #[arg(long)]
     dual: bool,
@@ -101,8 +109,12 @@ pub struct Report {
     moderation: Vec<Outcome>,
     reconnects: u32,
     join_ms: Option<u64>,
+    /// Video received, by `user/source` (and by `user` for its camera).
     video: BTreeMap<String, VideoReport>,
+    /// Audio received, by `user/source` (and by `user` for its microphone).
     audio: BTreeMap<String, AudioReport>,
+    /// PNG files `--snapshot` wrote.
+    snapshots: Vec<PathBuf>,
     published: Published,
     /// The last audio loss subscribers reported to this publisher (its FEC setting).
     fec_loss_percent: Option<u8>,
@@ -244,12 +256,13 @@ struct Live<'a> {
     requests: Arc<Requests>,
     started: Instant,
     report: Report,
-    publisher: Option<Publisher>,
+    publishers: Vec<Publisher>,
     /// Whether the server ever made this bot a host (so what it publishes can go out).
     hosted: bool,
     /// Set once joined with `--moderate`.
     moderation: Option<Moderation>,
-    media_users: HashMap<u64, String>,
+    /// Who publishes under each media id, as last seen.
+    seen: Publishers,
     data_seen: BTreeMap<String, BTreeSet<u64>>,
     sending_done: bool,
     ended: bool,
@@ -265,10 +278,10 @@ impl<'a> Live<'a> {
             engine,
             started: Instant::now(),
             report,
-            publisher: None,
+            publishers: Vec::new(),
             hosted: false,
             moderation: None,
-            media_users: HashMap::new(),
+            seen: HashMap::new(),
             data_seen: BTreeMap::new(),
             sending_done: args.send_data == 0,
             ended: false,
@@ -366,7 +379,7 @@ impl<'a> Live<'a> {
             EventKind::Server(event) => {
                 match &event {
                     Event::KeyframeRequest { .. } | Event::AudioLoss { .. } => {
-                        if let Some(p) = &self.publisher {
+                        for p in &self.publishers {
                             p.handle(&EventKind::Server(event.clone()));
                         }
                         if let Event::AudioLoss { percent } = &event {
@@ -381,6 +394,9 @@ impl<'a> Live<'a> {
                 self.report.data.refused += 1;
                 self.report.error.get_or_insert(e.into());
             }
+            EventKind::TrackEnded { error, .. } => {
+                self.report.error.get_or_insert(error.into());
+            }
         }
     }
 
@@ -390,14 +406,20 @@ impl<'a> Live<'a> {
         let (args, channel) = (self.args, &self.setup.claims.ch);
         self.report.joined = true;
         self.report.join_ms = Some(self.started.elapsed().as_millis() as u64);
-        if let (Some(spec), None) = (&self.setup.publish, &self.publisher) {
+        if let Some(spec) = &self.setup.publish
+            && self.publishers.is_empty()
+        {
             match spec.start(self.engine.clone(), channel, args.dual) {
-                Ok(p) => self.publisher = Some(p),
+                Ok(p) => self.publishers = p,
                 Err(e) => {
-                    self.report.error.get_or_insert(ErrorReport {
-                        code: "media_error".into(),
-                        message: format!("{e:#}"),
-                    });
+                    let error = e.downcast_ref::<Error>().map_or_else(
+                        || ErrorReport {
+                            code: "media_error".into(),
+                            message: format!("{e:#}"),
+                        },
+                        |e| e.clone().into(),
+                    );
+                    self.report.error.get_or_insert(error);
                 }
             }
         }
@@ -417,17 +439,13 @@ impl<'a> Live<'a> {
         }
     }
 
-    /// Remembers who publishes under which media id (and subscribes to its low layer when
-    /// asked to).
+    /// Remembers who publishes which tracks under which media id (and subscribes to its low
+    /// layer when asked to).
     fn learn(&mut self, p: &Participant) {
-        if self
-            .media_users
-            .insert(p.media_id, p.user.clone())
-            .is_none()
-            && self.args.low
-        {
+        if self.seen.insert(p.media_id, p.clone()).is_none() && self.args.low {
             self.requests.send(Request::Subscribe {
                 user: p.user.clone(),
+                track: None,
                 audio: true,
                 video: Some(Layer::Low),
             });
@@ -482,9 +500,9 @@ impl<'a> Live<'a> {
         let report = &mut self.report;
         report.data.sent = report.data.sent.saturating_sub(report.data.refused);
         let mut media_ok = self.setup.publish.is_none();
-        if let Some(p) = self.publisher.take() {
-            report.published.video_frames = p.video_frames.load(Ordering::Relaxed);
-            report.published.audio_frames = p.audio_frames.load(Ordering::Relaxed);
+        for p in std::mem::take(&mut self.publishers) {
+            report.published.video_frames += p.video_frames.load(Ordering::Relaxed);
+            report.published.audio_frames += p.audio_frames.load(Ordering::Relaxed);
             media_ok = self.hosted;
             if let Err(e) = p.stop() {
                 media_ok = false;
@@ -504,9 +522,20 @@ impl<'a> Live<'a> {
                 self.setup.moderate.is_empty()
             }
         };
-        let (videos, audios) = verifier.finish();
-        report.video = by_user(&videos, &self.media_users);
-        report.audio = by_user(&audios, &self.media_users);
+        let received = verifier.finish();
+        report.video = by_track(&received.video, &self.seen);
+        report.audio = by_track(&received.audio, &self.seen);
+        if let Some(dir) = &self.args.snapshot {
+            match write_snapshots(dir, &received.pictures, &self.seen) {
+                Ok(files) => report.snapshots = files,
+                Err(e) => {
+                    report.error.get_or_insert(ErrorReport {
+                        code: "snapshot_failed".into(),
+                        message: format!("{e:#}"),
+                    });
+                }
+            }
+        }
         let ok = report.joined
             && report.error.is_none()
             && report.data.sent == self.args.send_data

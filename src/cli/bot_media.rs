@@ -1,5 +1,7 @@
-//! The bot's media: publishing a stamped test pattern and a tone, and verifying what arrives
-//! (frame order, glass-to-glass latency from the burned-in capture stamp, tone frequency).
+//! The bot's media: publishing a stamped test pattern, a screen share and a tone, and
+//! verifying what arrives per publisher track (frame order, glass-to-glass latency from the
+//! burned-in capture stamp, tone frequency), keeping each video track's last picture for
+//! `--snapshot`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -9,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use livestage_media::audio::{self, dominant_frequency};
-use livestage_media::video::{self, read_stamp};
+use livestage_media::video::screen::{self, ScreenSource, Target};
+use livestage_media::video::{self, I420, read_stamp};
 use livestage_net::{Engine, MediaEvent, MediaKind};
 use livestage_proto::media::Layer;
+use livestage_proto::track::{Track, TrackId};
 use livestage_proto::wire::Request;
 use serde::Serialize;
 
@@ -19,7 +23,8 @@ use super::bot_moderate::Requests;
 
 pub use livestage_net::engine::now_us;
 pub use livestage_net::publish::Publisher;
-use livestage_net::publish::{AudioSource, Video, VideoSource};
+use livestage_net::publish::{AudioSource, Video, VideoSource, screen_error};
+use livestage_proto::wire::Participant;
 
 /// What `--publish` asked for.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -30,14 +35,79 @@ pub struct Publish {
     pub textured: bool,
     /// Tone frequency in Hz.
     pub audio: Option<f32>,
+    /// A screen share beside the camera.
+    pub screen: Option<Screen>,
+}
+
+/// What `screen=` asked to share.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Screen {
+    /// What to capture; `None` is the first display.
+    pub target: Option<Target>,
+    /// Frames per second; `None` is the capture default (15).
+    pub fps: Option<f32>,
+}
+
+/// The parts of a spec: `kind=source` items separated by commas, where a source may hold
+/// commas itself (`region:X,Y,W,H`).
+fn spec_parts(spec: &str) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for piece in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match parts.last_mut() {
+            Some(last) if !piece.contains('=') => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => parts.push(piece.to_owned()),
+        }
+    }
+    parts
+}
+
+/// Parses a screen target: `display`, `display:ID`, `window:ID` (decimal or 0x hex) or
+/// `region:X,Y,W,H`, optionally followed by `@FPS`.
+fn parse_screen(source: &str) -> anyhow::Result<Screen> {
+    let (target, fps) = match source.rsplit_once('@') {
+        Some((t, fps)) => (t, Some(fps.parse().context("screen frame rate")?)),
+        None => (source, None),
+    };
+    let number = |s: &str| -> anyhow::Result<u32> {
+        Ok(match s.strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16)?,
+            None => s.parse()?,
+        })
+    };
+    let target = match target.split_once(':') {
+        None if target == "display" => None,
+        Some(("display", id)) => Some(Target::Display(number(id).context("display id")?)),
+        Some(("window", id)) => Some(Target::Window(number(id).context("window id")?)),
+        Some(("region", rect)) => {
+            let v: Vec<&str> = rect.split(',').collect();
+            let [x, y, w, h] = v[..] else {
+                bail!("a region is X,Y,WIDTH,HEIGHT, got {rect:?}");
+            };
+            Some(Target::Region {
+                x: x.parse()?,
+                y: y.parse()?,
+                width: w.parse()?,
+                height: h.parse()?,
+            })
+        }
+        _ => {
+            bail!("unknown screen {target:?}; use display, display:ID, window:ID or region:X,Y,W,H")
+        }
+    };
+    Ok(Screen { target, fps })
 }
 
 impl Publish {
-    /// Parses `video=testpattern:1280x720@30,audio=tone:440`; `video=textured:...` is the test
-    /// pattern with changing texture, which costs its full bitrate like game footage.
+    /// Parses `video=testpattern:1280x720@30,screen=window:0x1e00004@15,audio=tone:440`;
+    /// `video=textured:...` is the test pattern with changing texture, which costs its full
+    /// bitrate like game footage.
     pub fn parse(spec: &str) -> anyhow::Result<Self> {
         let mut out = Publish::default();
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in spec_parts(spec) {
+            let part = part.as_str();
             let (kind, source) = part
                 .split_once('=')
                 .context("expected kind=source, e.g. video=testpattern:1280x720@30")?;
@@ -49,8 +119,9 @@ impl Publish {
                     out.video = Some((w.parse()?, h.parse()?, fps.parse()?));
                 }
                 ("audio", Some(("tone", hz))) => out.audio = Some(hz.parse()?),
+                ("screen", _) => out.screen = Some(parse_screen(source)?),
                 _ => bail!(
-                    "unknown media source {part:?}; use video=testpattern:WxH@FPS, video=textured:WxH@FPS or audio=tone:HZ"
+                    "unknown media source {part:?}; use video=testpattern:WxH@FPS, video=textured:WxH@FPS, screen=display|display:ID|window:ID|region:X,Y,W,H[@FPS] or audio=tone:HZ"
                 ),
             }
         }
@@ -126,7 +197,22 @@ struct VideoState {
     asked: Option<Instant>,
     latencies: Vec<f64>,
     last: Option<u64>,
+    /// The last decoded picture, for `--snapshot`.
+    picture: Option<I420>,
     report: VideoReport,
+}
+
+/// A publisher's track: its media id and the track id.
+pub type TrackKey = (u64, TrackId);
+
+/// What arrived, by publisher track.
+pub struct Received {
+    /// Video reports.
+    pub video: HashMap<TrackKey, VideoReport>,
+    /// Audio reports.
+    pub audio: HashMap<TrackKey, AudioReport>,
+    /// The last decoded picture of each video track.
+    pub pictures: HashMap<TrackKey, I420>,
 }
 
 struct AudioState {
@@ -138,10 +224,10 @@ struct AudioState {
     report: AudioReport,
 }
 
-/// Verifies incoming media on a thread; [`Verifier::finish`] returns reports by media id.
+/// Verifies incoming media on a thread; [`Verifier::finish`] returns reports by track.
 pub struct Verifier {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<(HashMap<u64, VideoReport>, HashMap<u64, AudioReport>)>,
+    thread: JoinHandle<Received>,
 }
 
 impl Verifier {
@@ -152,8 +238,8 @@ impl Verifier {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let mut videos: HashMap<u64, VideoState> = HashMap::new();
-            let mut audios: HashMap<u64, AudioState> = HashMap::new();
+            let mut videos: HashMap<TrackKey, VideoState> = HashMap::new();
+            let mut audios: HashMap<TrackKey, AudioState> = HashMap::new();
             let mut last_loss_report = Instant::now();
             while !flag.load(Ordering::Relaxed) {
                 if last_loss_report.elapsed() >= Duration::from_secs(1) {
@@ -163,52 +249,67 @@ impl Verifier {
                 let Ok(event) = engine.media().recv_timeout(Duration::from_millis(50)) else {
                     continue;
                 };
-                let media_id = event.media_id;
+                let key = (event.media_id, event.track);
                 if let Some(layer) = on_media(event, joined, &mut videos, &mut audios) {
                     let v = videos
-                        .get_mut(&media_id)
+                        .get_mut(&key)
                         .expect("a video state exists for a video frame");
                     if v.asked.is_none_or(|t| t.elapsed() >= KEYFRAME_RETRY) {
                         v.asked = Some(Instant::now());
-                        requests.send(Request::RequestKeyframe { media_id, layer });
+                        requests.send(Request::RequestKeyframe {
+                            media_id: key.0,
+                            track: key.1,
+                            layer,
+                        });
                     }
                 }
             }
-            let videos = videos
+            let mut pictures = HashMap::new();
+            let video = videos
                 .into_iter()
-                .map(|(id, mut v)| {
+                .map(|(key, mut v)| {
                     v.report.latency_ms = Percentiles::of(std::mem::take(&mut v.latencies));
-                    (id, v.report)
+                    pictures.extend(v.picture.take().map(|p| (key, p)));
+                    (key, v.report)
                 })
                 .collect();
-            let audios = audios
+            let audio = audios
                 .into_iter()
-                .map(|(id, mut a)| {
+                .map(|(key, mut a)| {
                     a.report.tone_hz = dominant_frequency(&a.tail, 48_000);
-                    (id, a.report)
+                    (key, a.report)
                 })
                 .collect();
-            (videos, audios)
+            Received {
+                video,
+                audio,
+                pictures,
+            }
         });
         Self { stop, thread }
     }
 
-    /// Stops and returns what arrived, keyed by publisher media id.
-    pub fn finish(self) -> (HashMap<u64, VideoReport>, HashMap<u64, AudioReport>) {
+    /// Stops and returns what arrived, keyed by publisher track.
+    pub fn finish(self) -> Received {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap_or_default()
+        self.thread.join().unwrap_or_else(|_| Received {
+            video: HashMap::new(),
+            audio: HashMap::new(),
+            pictures: HashMap::new(),
+        })
     }
 }
 
 fn on_media(
     event: MediaEvent,
     joined: Instant,
-    videos: &mut HashMap<u64, VideoState>,
-    audios: &mut HashMap<u64, AudioState>,
+    videos: &mut HashMap<TrackKey, VideoState>,
+    audios: &mut HashMap<TrackKey, AudioState>,
 ) -> Option<Layer> {
+    let key = (event.media_id, event.track);
     match event.kind {
         MediaKind::Video { header, data } => {
-            let v = videos.entry(event.media_id).or_default();
+            let v = videos.entry(key).or_default();
             let layer = format!("{:?}", header.layer).to_lowercase();
             if !v.report.layers.contains(&layer) {
                 v.report.layers.push(layer);
@@ -219,8 +320,14 @@ fn on_media(
             let decoder = v.decoder.as_mut()?;
             match decoder.decode(&data) {
                 Ok(Some(frame)) => {
-                    let Some(stamp) = read_stamp(&frame) else {
-                        v.report.decode_errors += 1;
+                    let stamp = read_stamp(&frame);
+                    v.picture = Some(frame);
+                    let Some(stamp) = stamp else {
+                        // A picture without a stamp (a screen share): counted, not timed.
+                        v.report.frames += 1;
+                        v.report
+                            .first_frame_ms
+                            .get_or_insert(joined.elapsed().as_millis() as u64);
                         return None;
                     };
                     let latency_ms = now_us().saturating_sub(stamp.capture_us) as f64 / 1000.0;
@@ -245,7 +352,7 @@ fn on_media(
             None
         }
         MediaKind::Audio { seq, payload, .. } => {
-            let a = match audios.entry(event.media_id) {
+            let a = match audios.entry(key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
                     let Ok(decoder) = audio::Decoder::new(audio::Format::MONO_48K) else {
@@ -285,8 +392,8 @@ fn on_media(
 }
 
 /// Tells each audio publisher how much of its audio was lost here in the last second.
-fn report_loss(requests: &Requests, audios: &mut HashMap<u64, AudioState>) {
-    for (&media_id, a) in audios.iter_mut() {
+fn report_loss(requests: &Requests, audios: &mut HashMap<TrackKey, AudioState>) {
+    for (&(media_id, _), a) in audios.iter_mut() {
         let (got, lost) = (a.report.frames, a.report.concealed);
         let (got_then, lost_then) = a.reported;
         let total = (got - got_then) + (lost - lost_then);
@@ -299,13 +406,15 @@ fn report_loss(requests: &Requests, audios: &mut HashMap<u64, AudioState>) {
 }
 
 impl Publish {
-    /// Starts publishing what was asked (with a low layer when `dual`).
+    /// Starts publishing what was asked (with a low layer when `dual`): the camera and the
+    /// voice as one publisher, the screen share as another, each its own track.
     pub fn start(
         &self,
         engine: Arc<Engine>,
         channel: &str,
         dual: bool,
-    ) -> anyhow::Result<Publisher> {
+    ) -> anyhow::Result<Vec<Publisher>> {
+        let mut publishers = Vec::new();
         let video = self.video.map(|(width, height, fps)| {
             let source = VideoSource::TestPattern {
                 width,
@@ -317,32 +426,105 @@ impl Publish {
                 ..Video::new(source, fps)
             }
         });
-        Publisher::start(engine, channel, video, self.audio.map(AudioSource::Tone))
+        if video.is_some() || self.audio.is_some() {
+            let audio = self.audio.map(AudioSource::Tone);
+            publishers.push(Publisher::start(engine.clone(), channel, video, audio)?);
+        }
+        if let Some(share) = self.screen {
+            let target = match share.target {
+                Some(t) => t,
+                None => {
+                    let displays = screen::displays().map_err(|e| screen_error(&e))?;
+                    let first = displays.first().context("the X server lists no display")?;
+                    Target::Display(first.id)
+                }
+            };
+            let mut options = screen::Options::default();
+            if let Some(fps) = share.fps {
+                options.fps = fps;
+            }
+            let fps = options.fps;
+            let source = ScreenSource::new(target, options).map_err(|e| screen_error(&e))?;
+            let video = Video {
+                dual,
+                ..Video::new(VideoSource::Screen(source), fps)
+            }
+            .as_track(Track::screen());
+            publishers.push(Publisher::start(engine, channel, Some(video), None)?);
+        }
+        Ok(publishers)
     }
 }
 
-/// Maps media-id-keyed reports to user ids.
-pub fn by_user<T: Clone>(
-    reports: &HashMap<u64, T>,
-    users: &HashMap<u64, String>,
+/// Who publishes under each media id, with its tracks (from the roster).
+pub type Publishers = HashMap<u64, Participant>;
+
+/// Keys track reports for the JSON report: `user/source` for every track (`cam1/camera`,
+/// `cam1/screen`; a second track of one source adds its id, `cam1/screen-5`), and also plain
+/// `user` for a publisher's camera and microphone, as before tracks existed.
+pub fn by_track<T: Clone>(
+    reports: &HashMap<TrackKey, T>,
+    publishers: &Publishers,
 ) -> BTreeMap<String, T> {
-    reports
-        .iter()
-        .map(|(id, r)| {
-            (
-                users
-                    .get(id)
-                    .cloned()
-                    .unwrap_or_else(|| format!("media-{id}")),
-                r.clone(),
-            )
-        })
-        .collect()
+    let mut out = BTreeMap::new();
+    for (&(media_id, track), report) in reports {
+        let name = track_name(publishers, media_id, track);
+        if let Some(user) = name
+            .strip_suffix("/camera")
+            .or_else(|| name.strip_suffix("/microphone"))
+        {
+            out.insert(user.to_owned(), report.clone());
+        }
+        out.insert(name, report.clone());
+    }
+    out
+}
+
+/// `user/source` for a publisher track (`media-ID/track-N` when the roster does not know it).
+pub fn track_name(publishers: &Publishers, media_id: u64, track: TrackId) -> String {
+    let Some(p) = publishers.get(&media_id) else {
+        return format!("media-{media_id}/track-{track}");
+    };
+    match p.track(track) {
+        Some(t) => {
+            let first = p.tracks.iter().find(|o| o.source == t.source).map(|o| o.id);
+            if first == Some(track) {
+                format!("{}/{}", p.user, t.source)
+            } else {
+                format!("{}/{}-{track}", p.user, t.source)
+            }
+        }
+        None => format!("{}/track-{track}", p.user),
+    }
+}
+
+/// Writes each picture as `DIR/<user>-<source>.png`; returns the files written.
+pub fn write_snapshots(
+    dir: &std::path::Path,
+    pictures: &HashMap<TrackKey, I420>,
+    publishers: &Publishers,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = Vec::new();
+    for (&(media_id, track), picture) in pictures {
+        let name = track_name(publishers, media_id, track).replace('/', "-");
+        let path = dir.join(format!("{name}.png"));
+        let rgba = video::convert::i420_to_rgba(picture);
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut encoder =
+            png::Encoder::new(std::io::BufWriter::new(file), rgba.width(), rgba.height());
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.write_header()?.write_image_data(rgba.data())?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Publish;
+    use super::{Publish, Screen, Target};
 
     #[test]
     fn parses_publish_specs() {
@@ -352,9 +534,41 @@ mod tests {
             Publish {
                 video: Some((1280, 720, 30.0)),
                 textured: false,
-                audio: Some(440.0)
+                audio: Some(440.0),
+                screen: None,
             }
         );
+        let p = Publish::parse(
+            "video=testpattern:640x360@30,screen=region:10,20,300,200@30,audio=tone:440",
+        )
+        .expect("valid");
+        assert_eq!(
+            p.screen,
+            Some(Screen {
+                target: Some(Target::Region {
+                    x: 10,
+                    y: 20,
+                    width: 300,
+                    height: 200
+                }),
+                fps: Some(30.0)
+            })
+        );
+        assert_eq!(p.audio, Some(440.0));
+        let window = Publish::parse("screen=window:0x1e00004").expect("valid");
+        assert_eq!(
+            window.screen.map(|s| s.target),
+            Some(Some(Target::Window(0x1e0_0004)))
+        );
+        assert_eq!(
+            Publish::parse("screen=display").expect("valid").screen,
+            Some(Screen {
+                target: None,
+                fps: None
+            })
+        );
+        assert!(Publish::parse("screen=region:1,2,3").is_err());
+        assert!(Publish::parse("screen=monitor").is_err());
         assert!(
             Publish::parse("video=textured:640x360@15")
                 .expect("valid")

@@ -115,11 +115,26 @@ impl Requests {
             Request::Data { to, payload } => engine.send_data(ch, to, payload),
             Request::Moderate(action) => engine.moderate(ch, action),
             Request::RenewToken(token) => engine.renew_token(ch, &token),
-            Request::Subscribe { user, audio, video } => engine.subscribe(ch, &user, audio, video),
+            Request::Subscribe {
+                user,
+                track: None,
+                audio,
+                video,
+            } => engine.subscribe(ch, &user, audio, video),
+            Request::Subscribe {
+                user,
+                track: Some(track),
+                audio,
+                video,
+            } => engine.subscribe_track(ch, &user, track, audio, video),
+            Request::Publish(track) => engine.publish_track(ch, track),
+            Request::Unpublish(id) => engine.unpublish_track(ch, id),
             Request::ReportLoss { media_id, percent } => engine.report_loss(ch, media_id, percent),
-            Request::RequestKeyframe { media_id, layer } => {
-                engine.request_keyframe(ch, media_id, layer)
-            }
+            Request::RequestKeyframe {
+                media_id,
+                track,
+                layer,
+            } => engine.request_keyframe(ch, media_id, track, layer),
             Request::RaiseHand(raised) => engine.raise_hand(ch, raised),
         }
         numbers.then(|| {

@@ -12,6 +12,7 @@ use livestage_net::engine::{ConnectionState, EventKind};
 use livestage_net::playout::{self, Playout, PlayoutEvent};
 use livestage_net::publish::{AudioSource, Publisher, Video, VideoSource};
 use livestage_net::{Engine, JoinOptions};
+use livestage_proto::track;
 use livestage_proto::wire::{Action, Event, Role};
 use livestage_server::{Config, Embedded};
 
@@ -152,9 +153,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .find(|(_, n)| *n == &p.name)
             .map(|(id, _)| *id);
         let stats = id
-            .and_then(|id| playout.stats(CHANNEL, id))
+            .and_then(|id| playout.participant_stats(CHANNEL, id))
             .unwrap_or_default();
-        let picture = id.and_then(|id| playout.latest_video(CHANNEL, id));
+        let picture = id.and_then(|id| playout.latest_video(CHANNEL, id, track::CAMERA));
         let size = picture
             .map(|f| format!("{}x{}", f.picture.width(), f.picture.height()))
             .unwrap_or_else(|| "none".into());
@@ -313,6 +314,7 @@ fn narrate(who: &str, kind: EventKind) {
         EventKind::Roster(_) => return,
         EventKind::Server(other) => format!("{other:?}"),
         EventKind::LocalError(e) => format!("local error: {e}"),
+        EventKind::TrackEnded { track, error } => format!("track {track} ended: {error}"),
     };
     println!("{who:>10}  {line}");
 }

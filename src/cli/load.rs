@@ -471,7 +471,11 @@ fn fan_out(
     while media.try_recv().is_ok() {}
     let cpu_before = pid.and_then(cpu_secs);
     let started = Instant::now();
-    let publisher = publish.start(host.clone(), &args.channel, false)?;
+    // One publisher: the test pattern (a load publishes no screen share).
+    let publisher = publish
+        .start(host.clone(), &args.channel, false)?
+        .pop()
+        .context("--video gives a test pattern to publish")?;
     let (mut received, mut late, mut bytes) = (0u64, 0u64, 0u64);
     let mut latencies = Vec::new();
     let mut count = |event: livestage_net::MediaEvent| {
@@ -489,11 +493,7 @@ fn fan_out(
     while Instant::now() < stop_at {
         // Keyframe requests from the server must reach the encoder.
         while let Ok(e) = host.events().try_recv() {
-            if let EventKind::Server(livestage_proto::wire::Event::KeyframeRequest { layer }) =
-                e.kind
-            {
-                publisher.request_keyframe(layer);
-            }
+            publisher.handle(&e.kind);
         }
         if let Ok(e) = media.recv_timeout(Duration::from_millis(20)) {
             count(e);

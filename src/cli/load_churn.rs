@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use livestage_net::engine::{self, ConnectionState, EventKind, LinkCommand};
@@ -167,11 +168,10 @@ pub fn run(args: &Args, secs: f64, churners: usize, viewers: usize) -> anyhow::R
             dropped: false,
         });
     }
-    let publisher = Publish::parse("video=testpattern:320x180@15")?.start(
-        host.clone(),
-        &args.channel,
-        false,
-    )?;
+    let publisher = Publish::parse("video=testpattern:320x180@15")?
+        .start(host.clone(), &args.channel, false)?
+        .pop()
+        .context("a test pattern publisher")?;
 
     let (sink, drained) = crossbeam_channel::bounded(1 << 16);
     std::thread::spawn(move || drained.iter().for_each(drop));
@@ -197,9 +197,7 @@ pub fn run(args: &Args, secs: f64, churners: usize, viewers: usize) -> anyhow::R
     let (mut data_sent, mut next_data, mut next_sample) = (0u64, Instant::now(), Instant::now());
     while Instant::now() < churn.deadline {
         while let Ok(e) = host.events().try_recv() {
-            if let EventKind::Server(wire::Event::KeyframeRequest { layer }) = e.kind {
-                publisher.request_keyframe(layer);
-            }
+            publisher.handle(&e.kind);
         }
         if Instant::now() >= next_data {
             data_sent += 1;
@@ -421,6 +419,7 @@ async fn session(
                 let video = [None, Some(Layer::High), Some(Layer::Low)][rng.usize(..3)];
                 send(Request::Subscribe {
                     user: name,
+                    track: [None, Some(0), Some(rng.u8(..))][rng.usize(..3)],
                     audio: rng.bool(),
                     video,
                 });
@@ -437,6 +436,7 @@ async fn session(
             Behaviour::PublishUnasked => {
                 let header = VideoHeader {
                     media_id: 0,
+                    track: rng.u8(..),
                     layer: Layer::High,
                     stream: rng.u32(..),
                     frame: step,
@@ -445,7 +445,8 @@ async fn session(
                 };
                 let payload = Bytes::from(vec![0u8; rng.usize(1..20_000)]);
                 let _ = tx.send(LinkCommand::Video { header, payload });
-                let _ = tx.send(LinkCommand::Audio(Bytes::from(vec![7u8; 80])));
+                let (track, datagram) = (rng.u8(..), Bytes::from(vec![7u8; 80]));
+                let _ = tx.send(LinkCommand::Audio { track, datagram });
             }
             Behaviour::Moderate => {
                 let target = churn.present.lock().ok().and_then(|p| {

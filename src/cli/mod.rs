@@ -8,5 +8,6 @@ pub mod load;
 pub mod load_churn;
 pub mod pattern;
 pub mod proxy;
+pub mod screens;
 pub mod serve;
 pub mod token;

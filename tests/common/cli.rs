@@ -83,18 +83,32 @@ pub fn bot(server: &Server, token: &str, args: &[&str], report: &Path) -> Child 
     bot_at(&server.addr, &server.cert, token, args, report)
 }
 
+/// A bot whose screen shares capture the X server `display` (e.g. `":3"`).
+pub fn bot_on(display: &str, server: &Server, token: &str, args: &[&str], report: &Path) -> Child {
+    bot_command(&server.addr, &server.cert, token, args, report)
+        .env("DISPLAY", display)
+        .spawn()
+        .unwrap()
+}
+
 /// A bot reaching the server at `addr` (e.g. through a proxy).
 pub fn bot_at(addr: &str, cert: &Path, token: &str, args: &[&str], report: &Path) -> Child {
-    Command::new(BIN)
+    bot_command(addr, cert, token, args, report)
+        .spawn()
+        .unwrap()
+}
+
+fn bot_command(addr: &str, cert: &Path, token: &str, args: &[&str], report: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .args(["bot", "--server", addr, "--cert"])
         .arg(cert)
         .args(["--token", token, "--report"])
         .arg(report)
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::null());
+    command
 }
 
 pub fn finish(mut child: Child, report: &Path) -> (bool, Value) {

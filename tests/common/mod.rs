@@ -147,3 +147,17 @@ pub fn assert_exactly_once_in_order(data: &[(String, u64, Vec<u8>)], n: u64) {
     let seqs: Vec<u64> = data.iter().map(|(_, s, _)| *s).collect();
     assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "sequence numbers");
 }
+
+/// Publishes `tracks` for `engine` (a host) and waits until the server has them, so media
+/// sent right after is not held back by the client (which sends a track's media only once
+/// the server announced the track).
+pub fn announce(engine: &Engine, tracks: &[livestage::proto::track::Track]) {
+    for t in tracks {
+        engine.publish_track(CHANNEL, t.clone());
+    }
+    let all = |k: &EventKind| {
+        matches!(k, EventKind::Roster(livestage::proto::client::RosterChange::Upsert(p))
+            if tracks.iter().all(|t| p.track(t.id).is_some()))
+    };
+    wait(engine, Duration::from_secs(5), all).expect("the server announced the tracks");
+}

@@ -1,6 +1,13 @@
 //! Media routing and its feedback: who receives each audio track and video layer of a publisher,
-//! congestion (moving a subscriber to the low layer), keyframe requests and loss reports. The
-//! server never looks inside media; it only decides where it goes.
+//! congestion (moving a subscriber to the low layer, and probing its way back up), keyframe
+//! requests and loss reports. The server never looks inside media; it only decides where it
+//! goes.
+//!
+//! Back up: a subscriber the server moved down is tried on the high layer again once its path
+//! has been quiet for [`PROBE_AFTER_MS`]. If the high layer congests it within
+//! [`PROBE_WINDOW_MS`], it goes straight back down and the next try waits twice as long (up to
+//! [`PROBE_MAX_MS`]); otherwise it stays up. The probe is the high layer itself: the path shows
+//! whether it has room, nothing is guessed from rates.
 
 use std::sync::Arc;
 
@@ -26,6 +33,23 @@ const LOSS_REPORT_TTL_MS: u64 = 5_000;
 const LOSS_TELL_INTERVAL_MS: u64 = 1_000;
 /// Least time between two "your media is refused" notices to one session.
 const MEDIA_REFUSAL_INTERVAL_MS: u64 = 5_000;
+/// A subscriber moved down tries the high layer again after this long without congestion.
+pub const PROBE_AFTER_MS: u64 = 8_000;
+/// The longest wait between two tries, after tries that failed.
+pub const PROBE_MAX_MS: u64 = 64_000;
+/// A try that congests within this long after moving up failed.
+pub const PROBE_WINDOW_MS: u64 = 4_000;
+
+/// A subscriber the server moved to the low layer of a publisher track.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Downgrade {
+    /// When it was moved down, or last congested on the low layer.
+    since: u64,
+    /// How long to wait before trying the high layer.
+    wait: u64,
+    /// When it was moved up on trial, if it is on trial now.
+    trying: Option<u64>,
+}
 
 impl Server {
     /// Where media of `kind` on `track` from the session on `conn` goes. `Err` when the
@@ -213,6 +237,10 @@ impl Server {
         let Some(p) = self.sessions.get(&publisher) else {
             return;
         };
+        // Congestion only means something for a video track the publisher still has.
+        if !p.tracks.get(&track).is_some_and(|t| t.is_video()) {
+            return;
+        }
         let publishes_low = p
             .low_layer_at
             .get(&track)
@@ -225,8 +253,33 @@ impl Server {
             .congested_at
             .insert((media_id, track), now_ms)
             .is_some_and(|t| now_ms < t + CONGESTION_WINDOW_MS);
+        let key = (sid, media_id, track);
         let mut wants = layer;
-        if layer == Layer::High && again && publishes_low {
+        // On trial back on the high layer: one congested moment sends it back down, and the
+        // next try waits longer.
+        let failed_try = match self.downgrades.get_mut(&key) {
+            Some(d) if layer == Layer::High && d.trying.is_some() => {
+                d.trying = None;
+                d.since = now_ms;
+                d.wait = (d.wait * 2).min(PROBE_MAX_MS);
+                true
+            }
+            Some(d) if layer == Layer::Low => {
+                d.since = now_ms;
+                false
+            }
+            _ => false,
+        };
+        if failed_try || (layer == Layer::High && again && publishes_low) {
+            // A subscriber moved down before keeps its back-off.
+            self.downgrades.entry(key).or_insert(Downgrade {
+                since: now_ms,
+                wait: PROBE_AFTER_MS,
+                trying: None,
+            });
+            let Some(s) = self.sessions.get_mut(&sid) else {
+                return;
+            };
             let sub = s.subscriptions.entry(user).or_default();
             let mut choice = sub.choice(track);
             choice.video = Some(Layer::Low);
@@ -243,6 +296,58 @@ impl Server {
             );
         }
         self.ask_keyframe(publisher, track, wants, now_ms);
+    }
+
+    /// Moves subscribers back up to the high layer on trial when their path has been quiet
+    /// long enough, and ends the trials that held. Called from the timer.
+    pub(super) fn probe_up(&mut self, now_ms: u64) {
+        let mut up = Vec::new();
+        self.downgrades.retain(|&key, d| match d.trying {
+            // A try that held through its window: the subscriber stays up.
+            Some(at) => now_ms < at + PROBE_WINDOW_MS,
+            None => {
+                if now_ms >= d.since + d.wait {
+                    d.trying = Some(now_ms);
+                    up.push(key);
+                }
+                true
+            }
+        });
+        for (sid, media_id, track) in up {
+            let publisher = self.sessions.get(&SessionId(media_id));
+            let video =
+                publisher.is_some_and(|p| p.tracks.get(&track).is_some_and(|t| t.is_video()));
+            let Some(user) = publisher.filter(|_| video).map(|p| p.user().to_owned()) else {
+                self.downgrades.remove(&(sid, media_id, track));
+                continue;
+            };
+            let Some(s) = self.sessions.get_mut(&sid) else {
+                self.downgrades.remove(&(sid, media_id, track));
+                continue;
+            };
+            let sub = s.subscriptions.entry(user).or_default();
+            let mut choice = sub.choice(track);
+            choice.video = Some(Layer::High);
+            sub.tracks.insert(track, choice);
+            self.routes.clear();
+            self.emit(
+                sid,
+                Event::LayerChanged {
+                    media_id,
+                    track,
+                    layer: Layer::High,
+                },
+            );
+            self.ask_keyframe(SessionId(media_id), track, Layer::High, now_ms);
+        }
+    }
+
+    /// Forgets the server's layer choices for `sid`'s subscriptions to `publisher` (the
+    /// subscriber chose for itself, or one of them left).
+    pub(super) fn forget_downgrades(&mut self, sid: Option<SessionId>, publisher: Option<u64>) {
+        self.downgrades.retain(|&(s, p, _), _| {
+            sid.is_none_or(|sid| sid != s) || publisher.is_none_or(|p2| p2 != p)
+        });
     }
 
     /// Asks the publisher with `media_id` for a keyframe of `layer` of `track` (throttled),

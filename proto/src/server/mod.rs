@@ -23,7 +23,7 @@ mod roster;
 mod session;
 mod tracks;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use rand::SeedableRng;
@@ -38,7 +38,10 @@ use crate::track::TrackId;
 use crate::wire::{self, ClientFrame, DataLimits, Event, Hello, LeaveReason, Participant, Profile};
 use crate::wire::{Request, ServerFrame};
 
-pub use media::{CONGESTION_WINDOW_MS, KEYFRAME_INTERVAL_MS};
+use media::Downgrade;
+pub use media::{
+    CONGESTION_WINDOW_MS, KEYFRAME_INTERVAL_MS, PROBE_AFTER_MS, PROBE_MAX_MS, PROBE_WINDOW_MS,
+};
 use roster::Channel;
 use session::{Choice, MAX_SUBSCRIPTIONS, Session};
 
@@ -143,6 +146,8 @@ pub struct Server {
     outputs: VecDeque<Output>,
     /// Media routes, cached until a control change that can alter them.
     routes: HashMap<(SessionId, TrackId, Kind), Route>,
+    /// Subscribers the server moved to a low layer: (subscriber, publisher media id, track).
+    downgrades: BTreeMap<(SessionId, u64, TrackId), Downgrade>,
     /// Sessions whose backlog overflowed in this step; they end when it is over.
     overflowed: Vec<SessionId>,
     /// Sessions that had a request applied in this step and are owed an ack.
@@ -167,6 +172,7 @@ impl Server {
             conns: HashMap::new(),
             outputs: VecDeque::new(),
             routes: HashMap::new(),
+            downgrades: BTreeMap::new(),
             overflowed: Vec::new(),
             acks_due: Vec::new(),
             counts_due: BTreeSet::new(),
@@ -263,6 +269,7 @@ impl Server {
             self.emit(sid, Event::TokenExpiring { remaining_secs });
         }
         self.send_audience_counts(now_ms);
+        self.probe_up(now_ms);
         if now_ms >= self.bans_pruned_at + BAN_PRUNE_INTERVAL_MS {
             self.bans_pruned_at = now_ms;
             self.prune_bans(now_ms);
@@ -378,6 +385,8 @@ impl Server {
         self.announce(sid, &left, &about);
         self.sessions.remove(&sid);
         self.routes.clear();
+        self.forget_downgrades(Some(sid), None);
+        self.forget_downgrades(None, Some(sid.0));
         if let Some(ch) = self.channels.get_mut(&channel) {
             for index in [&mut ch.members, &mut ch.hosts, &mut ch.hands] {
                 if index.get(&about.user) == Some(&sid) {

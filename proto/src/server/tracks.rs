@@ -43,6 +43,12 @@ impl Server {
             return Ok(());
         }
         let (id, video) = (track.id, track.is_video());
+        // A track replaced by one of another kind (or without a low layer) starts afresh: no
+        // low layer seen, no keyframe throttles of the old one.
+        if s.tracks.get(&id).is_some_and(|old| old.kind != track.kind) || !track.low_layer {
+            s.low_layer_at.remove(&id);
+            s.keyframe_asked.retain(|(t, _), _| *t != id);
+        }
         s.tracks.insert(track.id, track.clone());
         self.routes.clear();
         self.announce_track(
@@ -159,6 +165,10 @@ impl Server {
             }
         }
         self.routes.clear();
+        // The subscriber's own choice replaces the server's.
+        if let Some(publisher) = publisher {
+            self.forget_downgrades(Some(sid), Some(publisher.0));
+        }
         if let (Some(layer), Some(publisher)) = (choice.video, publisher) {
             for id in video_tracks {
                 self.ask_keyframe(publisher, id, layer, now_ms);

@@ -78,13 +78,17 @@ impl Net {
         self.join_with(user, Session::new(CHANNEL, &token, role))
     }
 
-    /// A host publishing a camera (with a low layer) and a microphone.
+    /// A host publishing a camera (with a low layer) and a microphone (once on stage, when
+    /// the host cap made it audience).
     pub fn host(&mut self, user: &str) -> usize {
         let i = self.join(
             user,
             "join,publish-audio,publish-video,publish-data",
             Role::Host,
         );
+        if self.role(i) != Role::Host {
+            return i;
+        }
         let camera = livestage_proto::track::Track {
             low_layer: true,
             ..livestage_proto::track::Track::camera()

@@ -1,0 +1,366 @@
+//! What a front end shows and plays: decodes the [`Engine`]'s encoded media into the newest
+//! picture per publisher track, and runs remote voice through a jitter buffer, loss recovery,
+//! per-user volume and the mixer into a playback device (the null device when there is none),
+//! or hands each mixed frame to the caller ([`Config::voice`]) when the caller plays it itself.
+//!
+//! Threads ([`video`] and [`voice`]): a dispatcher hands voice to the 20 ms audio clock at once
+//! and each video track layer to a decoder thread of its own through a bounded queue
+//! ([`TRACK_QUEUE`]), so tracks decode in parallel and video never delays voice. None of them
+//! is the device callback, which only reads a lock-free queue.
+//!
+//! A publisher that publishes again starts a new stream ([`Streams`]): its decoder, jitter
+//! buffer and [`Stats`] start afresh, and stragglers of the stream it replaced are dropped.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! use livestage_net::{Engine, playout::{Config, Playout}};
+//!
+//! let engine = Arc::new(Engine::new()?);
+//! let playout = Playout::start(engine.clone(), Config::default())?;
+//! // each game frame:
+//! if let Some(frame) = playout.latest_video("lobby", 7, livestage_proto::track::CAMERA) {
+//!     println!("{}x{} frame {}", frame.picture.width(), frame.picture.height(), frame.frame);
+//! }
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use livestage_media::audio::{self, Playback};
+use livestage_media::video::I420;
+use livestage_proto::media::Layer;
+use livestage_proto::track::TrackId;
+
+use crate::engine::Engine;
+
+mod video;
+mod voice;
+
+pub use video::TRACK_QUEUE;
+
+/// Playout settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The voice format (publishers send 48 kHz mono by default).
+    pub format: audio::Format,
+    /// Jitter buffer delay.
+    pub jitter_ms: u64,
+    /// Open the system's output device (falls back to the null device when there is none);
+    /// `false` always uses the null device (servers, tests, bots).
+    pub device: bool,
+    /// Hand the mixed voice to the caller instead of a device: every 20 ms one interleaved
+    /// frame in [`format`](Self::format) is offered here (and dropped when the channel is
+    /// full), and no device is opened, whatever [`device`](Self::device) says. For hosts that
+    /// own their audio output, such as a game engine's audio callback.
+    pub voice: Option<Sender<Vec<f32>>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            format: audio::Format::MONO_48K,
+            jitter_ms: 60,
+            device: true,
+            voice: None,
+        }
+    }
+}
+
+/// The newest decoded picture of one publisher track.
+#[derive(Clone, Debug)]
+pub struct VideoFrame {
+    /// The publisher's media id.
+    pub media_id: u64,
+    /// Its track.
+    pub track: TrackId,
+    /// Which layer.
+    pub layer: Layer,
+    /// The publication it belongs to.
+    pub stream: u32,
+    /// The publisher's frame number (from 0 in each stream).
+    pub frame: u64,
+    /// Capture time, microseconds since the Unix epoch.
+    pub capture_us: u64,
+    /// When it was decoded, same clock.
+    pub decoded_us: u64,
+    /// The picture.
+    pub picture: Arc<I420>,
+}
+
+/// What changed in playout.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlayoutEvent {
+    /// A remote user started or stopped speaking.
+    Speaking {
+        /// The channel.
+        channel: String,
+        /// The publisher.
+        media_id: u64,
+        /// Its audio track.
+        track: TrackId,
+        /// Speaking now.
+        speaking: bool,
+    },
+}
+
+/// Per-track counters of its current publication: the video counters (of a video track) start
+/// again when a new video stream arrives, the audio counters (of an audio track) when a new
+/// audio stream does.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// The video stream counted, once one arrived.
+    pub video_stream: Option<u32>,
+    /// The audio stream counted, once one arrived.
+    pub audio_stream: Option<u32>,
+    /// Video frames decoded.
+    pub video_frames: u64,
+    /// Video frames the decoder refused (a keyframe was requested).
+    pub video_errors: u64,
+    /// Video frames dropped because the track's decoder fell [`TRACK_QUEUE`] frames behind
+    /// (and the frames after them until a keyframe).
+    pub video_dropped: u64,
+    /// Encoded video bytes of the decoded frames.
+    pub video_bytes: u64,
+    /// Audio frames played from packets.
+    pub audio_played: u64,
+    /// Audio frames recovered from the next packet's FEC.
+    pub audio_recovered: u64,
+    /// Audio frames concealed.
+    pub audio_concealed: u64,
+    /// Audio packets dropped because the audio clock fell behind.
+    pub audio_dropped: u64,
+    /// Latest audio level.
+    pub level_dbfs: f32,
+}
+
+impl Stats {
+    /// The counters of two tracks together (the streams are the first's where it has one).
+    fn add(self, other: Stats) -> Stats {
+        Stats {
+            video_stream: self.video_stream.or(other.video_stream),
+            audio_stream: self.audio_stream.or(other.audio_stream),
+            video_frames: self.video_frames + other.video_frames,
+            video_errors: self.video_errors + other.video_errors,
+            video_dropped: self.video_dropped + other.video_dropped,
+            video_bytes: self.video_bytes + other.video_bytes,
+            audio_played: self.audio_played + other.audio_played,
+            audio_recovered: self.audio_recovered + other.audio_recovered,
+            audio_concealed: self.audio_concealed + other.audio_concealed,
+            audio_dropped: self.audio_dropped + other.audio_dropped,
+            level_dbfs: self.level_dbfs.max(other.level_dbfs),
+        }
+    }
+
+    /// Starts counting video `stream` (from zero unless it is the one counted already).
+    fn count_video(&mut self, stream: u32) {
+        if self.video_stream != Some(stream) {
+            self.video_stream = Some(stream);
+            self.video_frames = 0;
+            self.video_errors = 0;
+            self.video_dropped = 0;
+            self.video_bytes = 0;
+        }
+    }
+
+    /// Starts counting audio `stream` (from zero unless it is the one counted already).
+    fn count_audio(&mut self, stream: u32) {
+        if self.audio_stream != Some(stream) {
+            self.audio_stream = Some(stream);
+            self.audio_played = 0;
+            self.audio_recovered = 0;
+            self.audio_concealed = 0;
+        }
+    }
+}
+
+/// Channel, publisher media id, track.
+type Key = (String, u64, TrackId);
+
+#[derive(Default)]
+struct Shared {
+    video: HashMap<Key, Arc<VideoFrame>>,
+    stats: HashMap<Key, Stats>,
+    volume: HashMap<u64, f32>,
+    placement: HashMap<u64, Placement>,
+}
+
+/// Where a voice sits relative to the listener: a gain for each ear of a stereo output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Placement {
+    /// Left gain (0.0 to 1.0).
+    pub left: f32,
+    /// Right gain (0.0 to 1.0).
+    pub right: f32,
+}
+
+impl Placement {
+    /// A voice at `pan` (-1.0 hard left, 0.0 centre, 1.0 hard right) attenuated to `gain`
+    /// (0.0 to 1.0). Balance law: the centre keeps full level in both ears, and one ear fades
+    /// out as the voice moves to the other side.
+    pub fn new(pan: f32, gain: f32) -> Self {
+        let (pan, gain) = (pan.clamp(-1.0, 1.0), gain.clamp(0.0, 1.0));
+        Self {
+            left: gain * (1.0 - pan).min(1.0),
+            right: gain * (1.0 + pan).min(1.0),
+        }
+    }
+
+    /// Scales an interleaved frame: per ear in stereo, by the louder ear in mono.
+    fn apply(self, frame: &mut [f32], channels: u16) {
+        if channels == 2 {
+            for pair in frame.chunks_exact_mut(2) {
+                pair[0] *= self.left;
+                pair[1] *= self.right;
+            }
+        } else {
+            let gain = self.left.max(self.right);
+            frame.iter_mut().for_each(|x| *x *= gain);
+        }
+    }
+}
+
+/// Decoding and voice playout for one engine; stops when dropped.
+pub struct Playout {
+    shared: Arc<Mutex<Shared>>,
+    events: Receiver<PlayoutEvent>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    backend: audio::Backend,
+}
+
+impl Playout {
+    /// Starts decoding the engine's media and playing remote voice.
+    pub fn start(engine: Arc<Engine>, config: Config) -> anyhow::Result<Self> {
+        let playback = match (&config.voice, config.device) {
+            (Some(_), _) => None,
+            (None, true) => Some(Playback::open(config.format)?),
+            (None, false) => Some(Playback::null(config.format)?),
+        };
+        let backend = playback.as_ref().map_or_else(
+            || audio::Backend::Null("the caller plays the mixed voice".into()),
+            |p| p.backend().clone(),
+        );
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (events_tx, events) = crossbeam_channel::unbounded();
+        let (audio_tx, audio_rx) = crossbeam_channel::bounded(1024);
+        let video = {
+            let (shared, stop, engine) = (shared.clone(), stop.clone(), engine.clone());
+            std::thread::Builder::new()
+                .name("livestage-media".into())
+                .spawn(move || video::dispatch(&engine, &shared, &stop, &audio_tx))?
+        };
+        let voice = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("livestage-voice".into())
+                .spawn(move || {
+                    voice::play(
+                        config, playback, &audio_rx, &shared, &stop, &events_tx, &engine,
+                    )
+                })?
+        };
+        Ok(Self {
+            shared,
+            events,
+            stop,
+            threads: vec![video, voice],
+            backend,
+        })
+    }
+
+    /// The newest decoded picture of a publisher's video track in a channel.
+    pub fn latest_video(
+        &self,
+        channel: &str,
+        media_id: u64,
+        track: TrackId,
+    ) -> Option<Arc<VideoFrame>> {
+        self.lock()
+            .video
+            .get(&(channel.to_owned(), media_id, track))
+            .cloned()
+    }
+
+    /// Counters for a publisher's track in a channel.
+    pub fn stats(&self, channel: &str, media_id: u64, track: TrackId) -> Option<Stats> {
+        self.lock()
+            .stats
+            .get(&(channel.to_owned(), media_id, track))
+            .copied()
+    }
+
+    /// Counters for all of a publisher's tracks in a channel, added up (the level is the
+    /// loudest voice track's); `None` before anything arrived from it.
+    pub fn participant_stats(&self, channel: &str, media_id: u64) -> Option<Stats> {
+        let s = self.lock();
+        let mut tracks = s
+            .stats
+            .iter()
+            .filter(|(k, _)| k.0 == channel && k.1 == media_id)
+            .map(|(_, stats)| *stats);
+        let first = tracks.next()?;
+        Some(tracks.fold(first, Stats::add))
+    }
+
+    /// Forgets the pictures and counters of a track that ended (unpublished, or its
+    /// publisher left), so a front end does not show its last picture forever.
+    pub fn forget(&self, channel: &str, media_id: u64, track: Option<TrackId>) {
+        let mut s = self.lock();
+        let gone = |k: &Key| k.0 == channel && k.1 == media_id && track.is_none_or(|t| t == k.2);
+        s.video.retain(|k, _| !gone(k));
+        s.stats.retain(|k, _| !gone(k));
+    }
+
+    /// Sets a publisher's voice volume (0.0 to 2.0; 1.0 by default).
+    pub fn set_volume(&self, media_id: u64, volume: f32) {
+        self.lock().volume.insert(media_id, volume.clamp(0.0, 2.0));
+    }
+
+    /// Places a publisher's voice in the stereo field (proximity voice), or back in the centre
+    /// at full level with `None`. With a mono [`Config::format`] only the gain applies.
+    pub fn set_placement(&self, media_id: u64, placement: Option<Placement>) {
+        let mut shared = self.lock();
+        match placement {
+            Some(p) => shared.placement.insert(media_id, p),
+            None => shared.placement.remove(&media_id),
+        };
+    }
+
+    /// Speaking changes.
+    pub fn events(&self) -> &Receiver<PlayoutEvent> {
+        &self.events
+    }
+
+    /// Which output device plays the voice (or why the null device does, or that the caller
+    /// takes it).
+    pub fn backend(&self) -> &audio::Backend {
+        &self.backend
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        // Only plain maps are behind the lock; a panic elsewhere cannot leave them torn.
+        self.shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for Playout {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,171 @@
+//! The 20 ms audio clock: each remote voice track through its jitter buffer, loss recovery,
+//! speaking detection, placement and volume into the mixer, and out to the device or caller.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use livestage_media::audio::{self, JitterBuffer, Level, Mixer, Playback, Slot, SpeakingDetector};
+use livestage_proto::media::{Stream, Streams};
+
+use super::{Config, Key, PlayoutEvent, Shared, lock};
+use crate::engine::Engine;
+
+/// An audio packet on its way from the dispatcher to the audio clock.
+pub(super) struct Voiced {
+    pub key: Key,
+    pub stream: u32,
+    pub seq: u32,
+    pub payload: Vec<u8>,
+}
+
+struct Voice {
+    streams: Streams,
+    /// Frames counted and lost when loss was last reported (of the current stream).
+    reported: (u64, u64),
+    jitter: JitterBuffer,
+    decoder: audio::Decoder,
+    speaking: SpeakingDetector,
+    frame: Vec<f32>,
+}
+
+impl Voice {
+    fn new(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            streams: Streams::new(),
+            reported: (0, 0),
+            jitter: JitterBuffer::new(config.jitter_ms),
+            decoder: audio::Decoder::new(config.format)?,
+            speaking: SpeakingDetector::new(Default::default()),
+            frame: Vec::new(),
+        })
+    }
+
+    /// Takes in a packet of `stream`; a new stream starts the jitter buffer, decoder and
+    /// loss reports afresh (its sequence numbers start again at 0), an ended one is dropped.
+    fn push(&mut self, config: &Config, stream: u32, seq: u32, payload: Vec<u8>, now_ms: u64) {
+        let first = self.streams.current().is_none();
+        match self.streams.check(stream) {
+            Stream::Current => {}
+            Stream::Ended => return,
+            Stream::New if first => {}
+            Stream::New => {
+                if let Ok(decoder) = audio::Decoder::new(config.format) {
+                    self.decoder = decoder;
+                }
+                self.jitter = JitterBuffer::new(config.jitter_ms);
+                self.reported = (0, 0);
+            }
+        }
+        self.jitter.push(seq, payload, now_ms);
+    }
+}
+
+pub(super) fn play(
+    config: Config,
+    mut playback: Option<Playback>,
+    packets: &Receiver<Voiced>,
+    shared: &Mutex<Shared>,
+    stop: &AtomicBool,
+    events: &Sender<PlayoutEvent>,
+    engine: &Engine,
+) {
+    let Ok(mut mixer) = Mixer::new(config.format) else {
+        return;
+    };
+    let mut voices: HashMap<Key, Voice> = HashMap::new();
+    let start = Instant::now();
+    let silence = vec![0.0f32; config.format.frame_len()];
+    for tick in 1u32.. {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let now_ms = start.elapsed().as_millis() as u64;
+        while let Ok(packet) = packets.try_recv() {
+            let voice = match voices.entry(packet.key) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => match Voice::new(&config) {
+                    Ok(voice) => e.insert(voice),
+                    Err(_) => continue,
+                },
+            };
+            voice.push(&config, packet.stream, packet.seq, packet.payload, now_ms);
+        }
+        let mut guard = lock(shared);
+        // Through a plain reference, so stats and placement borrow as separate fields.
+        let s = &mut *guard;
+        for (key, voice) in &mut voices {
+            let stats = s.stats.entry(key.clone()).or_default();
+            if let Some(stream) = voice.streams.current() {
+                stats.count_audio(stream);
+            }
+            let decoded = match voice.jitter.pop(now_ms) {
+                None => None,
+                Some(Slot::Packet(p)) => voice
+                    .decoder
+                    .decode(&p)
+                    .ok()
+                    .inspect(|_| stats.audio_played += 1),
+                Some(Slot::Recover { next }) => voice
+                    .decoder
+                    .decode_fec(&next)
+                    .ok()
+                    .inspect(|_| stats.audio_recovered += 1),
+                Some(Slot::Missing) => voice
+                    .decoder
+                    .conceal()
+                    .ok()
+                    .inspect(|_| stats.audio_concealed += 1),
+            };
+            voice.frame = decoded.unwrap_or_else(|| silence.clone());
+            let level = Level::measure(&voice.frame);
+            stats.level_dbfs = level.dbfs;
+            // Speaking and level describe the voice as sent; placement is what this ear hears.
+            if let Some(placement) = s.placement.get(&key.1) {
+                placement.apply(&mut voice.frame, config.format.channels);
+            }
+            // Once a second, tell the publisher how much it lost to us, so it can tune FEC.
+            if tick % 50 == 0 {
+                let total = stats.audio_played + stats.audio_recovered + stats.audio_concealed;
+                let lost = stats.audio_recovered + stats.audio_concealed;
+                let (total_then, lost_then) = voice.reported;
+                if total > total_then {
+                    let percent = (lost - lost_then) * 100 / (total - total_then);
+                    engine.report_loss(&key.0, key.1, percent.min(100) as u8);
+                }
+                voice.reported = (total, lost);
+            }
+            let was = voice.speaking.is_speaking();
+            if voice.speaking.update(level) != was {
+                let speaking = !was;
+                let _ = events.send(PlayoutEvent::Speaking {
+                    channel: key.0.clone(),
+                    media_id: key.1,
+                    track: key.2,
+                    speaking,
+                });
+            }
+        }
+        let inputs = voices.iter().map(|(key, v)| {
+            (
+                v.frame.as_slice(),
+                s.volume.get(&key.1).copied().unwrap_or(1.0),
+            )
+        });
+        if let Ok(mixed) = mixer.mix(inputs) {
+            if let Some(caller) = &config.voice {
+                let _ = caller.try_send(mixed.to_vec());
+            } else if let Some(playback) = &mut playback {
+                playback.writer().write(mixed);
+            }
+        }
+        drop(guard);
+        let next = start + Duration::from_millis(u64::from(tick) * 20);
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
