@@ -27,6 +27,24 @@
 // Leave this part (audio or video) of a mute as it is.
 #define LIVESTAGE_MUTE_KEEP -1
 
+// A track from a camera, or the game's own view of the player.
+#define LIVESTAGE_SOURCE_CAMERA 0
+
+// A track showing a display, window or region of the screen.
+#define LIVESTAGE_SOURCE_SCREEN 1
+
+// A voice track (a microphone, or voice the app pushes).
+#define LIVESTAGE_SOURCE_MICROPHONE 2
+
+// A track of frames or samples the app makes itself.
+#define LIVESTAGE_SOURCE_CUSTOM 3
+
+// A track of music or sound effects mixed for the channel.
+#define LIVESTAGE_SOURCE_MUSIC 4
+
+// An external stream pulled into the channel.
+#define LIVESTAGE_SOURCE_INJECT 5
+
 // Play remote voice on the system's output device (or the null device when there is none)
 // instead of handing it to `livestage_audio_read`.
 #define LIVESTAGE_PLAY_ON_DEVICE 1
@@ -67,10 +85,23 @@
 // A bug inside the library was caught before it could crash the application.
 #define LIVESTAGE_ERR_PANIC -11
 
+// Screen capture is not possible here (no X server, Wayland without X, an unsupported
+// format), or the shared window or display went away; the message says what to do.
+#define LIVESTAGE_ERR_UNAVAILABLE -12
+
+// Share a whole display (`id` from `livestage_screens`' `displays`).
+#define LIVESTAGE_SCREEN_DISPLAY 0
+
+// Share one window (`id` from `livestage_screens`' `windows`), followed as it moves.
+#define LIVESTAGE_SCREEN_WINDOW 1
+
+// Share a region of the first display.
+#define LIVESTAGE_SCREEN_REGION 2
+
 // Rows bottom to top (Unity's texture order) instead of top to bottom.
 #define LIVESTAGE_FLIP_Y 1
 
-// Per-publisher counters from `livestage_stats`.
+// Per-publisher counters from `livestage_stats` and `livestage_stats_track`.
 typedef struct {
   // Video frames decoded.
   uint64_t video_frames;
@@ -86,7 +117,8 @@ typedef struct {
   float level_dbfs;
 } LivestageStats;
 
-// What `livestage_video_frame` reports about the newest picture.
+// What `livestage_video_frame` and `livestage_video_frame_track` report about the newest
+// picture.
 typedef struct {
   // Width in pixels.
   uint32_t width;
@@ -94,7 +126,7 @@ typedef struct {
   uint32_t height;
   // Bytes of RGBA: `width * height * 4`.
   uint64_t size;
-  // Counts the pictures this engine has handed out for this user, from 1; it changes
+  // Counts the pictures this engine has handed out for this user's track, from 1; it changes
   // exactly when a newer picture arrived. 0 when there is none yet.
   uint64_t seq;
   // The publisher's frame number.
@@ -348,17 +380,6 @@ int32_t livestage_set_hearing(int64_t engine,
 // `channel` and `user` must be NUL-terminated strings.
 int32_t livestage_set_volume(int64_t engine, const char *channel, const char *user, float volume);
 
-// Fills `*out` with what was received from `user` in `channel` so far: returns 1, or 0 (and
-// zeros) when nothing arrived from it yet.
-//
-// Main thread (any thread but the audio thread).
-//
-// # Safety
-//
-// `channel` and `user` must be NUL-terminated strings; `out` valid for writing a
-// `LivestageStats`.
-int32_t livestage_stats(int64_t engine, const char *channel, const char *user, LivestageStats *out);
-
 // Microseconds since the Unix epoch on the clock capture stamps use.
 //
 // Any thread, the audio thread included.
@@ -404,36 +425,9 @@ int32_t livestage_last_error(char *buf, size_t capacity);
 // writing a `size_t`.
 int32_t livestage_poll_event(int64_t engine, char *buf, size_t capacity, size_t *size);
 
-// Copies the newest picture of `user` in `channel` into `buf` as RGBA, if it is newer than
-// `last_seq` (pass 0 the first time, then the `seq` it reported).
-//
-// Returns 1 when a newer picture was copied, 0 when there is nothing newer (or no picture
-// yet; `out->seq` is then 0), or a negative code: `LIVESTAGE_ERR_BUFFER_TOO_SMALL` when
-// `capacity` is less than `out->size` (pass a null `buf` to ask for the size),
-// `LIVESTAGE_ERR_NOT_FOUND` for a user not in the channel. `*out` describes the newest
-// picture in every case but errors before it was found. `flags`: `LIVESTAGE_FLIP_Y`.
-//
-// Main thread (any thread but the audio thread). Converting a new picture to RGBA happens
-// here, once per picture, whoever asks first.
-//
-// # Safety
-//
-// `channel` and `user` must be NUL-terminated strings; `buf` null or valid for `capacity`
-// bytes of writing; `out` valid for writing a `LivestageFrame`.
-int32_t livestage_video_frame(int64_t engine,
-                              const char *channel,
-                              const char *user,
-                              uint64_t last_seq,
-                              uint32_t flags,
-                              uint8_t *buf,
-                              size_t capacity,
-                              LivestageFrame *out);
-
-// Starts publishing frames the app pushes (`livestage_video_push`) in a joined channel:
-// `width` x `height` (even, 16x16 to 3840x2160) at up to `fps` frames per second (1 to 60),
-// H.264 at `bitrate_bps` (0 picks one for the size). The newest pushed frame is encoded at
-// each tick. Replaces an earlier video publisher of the channel. The token must grant
-// publishing video and the role must be host, or the server refuses the frames.
+// Starts publishing frames the app pushes (`livestage_video_push`) as the camera track
+// (track 0, `LIVESTAGE_SOURCE_CAMERA`) in a joined channel: `livestage_video_publish_track`
+// with track 0.
 //
 // Main thread (any thread but the audio thread).
 //
@@ -447,10 +441,33 @@ int32_t livestage_video_publish(int64_t engine,
                                 float fps,
                                 uint32_t bitrate_bps);
 
-// Pushes one RGBA frame (`len` = `width * height * 4` bytes, the size given to
-// `livestage_video_publish`) to the channel's video publisher, stamped with the current
-// time as its capture time. It replaces a pushed frame not yet encoded; never blocks.
-// `flags`: `LIVESTAGE_FLIP_Y` for rows bottom to top (a Unity texture read back).
+// Starts publishing frames the app pushes (`livestage_video_push_track`) as video track
+// `track` (0 to 15) in a joined channel, labelled with `source` (`LIVESTAGE_SOURCE_CAMERA`,
+// `_SCREEN` or `_CUSTOM`) so viewers can tell a face from a screen: `width` x `height` (even,
+// 16x16 to 3840x2160) at up to `fps` frames per second (1 to 60), H.264 at `bitrate_bps` (0
+// picks one for the size). The newest pushed frame is encoded at each tick. Replaces an
+// earlier video publisher of the same track in the channel; up to 4 video tracks at once,
+// and not on the id of a voice track (the microphone is 1). The token must grant publishing
+// video and the role must be host, or the server refuses the frames.
+//
+// Viewers see the track in the participant's `tracks` and fetch it with
+// `livestage_video_frame_track`.
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `channel` must be a NUL-terminated string.
+int32_t livestage_video_publish_track(int64_t engine,
+                                      const char *channel,
+                                      uint8_t track,
+                                      int32_t source,
+                                      uint32_t width,
+                                      uint32_t height,
+                                      float fps,
+                                      uint32_t bitrate_bps);
+
+// Pushes one RGBA frame to the camera track: `livestage_video_push_track` with track 0.
 //
 // Main thread, or any thread that has the pixels; converts to I420 on the calling thread.
 //
@@ -465,7 +482,27 @@ int32_t livestage_video_push(int64_t engine,
                              uint32_t height,
                              uint32_t flags);
 
-// Stops publishing video in a channel.
+// Pushes one RGBA frame (`len` = `width * height * 4` bytes, the size the track was
+// published with) to video track `track` of the channel, stamped with the current time as
+// its capture time. It replaces a pushed frame not yet encoded; never blocks. `flags`:
+// `LIVESTAGE_FLIP_Y` for rows bottom to top (a Unity texture read back).
+// `LIVESTAGE_ERR_NOT_PUBLISHING` when the track is not published.
+//
+// Main thread, or any thread that has the pixels; converts to I420 on the calling thread.
+//
+// # Safety
+//
+// `channel` must be a NUL-terminated string; `rgba` valid for `len` bytes of reading.
+int32_t livestage_video_push_track(int64_t engine,
+                                   const char *channel,
+                                   uint8_t track,
+                                   const uint8_t *rgba,
+                                   size_t len,
+                                   uint32_t width,
+                                   uint32_t height,
+                                   uint32_t flags);
+
+// Stops publishing the camera track: `livestage_video_unpublish_track` with track 0.
 //
 // Main thread (any thread but the audio thread); waits for the encoder's current frame.
 //
@@ -473,6 +510,151 @@ int32_t livestage_video_push(int64_t engine,
 //
 // `channel` must be a NUL-terminated string.
 int32_t livestage_video_unpublish(int64_t engine, const char *channel);
+
+// Stops publishing video track `track` in a channel (a pushed track or the screen share);
+// viewers get `track_unpublished`. `LIVESTAGE_ERR_NOT_PUBLISHING` when it is not published.
+//
+// Main thread (any thread but the audio thread); waits for the encoder's current frame.
+//
+// # Safety
+//
+// `channel` must be a NUL-terminated string.
+int32_t livestage_video_unpublish_track(int64_t engine, const char *channel, uint8_t track);
+
+// Writes what can be shared into `buf` as NUL-terminated UTF-8 JSON:
+// `{"displays":[{"id","name","x","y","width","height"}],"windows":[{"id","title","x","y",
+// "width","height"}]}` (positions and sizes in pixels of the X screen; windows are the ones
+// shown now).
+//
+// Returns the size of the JSON in bytes, NUL included. When that is more than `capacity`
+// (or `buf` is null) nothing was written: call again with a buffer at least that large, as
+// with `livestage_last_error`. `LIVESTAGE_ERR_UNAVAILABLE` when screen capture is not
+// possible here (no X server), with the reason in `livestage_last_error`.
+//
+// Main thread (any thread but the audio thread); asks the X server, a few milliseconds.
+//
+// # Safety
+//
+// `buf` must be null or valid for `capacity` bytes of writing.
+int32_t livestage_screens(char *buf, size_t capacity);
+
+// Shares the screen in a joined channel as the screen track (track 2, source `screen`,
+// with a low layer for viewers on weak links), beside the camera; replaces an earlier share
+// (or another video track 2) of the channel.
+//
+// - `target`: `LIVESTAGE_SCREEN_DISPLAY` with a display's `id` from `livestage_screens`
+//   (`UINT32_MAX` for the first display), `LIVESTAGE_SCREEN_WINDOW` with a window's `id`
+//   (the share follows it and ends when it closes), or `LIVESTAGE_SCREEN_REGION` for the
+//   region `x`, `y`, `width` x `height` of the first display (`id` unused).
+// - For a display or a window, a `width` and `height` above 0 share only that part of it
+//   (`x`, `y` from its top-left corner); 0 shares all of it.
+// - `fps`: frames captured and sent per second, 1 to 60.
+//
+// The picture keeps the captured aspect and is at most 1920x1080. Returns 0,
+// `LIVESTAGE_ERR_ARGUMENT` for a target that does not exist (or a region outside it),
+// `LIVESTAGE_ERR_UNAVAILABLE` when screen capture is not possible here (no X server,
+// Wayland without X), with the reason in `livestage_last_error`. When the window closes or
+// the display goes away later, the share ends with a `track_ended` event (error
+// `source_ended`). The token must grant publishing video and the role must be host.
+//
+// Main thread (any thread but the audio thread); connects to the X server.
+//
+// # Safety
+//
+// `channel` must be a NUL-terminated string.
+int32_t livestage_screen_share(int64_t engine,
+                               const char *channel,
+                               int32_t target,
+                               uint32_t id,
+                               int32_t x,
+                               int32_t y,
+                               uint32_t width,
+                               uint32_t height,
+                               float fps);
+
+// Stops sharing the screen in a channel (unpublishes video track 2); viewers get
+// `track_unpublished`. `LIVESTAGE_ERR_NOT_PUBLISHING` when nothing is shared.
+//
+// Main thread (any thread but the audio thread); waits for the encoder's current frame.
+//
+// # Safety
+//
+// `channel` must be a NUL-terminated string.
+int32_t livestage_screen_stop(int64_t engine, const char *channel);
+
+// Fills `*out` with what was received from `user` in `channel` so far, all its tracks
+// added up (the level is its loudest voice's): returns 1, or 0 (and zeros) when nothing
+// arrived from it yet.
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `channel` and `user` must be NUL-terminated strings; `out` valid for writing a
+// `LivestageStats`.
+int32_t livestage_stats(int64_t engine, const char *channel, const char *user, LivestageStats *out);
+
+// Fills `*out` with what was received from one track of `user` in `channel` (track ids are
+// in the participant's `tracks`): returns 1, or 0 (and zeros) when nothing arrived on it
+// yet. `LIVESTAGE_ERR_ARGUMENT` for a track id of 16 or more.
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `channel` and `user` must be NUL-terminated strings; `out` valid for writing a
+// `LivestageStats`.
+int32_t livestage_stats_track(int64_t engine,
+                              const char *channel,
+                              const char *user,
+                              uint8_t track,
+                              LivestageStats *out);
+
+// Copies the newest picture of `user`'s camera track (`track` 0) in `channel` into `buf`
+// as RGBA, if it is newer than `last_seq`: `livestage_video_frame_track` with track 0.
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `channel` and `user` must be NUL-terminated strings; `buf` null or valid for `capacity`
+// bytes of writing; `out` valid for writing a `LivestageFrame`.
+int32_t livestage_video_frame(int64_t engine,
+                              const char *channel,
+                              const char *user,
+                              uint64_t last_seq,
+                              uint32_t flags,
+                              uint8_t *buf,
+                              size_t capacity,
+                              LivestageFrame *out);
+
+// Copies the newest picture of one video track of `user` in `channel` into `buf` as RGBA,
+// if it is newer than `last_seq` (pass 0 the first time, then the `seq` it reported). Track
+// ids are in the participant's `tracks` (the camera is 0 and a screen share 2 by default).
+//
+// Returns 1 when a newer picture was copied, 0 when there is nothing newer (or no picture
+// yet; `out->seq` is then 0), or a negative code: `LIVESTAGE_ERR_BUFFER_TOO_SMALL` when
+// `capacity` is less than `out->size` (pass a null `buf` to ask for the size),
+// `LIVESTAGE_ERR_NOT_FOUND` for a user not in the channel, `LIVESTAGE_ERR_ARGUMENT` for a
+// track id of 16 or more. `*out` describes the newest picture in every case but errors
+// before it was found. `flags`: `LIVESTAGE_FLIP_Y`.
+//
+// Main thread (any thread but the audio thread). Converting a new picture to RGBA happens
+// here, once per picture, whoever asks first.
+//
+// # Safety
+//
+// `channel` and `user` must be NUL-terminated strings; `buf` null or valid for `capacity`
+// bytes of writing; `out` valid for writing a `LivestageFrame`.
+int32_t livestage_video_frame_track(int64_t engine,
+                                    const char *channel,
+                                    const char *user,
+                                    uint8_t track,
+                                    uint64_t last_seq,
+                                    uint32_t flags,
+                                    uint8_t *buf,
+                                    size_t capacity,
+                                    LivestageFrame *out);
 
 // Reads the stamp the test pattern burns into its frames (frame number and capture time)
 // from an RGBA picture, e.g. one from `livestage_video_frame`. Returns 1 and fills `*out`

@@ -7,6 +7,7 @@ use std::ffi::{CStr, c_char};
 
 use livestage_proto::id;
 use livestage_proto::media::Layer;
+use livestage_proto::track::{self, Source, TrackId};
 use livestage_proto::wire::Role;
 
 use crate::error::{Error, Result};
@@ -25,6 +26,19 @@ pub const LIVESTAGE_LAYER_LOW: i32 = 2;
 
 /// Leave this part (audio or video) of a mute as it is.
 pub const LIVESTAGE_MUTE_KEEP: i32 = -1;
+
+/// A track from a camera, or the game's own view of the player.
+pub const LIVESTAGE_SOURCE_CAMERA: i32 = 0;
+/// A track showing a display, window or region of the screen.
+pub const LIVESTAGE_SOURCE_SCREEN: i32 = 1;
+/// A voice track (a microphone, or voice the app pushes).
+pub const LIVESTAGE_SOURCE_MICROPHONE: i32 = 2;
+/// A track of frames or samples the app makes itself.
+pub const LIVESTAGE_SOURCE_CUSTOM: i32 = 3;
+/// A track of music or sound effects mixed for the channel.
+pub const LIVESTAGE_SOURCE_MUSIC: i32 = 4;
+/// An external stream pulled into the channel.
+pub const LIVESTAGE_SOURCE_INJECT: i32 = 5;
 
 /// A required NUL-terminated UTF-8 string.
 ///
@@ -127,6 +141,36 @@ pub(crate) fn layer(value: i32) -> Result<Option<Layer>> {
     }
 }
 
+/// A track id: below 16, unique among this client's tracks in a channel.
+pub(crate) fn track(value: u8) -> Result<TrackId> {
+    if value >= track::MAX_ID {
+        return Err(Error::argument(format!(
+            "track {value} is out of range: track ids are 0 to {}",
+            track::MAX_ID - 1
+        )));
+    }
+    Ok(value)
+}
+
+/// A `LIVESTAGE_SOURCE_*` value that a video track may have: camera, screen or custom.
+pub(crate) fn video_source(value: i32) -> Result<Source> {
+    match value {
+        LIVESTAGE_SOURCE_CAMERA => Ok(Source::Camera),
+        LIVESTAGE_SOURCE_SCREEN => Ok(Source::Screen),
+        LIVESTAGE_SOURCE_CUSTOM => Ok(Source::Custom),
+        LIVESTAGE_SOURCE_MICROPHONE | LIVESTAGE_SOURCE_MUSIC | LIVESTAGE_SOURCE_INJECT => {
+            Err(Error::argument(format!(
+                "source {value} is not a video source; a video track is \
+                 LIVESTAGE_SOURCE_CAMERA (0), _SCREEN (1) or _CUSTOM (3)"
+            )))
+        }
+        other => Err(Error::argument(format!(
+            "source {other} is unknown; a video track is LIVESTAGE_SOURCE_CAMERA (0), \
+             _SCREEN (1) or _CUSTOM (3)"
+        ))),
+    }
+}
+
 /// A mute part: `LIVESTAGE_MUTE_KEEP`, 0 (unmute) or 1 (mute).
 pub(crate) fn mute(value: i32, name: &str) -> Result<Option<bool>> {
     match value {
@@ -173,6 +217,11 @@ mod tests {
         assert!(mute(3, "audio").is_err());
         assert!(flag(1, "raised").unwrap());
         assert!(flag(-1, "raised").is_err());
+        assert_eq!(track(15).unwrap(), 15);
+        assert!(track(16).is_err());
+        assert_eq!(video_source(1).unwrap(), Source::Screen);
+        assert!(video_source(2).is_err());
+        assert!(video_source(6).is_err());
         // SAFETY: null with length 0 is allowed; null with a length is refused.
         assert!(unsafe { bytes(std::ptr::null(), 0, "data") }.is_ok());
         // SAFETY: as above.

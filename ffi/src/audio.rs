@@ -303,7 +303,10 @@ pub unsafe extern "C" fn livestage_audio_publish(
         }
         let channels = channels as u16;
         handles::with(engine, |client| {
-            client.channel(channel, |_| ())?;
+            // Stop an earlier microphone first: stopping unpublishes its track, which must not
+            // undo the new one's publication.
+            let old = client.channel(channel, |c| c.audio.take())?;
+            drop(old);
             let native = [16_000, 24_000, 48_000].contains(&sample_rate);
             let format = Format {
                 sample_rate: if native { sample_rate } else { 48_000 },
@@ -328,7 +331,7 @@ pub unsafe extern "C" fn livestage_audio_publish(
                 channels: usize::from(channels),
             };
             let old = client.channel(channel, |c| c.audio.replace((publisher, mic)))?;
-            drop(old);
+            drop(old); // Another call raced this one: the later one wins.
             Ok(0)
         })
     })

@@ -16,11 +16,12 @@ use livestage_net::playout::{self, Playout, PlayoutEvent};
 use livestage_net::publish::Publisher;
 use livestage_net::{Engine, Event};
 use livestage_proto::client::RosterChange;
+use livestage_proto::track::TrackId;
 use livestage_proto::wire;
 use livestage_proto::{Error as ProtoError, ErrorCode};
 
 use crate::audio::{Mic, Resample, Ring};
-use crate::error::{Error, LIVESTAGE_ERR_NOT_JOINED, Result};
+use crate::error::{Error, LIVESTAGE_ERR_NOT_FOUND, LIVESTAGE_ERR_NOT_JOINED, Result};
 use crate::events;
 use crate::video::Picture;
 
@@ -36,8 +37,9 @@ pub(crate) const EVENT_QUEUE: usize = 16_384;
 pub(crate) struct Channel {
     /// Everyone seen in the channel (this client included), by user id: their media id.
     pub(crate) peers: HashMap<String, u64>,
-    /// The video publisher and the sender frames are pushed into.
-    pub(crate) video: Option<(Publisher, CustomSender)>,
+    /// The video publishers by track id, each with the sender its frames are pushed into
+    /// (none for a screen share, which captures its own).
+    pub(crate) video: HashMap<TrackId, (Publisher, Option<CustomSender>)>,
     /// The voice publisher and its sender.
     pub(crate) audio: Option<(Publisher, Mic)>,
 }
@@ -58,7 +60,7 @@ impl Channel {
 
     /// Applies what the server asks of a publisher (keyframes, FEC) to this channel's.
     fn handle(&self, kind: &EventKind) {
-        if let Some((p, _)) = &self.video {
+        for (p, _) in self.video.values() {
             p.handle(kind);
         }
         if let Some((p, _)) = &self.audio {
@@ -107,8 +109,8 @@ pub(crate) struct Client {
     events: Receiver<String>,
     /// An event the caller's buffer was too small for, handed out first next time.
     pub(crate) pending: Mutex<Option<String>>,
-    /// The newest picture fetched per (channel, user).
-    pub(crate) pictures: Mutex<HashMap<(String, String), Picture>>,
+    /// The newest picture fetched per (channel, user, track).
+    pub(crate) pictures: Mutex<HashMap<(String, String, TrackId), Picture>>,
     stop: Arc<AtomicBool>,
     pump: Option<JoinHandle<()>>,
 }
@@ -207,6 +209,20 @@ impl Client {
             .get_mut(name)
             .ok_or_else(|| not_joined(name))?;
         Ok(f(channel))
+    }
+
+    /// The media id `user` publishes under in a joined `channel`.
+    pub(crate) fn media_id(&self, channel: &str, user: &str) -> Result<u64> {
+        self.channel(channel, |c| c.peers.get(user).copied())?
+            .ok_or_else(|| {
+                Error::new(
+                    LIVESTAGE_ERR_NOT_FOUND,
+                    format!(
+                        "no participant {user:?} in channel {channel:?} (not joined yet, left, \
+                         or hidden from this client)"
+                    ),
+                )
+            })
     }
 
     /// Marks `name` joined (replacing an earlier membership and its publishers).

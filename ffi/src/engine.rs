@@ -1,5 +1,5 @@
 //! The engine's lifecycle and requests: create and free, join and leave, role, raised hands,
-//! data, tokens, subscriptions, moderator actions, volume and counters.
+//! data, tokens, subscriptions, moderator actions and volume.
 //!
 //! A request is checked here (joined channel, valid ids, sizes) and then queued for the
 //! engine; what the server makes of it arrives later as events (`refused`, `role_changed`...).
@@ -15,30 +15,12 @@ use livestage_proto::wire::{self, Action};
 use crate::args;
 use crate::audio::SAMPLE_RATES;
 use crate::client::{Client, Output};
-use crate::error::{Error, LIVESTAGE_ERR_NOT_FOUND, Result, guard, write_text};
+use crate::error::{Error, Result, guard, write_text};
 use crate::handles;
 
 /// Play remote voice on the system's output device (or the null device when there is none)
 /// instead of handing it to `livestage_audio_read`.
 pub const LIVESTAGE_PLAY_ON_DEVICE: u32 = 1;
-
-/// Per-publisher counters from `livestage_stats`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct LivestageStats {
-    /// Video frames decoded.
-    pub video_frames: u64,
-    /// Video frames the decoder refused (a keyframe was asked for).
-    pub video_errors: u64,
-    /// Voice frames played from packets.
-    pub audio_played: u64,
-    /// Voice frames recovered from the next packet's error correction.
-    pub audio_recovered: u64,
-    /// Voice frames concealed (lost).
-    pub audio_concealed: u64,
-    /// The voice's latest level, dBFS.
-    pub level_dbfs: f32,
-}
 
 /// Starts an engine and returns its handle (positive), or a negative error code.
 ///
@@ -475,18 +457,6 @@ pub unsafe extern "C" fn livestage_set_hearing(
     }
 }
 
-/// The media id `user` publishes under in a joined `channel`.
-fn media_id(client: &Client, channel: &str, user: &str) -> Result<u64> {
-    client
-        .channel(channel, |c| c.peers.get(user).copied())?
-        .ok_or_else(|| {
-            Error::new(
-                LIVESTAGE_ERR_NOT_FOUND,
-                format!("no participant {user:?} in channel {channel:?}"),
-            )
-        })
-}
-
 /// Sets how loud `user`'s voice plays here: 0.0 (silent) to 2.0; 1.0 by default.
 ///
 /// Main thread (any thread but the audio thread).
@@ -510,53 +480,10 @@ pub unsafe extern "C" fn livestage_set_volume(
             let user = args::text(user, "user")?;
             client
                 .playout
-                .set_volume(media_id(client, channel, user)?, volume);
+                .set_volume(client.media_id(channel, user)?, volume);
             Ok(())
         })
     }
-}
-
-/// Fills `*out` with what was received from `user` in `channel` so far: returns 1, or 0 (and
-/// zeros) when nothing arrived from it yet.
-///
-/// Main thread (any thread but the audio thread).
-///
-/// # Safety
-///
-/// `channel` and `user` must be NUL-terminated strings; `out` valid for writing a
-/// `LivestageStats`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn livestage_stats(
-    engine: i64,
-    channel: *const c_char,
-    user: *const c_char,
-    out: *mut LivestageStats,
-) -> i32 {
-    guard(|| {
-        if out.is_null() {
-            return Err(Error::null("out"));
-        }
-        // SAFETY: the caller's contract.
-        let channel = unsafe { args::text(channel, "channel") }?;
-        // SAFETY: the caller's contract.
-        let user = unsafe { args::text(user, "user") }?;
-        handles::with(engine, |client| {
-            let stats = client
-                .playout
-                .participant_stats(channel, media_id(client, channel, user)?);
-            let value = stats.map_or_else(LivestageStats::default, |s| LivestageStats {
-                video_frames: s.video_frames,
-                video_errors: s.video_errors,
-                audio_played: s.audio_played,
-                audio_recovered: s.audio_recovered,
-                audio_concealed: s.audio_concealed,
-                level_dbfs: s.level_dbfs,
-            });
-            // SAFETY: non-null and valid (the caller's contract).
-            unsafe { out.write(value) };
-            Ok(i32::from(stats.is_some()))
-        })
-    })
 }
 
 /// Microseconds since the Unix epoch on the clock capture stamps use.

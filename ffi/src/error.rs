@@ -35,6 +35,9 @@ pub const LIVESTAGE_ERR_BUSY: i32 = -9;
 pub const LIVESTAGE_ERR_INTERNAL: i32 = -10;
 /// A bug inside the library was caught before it could crash the application.
 pub const LIVESTAGE_ERR_PANIC: i32 = -11;
+/// Screen capture is not possible here (no X server, Wayland without X, an unsupported
+/// format), or the shared window or display went away; the message says what to do.
+pub const LIVESTAGE_ERR_UNAVAILABLE: i32 = -12;
 
 /// A failed call: its code and its message.
 #[derive(Debug)]

@@ -97,30 +97,45 @@ mod engine;
 mod error;
 mod events;
 mod handles;
+mod publish;
+mod screen;
+mod stats;
 mod video;
 
 pub use args::{
     LIVESTAGE_LAYER_HIGH, LIVESTAGE_LAYER_LOW, LIVESTAGE_LAYER_NONE, LIVESTAGE_MUTE_KEEP,
-    LIVESTAGE_ROLE_AUDIENCE, LIVESTAGE_ROLE_HOST,
+    LIVESTAGE_ROLE_AUDIENCE, LIVESTAGE_ROLE_HOST, LIVESTAGE_SOURCE_CAMERA, LIVESTAGE_SOURCE_CUSTOM,
+    LIVESTAGE_SOURCE_INJECT, LIVESTAGE_SOURCE_MICROPHONE, LIVESTAGE_SOURCE_MUSIC,
+    LIVESTAGE_SOURCE_SCREEN,
 };
 pub use audio::{
     livestage_audio_publish, livestage_audio_push, livestage_audio_read, livestage_audio_unpublish,
 };
 pub use engine::{
-    LIVESTAGE_PLAY_ON_DEVICE, LivestageStats, livestage_cert_fingerprint, livestage_demote,
-    livestage_engine_free, livestage_engine_new, livestage_join, livestage_kick, livestage_leave,
-    livestage_mute, livestage_now_us, livestage_promote, livestage_raise_hand,
-    livestage_renew_token, livestage_send_data, livestage_set_hearing, livestage_set_role,
-    livestage_set_volume, livestage_stats, livestage_subscribe,
+    LIVESTAGE_PLAY_ON_DEVICE, livestage_cert_fingerprint, livestage_demote, livestage_engine_free,
+    livestage_engine_new, livestage_join, livestage_kick, livestage_leave, livestage_mute,
+    livestage_now_us, livestage_promote, livestage_raise_hand, livestage_renew_token,
+    livestage_send_data, livestage_set_hearing, livestage_set_role, livestage_set_volume,
+    livestage_subscribe,
 };
 pub use error::{
     LIVESTAGE_ERR_ARGUMENT, LIVESTAGE_ERR_BUFFER_TOO_SMALL, LIVESTAGE_ERR_BUSY,
     LIVESTAGE_ERR_HANDLE, LIVESTAGE_ERR_INTERNAL, LIVESTAGE_ERR_NOT_FOUND,
     LIVESTAGE_ERR_NOT_JOINED, LIVESTAGE_ERR_NOT_PUBLISHING, LIVESTAGE_ERR_NULL,
-    LIVESTAGE_ERR_PANIC, LIVESTAGE_ERR_STATE, LIVESTAGE_OK, livestage_last_error,
+    LIVESTAGE_ERR_PANIC, LIVESTAGE_ERR_STATE, LIVESTAGE_ERR_UNAVAILABLE, LIVESTAGE_OK,
+    livestage_last_error,
 };
 pub use events::livestage_poll_event;
+pub use publish::{
+    livestage_video_publish, livestage_video_publish_track, livestage_video_push,
+    livestage_video_push_track, livestage_video_unpublish, livestage_video_unpublish_track,
+};
+pub use screen::{
+    LIVESTAGE_SCREEN_DISPLAY, LIVESTAGE_SCREEN_REGION, LIVESTAGE_SCREEN_WINDOW,
+    livestage_screen_share, livestage_screen_stop, livestage_screens,
+};
+pub use stats::{LivestageStats, livestage_stats, livestage_stats_track};
 pub use video::{
     LIVESTAGE_FLIP_Y, LivestageFrame, LivestageStamp, livestage_read_stamp, livestage_video_frame,
-    livestage_video_publish, livestage_video_push, livestage_video_unpublish,
+    livestage_video_frame_track,
 };

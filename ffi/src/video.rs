@@ -1,6 +1,6 @@
-//! Video through the C ABI: the newest picture of a remote user as RGBA in the caller's
-//! buffer (copied only when it changed), frames the app pushes (a camera's render texture read
-//! back), and the burned-in stamp of the test pattern for measuring latency.
+//! Video through the C ABI: the newest picture of a remote user's video track as RGBA in the
+//! caller's buffer (copied only when it changed), and the burned-in stamp of the test pattern
+//! for measuring latency. Publishing is in `publish.rs`, screen sharing in `screen.rs`.
 //!
 //! Pixels are RGBA, 4 bytes each, tightly packed, rows top to bottom; with
 //! `LIVESTAGE_FLIP_Y` rows go bottom to top, as Unity's textures hold them.
@@ -8,23 +8,23 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use livestage_media::video::{self, CustomSource, I420, Rgba, convert, read_stamp};
-use livestage_net::engine::now_us;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use livestage_media::video::{self, I420, Rgba, convert, read_stamp};
 use livestage_net::playout::VideoFrame;
-use livestage_net::publish::{Publisher, Video, VideoSource};
+use livestage_proto::track::{self, TrackId};
 
 use crate::args;
 use crate::client::{Client, lock};
-use crate::error::{
-    Error, LIVESTAGE_ERR_BUFFER_TOO_SMALL, LIVESTAGE_ERR_NOT_FOUND, LIVESTAGE_ERR_NOT_PUBLISHING,
-    LIVESTAGE_ERR_NULL, Result, guard,
-};
+use crate::error::{Error, LIVESTAGE_ERR_BUFFER_TOO_SMALL, LIVESTAGE_ERR_NULL, Result, guard};
 use crate::handles;
 
 /// Rows bottom to top (Unity's texture order) instead of top to bottom.
 pub const LIVESTAGE_FLIP_Y: u32 = 1;
 
-/// What `livestage_video_frame` reports about the newest picture.
+/// What `livestage_video_frame` and `livestage_video_frame_track` report about the newest
+/// picture.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LivestageFrame {
@@ -34,7 +34,7 @@ pub struct LivestageFrame {
     pub height: u32,
     /// Bytes of RGBA: `width * height * 4`.
     pub size: u64,
-    /// Counts the pictures this engine has handed out for this user, from 1; it changes
+    /// Counts the pictures this engine has handed out for this user's track, from 1; it changes
     /// exactly when a newer picture arrived. 0 when there is none yet.
     pub seq: u64,
     /// The publisher's frame number.
@@ -53,7 +53,7 @@ pub struct LivestageStamp {
     pub capture_us: u64,
 }
 
-/// The newest picture handed out for one (channel, user), kept converted to RGBA.
+/// The newest picture handed out for one (channel, user, track), kept converted to RGBA.
 pub(crate) struct Picture {
     frame: Arc<VideoFrame>,
     seq: u64,
@@ -75,7 +75,7 @@ impl Picture {
 }
 
 /// Copies `src` rows into `dst`, reversing their order when `flip`.
-fn copy_rows(src: &[u8], dst: &mut [u8], row: usize, flip: bool) {
+pub(crate) fn copy_rows(src: &[u8], dst: &mut [u8], row: usize, flip: bool) {
     if flip {
         for (d, s) in dst.chunks_exact_mut(row).zip(src.chunks_exact(row).rev()) {
             d.copy_from_slice(s);
@@ -85,32 +85,29 @@ fn copy_rows(src: &[u8], dst: &mut [u8], row: usize, flip: bool) {
     }
 }
 
-/// Brings the (channel, user) picture up to date with the playout's newest; `None` when the
-/// user has not shown a picture yet.
+/// Brings the (channel, user, track) picture up to date with the playout's newest; `None`
+/// when the track has not shown a picture yet.
 fn refresh<'a>(
     client: &Client,
-    pictures: &'a mut std::collections::HashMap<(String, String), Picture>,
+    pictures: &'a mut HashMap<(String, String, TrackId), Picture>,
     channel: &str,
     user: &str,
+    track: TrackId,
 ) -> Result<Option<&'a Picture>> {
-    let key = (channel.to_owned(), user.to_owned());
-    let media_id = client.channel(channel, |c| c.peers.get(user).copied())?;
-    let Some(media_id) = media_id else {
-        pictures.remove(&key);
-        return Err(Error::new(
-            LIVESTAGE_ERR_NOT_FOUND,
-            format!(
-                "no participant {user:?} in channel {channel:?} (not joined yet, left, or hidden from this client)"
-            ),
-        ));
+    let key = (channel.to_owned(), user.to_owned(), track);
+    let media_id = match client.media_id(channel, user) {
+        Ok(id) => id,
+        Err(e) => {
+            pictures.retain(|(c, u, _), _| c != channel || u != user);
+            return Err(e);
+        }
     };
-    let camera = livestage_proto::track::CAMERA;
-    let Some(latest) = client.playout.latest_video(channel, media_id, camera) else {
+    let Some(latest) = client.playout.latest_video(channel, media_id, track) else {
         return Ok(pictures.get(&key));
     };
     let picture = match pictures.entry(key) {
-        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(e) => e.insert(Picture {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => e.insert(Picture {
             rgba: Rgba::new(latest.picture.width(), latest.picture.height())
                 .map_err(Error::internal)?,
             frame: latest.clone(),
@@ -129,27 +126,16 @@ fn refresh<'a>(
     Ok(Some(picture))
 }
 
-/// Copies the newest picture of `user` in `channel` into `buf` as RGBA, if it is newer than
-/// `last_seq` (pass 0 the first time, then the `seq` it reported).
-///
-/// Returns 1 when a newer picture was copied, 0 when there is nothing newer (or no picture
-/// yet; `out->seq` is then 0), or a negative code: `LIVESTAGE_ERR_BUFFER_TOO_SMALL` when
-/// `capacity` is less than `out->size` (pass a null `buf` to ask for the size),
-/// `LIVESTAGE_ERR_NOT_FOUND` for a user not in the channel. `*out` describes the newest
-/// picture in every case but errors before it was found. `flags`: `LIVESTAGE_FLIP_Y`.
-///
-/// Main thread (any thread but the audio thread). Converting a new picture to RGBA happens
-/// here, once per picture, whoever asks first.
+/// The body of `livestage_video_frame_track`.
 ///
 /// # Safety
 ///
-/// `channel` and `user` must be NUL-terminated strings; `buf` null or valid for `capacity`
-/// bytes of writing; `out` valid for writing a `LivestageFrame`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn livestage_video_frame(
+/// As `livestage_video_frame_track`.
+unsafe fn frame(
     engine: i64,
     channel: *const c_char,
     user: *const c_char,
+    track: u8,
     last_seq: u64,
     flags: u32,
     buf: *mut u8,
@@ -164,9 +150,10 @@ pub unsafe extern "C" fn livestage_video_frame(
         let channel = unsafe { args::text(channel, "channel") }?;
         // SAFETY: the caller's contract.
         let user = unsafe { args::text(user, "user") }?;
+        let track = args::track(track)?;
         handles::with(engine, |client| {
             let mut pictures = lock(&client.pictures);
-            let picture = refresh(client, &mut pictures, channel, user)?;
+            let picture = refresh(client, &mut pictures, channel, user, track)?;
             let info = picture.map(Picture::info).unwrap_or_default();
             // SAFETY: `out` is non-null and valid (the caller's contract).
             unsafe { out.write(info) };
@@ -192,122 +179,82 @@ pub unsafe extern "C" fn livestage_video_frame(
     })
 }
 
-/// Starts publishing frames the app pushes (`livestage_video_push`) in a joined channel:
-/// `width` x `height` (even, 16x16 to 3840x2160) at up to `fps` frames per second (1 to 60),
-/// H.264 at `bitrate_bps` (0 picks one for the size). The newest pushed frame is encoded at
-/// each tick. Replaces an earlier video publisher of the channel. The token must grant
-/// publishing video and the role must be host, or the server refuses the frames.
+/// Copies the newest picture of `user`'s camera track (`track` 0) in `channel` into `buf`
+/// as RGBA, if it is newer than `last_seq`: `livestage_video_frame_track` with track 0.
 ///
 /// Main thread (any thread but the audio thread).
 ///
 /// # Safety
 ///
-/// `channel` must be a NUL-terminated string.
+/// `channel` and `user` must be NUL-terminated strings; `buf` null or valid for `capacity`
+/// bytes of writing; `out` valid for writing a `LivestageFrame`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn livestage_video_publish(
+pub unsafe extern "C" fn livestage_video_frame(
     engine: i64,
     channel: *const c_char,
-    width: u32,
-    height: u32,
-    fps: f32,
-    bitrate_bps: u32,
-) -> i32 {
-    guard(|| {
-        // SAFETY: the caller's contract.
-        let channel = unsafe { args::text(channel, "channel") }?;
-        if !(1.0..=60.0).contains(&fps) {
-            return Err(Error::argument(format!(
-                "fps {fps} is outside 1 to 60 frames per second"
-            )));
-        }
-        let (source, sender) =
-            CustomSource::new(width, height).map_err(|e| Error::argument(e.to_string()))?;
-        handles::with(engine, |client| {
-            client.channel(channel, |_| ())?;
-            let video = Video {
-                bitrate_bps: (bitrate_bps > 0).then_some(bitrate_bps),
-                ..Video::new(VideoSource::Custom(source), fps)
-            };
-            let publisher = Publisher::start(client.engine.clone(), channel, Some(video), None)
-                .map_err(Error::internal)?;
-            let old = client.channel(channel, |c| c.video.replace((publisher, sender)))?;
-            drop(old);
-            Ok(0)
-        })
-    })
-}
-
-/// Pushes one RGBA frame (`len` = `width * height * 4` bytes, the size given to
-/// `livestage_video_publish`) to the channel's video publisher, stamped with the current
-/// time as its capture time. It replaces a pushed frame not yet encoded; never blocks.
-/// `flags`: `LIVESTAGE_FLIP_Y` for rows bottom to top (a Unity texture read back).
-///
-/// Main thread, or any thread that has the pixels; converts to I420 on the calling thread.
-///
-/// # Safety
-///
-/// `channel` must be a NUL-terminated string; `rgba` valid for `len` bytes of reading.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn livestage_video_push(
-    engine: i64,
-    channel: *const c_char,
-    rgba: *const u8,
-    len: usize,
-    width: u32,
-    height: u32,
+    user: *const c_char,
+    last_seq: u64,
     flags: u32,
+    buf: *mut u8,
+    capacity: usize,
+    out: *mut LivestageFrame,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: the caller's contract.
-        let channel = unsafe { args::text(channel, "channel") }?;
-        // SAFETY: the caller's contract.
-        let pixels = unsafe { args::bytes(rgba, len, "rgba") }?;
-        let frame = rgba_frame(pixels, width, height, flags)?;
-        handles::with(engine, |client| {
-            let sender = client.channel(channel, |c| c.video.as_ref().map(|(_, s)| s.clone()))?;
-            let sender = sender.ok_or_else(|| {
-                Error::new(
-                    LIVESTAGE_ERR_NOT_PUBLISHING,
-                    format!(
-                        "video is not published in {channel:?}; call livestage_video_publish first"
-                    ),
-                )
-            })?;
-            sender
-                .push_rgba(frame, now_us())
-                .map_err(|e| Error::argument(e.to_string()))?;
-            Ok(0)
-        })
-    })
+    // SAFETY: the caller's contract.
+    unsafe {
+        frame(
+            engine,
+            channel,
+            user,
+            track::CAMERA,
+            last_seq,
+            flags,
+            buf,
+            capacity,
+            out,
+        )
+    }
 }
 
-/// Stops publishing video in a channel.
+/// Copies the newest picture of one video track of `user` in `channel` into `buf` as RGBA,
+/// if it is newer than `last_seq` (pass 0 the first time, then the `seq` it reported). Track
+/// ids are in the participant's `tracks` (the camera is 0 and a screen share 2 by default).
 ///
-/// Main thread (any thread but the audio thread); waits for the encoder's current frame.
+/// Returns 1 when a newer picture was copied, 0 when there is nothing newer (or no picture
+/// yet; `out->seq` is then 0), or a negative code: `LIVESTAGE_ERR_BUFFER_TOO_SMALL` when
+/// `capacity` is less than `out->size` (pass a null `buf` to ask for the size),
+/// `LIVESTAGE_ERR_NOT_FOUND` for a user not in the channel, `LIVESTAGE_ERR_ARGUMENT` for a
+/// track id of 16 or more. `*out` describes the newest picture in every case but errors
+/// before it was found. `flags`: `LIVESTAGE_FLIP_Y`.
+///
+/// Main thread (any thread but the audio thread). Converting a new picture to RGBA happens
+/// here, once per picture, whoever asks first.
 ///
 /// # Safety
 ///
-/// `channel` must be a NUL-terminated string.
+/// `channel` and `user` must be NUL-terminated strings; `buf` null or valid for `capacity`
+/// bytes of writing; `out` valid for writing a `LivestageFrame`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn livestage_video_unpublish(engine: i64, channel: *const c_char) -> i32 {
-    guard(|| {
-        // SAFETY: the caller's contract.
-        let channel = unsafe { args::text(channel, "channel") }?;
-        handles::with(engine, |client| {
-            let old = client.channel(channel, |c| c.video.take())?;
-            old.ok_or_else(|| {
-                Error::new(
-                    LIVESTAGE_ERR_NOT_PUBLISHING,
-                    format!("video is not published in {channel:?}"),
-                )
-            })?;
-            Ok(0)
-        })
-    })
+pub unsafe extern "C" fn livestage_video_frame_track(
+    engine: i64,
+    channel: *const c_char,
+    user: *const c_char,
+    track: u8,
+    last_seq: u64,
+    flags: u32,
+    buf: *mut u8,
+    capacity: usize,
+    out: *mut LivestageFrame,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        frame(
+            engine, channel, user, track, last_seq, flags, buf, capacity, out,
+        )
+    }
 }
 
 /// Checks and copies caller pixels into an [`Rgba`] (rows top to bottom).
-fn rgba_frame(pixels: &[u8], width: u32, height: u32, flags: u32) -> Result<Rgba> {
+pub(crate) fn rgba_frame(pixels: &[u8], width: u32, height: u32, flags: u32) -> Result<Rgba> {
     video::frame::check_size(width, height).map_err(|e| Error::argument(e.to_string()))?;
     let size = width as usize * height as usize * 4;
     if pixels.len() != size {
