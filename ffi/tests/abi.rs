@@ -1,6 +1,7 @@
 //! The C ABI without a server: handles that stay invalid once freed (even while an audio
 //! thread is reading), and bad input refused with the documented codes and a message, never a
-//! crash. Joining an address nobody answers on is enough to exercise a joined channel.
+//! crash (track ids, video sources, screen targets included). Joining an address nobody
+//! answers on is enough to exercise a joined channel.
 // Calling a C ABI from Rust takes unsafe blocks; each says why its pointers are valid.
 #![allow(unsafe_code, clippy::unwrap_used)]
 
@@ -304,11 +305,132 @@ fn a_joined_channel_takes_requests_and_refuses_bad_ones_and_nothing_after_leavin
             last_error()
         );
 
+        // Video tracks: ids below 16, video sources only, at most 4, pushes to what is there.
+        let publish_track = |track, source| {
+            livestage_video_publish_track(engine, lobby.as_ptr(), track, source, 64, 48, 30.0, 0)
+        };
+        assert_eq!(
+            publish_track(16, LIVESTAGE_SOURCE_CUSTOM),
+            LIVESTAGE_ERR_ARGUMENT
+        );
+        assert!(
+            last_error().contains("track ids are 0 to 15"),
+            "{}",
+            last_error()
+        );
+        for source in [LIVESTAGE_SOURCE_MICROPHONE, LIVESTAGE_SOURCE_MUSIC, 9] {
+            assert_eq!(publish_track(3, source), LIVESTAGE_ERR_ARGUMENT);
+            assert!(last_error().contains("video track is"), "{}", last_error());
+        }
+        let push_track = |track| {
+            livestage_video_push_track(
+                engine,
+                lobby.as_ptr(),
+                track,
+                pixels.as_ptr(),
+                pixels.len(),
+                64,
+                48,
+                0,
+            )
+        };
+        assert_eq!(push_track(3), LIVESTAGE_ERR_NOT_PUBLISHING);
+        assert!(
+            last_error().contains("livestage_video_publish_track"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(push_track(200), LIVESTAGE_ERR_ARGUMENT);
+        for track in [3, 4, 5] {
+            assert_eq!(
+                publish_track(track, LIVESTAGE_SOURCE_CUSTOM),
+                0,
+                "{}",
+                last_error()
+            );
+        }
+        assert_eq!(push_track(3), 0);
+        assert_eq!(
+            publish_track(6, LIVESTAGE_SOURCE_SCREEN),
+            LIVESTAGE_ERR_ARGUMENT
+        );
+        assert!(last_error().contains("4 video tracks"), "{}", last_error());
+        assert_eq!(
+            publish_track(5, LIVESTAGE_SOURCE_SCREEN),
+            0,
+            "a track is replaced"
+        );
+        for track in [4, 5] {
+            assert_eq!(
+                livestage_video_unpublish_track(engine, lobby.as_ptr(), track),
+                0
+            );
+        }
+        assert_eq!(
+            livestage_video_unpublish_track(engine, lobby.as_ptr(), 4),
+            LIVESTAGE_ERR_NOT_PUBLISHING
+        );
+        assert_eq!(
+            livestage_video_frame_track(
+                engine,
+                lobby.as_ptr(),
+                c"bob".as_ptr(),
+                16,
+                0,
+                0,
+                null_mut(),
+                0,
+                &mut frame,
+            ),
+            LIVESTAGE_ERR_ARGUMENT
+        );
+        let mut stats = LivestageStats::default();
+        assert_eq!(
+            livestage_stats_track(engine, lobby.as_ptr(), c"bob".as_ptr(), 0, &mut stats),
+            LIVESTAGE_ERR_NOT_FOUND
+        );
+
+        // Screen sharing: bad targets are refused before capture is tried.
+        let share = |target, width, fps| {
+            livestage_screen_share(engine, lobby.as_ptr(), target, 0, 0, 0, width, 16, fps)
+        };
+        assert_eq!(share(7, 0, 15.0), LIVESTAGE_ERR_ARGUMENT);
+        assert_eq!(
+            share(LIVESTAGE_SCREEN_REGION, 0, 15.0),
+            LIVESTAGE_ERR_ARGUMENT
+        );
+        assert_eq!(
+            share(LIVESTAGE_SCREEN_DISPLAY, 0, 0.0),
+            LIVESTAGE_ERR_ARGUMENT
+        );
+        assert_eq!(
+            livestage_screen_stop(engine, lobby.as_ptr()),
+            LIVESTAGE_ERR_NOT_PUBLISHING
+        );
+        if std::env::var_os("DISPLAY").is_none() {
+            assert_eq!(
+                share(LIVESTAGE_SCREEN_DISPLAY, 0, 15.0),
+                LIVESTAGE_ERR_UNAVAILABLE
+            );
+            assert!(last_error().contains("unavailable"), "{}", last_error());
+            let mut json = [0 as c_char; 64];
+            assert_eq!(
+                livestage_screens(json.as_mut_ptr(), json.len()),
+                LIVESTAGE_ERR_UNAVAILABLE
+            );
+        }
+
         // Voice: 44.1 kHz stereo is resampled; half a frame is refused.
         assert_eq!(
             livestage_audio_publish(engine, lobby.as_ptr(), 44_100, 2),
             0
         );
+        assert_eq!(
+            publish_track(1, LIVESTAGE_SOURCE_CUSTOM),
+            LIVESTAGE_ERR_ARGUMENT,
+            "the microphone's id"
+        );
+        assert!(last_error().contains("microphone"), "{}", last_error());
         let samples = vec![0.1f32; 2 * 441];
         assert_eq!(
             livestage_audio_push(engine, lobby.as_ptr(), samples.as_ptr(), samples.len()),
