@@ -23,10 +23,14 @@
 //! | `token_renewed` | `expires`: seconds since the Unix epoch |
 //! | `layer_changed` | `user` (null if unknown); `media_id`; `layer`: `high` or `low` |
 //! | `speaking` | `user` (null if unknown); `media_id`; `speaking`: bool |
+//! | `track_published` | `user`; `track`: a track (published or changed) |
+//! | `track_unpublished` | `user`; `track`: its id |
+//! | `track_ended` | `track`: the id of this client's track whose source ended by itself (a shared window closed); `error` |
 //! | `error` | `error`: a call refused before it was sent (e.g. not joined, too large) |
 //!
 //! A participant is `{"user", "role": "host"|"audience", "moderator", "audio_muted",
-//! "video_muted", "hand_raised", "media_id"}`; an error is `{"code", "message"}` with the stable snake_case
+//! "video_muted", "hand_raised", "media_id", "tracks"}`, a track `{"id", "kind": "audio"|"video",
+//! "source", "name", "low_layer", "muted"}`; an error is `{"code", "message"}` with the stable snake_case
 //! codes of the server (`token_invalid`, `not_permitted`, `too_many_hosts`, `kicked`,
 //! `server_unreachable`, ...).
 //!

@@ -251,10 +251,19 @@ namespace Livestage.Native
             Check(Interop.livestage_set_volume(Live(), Name(channel), Name(user), volume));
         }
 
-        /// <summary>What arrived from a user so far; false when nothing did yet.</summary>
+        /// <summary>What arrived from a user so far, all its tracks together; false when nothing
+        /// did yet.</summary>
         public bool TryGetStats(string channel, string user, out Stats stats)
         {
             int code = Interop.livestage_stats(Live(), Name(channel), Name(user), out stats);
+            Check(code);
+            return code == 1;
+        }
+
+        /// <summary>What arrived on one of a user's tracks so far; false when nothing did yet.</summary>
+        public bool TryGetStats(string channel, string user, byte track, out Stats stats)
+        {
+            int code = Interop.livestage_stats_track(Live(), Name(channel), Name(user), track, out stats);
             Check(code);
             return code == 1;
         }
@@ -279,19 +288,27 @@ namespace Livestage.Native
             return true;
         }
 
-        /// <summary>Copies a user's newest picture into frame when it is newer than frame.Seq;
-        /// true when it did. flipY gives rows bottom to top, as Texture2D.LoadRawTextureData
-        /// wants them. Throws for a user not in the channel.</summary>
+        /// <summary>Copies a user's newest camera picture into frame when it is newer than
+        /// frame.Seq; true when it did. flipY gives rows bottom to top, as
+        /// Texture2D.LoadRawTextureData wants them. Throws for a user not in the channel.</summary>
         public bool TryGetFrame(string channel, string user, VideoFrame frame, bool flipY = false)
+        {
+            return TryGetFrame(channel, user, Track.Camera, frame, flipY);
+        }
+
+        /// <summary>Copies the newest picture of one of a user's video tracks (an id from
+        /// Participant.Tracks) into frame when it is newer than frame.Seq; true when it did. Use
+        /// one VideoFrame per track. Throws for a user not in the channel.</summary>
+        public bool TryGetFrame(string channel, string user, byte track, VideoFrame frame, bool flipY = false)
         {
             uint flags = flipY ? Interop.LIVESTAGE_FLIP_Y : 0;
             FrameInfo info;
-            int code = Interop.livestage_video_frame(Live(), Name(channel), Name(user), frame.Seq, flags,
+            int code = Interop.livestage_video_frame_track(Live(), Name(channel), Name(user), track, frame.Seq, flags,
                 frame.Pixels, (UIntPtr)frame.Pixels.Length, out info);
             if (code == Interop.LIVESTAGE_ERR_BUFFER_TOO_SMALL)
             {
                 frame.Pixels = new byte[(int)info.Size];
-                code = Interop.livestage_video_frame(Live(), Name(channel), Name(user), frame.Seq, flags,
+                code = Interop.livestage_video_frame_track(Live(), Name(channel), Name(user), track, frame.Seq, flags,
                     frame.Pixels, (UIntPtr)frame.Pixels.Length, out info);
             }
             Check(code);
@@ -307,7 +324,8 @@ namespace Livestage.Native
             return true;
         }
 
-        /// <summary>Starts publishing pushed frames of width x height at up to fps.</summary>
+        /// <summary>Starts publishing pushed frames of width x height at up to fps as the camera
+        /// track.</summary>
         public void PublishVideo(string channel, int width, int height, float fps, int bitrateBps = 0)
         {
             Check(Interop.livestage_video_publish(Live(), Name(channel), (uint)width, (uint)height, fps,
@@ -328,10 +346,76 @@ namespace Livestage.Native
                 (uint)height, flipY ? Interop.LIVESTAGE_FLIP_Y : 0));
         }
 
-        /// <summary>Stops publishing video.</summary>
+        /// <summary>Stops publishing the camera track.</summary>
         public void UnpublishVideo(string channel)
         {
             Check(Interop.livestage_video_unpublish(Live(), Name(channel)));
+        }
+
+        /// <summary>Starts publishing pushed frames as another video track (id 0 to 15, not the
+        /// microphone's 1; up to 4 video tracks), labelled Camera, Screen or Custom so viewers can
+        /// tell them apart. Replaces an earlier publisher of the same track.</summary>
+        public void PublishVideoTrack(string channel, byte track, TrackSource source, int width, int height, float fps,
+            int bitrateBps = 0)
+        {
+            Check(Interop.livestage_video_publish_track(Live(), Name(channel), track, (int)source, (uint)width,
+                (uint)height, fps, (uint)bitrateBps));
+        }
+
+        /// <summary>Pushes one RGBA frame to a video track published with PublishVideoTrack.</summary>
+        public void PushVideo(string channel, byte track, byte[] rgba, int width, int height, bool flipY = false)
+        {
+            Check(Interop.livestage_video_push_track(Live(), Name(channel), track, rgba, (UIntPtr)rgba.Length,
+                (uint)width, (uint)height, flipY ? Interop.LIVESTAGE_FLIP_Y : 0));
+        }
+
+        /// <summary>Pushes one RGBA frame of length bytes from native memory to a video track.</summary>
+        public void PushVideo(string channel, byte track, IntPtr rgba, int length, int width, int height,
+            bool flipY = false)
+        {
+            Check(Interop.livestage_video_push_track_ptr(Live(), Name(channel), track, rgba, (UIntPtr)length,
+                (uint)width, (uint)height, flipY ? Interop.LIVESTAGE_FLIP_Y : 0));
+        }
+
+        /// <summary>Stops publishing a video track (a pushed one or the screen share).</summary>
+        public void UnpublishVideoTrack(string channel, byte track)
+        {
+            Check(Interop.livestage_video_unpublish_track(Live(), Name(channel), track));
+        }
+
+        /// <summary>What can be shared. Throws LivestageException with LIVESTAGE_ERR_UNAVAILABLE
+        /// when screen capture is not possible here (no X server).</summary>
+        public static Screens Screens()
+        {
+            byte[] buffer = new byte[16 * 1024];
+            int size = Interop.livestage_screens(buffer, (UIntPtr)buffer.Length);
+            if (size > buffer.Length)
+            {
+                buffer = new byte[size];
+                size = Interop.livestage_screens(buffer, (UIntPtr)buffer.Length);
+            }
+            Check(size);
+            return Native.Screens.Parse(Encoding.UTF8.GetString(buffer, 0, size - 1));
+        }
+
+        /// <summary>Shares a display (id from Screens(), uint.MaxValue for the first), a window,
+        /// or a region as the screen track (Track.Screen, with a low layer) at fps (1 to 60). For a
+        /// display or window, a width and height above 0 share only that part (x, y from its
+        /// corner); for Region they are the region of the first display. Throws with
+        /// LIVESTAGE_ERR_ARGUMENT for a target that does not exist and LIVESTAGE_ERR_UNAVAILABLE
+        /// when capture is not possible here; a window that closes later ends the share with a
+        /// track_ended event.</summary>
+        public void ShareScreen(string channel, ScreenTarget target, uint id = uint.MaxValue, int x = 0, int y = 0,
+            int width = 0, int height = 0, float fps = 15)
+        {
+            Check(Interop.livestage_screen_share(Live(), Name(channel), (int)target, id, x, y, (uint)width,
+                (uint)height, fps));
+        }
+
+        /// <summary>Stops sharing the screen.</summary>
+        public void StopScreenShare(string channel)
+        {
+            Check(Interop.livestage_screen_stop(Live(), Name(channel)));
         }
 
         /// <summary>Starts publishing a microphone pushed at sampleRate with channels.</summary>

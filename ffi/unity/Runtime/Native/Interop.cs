@@ -26,6 +26,7 @@ namespace Livestage.Native
         public const int LIVESTAGE_ERR_BUSY = -9;
         public const int LIVESTAGE_ERR_INTERNAL = -10;
         public const int LIVESTAGE_ERR_PANIC = -11;
+        public const int LIVESTAGE_ERR_UNAVAILABLE = -12;
 
         public const int LIVESTAGE_ROLE_AUDIENCE = 0;
         public const int LIVESTAGE_ROLE_HOST = 1;
@@ -35,6 +36,15 @@ namespace Livestage.Native
         public const int LIVESTAGE_MUTE_KEEP = -1;
         public const uint LIVESTAGE_PLAY_ON_DEVICE = 1;
         public const uint LIVESTAGE_FLIP_Y = 1;
+        public const int LIVESTAGE_SOURCE_CAMERA = 0;
+        public const int LIVESTAGE_SOURCE_SCREEN = 1;
+        public const int LIVESTAGE_SOURCE_MICROPHONE = 2;
+        public const int LIVESTAGE_SOURCE_CUSTOM = 3;
+        public const int LIVESTAGE_SOURCE_MUSIC = 4;
+        public const int LIVESTAGE_SOURCE_INJECT = 5;
+        public const int LIVESTAGE_SCREEN_DISPLAY = 0;
+        public const int LIVESTAGE_SCREEN_WINDOW = 1;
+        public const int LIVESTAGE_SCREEN_REGION = 2;
 
         /// <summary>NUL-terminated UTF-8 for a string argument; null stays null.</summary>
         public static byte[] Utf8(string text)
@@ -100,6 +110,10 @@ namespace Livestage.Native
         public static extern int livestage_stats(long engine, byte[] channel, byte[] user, out Stats stats);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_stats_track(long engine, byte[] channel, byte[] user, byte track,
+            out Stats stats);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern ulong livestage_now_us();
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
@@ -122,6 +136,15 @@ namespace Livestage.Native
             uint flags, IntPtr buf, UIntPtr capacity, out FrameInfo info);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_video_frame_track(long engine, byte[] channel, byte[] user, byte track,
+            ulong lastSeq, uint flags, byte[] buf, UIntPtr capacity, out FrameInfo info);
+
+        /// <summary>The same call into native memory (a NativeArray, a texture's buffer).</summary>
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "livestage_video_frame_track")]
+        public static extern int livestage_video_frame_track_ptr(long engine, byte[] channel, byte[] user, byte track,
+            ulong lastSeq, uint flags, IntPtr buf, UIntPtr capacity, out FrameInfo info);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int livestage_video_publish(long engine, byte[] channel, uint width, uint height,
             float fps, uint bitrateBps);
 
@@ -136,6 +159,32 @@ namespace Livestage.Native
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int livestage_video_unpublish(long engine, byte[] channel);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_video_publish_track(long engine, byte[] channel, byte track, int source,
+            uint width, uint height, float fps, uint bitrateBps);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_video_push_track(long engine, byte[] channel, byte track, byte[] rgba,
+            UIntPtr len, uint width, uint height, uint flags);
+
+        /// <summary>The same call from native memory (an AsyncGPUReadback's NativeArray).</summary>
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "livestage_video_push_track")]
+        public static extern int livestage_video_push_track_ptr(long engine, byte[] channel, byte track, IntPtr rgba,
+            UIntPtr len, uint width, uint height, uint flags);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_video_unpublish_track(long engine, byte[] channel, byte track);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_screens(byte[] buf, UIntPtr capacity);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_screen_share(long engine, byte[] channel, int target, uint id, int x, int y,
+            uint width, uint height, float fps);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_screen_stop(long engine, byte[] channel);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int livestage_read_stamp(byte[] rgba, UIntPtr len, uint width, uint height, uint flags,

@@ -18,6 +18,14 @@ namespace Livestage.Native
         /// <summary>An audience member asked to go on stage (always false for a host).</summary>
         public bool HandRaised;
         public ulong MediaId;
+        /// <summary>What the participant publishes: camera, microphone, screen share, custom videos.</summary>
+        public List<Track> Tracks = new List<Track>();
+
+        /// <summary>The track with this id, or null.</summary>
+        public Track GetTrack(byte id)
+        {
+            return Tracks.Find(t => t.Id == id);
+        }
 
         internal static Participant From(object value)
         {
@@ -35,6 +43,7 @@ namespace Livestage.Native
                 VideoMuted = LivestageEvent.AsBool(fields, "video_muted"),
                 HandRaised = LivestageEvent.AsBool(fields, "hand_raised"),
                 MediaId = LivestageEvent.AsULong(fields, "media_id"),
+                Tracks = Track.ListFrom(fields.ContainsKey("tracks") ? fields["tracks"] : null),
             };
         }
     }
@@ -56,7 +65,8 @@ namespace Livestage.Native
     {
         /// <summary>state, joined, peer_joined, peer_left, role_changed, roster, participant,
         /// participant_gone, audience, mute_changed, hand_changed, hearing_changed, data, refused, token_expiring, token_renewed,
-        /// layer_changed, speaking or error; ignore types you do not know.</summary>
+        /// layer_changed, speaking, track_published, track_unpublished, track_ended or error; ignore
+        /// types you do not know.</summary>
         public readonly string Type;
         /// <summary>The channel it happened in.</summary>
         public readonly string Channel;
@@ -100,6 +110,14 @@ namespace Livestage.Native
         {
             object value;
             return Fields.TryGetValue(key, out value) ? Participant.From(value) : null;
+        }
+
+        /// <summary>The track of a track_published event, or null (track_unpublished and
+        /// track_ended carry only its id: GetULong("track")).</summary>
+        public Track GetTrack(string key)
+        {
+            object value;
+            return Fields.TryGetValue(key, out value) ? Track.From(value) : null;
         }
 
         /// <summary>A list of participants (peers, participants); empty when absent.</summary>
@@ -156,6 +174,16 @@ namespace Livestage.Native
         {
             object value;
             return fields.TryGetValue(key, out value) && value is bool && (bool)value;
+        }
+
+        internal static long AsLong(Dictionary<string, object> fields, string key)
+        {
+            object value;
+            if (!fields.TryGetValue(key, out value) || value == null)
+            {
+                return 0;
+            }
+            return Convert.ToInt64(value, CultureInfo.InvariantCulture);
         }
 
         internal static ulong AsULong(Dictionary<string, object> fields, string key)

@@ -1,6 +1,7 @@
-// A live channel as a component: owns the Engine, joins on enable, polls events every frame
-// and keeps one Texture2D per remote participant that shows video, written only when a newer
-// picture arrived.
+// A live channel as a component: owns the Engine, joins on enable, polls events every frame,
+// keeps the participants this client sees (with their tracks, from the library's roster) and
+// one Texture2D per video track of each (camera, screen share, custom videos), written only
+// when a newer picture arrived. It can share this machine's screen beside the camera.
 
 using System;
 using System.Collections.Generic;
@@ -30,8 +31,12 @@ namespace Livestage.Unity
         public bool joinAsHost;
 
         readonly Dictionary<string, Texture2D> textures = new Dictionary<string, Texture2D>();
-        readonly Dictionary<string, VideoFrame> frames = new Dictionary<string, VideoFrame>();
-        readonly List<string> participants = new List<string>();
+        readonly Dictionary<string, Dictionary<byte, Texture2D>> trackTextures =
+            new Dictionary<string, Dictionary<byte, Texture2D>>();
+        readonly Dictionary<string, Dictionary<byte, VideoFrame>> frames =
+            new Dictionary<string, Dictionary<byte, VideoFrame>>();
+        readonly Dictionary<string, Participant> participants = new Dictionary<string, Participant>();
+        readonly List<Participant> order = new List<Participant>();
 
         /// <summary>The engine; null before Awake and after OnDestroy.</summary>
         public Engine Engine { get; private set; }
@@ -45,20 +50,50 @@ namespace Livestage.Unity
         /// <summary>True between the joined event and the end of the session.</summary>
         public bool IsJoined { get; private set; }
 
-        /// <summary>One texture per remote participant that showed video, by user id.</summary>
+        /// <summary>One texture per remote participant that showed camera video, by user id.</summary>
         public IDictionary<string, Texture2D> Textures
         {
             get { return textures; }
         }
 
+        /// <summary>The remote participants this client sees, by user id, each with its Tracks.</summary>
+        public IDictionary<string, Participant> Participants
+        {
+            get { return participants; }
+        }
+
+        /// <summary>The texture of one of a participant's video tracks (Track.Camera, Track.Screen,
+        /// or an id from its Tracks), or null before its first picture.</summary>
+        public Texture2D GetTexture(string user, byte track)
+        {
+            Dictionary<byte, Texture2D> byTrack;
+            Texture2D texture;
+            return trackTextures.TryGetValue(user, out byTrack) && byTrack.TryGetValue(track, out texture)
+                ? texture
+                : null;
+        }
+
+        /// <summary>True while this client shares its screen in the channel.</summary>
+        public bool IsSharingScreen { get; private set; }
+
         /// <summary>Every event, after the component has applied it.</summary>
         public event Action<LivestageEvent> EventReceived;
 
-        /// <summary>A participant's texture was created or replaced (its size changed).</summary>
+        /// <summary>A participant's camera texture was created or replaced (its size changed).</summary>
         public event Action<string, Texture2D> TextureChanged;
 
-        /// <summary>A participant's texture was destroyed (it left).</summary>
+        /// <summary>A participant's camera texture was destroyed (it left or stopped its camera).</summary>
         public event Action<string> TextureRemoved;
+
+        /// <summary>The texture of a participant's video track was created or replaced: user,
+        /// track, texture. Called for every video track, the camera included.</summary>
+        public event Action<string, Track, Texture2D> TrackTextureChanged;
+
+        /// <summary>The texture of a participant's video track was destroyed: user, track id.</summary>
+        public event Action<string, byte> TrackTextureRemoved;
+
+        /// <summary>This client's screen share ended by itself (the window closed): the error.</summary>
+        public event Action<EventError> ScreenShareEnded;
 
         /// <summary>A data message: sender and payload.</summary>
         public event Action<string, byte[]> DataReceived;
@@ -103,9 +138,47 @@ namespace Livestage.Unity
             {
                 return;
             }
-            for (int i = 0; i < participants.Count; i++)
+            for (int i = 0; i < order.Count; i++)
             {
-                Upload(participants[i]);
+                Participant p = order[i];
+                for (int t = 0; t < p.Tracks.Count; t++)
+                {
+                    if (p.Tracks[t].IsVideo)
+                    {
+                        Upload(p.User, p.Tracks[t]);
+                    }
+                }
+            }
+        }
+
+        /// <summary>Shares a display (id from Engine.Screens(), uint.MaxValue for the first) or a
+        /// window as the screen track, beside the camera; the token must grant publishing video
+        /// and the client must be a host. Throws LivestageException (LIVESTAGE_ERR_UNAVAILABLE
+        /// where screen capture is not possible).</summary>
+        public void ShareScreen(ScreenTarget target = ScreenTarget.Display, uint id = uint.MaxValue, float fps = 15)
+        {
+            Engine.ShareScreen(Channel, target, id, 0, 0, 0, 0, fps);
+            IsSharingScreen = true;
+        }
+
+        /// <summary>Stops sharing the screen, if it is shared.</summary>
+        public void StopScreenShare()
+        {
+            if (!IsSharingScreen)
+            {
+                return;
+            }
+            IsSharingScreen = false;
+            try
+            {
+                Engine.StopScreenShare(Channel);
+            }
+            catch (LivestageException e)
+            {
+                if (e.Code != Interop.LIVESTAGE_ERR_NOT_PUBLISHING && e.Code != Interop.LIVESTAGE_ERR_NOT_JOINED)
+                {
+                    throw;
+                }
             }
         }
 
@@ -120,24 +193,27 @@ namespace Livestage.Unity
                 case "joined":
                     IsJoined = true;
                     Me = ev.GetParticipant("me").User;
-                    participants.Clear();
-                    foreach (Participant p in ev.GetParticipants("peers"))
-                    {
-                        Add(p.User);
-                    }
+                    Replace(ev.GetParticipants("peers"));
                     break;
-                // The client session's roster, kept by the library: who this client sees.
+                // The client session's roster, kept by the library: who this client sees and
+                // what they publish (a published or unpublished track comes as a participant).
                 case "participant":
-                    Add(ev.GetParticipant("participant").User);
+                    Add(ev.GetParticipant("participant"));
                     break;
                 case "participant_gone":
                     Remove(ev.GetString("user"));
                     break;
                 case "roster":
-                    participants.Clear();
-                    foreach (Participant p in ev.GetParticipants("participants"))
+                    Replace(ev.GetParticipants("participants"));
+                    break;
+                case "track_ended":
+                    if (ev.GetULong("track") == Track.Screen)
                     {
-                        Add(p.User);
+                        IsSharingScreen = false;
+                        if (ScreenShareEnded != null)
+                        {
+                            ScreenShareEnded(ev.Error);
+                        }
                     }
                     break;
                 case "data":
@@ -163,23 +239,93 @@ namespace Livestage.Unity
             }
         }
 
-        void Add(string user)
+        void Replace(List<Participant> all)
         {
-            if (user != Me && !participants.Contains(user))
+            var seen = new HashSet<string>();
+            foreach (Participant p in all)
             {
-                participants.Add(user);
+                seen.Add(p.User);
+                Add(p);
             }
+            foreach (string user in new List<string>(participants.Keys))
+            {
+                if (!seen.Contains(user))
+                {
+                    Remove(user);
+                }
+            }
+        }
+
+        void Add(Participant p)
+        {
+            if (p == null || p.User == Me)
+            {
+                return;
+            }
+            Participant old;
+            if (participants.TryGetValue(p.User, out old))
+            {
+                order[order.IndexOf(old)] = p;
+                // Textures of the video tracks it no longer publishes go.
+                foreach (Track track in old.Tracks)
+                {
+                    Track now = p.GetTrack(track.Id);
+                    if (track.IsVideo && (now == null || !now.IsVideo))
+                    {
+                        RemoveTexture(p.User, track.Id);
+                    }
+                }
+            }
+            else
+            {
+                order.Add(p);
+            }
+            participants[p.User] = p;
         }
 
         void Remove(string user)
         {
+            Participant p;
+            if (user == null || !participants.TryGetValue(user, out p))
+            {
+                return;
+            }
             participants.Remove(user);
+            order.Remove(p);
+            Dictionary<byte, Texture2D> byTrack;
+            if (trackTextures.TryGetValue(user, out byTrack))
+            {
+                foreach (byte track in new List<byte>(byTrack.Keys))
+                {
+                    RemoveTexture(user, track);
+                }
+            }
             frames.Remove(user);
+            trackTextures.Remove(user);
+        }
+
+        void RemoveTexture(string user, byte track)
+        {
+            Dictionary<byte, VideoFrame> userFrames;
+            if (frames.TryGetValue(user, out userFrames))
+            {
+                userFrames.Remove(track);
+            }
+            Dictionary<byte, Texture2D> byTrack;
             Texture2D texture;
-            if (textures.TryGetValue(user, out texture))
+            if (!trackTextures.TryGetValue(user, out byTrack) || !byTrack.TryGetValue(track, out texture))
+            {
+                return;
+            }
+            byTrack.Remove(track);
+            Destroy(texture);
+            if (TrackTextureRemoved != null)
+            {
+                TrackTextureRemoved(user, track);
+            }
+            if (track == Track.Camera)
             {
                 textures.Remove(user);
-                Destroy(texture);
                 if (TextureRemoved != null)
                 {
                     TextureRemoved(user);
@@ -187,19 +333,25 @@ namespace Livestage.Unity
             }
         }
 
-        /// <summary>Writes a participant's newest picture into its texture, if there is a newer one.</summary>
-        void Upload(string user)
+        /// <summary>Writes a video track's newest picture into its texture, if there is a newer one.</summary>
+        void Upload(string user, Track track)
         {
+            Dictionary<byte, VideoFrame> userFrames;
+            if (!frames.TryGetValue(user, out userFrames))
+            {
+                userFrames = new Dictionary<byte, VideoFrame>();
+                frames[user] = userFrames;
+            }
             VideoFrame frame;
-            if (!frames.TryGetValue(user, out frame))
+            if (!userFrames.TryGetValue(track.Id, out frame))
             {
                 frame = new VideoFrame();
-                frames[user] = frame;
+                userFrames[track.Id] = frame;
             }
             try
             {
                 // Bottom row first, as LoadRawTextureData expects.
-                if (!Engine.TryGetFrame(Channel, user, frame, true))
+                if (!Engine.TryGetFrame(Channel, user, track.Id, frame, true))
                 {
                     return;
                 }
@@ -208,12 +360,18 @@ namespace Livestage.Unity
             {
                 if (e.Code == Interop.LIVESTAGE_ERR_NOT_FOUND)
                 {
-                    return; // It left; the peer_left event follows.
+                    return; // It left; the participant_gone event follows.
                 }
                 throw;
             }
+            Dictionary<byte, Texture2D> byTrack;
+            if (!trackTextures.TryGetValue(user, out byTrack))
+            {
+                byTrack = new Dictionary<byte, Texture2D>();
+                trackTextures[user] = byTrack;
+            }
             Texture2D texture;
-            if (!textures.TryGetValue(user, out texture) || texture.width != frame.Width ||
+            if (!byTrack.TryGetValue(track.Id, out texture) || texture.width != frame.Width ||
                 texture.height != frame.Height)
             {
                 if (texture != null)
@@ -221,11 +379,19 @@ namespace Livestage.Unity
                     Destroy(texture);
                 }
                 texture = new Texture2D(frame.Width, frame.Height, TextureFormat.RGBA32, false);
-                texture.name = "Livestage " + user;
-                textures[user] = texture;
-                if (TextureChanged != null)
+                texture.name = "Livestage " + user + " " + track;
+                byTrack[track.Id] = texture;
+                if (TrackTextureChanged != null)
                 {
-                    TextureChanged(user, texture);
+                    TrackTextureChanged(user, track, texture);
+                }
+                if (track.Id == Track.Camera)
+                {
+                    textures[user] = texture;
+                    if (TextureChanged != null)
+                    {
+                        TextureChanged(user, texture);
+                    }
                 }
             }
             texture.LoadRawTextureData(frame.Pixels);
@@ -246,11 +412,11 @@ namespace Livestage.Unity
                 }
             }
             IsJoined = false;
-            foreach (string user in new List<string>(textures.Keys))
+            IsSharingScreen = false;
+            foreach (string user in new List<string>(participants.Keys))
             {
                 Remove(user);
             }
-            participants.Clear();
         }
 
         void OnDestroy()

@@ -1,11 +1,18 @@
-// A console viewer on Runtime/Native only (no UnityEngine): joins a channel, fetches every
-// remote user's newest picture at a game's frame rate, pulls the mixed voice from an audio
-// thread as OnAudioFilterRead would, counts data messages, and writes a JSON report with the
-// keys of `livestage bot` (joined, error, peers, data.received, video.<user>.frames,
-// audio.<user>.frames) plus the glass-to-glass latency read from the test pattern's stamp.
+// A console viewer on Runtime/Native only (no UnityEngine): joins a channel, fetches the newest
+// picture of every video track of every remote user (camera, screen share, custom videos) at a
+// game's frame rate, pulls the mixed voice from an audio thread as OnAudioFilterRead would,
+// counts data messages, and writes a JSON report with the keys of `livestage bot` (joined,
+// error, peers, data.received, video.<user>.frames for the camera, video.<user>/<source>.frames
+// for every video track, audio.<user>.frames) plus each user's tracks and the glass-to-glass
+// latency read from the test pattern's stamp.
+//
+// As a host it can publish too: --publish-track ID publishes pushed frames as the camera and
+// as a second, custom video track ID; --share-screen display shares the first display as the
+// screen track.
 //
 //   mono Viewer.exe --server ADDR --cert PEM --token T [--role host|audience]
 //                   [--duration S] [--report FILE] [--fps N]
+//                   [--publish-track ID] [--share-screen display]
 //
 // --cert is a PEM file, or a fingerprint "sha256:...". Exit code 0 when it joined and no
 // error ended the session.
@@ -119,11 +126,47 @@ namespace Livestage.Samples
         }
     }
 
+    /// <summary>Frames this host pushes: a camera and a second video track, in two colours
+    /// that move so every frame differs.</summary>
+    sealed class Publishing
+    {
+        public int Track = -1;
+        readonly byte[] camera = new byte[160 * 120 * 4];
+        readonly byte[] custom = new byte[160 * 120 * 4];
+        long pushed;
+
+        public void Push(Engine engine, string channel, long tick)
+        {
+            if (Track < 0)
+            {
+                return;
+            }
+            for (int i = 0; i < camera.Length; i += 4)
+            {
+                int x = (i / 4) % 160;
+                byte shade = (byte)((x + tick) & 0xff);
+                camera[i] = 30; camera[i + 1] = shade; camera[i + 2] = 30; camera[i + 3] = 255;
+                custom[i] = shade; custom[i + 1] = 30; custom[i + 2] = 200; custom[i + 3] = 255;
+            }
+            engine.PushVideo(channel, camera, 160, 120);
+            engine.PushVideo(channel, (byte)Track, custom, 160, 120);
+            pushed++;
+        }
+
+        public Dictionary<string, object> Report()
+        {
+            return new Dictionary<string, object> { { "track", (long)Track }, { "pushed", pushed } };
+        }
+    }
+
     static class Viewer
     {
         static string server, cert, token, reportPath;
         static Role role = Role.Audience;
         static double duration = 10, fps = 60;
+        static int publishTrack = -1;
+        static bool shareScreen;
+        const int PublishWidth = 160, PublishHeight = 120;
 
         static int Main(string[] args)
         {
@@ -135,7 +178,8 @@ namespace Livestage.Samples
             {
                 Console.Error.WriteLine(e.Message);
                 Console.Error.WriteLine("usage: mono Viewer.exe --server ADDR --cert PEM --token T " +
-                    "[--role host|audience] [--duration S] [--report FILE] [--fps N]");
+                    "[--role host|audience] [--duration S] [--report FILE] [--fps N] [--publish-track ID] " +
+                    "[--share-screen display]");
                 return 2;
             }
             var report = Run();
@@ -166,6 +210,14 @@ namespace Livestage.Samples
                     case "--report": reportPath = value; break;
                     case "--duration": duration = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                     case "--fps": fps = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                    case "--publish-track": publishTrack = byte.Parse(value); break;
+                    case "--share-screen":
+                        if (value != "display")
+                        {
+                            throw new ArgumentException("--share-screen takes display (the first one)");
+                        }
+                        shareScreen = true;
+                        break;
                     case "--role":
                         if (value != "host" && value != "audience")
                         {
@@ -195,6 +247,10 @@ namespace Livestage.Samples
             var videos = new SortedDictionary<string, UserVideo>();
             // The last counters seen per user (kept after the user leaves).
             var voices = new SortedDictionary<string, Stats>();
+            // Who this client sees now, with their tracks, and every track each user showed.
+            var roster = new Dictionary<string, Participant>();
+            var tracksSeen = new SortedDictionary<string, SortedSet<string>>();
+            Publishing publishing = null;
             string me = null;
             string channel;
 
@@ -236,10 +292,29 @@ namespace Livestage.Samples
                                 foreach (Participant p in ev.GetParticipants("peers"))
                                 {
                                     peers.Add(p.User);
+                                    See(roster, tracksSeen, p);
+                                }
+                                if (!ev.GetBool("resumed") && ev.GetParticipant("me").Role == Role.Host &&
+                                    (publishTrack >= 0 || shareScreen))
+                                {
+                                    publishing = Publish(engine, channel, report);
                                 }
                                 break;
                             case "peer_joined":
                                 peers.Add(ev.GetParticipant("participant").User);
+                                See(roster, tracksSeen, ev.GetParticipant("participant"));
+                                break;
+                            // The library's roster: who this client sees and what they publish.
+                            case "participant":
+                                Participant seen = ev.GetParticipant("participant");
+                                if (seen.User != me)
+                                {
+                                    peers.Add(seen.User);
+                                    See(roster, tracksSeen, seen);
+                                }
+                                break;
+                            case "participant_gone":
+                                roster.Remove(ev.GetString("user"));
                                 break;
                             case "role_changed":
                                 Participant changed = ev.GetParticipant("participant");
@@ -253,11 +328,13 @@ namespace Livestage.Samples
                                 }
                                 break;
                             case "roster":
+                                roster.Clear();
                                 foreach (Participant p in ev.GetParticipants("participants"))
                                 {
                                     if (p.User != me)
                                     {
                                         peers.Add(p.User);
+                                        See(roster, tracksSeen, p);
                                     }
                                 }
                                 break;
@@ -287,9 +364,19 @@ namespace Livestage.Samples
                     }
                     if (me != null && !ended)
                     {
-                        foreach (string user in peers)
+                        foreach (Participant p in roster.Values)
                         {
-                            FetchVideo(engine, channel, user, videos);
+                            foreach (Track track in p.Tracks)
+                            {
+                                if (track.IsVideo)
+                                {
+                                    FetchVideo(engine, channel, p, track, videos);
+                                }
+                            }
+                        }
+                        if (publishing != null)
+                        {
+                            publishing.Push(engine, channel, tick);
                         }
                         if (tick % 10 == 0)
                         {
@@ -314,7 +401,7 @@ namespace Livestage.Samples
                 foreach (var entry in videos)
                 {
                     UserVideo v = entry.Value;
-                    videoReport[entry.Key] = new Dictionary<string, object>
+                    var one = new Dictionary<string, object>
                     {
                         { "frames", v.Frames },
                         { "stamped", v.Stamped },
@@ -323,6 +410,17 @@ namespace Livestage.Samples
                         { "latency_ms", Percentiles(v.LatencyMs) },
                         { "fetch_ms", Percentiles(v.FetchMs) },
                     };
+                    videoReport[entry.Key] = one;
+                    // The camera also under the user's plain id, as before tracks existed.
+                    if (entry.Key.EndsWith("/camera", StringComparison.Ordinal))
+                    {
+                        videoReport[entry.Key.Substring(0, entry.Key.Length - "/camera".Length)] = one;
+                    }
+                }
+                var tracksReport = new SortedDictionary<string, object>();
+                foreach (var entry in tracksSeen)
+                {
+                    tracksReport[entry.Key] = entry.Value.ToList();
                 }
                 var audioReport = new SortedDictionary<string, object>();
                 foreach (var entry in voices)
@@ -346,6 +444,11 @@ namespace Livestage.Samples
                     { "from", dataFrom },
                 };
                 report["video"] = videoReport;
+                report["tracks"] = tracksReport;
+                if (publishing != null)
+                {
+                    report["published"] = publishing.Report();
+                }
                 report["audio"] = audioReport;
                 report["voice_out"] = audio.Report();
                 report["fps"] = fps;
@@ -353,19 +456,52 @@ namespace Livestage.Samples
             return report;
         }
 
-        static void FetchVideo(Engine engine, string channel, string user, SortedDictionary<string, UserVideo> videos)
+        /// <summary>Remembers what a participant publishes now, and every track it showed.</summary>
+        static void See(Dictionary<string, Participant> roster, SortedDictionary<string, SortedSet<string>> tracksSeen,
+            Participant p)
         {
+            if (p == null)
+            {
+                return;
+            }
+            roster[p.User] = p;
+            SortedSet<string> seen;
+            if (!tracksSeen.TryGetValue(p.User, out seen))
+            {
+                seen = new SortedSet<string>();
+                tracksSeen[p.User] = seen;
+            }
+            foreach (Track track in p.Tracks)
+            {
+                seen.Add(track.Id + ":" + Track.SourceName(track.Source));
+            }
+        }
+
+        /// <summary>The bot's report key of a track: user/source, and user/source-ID for a second
+        /// track of the same source.</summary>
+        static string TrackKey(Participant p, Track track)
+        {
+            Track first = p.Tracks.Find(t => t.Source == track.Source);
+            string key = p.User + "/" + Track.SourceName(track.Source);
+            return first == null || first.Id == track.Id ? key : key + "-" + track.Id;
+        }
+
+        static void FetchVideo(Engine engine, string channel, Participant p, Track track,
+            SortedDictionary<string, UserVideo> videos)
+        {
+            string user = p.User;
+            string key = TrackKey(p, track);
             UserVideo v;
-            if (!videos.TryGetValue(user, out v))
+            if (!videos.TryGetValue(key, out v))
             {
                 v = new UserVideo();
-                videos[user] = v;
+                videos[key] = v;
             }
             var watch = Stopwatch.StartNew();
             bool fresh;
             try
             {
-                fresh = engine.TryGetFrame(channel, user, v.Frame);
+                fresh = engine.TryGetFrame(channel, user, track.Id, v.Frame);
             }
             catch (LivestageException e)
             {
@@ -413,6 +549,39 @@ namespace Livestage.Samples
                     }
                 }
             }
+        }
+
+        /// <summary>Starts what this host publishes: pushed frames as the camera and as a second,
+        /// custom video track (--publish-track), and the first display (--share-screen).</summary>
+        static Publishing Publish(Engine engine, string channel, Dictionary<string, object> report)
+        {
+            var publishing = new Publishing();
+            if (publishTrack >= 0)
+            {
+                engine.PublishVideo(channel, PublishWidth, PublishHeight, 15);
+                engine.PublishVideoTrack(channel, (byte)publishTrack, TrackSource.Custom, PublishWidth, PublishHeight,
+                    15);
+                publishing.Track = (byte)publishTrack;
+            }
+            if (shareScreen)
+            {
+                try
+                {
+                    Screens screens = Engine.Screens();
+                    report["screens"] = new Dictionary<string, object>
+                    {
+                        { "displays", (long)screens.Displays.Count },
+                        { "windows", (long)screens.Windows.Count },
+                    };
+                    engine.ShareScreen(channel, ScreenTarget.Display, uint.MaxValue, 0, 0, 0, 0, 10);
+                    report["screen_share"] = "ok";
+                }
+                catch (LivestageException e)
+                {
+                    report["screen_share"] = e.Code == Interop.LIVESTAGE_ERR_UNAVAILABLE ? "unavailable" : e.Message;
+                }
+            }
+            return publishing;
         }
 
         static Dictionary<string, object> ErrorReport(string code, string message)
