@@ -5,10 +5,17 @@
 //! way `OnAudioFilterRead` does. `Runtime/Unity` is compiled against the UnityEngine stub in
 //! `tests/unity_stub`, so its type errors are caught without Unity.
 //!
+//! Tracks: on a private X server, a bot shares its screen beside its camera and the Viewer
+//! lists both tracks and fetches each one's pictures on its own; the Viewer, a host, publishes
+//! pushed frames as its camera and as a second, custom video track and shares the display
+//! through the C ABI from C#, and a watching bot receives each as a track of its own.
+//!
 //! The measurement behind BENCHMARKS.md ("Unity bridge") is `benches/unity_bridge.rs`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../media/tests/xserver/mod.rs"]
+mod xserver;
 
 use std::time::Duration;
 
@@ -96,6 +103,98 @@ fn the_viewer_receives_frames_voice_and_data_under_mono() {
 
     let (ok, c) = finish(chat, &rd);
     assert!(ok, "{c}");
+    let (ok, c) = finish(cam, &rc);
+    assert!(ok, "{c}");
+}
+
+#[test]
+fn the_viewer_fetches_each_track_and_publishes_a_second_video_track_under_mono() {
+    let x = xserver::Server::start(640, 360, false);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_viewer(dir.path());
+    let server = serve(&[]);
+    let report = dir.path().join("viewer.json");
+    let flags = [
+        "--role",
+        "host",
+        "--publish-track",
+        "5",
+        "--share-screen",
+        "display",
+    ];
+    let viewer = start_viewer_with(
+        &exe,
+        &server,
+        &token("show", "viewer", HOST, "600"),
+        "7",
+        &report,
+        &flags,
+        Some(&x.name),
+    );
+    let (rc, rw) = (dir.path().join("cam.json"), dir.path().join("watch.json"));
+    let publish = [
+        "--role",
+        "host",
+        "--publish",
+        "video=testpattern:320x240@15,screen=display@10",
+        "--duration",
+        "6",
+    ];
+    let cam = bot_on(
+        &x.name,
+        &server,
+        &token("show", "cam", HOST, "600"),
+        &publish,
+        &rc,
+    );
+    let watch = bot(
+        &server,
+        &token("show", "watch", "join", "600"),
+        &["--duration", "6"],
+        &rw,
+    );
+
+    let (ok, v) = finish_viewer(viewer, &report, Duration::from_secs(30));
+    assert!(ok, "{v:#}");
+    assert_eq!(v["error"], Value::Null, "{v:#}");
+    // The C# side lists the bot's tracks and fetches each one's pictures on its own.
+    let tracks = &v["tracks"]["cam"];
+    for track in ["0:camera", "2:screen"] {
+        assert!(tracks.as_array().unwrap().contains(&track.into()), "{v:#}");
+    }
+    let frames = |key: &str| v["video"][key]["frames"].as_u64().unwrap_or(0);
+    assert!(frames("cam/camera") >= 30, "{v:#}");
+    assert!(frames("cam/screen") >= 15, "{v:#}");
+    assert_eq!(v["video"]["cam"], v["video"]["cam/camera"], "{v:#}");
+    assert_eq!(
+        (
+            v["video"]["cam/camera"]["width"].clone(),
+            v["video"]["cam/screen"]["width"].clone()
+        ),
+        (320.into(), 640.into()),
+        "{v:#}"
+    );
+    assert!(
+        v["video"]["cam/camera"]["stamped"].as_u64().unwrap() >= 28,
+        "{v:#}"
+    );
+    assert_eq!(
+        v["video"]["cam/screen"]["stamped"], 0,
+        "a screen has no stamp: {v:#}"
+    );
+    // From C#: Screens() found the display, and the share started.
+    assert_eq!(v["screens"]["displays"], 1, "{v:#}");
+    assert_eq!(v["screen_share"], "ok", "{v:#}");
+    assert!(v["published"]["pushed"].as_u64().unwrap() > 100, "{v:#}");
+
+    // A watcher receives the Viewer's camera, its second video and its screen, each a track.
+    let (ok, w) = finish(watch, &rw);
+    assert!(ok, "{w}");
+    let seen = |key: &str| w["video"][key]["frames"].as_u64().unwrap_or(0);
+    assert!(seen("viewer/camera") >= 30, "{w:#}");
+    assert!(seen("viewer/custom") >= 30, "{w:#}");
+    assert!(seen("viewer/screen") >= 15, "{w:#}");
+    assert_eq!(w["video"]["viewer/custom"]["decode_errors"], 0, "{w:#}");
     let (ok, c) = finish(cam, &rc);
     assert!(ok, "{c}");
 }

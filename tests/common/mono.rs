@@ -64,12 +64,31 @@ pub fn start_viewer(
     seconds: &str,
     report: &Path,
 ) -> Child {
-    let mut child = Command::new("mono")
+    start_viewer_with(exe, server, token, seconds, report, &[], None)
+}
+
+/// Starts the Viewer with more flags (`--role host`, `--publish-track 5`...) and, when
+/// `display` is set, screen capture on that X server; waits until it printed that it joined.
+pub fn start_viewer_with(
+    exe: &Path,
+    server: &Server,
+    token: &str,
+    seconds: &str,
+    report: &Path,
+    flags: &[&str],
+    display: Option<&str>,
+) -> Child {
+    let mut command = Command::new("mono");
+    if let Some(display) = display {
+        command.env("DISPLAY", display);
+    }
+    let mut child = command
         .arg(exe)
         .args(["--server", &server.addr, "--cert"])
         .arg(&server.cert)
         .args(["--token", token, "--duration", seconds, "--report"])
         .arg(report)
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
