@@ -71,9 +71,10 @@
 //! assert!(engine > 0);
 //! let mut out = [1.0f32; 512];
 //! // SAFETY: `out` is valid for its length.
-//! let voiced = unsafe { livestage_audio_read(engine, out.as_mut_ptr(), out.len(), 2) };
-//! assert_eq!(voiced, 0, "nobody speaks yet: silence");
-//! assert!(out.iter().all(|&s| s == 0.0));
+//! let read = unsafe { livestage_audio_read(engine, out.as_mut_ptr(), out.len(), 2) };
+//! // The mix may already hold a few (silent) 20 ms frames, or none yet.
+//! assert!(read >= 0);
+//! assert!(out.iter().all(|&s| s == 0.0), "nobody speaks yet: silence");
 //! // SAFETY: a literal C string.
 //! let code = unsafe { livestage_leave(engine, c"lobby".as_ptr()) };
 //! assert_eq!(code, LIVESTAGE_ERR_NOT_JOINED);
