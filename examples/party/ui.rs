@@ -73,9 +73,10 @@ fn draw(
         Has<HandRaised>,
         &NetworkQuality,
         &MediaStats,
-        Option<&RemoteVideo>,
+        Option<&Tracks>,
         Has<LocalParticipant>,
     )>,
+    cameras: Query<(&RemoteVideo, &TrackSource)>,
     previews: Query<&LocalPreview>,
 ) -> Result {
     let now = time.elapsed_secs();
@@ -92,7 +93,15 @@ fn draw(
     stage.sort_by_key(|p| seat_order(&p.1.user));
     let mut textures = Vec::new();
     for p in &stage {
-        let image = match (p.8, p.9) {
+        // A player's camera track; a screen share would be another track.
+        let camera = p.8.into_iter().flat_map(Tracks::entities).find_map(|&t| {
+            cameras
+                .get(t)
+                .ok()
+                .filter(|(_, source)| **source == TrackSource::CAMERA)
+                .map(|(video, _)| video)
+        });
+        let image = match (camera, p.9) {
             (Some(video), _) => Some(video.image.id()),
             (None, true) => previews.get(point).ok().map(|pv| pv.image.id()),
             _ => None,
@@ -449,7 +458,8 @@ fn screenshot_and_exit(
     mut commands: Commands,
     options: Res<Options>,
     narrator: Query<Entity, With<NarratorSeat>>,
-    videos: Query<(&Participant, &ParticipantOf, &RemoteVideo), With<Host>>,
+    videos: Query<(&RemoteVideo, &TrackOf)>,
+    hosts: Query<(&Participant, &ParticipantOf), With<Host>>,
     mut frames: Local<u32>,
     mut asked_at: Local<Option<u32>>,
     mut exit: MessageWriter<AppExit>,
@@ -463,8 +473,11 @@ fn screenshot_and_exit(
             let showing = narrator.single().map_or(0, |stage| {
                 videos
                     .iter()
-                    .filter(|(p, of, v)| {
-                        of.0 == stage && v.written > 0 && p.user != crate::messages::NARRATOR
+                    .filter(|(v, track)| {
+                        v.written > 0
+                            && hosts.get(track.0).is_ok_and(|(p, of)| {
+                                of.0 == stage && p.user != crate::messages::NARRATOR
+                            })
                     })
                     .count()
             });

@@ -15,14 +15,14 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
-use livestage_proto::client::{Notice, RosterChange, Session};
+use livestage_proto::client::{Gate, Notice, RosterChange, Session};
 use livestage_proto::media::{AudioPacket, Layer, VideoHeader};
 use livestage_proto::reorder::Reorder;
 use livestage_proto::track::{Track, TrackId};
@@ -715,6 +715,8 @@ async fn run_connection(
     };
     let video = VideoSender::new(conn.clone(), PUBLISH_IN_FLIGHT);
     let mut skipping: Vec<(TrackId, Layer)> = Vec::new();
+    // Media of tracks announced but not confirmed yet, oldest first (see `Gate::Wait`).
+    let mut held: VecDeque<LinkCommand> = VecDeque::new();
     let receiver = tokio::spawn(receive_media(conn.clone(), link.to_owned(), media.clone()));
     // Reading is not cancel-safe inside select!, so a task feeds frames through a channel.
     let (frames_tx, mut frames) = mpsc::channel(256);
@@ -748,25 +750,16 @@ async fn run_connection(
                 Some(Err(ReadError::Closed)) | None => break Outcome::Lost,
             },
             request = requests.recv() => match request {
-                Some(LinkCommand::Video { header, payload }) => {
-                    // After a congested moment, drop until a keyframe: later frames would
-                    // not decode without the dropped one.
-                    let key = (header.track, header.layer);
-                    if header.keyframe {
-                        skipping.retain(|k| *k != key);
-                    }
-                    if session.may_send(header.track)
-                        && !skipping.contains(&key)
-                        && !video.send(&header, payload)
-                    {
-                        skipping.push(key);
-                        let (track, layer) = key;
-                        emit(EventKind::Server(wire::Event::KeyframeRequest { track, layer }));
-                    }
-                }
-                Some(LinkCommand::Audio { track, datagram }) => {
-                    if session.may_send(track) {
-                        let _ = conn.send_datagram(datagram);
+                Some(media @ (LinkCommand::Video { .. } | LinkCommand::Audio { .. })) => {
+                    match session.gate(media_track(&media)) {
+                        Gate::Send => send_media(conn, &video, &mut skipping, media, emit),
+                        Gate::Wait => {
+                            if held.len() == HELD_MEDIA {
+                                held.pop_front();
+                            }
+                            held.push_back(media);
+                        }
+                        Gate::Drop => {}
                     }
                 }
                 Some(command) => control(session, command, emit, leaving),
@@ -774,6 +767,19 @@ async fn run_connection(
             },
             _ = async { sleep_until(wake.unwrap_or_else(Instant::now)).await }, if wake.is_some() => {
                 session.handle_timeout(now_ms());
+            }
+        }
+        // Media held for tracks the server has confirmed since goes out now, in order.
+        while let Some(media) = held.front() {
+            match session.gate(media_track(media)) {
+                Gate::Wait => break,
+                Gate::Drop => {
+                    held.pop_front();
+                }
+                Gate::Send => {
+                    let media = held.pop_front().expect("a front exists");
+                    send_media(conn, &video, &mut skipping, media, emit);
+                }
             }
         }
         while let Some(frame) = session.poll_transmit() {
@@ -796,6 +802,50 @@ async fn run_connection(
         let _ = timeout(Duration::from_millis(300), send.stopped()).await;
     }
     outcome
+}
+
+/// Media held for unconfirmed tracks at most (a second of 30 fps video with its voice); beyond
+/// it the oldest goes.
+const HELD_MEDIA: usize = 96;
+
+fn media_track(media: &LinkCommand) -> TrackId {
+    match media {
+        LinkCommand::Video { header, .. } => header.track,
+        LinkCommand::Audio { track, .. } => *track,
+        _ => 0,
+    }
+}
+
+/// Sends one video frame or audio datagram. After a congested moment a video layer is dropped
+/// until its next keyframe (later frames would not decode without the dropped one), and the
+/// publisher is asked for one.
+fn send_media(
+    conn: &quinn::Connection,
+    video: &VideoSender,
+    skipping: &mut Vec<(TrackId, Layer)>,
+    media: LinkCommand,
+    emit: &impl Fn(EventKind),
+) {
+    match media {
+        LinkCommand::Video { header, payload } => {
+            let key = (header.track, header.layer);
+            if header.keyframe {
+                skipping.retain(|k| *k != key);
+            }
+            if !skipping.contains(&key) && !video.send(&header, payload) {
+                skipping.push(key);
+                let (track, layer) = key;
+                emit(EventKind::Server(wire::Event::KeyframeRequest {
+                    track,
+                    layer,
+                }));
+            }
+        }
+        LinkCommand::Audio { datagram, .. } => {
+            let _ = conn.send_datagram(datagram);
+        }
+        _ => {}
+    }
 }
 
 /// Turns session notices into events; returns true when the session ended.

@@ -130,7 +130,8 @@ fn show_tiles(
     mut commands: Commands,
     links: Res<Links>,
     previews: Query<&LocalPreview, Added<LocalPreview>>,
-    videos: Query<(&RemoteVideo, &ParticipantOf), Added<RemoteVideo>>,
+    videos: Query<(&RemoteVideo, &TrackOf), Added<RemoteVideo>>,
+    participants: Query<&ParticipantOf>,
 ) {
     let tile = |image: Handle<Image>, x: f32| {
         (
@@ -145,8 +146,11 @@ fn show_tiles(
     if let Ok(preview) = previews.get(links.streamer) {
         commands.spawn(tile(preview.image.clone(), -330.0));
     }
-    for (video, of) in &videos {
-        if of.0 == links.viewer {
+    for (video, track) in &videos {
+        if participants
+            .get(track.0)
+            .is_ok_and(|of| of.0 == links.viewer)
+        {
             commands.spawn(tile(video.image.clone(), 330.0));
         }
     }

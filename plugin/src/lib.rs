@@ -89,7 +89,7 @@ pub use publish::{
     Unpublish,
 };
 pub use requests::{Join, Leave, Moderate, RaiseHand, RenewToken, SendData, SetRole, Subscribe};
-pub use track::{Track, TrackMuted, TrackOf, TrackSource, Tracks};
+pub use track::{Track, TrackMuted, TrackOf, TrackSource, Tracks, track_of};
 pub use video::{RemoteVideo, UploadTimings, video_image};
 pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 

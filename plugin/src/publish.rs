@@ -279,6 +279,8 @@ fn video_source(
             ));
             Ok(VideoSource::Custom(source))
         }
+        // Started by `share_screen`, never through here.
+        LocalVideo::Screen { .. } => anyhow::bail!("a screen share is published on its own"),
         LocalVideo::Camera { camera, size, .. } => {
             let (source, sender) = CustomSource::new(size.x, size.y)?;
             let mut target = video_image(size.x, size.y);
@@ -367,11 +369,13 @@ fn share_screen(
         Ok(publisher) => {
             client.screens.insert(channel, publisher);
         }
-        Err(error) => commands.write_message(LivestageError {
-            entity: channel,
-            error,
-        }),
-    };
+        Err(error) => {
+            commands.write_message(LivestageError {
+                entity: channel,
+                error,
+            });
+        }
+    }
 }
 
 pub(crate) fn unpublish(

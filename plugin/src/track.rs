@@ -68,6 +68,17 @@ impl Tracks {
 #[relationship(relationship_target = Tracks)]
 pub struct TrackOf(pub Entity);
 
+/// The first track of `participant` from `source` (e.g. its camera), for code that holds a
+/// `World`; systems query `(&RemoteVideo, &TrackSource, &TrackOf)` instead.
+pub fn track_of(world: &World, participant: Entity, source: TrackSource) -> Option<Entity> {
+    world
+        .get::<Tracks>(participant)?
+        .entities()
+        .iter()
+        .copied()
+        .find(|&t| world.get::<TrackSource>(t) == Some(&source))
+}
+
 /// Brings the track entities of `participant` in line with what it publishes; returns the
 /// ids of the tracks that ended.
 pub(crate) fn sync(

@@ -20,9 +20,8 @@ fn two_channels_at_once_keep_their_participants_apart() {
     update_until(&mut app, "both bots' video", |w| {
         let rita = participant(w, red, "rita");
         let bart = participant(w, blue, "bart");
-        rita.zip(bart).is_some_and(|(r, b)| {
-            w.get::<RemoteVideo>(r).is_some() && w.get::<RemoteVideo>(b).is_some()
-        })
+        rita.zip(bart)
+            .is_some_and(|(r, b)| camera_video(w, r).is_some() && camera_video(w, b).is_some())
     });
     assert!(participant(app.world_mut(), red, "bart").is_none());
     assert!(participant(app.world_mut(), blue, "rita").is_none());

@@ -36,11 +36,11 @@ fn custom_frames_pushed_by_the_game_arrive_with_their_colour() {
             rgba: frame.clone(),
         });
         participant(w, viewer, "streamer")
-            .and_then(|p| w.get::<RemoteVideo>(p))
+            .and_then(|p| camera_video(w, p))
             .is_some_and(|v| v.written >= 3)
     });
     let p = participant(app.world_mut(), viewer, "streamer").unwrap();
-    let video = app.world().get::<RemoteVideo>(p).unwrap().clone();
+    let video = camera_video(app.world(), p).unwrap().clone();
     let image = app
         .world()
         .resource::<Assets<Image>>()
@@ -103,7 +103,7 @@ fn the_test_pattern_publishes_and_previews() {
     });
     update_until(&mut app, "pattern at the viewer", |w| {
         participant(w, viewer, "streamer")
-            .and_then(|p| w.get::<RemoteVideo>(p))
+            .and_then(|p| camera_video(w, p))
             .is_some_and(|v| v.written >= 3)
     });
     let p = participant(app.world_mut(), viewer, "streamer").unwrap();

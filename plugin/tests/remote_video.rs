@@ -26,10 +26,10 @@ fn a_remote_image_receives_the_test_patterns_pixels() {
     });
     let anchor = participant(app.world_mut(), stage, "anchor").unwrap();
     update_until(&mut app, "video", |w| {
-        w.get::<RemoteVideo>(anchor).is_some_and(|v| v.written >= 5)
+        camera_video(w, anchor).is_some_and(|v| v.written >= 5)
     });
 
-    let video = app.world().get::<RemoteVideo>(anchor).unwrap().clone();
+    let video = camera_video(app.world(), anchor).unwrap().clone();
     assert_eq!(video.size, UVec2::new(320, 240));
     let images = app.world().resource::<Assets<Image>>();
     let image = images.get(&video.image).unwrap();
@@ -73,12 +73,10 @@ fn the_texture_is_written_only_when_a_new_picture_arrived() {
         participant(w, stage, "anchor").is_some()
     });
     let anchor = participant(app.world_mut(), stage, "anchor").unwrap();
-    update_until(&mut app, "video", |w| {
-        w.get::<RemoteVideo>(anchor).is_some()
-    });
+    update_until(&mut app, "video", |w| camera_video(w, anchor).is_some());
 
     // Many more app updates than pictures: the bot sends 15 per second.
-    let before = app.world().get::<RemoteVideo>(anchor).unwrap().written;
+    let before = camera_video(app.world(), anchor).unwrap().written;
     let mut updates = 0;
     let end = std::time::Instant::now() + Duration::from_secs(2);
     while std::time::Instant::now() < end {
@@ -86,7 +84,7 @@ fn the_texture_is_written_only_when_a_new_picture_arrived() {
         updates += 1;
         std::thread::sleep(Duration::from_millis(2));
     }
-    let written = app.world().get::<RemoteVideo>(anchor).unwrap().written - before;
+    let written = camera_video(app.world(), anchor).unwrap().written - before;
     assert!(written >= 15, "{written} pictures in 2 s");
     assert!(written <= 32, "{written} writes for at most ~30 pictures");
     assert!(updates > written * 2, "{updates} updates, {written} writes");

@@ -48,6 +48,18 @@ pub enum Notice {
     Ended(Error),
 }
 
+/// What the glue does with media of a track ([`Session::gate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Send it.
+    Send,
+    /// Hold it briefly: the track was announced and the server has not confirmed it yet (its
+    /// first frames, with the keyframe a viewer starts from, go out once it does).
+    Wait,
+    /// Drop it: a moderator muted the track, nobody would receive it.
+    Drop,
+}
+
 /// A change to the participants this client sees ([`Session::roster`]). Front ends mirror
 /// the roster from these instead of interpreting events themselves.
 #[derive(Clone, Debug, PartialEq)]
@@ -236,11 +248,19 @@ impl Session {
     /// has it published and unmuted; other track ids are the caller's business (the server
     /// refuses what is not published).
     pub fn may_send(&self, track: TrackId) -> bool {
+        self.gate(track) == Gate::Send
+    }
+
+    /// What to do with media of `track` now (see [`Gate`]).
+    pub fn gate(&self, track: TrackId) -> Gate {
         if !self.local.contains_key(&track) {
-            return true;
+            return Gate::Send;
         }
-        let published = self.me.as_ref().and_then(|m| m.track(track));
-        self.state == State::Live && published.is_some_and(|t| !t.muted)
+        match self.me.as_ref().and_then(|m| m.track(track)) {
+            Some(t) if t.muted => Gate::Drop,
+            Some(_) if self.state == State::Live => Gate::Send,
+            _ => Gate::Wait,
+        }
     }
 
     /// Asks again for the local tracks the server does not have, when this client is a host:

@@ -81,7 +81,6 @@ impl Publisher {
         let loss = Arc::new(AtomicU8::new(INITIAL_LOSS));
         let (video_frames, audio_frames) =
             (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let mut threads = Vec::new();
         let mut tracks = Vec::new();
         if let Some(video) = &video {
             let track = Track {
@@ -94,49 +93,43 @@ impl Publisher {
         if audio_source.is_some() {
             tracks.push(Track::microphone());
         }
-        if let Some(video) = video {
-            let shared = video::Shared {
-                stop: stop.clone(),
-                keyframe: keyframe.clone(),
-                count: video_frames.clone(),
-            };
-            threads.push(video::spawn(
-                engine.clone(),
-                channel,
-                video,
-                stream,
-                shared,
-            )?);
-        }
-        if let Some(source) = audio_source {
-            let shared = audio::Shared {
-                stop: stop.clone(),
-                loss: loss.clone(),
-                count: audio_frames.clone(),
-            };
-            threads.push(audio::spawn(
-                engine.clone(),
-                channel,
-                source,
-                stream,
-                shared,
-            )?);
-        }
+        // Announced before the first frame, so no frame reaches the link before its track is
+        // known there (the link holds a new track's media until the server confirms it). A
+        // start that fails below unpublishes them again when `publisher` drops.
         for track in &tracks {
             engine.publish_track(channel, track.clone());
         }
-        Ok(Self {
-            engine,
+        let mut publisher = Self {
+            engine: engine.clone(),
             channel: channel.to_owned(),
             tracks,
             stream,
-            stop,
-            keyframe,
-            loss,
-            threads,
-            video_frames,
-            audio_frames,
-        })
+            stop: stop.clone(),
+            keyframe: keyframe.clone(),
+            loss: loss.clone(),
+            threads: Vec::new(),
+            video_frames: video_frames.clone(),
+            audio_frames: audio_frames.clone(),
+        };
+        if let Some(video) = video {
+            let shared = video::Shared {
+                stop: stop.clone(),
+                keyframe,
+                count: video_frames,
+            };
+            let thread = video::spawn(engine.clone(), channel, video, stream, shared)?;
+            publisher.threads.push(thread);
+        }
+        if let Some(source) = audio_source {
+            let shared = audio::Shared {
+                stop,
+                loss,
+                count: audio_frames,
+            };
+            let thread = audio::spawn(engine, channel, source, stream, shared)?;
+            publisher.threads.push(thread);
+        }
+        Ok(publisher)
     }
 
     /// This publication's stream id (see [`VideoHeader::stream`]).
@@ -180,31 +173,36 @@ impl Publisher {
         self.keyframe[layer as usize].store(true, Ordering::Relaxed);
     }
 
-    /// Unpublishes the tracks and stops the threads.
-    fn halt(&mut self) {
+    /// Stops the threads, then unpublishes the tracks: nothing of a track is sent after its
+    /// unpublishing (which the server would refuse). Returns the first error a thread met.
+    fn halt(&mut self) -> anyhow::Result<()> {
         self.stop.store(true, Ordering::Relaxed);
+        let mut first = Ok(());
+        for t in self.threads.drain(..) {
+            let ended = t
+                .join()
+                .map_err(|_| anyhow::anyhow!("a media thread panicked"))
+                .and_then(|r| r);
+            if first.is_ok() {
+                first = ended;
+            }
+        }
         for track in self.tracks.drain(..) {
             self.engine.unpublish_track(&self.channel, track.id);
         }
+        first
     }
 
     /// Stops publishing and reports the first error a thread met.
     pub fn stop(mut self) -> anyhow::Result<()> {
-        self.halt();
-        for t in std::mem::take(&mut self.threads) {
-            t.join()
-                .map_err(|_| anyhow::anyhow!("a media thread panicked"))??;
-        }
-        Ok(())
+        self.halt()
     }
 }
 
 impl Drop for Publisher {
-    /// Stops the media threads (what [`Publisher::stop`] does, without the report).
+    /// Stops the media threads and unpublishes (what [`Publisher::stop`] does, without the
+    /// report).
     fn drop(&mut self) {
-        self.halt();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        let _ = self.halt();
     }
 }

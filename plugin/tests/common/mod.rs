@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
-use bevy_livestage::RemoteServer;
 use bevy_livestage::prelude::*;
+use bevy_livestage::{RemoteServer, track_of};
 use livestage_net::Engine;
 use livestage_net::engine::{ConnectionState, EventKind, JoinOptions};
 use livestage_net::publish::{AudioSource, Publisher, Video, VideoSource};
@@ -178,4 +178,9 @@ pub fn collect<M: Message + Clone>(app: &mut App) {
 
 pub fn seen<M: Message + Clone>(world: &World) -> &[M] {
     &world.resource::<Seen<M>>().0
+}
+
+/// The remote video of `participant`'s camera track, once its first picture arrived.
+pub fn camera_video(w: &World, participant: Entity) -> Option<&RemoteVideo> {
+    track_of(w, participant, TrackSource::CAMERA).and_then(|t| w.get::<RemoteVideo>(t))
 }
