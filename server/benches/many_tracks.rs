@@ -81,7 +81,7 @@ fn main() {
         "| tracks | decoded fps per track (min / mean) | dropped | voice played / recovered / concealed |"
     );
     println!("|---|---|---|---|");
-    for n in [1usize, 2, 4, 6, 8] {
+    for n in [1usize, 2, 4, 8, 12, 16] {
         run(&clip, n);
     }
 }
