@@ -2,6 +2,7 @@
 //! the seeded impairment [`proxy`] used by tests.
 
 pub mod engine;
+mod link;
 pub mod media;
 pub mod playout;
 pub mod proxy;
