@@ -238,7 +238,7 @@ impl Server {
             return;
         };
         // Congestion only means something for a video track the publisher still has.
-        if !p.tracks.get(&track).is_some_and(|t| t.is_video()) {
+        if !p.publishes_video(track) {
             return;
         }
         let publishes_low = p
@@ -315,8 +315,7 @@ impl Server {
         });
         for (sid, media_id, track) in up {
             let publisher = self.sessions.get(&SessionId(media_id));
-            let video =
-                publisher.is_some_and(|p| p.tracks.get(&track).is_some_and(|t| t.is_video()));
+            let video = publisher.is_some_and(|p| p.publishes_video(track));
             let Some(user) = publisher.filter(|_| video).map(|p| p.user().to_owned()) else {
                 self.downgrades.remove(&(sid, media_id, track));
                 continue;
@@ -368,7 +367,7 @@ impl Server {
             return;
         };
         // Only published video tracks: the map of throttles stays bounded by the track cap.
-        if !s.tracks.get(&track).is_some_and(|t| t.is_video()) {
+        if !s.publishes_video(track) {
             return;
         }
         let slot = s.keyframe_asked.entry((track, layer)).or_insert(0);

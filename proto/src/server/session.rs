@@ -83,6 +83,12 @@ impl Session {
     pub fn is_host(&self) -> bool {
         self.role == Role::Host
     }
+
+    /// Whether `track` is one of its published video tracks (congestion, keyframes and layer
+    /// choices only mean something for those).
+    pub fn publishes_video(&self, track: TrackId) -> bool {
+        self.tracks.get(&track).is_some_and(|t| t.is_video())
+    }
 }
 
 /// What a subscriber receives from one publisher: a choice for all its tracks, and choices
