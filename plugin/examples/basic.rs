@@ -59,14 +59,19 @@ fn setup(mut commands: Commands, livestage: Res<Livestage>, options: Res<support
     commands.insert_resource(bots);
 }
 
-/// A tile for each participant whose video started, and for our own preview.
+/// A tile for each participant whose video started (`ShowsVideo`: a tile off screen costs no
+/// bandwidth or decoding), and for our own preview.
 fn spawn_tiles(
     mut commands: Commands,
     new_videos: Query<(Entity, &RemoteVideo), Added<RemoteVideo>>,
     new_previews: Query<(Entity, &LocalPreview), Added<LocalPreview>>,
 ) {
     for (entity, video) in &new_videos {
-        commands.spawn((sprite(video.image.clone()), Tile(entity)));
+        commands.spawn((
+            sprite(video.image.clone()),
+            Tile(entity),
+            ShowsVideo(entity),
+        ));
     }
     for (entity, preview) in &new_previews {
         commands.spawn((sprite(preview.image.clone()), Tile(entity)));

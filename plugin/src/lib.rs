@@ -56,6 +56,7 @@
 mod channel;
 mod client;
 mod events;
+mod offscreen;
 mod plugin;
 mod publish;
 mod receive;
@@ -83,6 +84,7 @@ pub use livestage_net::playout::Placement;
 pub use livestage_proto::error::{Error, ErrorCode};
 pub use livestage_proto::media::Layer;
 pub use livestage_proto::wire::{Action, Role};
+pub use offscreen::{HIDDEN_GRACE, ShownBy, ShowsVideo, VideoPaused};
 pub use plugin::{LivestagePlugin, LivestageSystems, Server};
 pub use publish::{
     CustomVideo, LocalAudio, LocalPreview, LocalVideo, Publish, PushFrame, StopScreenShare,
@@ -101,8 +103,8 @@ pub mod prelude {
         Layer, Leave, Left, Livestage, LivestageError, LivestagePlugin, LivestageSystems,
         LocalAudio, LocalParticipant, LocalPreview, LocalVideo, MediaStats, Moderate, Moderator,
         NetworkQuality, Participant, ParticipantOf, Participants, Publish, PushFrame, RaiseHand,
-        RemoteVideo, Role, RoleChanged, ScreenTarget, SendData, SetRole, SpatialVoice, Speaking,
-        StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks, Unpublish, VoiceListener,
-        VoiceVolume, grants,
+        RemoteVideo, Role, RoleChanged, ScreenTarget, SendData, SetRole, ShowsVideo, SpatialVoice,
+        Speaking, StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks, Unpublish,
+        VoiceListener, VoiceVolume, grants,
     };
 }

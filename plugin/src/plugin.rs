@@ -13,7 +13,9 @@ use crate::events::{
 };
 use crate::receive::Directory;
 use crate::stats::StatsTimer;
-use crate::{publish, receive, requests, stats, video, voice};
+use bevy::camera::visibility::VisibilitySystems;
+
+use crate::{offscreen, publish, receive, requests, stats, video, voice};
 
 /// Which server the app talks to.
 #[derive(Clone, Debug)]
@@ -141,6 +143,9 @@ impl Plugin for LivestagePlugin {
                     (publish::preview_pattern, publish::end_readbacks)
                         .in_set(LivestageSystems::Capture),
                     (voice::apply_volume, voice::place_voices).in_set(LivestageSystems::Send),
+                    (offscreen::pause_hidden, offscreen::resume_unshown)
+                        .in_set(LivestageSystems::Send)
+                        .after(VisibilitySystems::CheckVisibility),
                 ),
             )
             .add_observer(requests::join)

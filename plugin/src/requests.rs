@@ -12,6 +12,8 @@ use crate::channel::{
 };
 use crate::client::Livestage;
 use crate::events::LivestageError;
+use crate::offscreen::{self, VideoPaused};
+use crate::track::{Track, TrackOf, Tracks};
 
 /// Join the channel entity's channel with a token. Progress shows as [`Connecting`], then
 /// [`Connected`] and a [`Joined`](crate::Joined) message, or [`Disconnected`] with the error.
@@ -75,11 +77,14 @@ pub struct RaiseHand {
     pub raised: bool,
 }
 
-/// Choose what to receive from a remote participant: its voice, and the high or low video
-/// layer or none. Everyone is received at the high layer until this is sent.
+/// Choose what to receive from a remote participant (its voice, and the high or low video
+/// layer or none, for all its tracks) or from one of its tracks (a [`Track`] entity: `audio`
+/// for an audio track, `video` for a video track). Everyone is received at the high layer
+/// until this is sent. Tracks shown only by hidden entities are paused on top of this choice
+/// (see [`ShowsVideo`](crate::ShowsVideo)).
 #[derive(EntityEvent, Clone, Copy, Debug)]
 pub struct Subscribe {
-    /// The participant entity.
+    /// The participant or track entity.
     pub entity: Entity,
     /// Receive its voice.
     pub audio: bool,
@@ -182,26 +187,58 @@ pub(crate) fn set_role(request: On<SetRole>, client: Res<Livestage>, mut command
 pub(crate) fn subscribe(
     request: On<Subscribe>,
     client: Res<Livestage>,
-    participants: Query<(&Participant, &ParticipantOf)>,
+    participants: Query<(&Participant, &ParticipantOf, Option<&Tracks>)>,
+    tracks: Query<(&Track, &TrackOf, Has<VideoPaused>)>,
     mut commands: Commands,
 ) {
-    let Ok((participant, of)) = participants.get(request.entity) else {
+    // A track entity: a choice for that track only.
+    if let Ok((track, of, _)) = tracks.get(request.entity) {
+        let Ok((participant, channel, _)) = participants.get(of.0) else {
+            return;
+        };
+        let Some(link) = client.link_of(channel.0) else {
+            commands.write_message(not_joined(channel.0));
+            return;
+        };
+        client.engine.subscribe_track(
+            link,
+            &participant.user,
+            track.id,
+            request.audio,
+            request.video,
+        );
+        // The game's choice for this track; visibility takes over again from here.
+        commands
+            .entity(request.entity)
+            .remove::<(VideoPaused, offscreen::HiddenSince)>();
+        return;
+    }
+    let Ok((participant, of, own_tracks)) = participants.get(request.entity) else {
         commands.write_message(LivestageError::local(
             request.entity,
-            "Subscribe needs a participant entity",
+            "Subscribe needs a participant or track entity",
         ));
         return;
     };
-    match client.link_of(of.0) {
-        Some(link) => {
+    let Some(link) = client.link_of(of.0) else {
+        commands.write_message(not_joined(of.0));
+        return;
+    };
+    client
+        .engine
+        .subscribe(link, &participant.user, request.audio, request.video);
+    commands
+        .entity(request.entity)
+        .insert(offscreen::ChosenVideo(request.video));
+    // A participant-wide choice replaces per-track ones on the server: tracks paused because
+    // nobody sees them stay paused.
+    for &t in own_tracks.into_iter().flat_map(Tracks::entities) {
+        if let Ok((track, _, true)) = tracks.get(t) {
             client
                 .engine
-                .subscribe(link, &participant.user, request.audio, request.video)
+                .subscribe_track(link, &participant.user, track.id, false, None);
         }
-        None => {
-            commands.write_message(not_joined(of.0));
-        }
-    };
+    }
 }
 
 pub(crate) fn send_data(request: On<SendData>, client: Res<Livestage>, mut commands: Commands) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy_livestage::prelude::*;
+use bevy_livestage::{VideoPaused, track_of};
 use common::*;
 use livestage_media::video::TestPattern;
 
@@ -88,4 +89,65 @@ fn the_texture_is_written_only_when_a_new_picture_arrived() {
     assert!(written >= 15, "{written} pictures in 2 s");
     assert!(written <= 32, "{written} writes for at most ~30 pictures");
     assert!(updates > written * 2, "{updates} updates, {written} writes");
+}
+
+/// A track shown only by a hidden entity is paused: the server stops sending it and nothing is
+/// decoded; shown again, it resumes from a keyframe.
+#[test]
+fn a_track_nobody_can_see_is_not_received() {
+    let mut app = app();
+    let stage = join(&mut app, "tv", "viewer", grants::AUDIENCE, Role::Audience);
+    update_until(&mut app, "joined", |w| w.get::<Connected>(stage).is_some());
+    let _bot = Bot::publishing(
+        &server(&app),
+        &token(&app, "tv", "anchor", grants::HOST),
+        "tv",
+    );
+    update_until(&mut app, "anchor", |w| {
+        participant(w, stage, "anchor").is_some()
+    });
+    let anchor = participant(app.world_mut(), stage, "anchor").unwrap();
+    update_until(&mut app, "video", |w| {
+        camera_video(w, anchor).is_some_and(|v| v.written >= 5)
+    });
+    let track = track_of(app.world(), anchor, TrackSource::CAMERA).unwrap();
+    let media_id = app.world().get::<Participant>(anchor).unwrap().media_id;
+    let frames = |app: &App| {
+        app.world()
+            .resource::<Livestage>()
+            .received(stage, media_id)
+            .unwrap()
+            .video_frames
+    };
+
+    // A tile the game hid (UI-style: no visibility class, so inherited visibility counts).
+    let tile = app
+        .world_mut()
+        .spawn((InheritedVisibility::HIDDEN, ShowsVideo(track)))
+        .id();
+    update_until(&mut app, "paused", |w| {
+        w.get::<VideoPaused>(track).is_some()
+    });
+    // What was in flight drains, then nothing more arrives.
+    run_for(&mut app, Duration::from_millis(500));
+    let paused_at = frames(&app);
+    run_for(&mut app, Duration::from_secs(1));
+    assert_eq!(frames(&app), paused_at, "a hidden track kept arriving");
+
+    // Shown again: it resumes within a keyframe's round trip.
+    app.world_mut()
+        .entity_mut(tile)
+        .insert(InheritedVisibility::VISIBLE);
+    let written = camera_video(app.world(), anchor).unwrap().written;
+    update_until(&mut app, "resumed", |w| {
+        w.get::<VideoPaused>(track).is_none()
+            && camera_video(w, anchor).is_some_and(|v| v.written >= written + 10)
+    });
+
+    // A track without displays is always received.
+    app.world_mut().despawn(tile);
+    run_for(&mut app, Duration::from_millis(300));
+    let before = frames(&app);
+    run_for(&mut app, Duration::from_millis(700));
+    assert!(frames(&app) > before + 5, "an unmarked track stopped");
 }
