@@ -6,6 +6,7 @@
 //! cargo run --release --example party -- --mode mystery --play ada
 //! cargo run --release --example party -- --headless --bots 8 --rounds 6 --report game.json
 //! cargo run --release --example party -- --join CODE       # a second process takes a seat
+//! cargo run --release --example party -- --share window:0x1e00004  # the narrator shows a window
 //! ```
 //!
 //! Data flow: `narrator` (the moderator: rules, phase clock, hearing sets, stage roles) and
@@ -20,6 +21,7 @@ mod narrator;
 mod report;
 mod rules;
 mod seat;
+mod share;
 mod ui;
 mod werewolf;
 
@@ -98,6 +100,11 @@ pub struct Options {
     /// Also write the join codes (user -> code) to this JSON file.
     #[arg(long)]
     pub codes: Option<PathBuf>,
+    /// The narrator shares a screen with everyone once on stage: `display`, `window:ID` (from
+    /// `livestage screens`) or `region:X,Y,W,H`, optionally `@FPS`. Also from the narrator's
+    /// controls.
+    #[arg(long, value_name = "SPEC")]
+    pub share: Option<bevy_livestage::screen::Share>,
     /// Seed for dealing roles and the bots' choices.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -161,7 +168,12 @@ fn main() -> AppExit {
                 .chain(),
         )
         .add_systems(Startup, lobby::setup)
-        .add_plugins((seat::plugin, narrator::plugin, report::plugin))
+        .add_plugins((
+            seat::plugin,
+            narrator::plugin,
+            report::plugin,
+            share::plugin,
+        ))
         .run()
 }
 

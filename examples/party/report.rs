@@ -39,6 +39,9 @@ pub struct Report {
     pub stage: Vec<StageChange>,
     /// The narrator's announcements.
     pub log: Vec<String>,
+    /// Seat -> frames of the narrator's screen share it received (with `--share`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub screen: BTreeMap<String, u64>,
 }
 
 /// One phase's measurement.

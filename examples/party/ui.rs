@@ -15,6 +15,7 @@ use crate::messages::FromPlayer;
 use crate::narrator::{NarratorSeat, Table};
 use crate::report::Report;
 use crate::seat::{self, AVATAR, Knowledge, OnAir, Seat, SeatKind};
+use crate::share::Sharing;
 
 /// Whose point of view the stage shows.
 #[derive(Resource, Default)]
@@ -78,6 +79,7 @@ fn draw(
     )>,
     cameras: Query<(&RemoteVideo, &TrackSource)>,
     previews: Query<&LocalPreview>,
+    mut sharing: ResMut<Sharing>,
 ) -> Result {
     let now = time.elapsed_secs();
     let Some(point) = viewpoint(&view, table.as_deref(), &seats) else {
@@ -108,6 +110,20 @@ fn draw(
         };
         textures.push(image.map(|id| contexts.add_image(EguiTextureHandle::Weak(id))));
     }
+    // A screen share on this membership's stage (the narrator's rules card or map).
+    let shared = people
+        .iter()
+        .filter(|p| p.2.0 == point && !p.9)
+        .find_map(|p| {
+            p.8.into_iter().flat_map(Tracks::entities).find_map(|&t| {
+                cameras
+                    .get(t)
+                    .ok()
+                    .filter(|(_, source)| **source == TrackSource::SCREEN)
+                    .map(|(video, _)| (p.1.user.clone(), video.size, video.image.id()))
+            })
+        })
+        .map(|(user, size, id)| (user, size, contexts.add_image(EguiTextureHandle::Weak(id))));
     let ctx = contexts.ctx_mut()?;
     let mut root = egui::Ui::new(
         ctx.clone(),
@@ -183,6 +199,8 @@ fn draw(
             if at_narrator {
                 if let Some(t) = table.as_deref_mut() {
                     narrator_controls(ui, &mut commands, t, &mut report, now);
+                    ui.separator();
+                    crate::share::controls(ui, &mut commands, &mut sharing, t.narrator);
                 }
             } else if let Some((entity, seat, knowledge, on_air)) = me {
                 if !seat.human {
@@ -212,6 +230,16 @@ fn draw(
 
     // The stage.
     egui::CentralPanel::default().show(&mut root, |ui| {
+        if let Some((user, picture, texture)) = &shared {
+            ui.strong(format!("{user} shares their screen"));
+            let width = ui.available_width().min(640.0);
+            let height = width * picture.y as f32 / picture.x.max(1) as f32;
+            ui.add(egui::Image::new(egui::load::SizedTexture::new(
+                *texture,
+                egui::vec2(width, height),
+            )));
+            ui.add_space(8.0);
+        }
         let columns = 4usize;
         let width = (ui.available_width() / columns as f32 - 12.0).max(120.0);
         let size = egui::vec2(width, width * AVATAR.y as f32 / AVATAR.x as f32);

@@ -123,6 +123,18 @@ impl Livestage {
             .and_then(|link| self.playout.participant_stats(link, media_id))
     }
 
+    /// What this client's membership `channel` received from one track of the participant
+    /// with `media_id`, once any of it arrived.
+    pub fn received_track(
+        &self,
+        channel: Entity,
+        media_id: u64,
+        track: livestage_proto::track::TrackId,
+    ) -> Option<livestage_net::playout::Stats> {
+        self.link_of(channel)
+            .and_then(|link| self.playout.stats(link, media_id, track))
+    }
+
     /// The engine, for what the ECS API does not cover yet.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine

@@ -29,9 +29,10 @@
 //!     commands.trigger(Join::audience(stage, token));          // watch first
 //! }
 //!
-//! fn show_new_video(mut commands: Commands, new: Query<&RemoteVideo, Added<RemoteVideo>>) {
-//!     for video in &new {
-//!         commands.spawn(Sprite::from_image(video.image.clone()));
+//! // ShowsVideo: while the sprite is off screen or hidden, that video is not sent or decoded.
+//! fn show_new_video(mut commands: Commands, new: Query<(Entity, &RemoteVideo), Added<RemoteVideo>>) {
+//!     for (track, video) in &new {
+//!         commands.spawn((Sprite::from_image(video.image.clone()), ShowsVideo(track)));
 //!     }
 //! }
 //!

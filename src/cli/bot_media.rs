@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use livestage_media::audio::{self, dominant_frequency};
-use livestage_media::video::screen::{self, ScreenSource, Target};
+use livestage_media::video::screen::{ScreenSource, Share};
 use livestage_media::video::{self, I420, read_stamp};
 use livestage_net::{Engine, MediaEvent, MediaKind};
 use livestage_proto::media::Layer;
@@ -36,16 +36,7 @@ pub struct Publish {
     /// Tone frequency in Hz.
     pub audio: Option<f32>,
     /// A screen share beside the camera.
-    pub screen: Option<Screen>,
-}
-
-/// What `screen=` asked to share.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Screen {
-    /// What to capture; `None` is the first display.
-    pub target: Option<Target>,
-    /// Frames per second; `None` is the capture default (15).
-    pub fps: Option<f32>,
+    pub screen: Option<Share>,
 }
 
 /// The parts of a spec: `kind=source` items separated by commas, where a source may hold
@@ -62,42 +53,6 @@ fn spec_parts(spec: &str) -> Vec<String> {
         }
     }
     parts
-}
-
-/// Parses a screen target: `display`, `display:ID`, `window:ID` (decimal or 0x hex) or
-/// `region:X,Y,W,H`, optionally followed by `@FPS`.
-fn parse_screen(source: &str) -> anyhow::Result<Screen> {
-    let (target, fps) = match source.rsplit_once('@') {
-        Some((t, fps)) => (t, Some(fps.parse().context("screen frame rate")?)),
-        None => (source, None),
-    };
-    let number = |s: &str| -> anyhow::Result<u32> {
-        Ok(match s.strip_prefix("0x") {
-            Some(hex) => u32::from_str_radix(hex, 16)?,
-            None => s.parse()?,
-        })
-    };
-    let target = match target.split_once(':') {
-        None if target == "display" => None,
-        Some(("display", id)) => Some(Target::Display(number(id).context("display id")?)),
-        Some(("window", id)) => Some(Target::Window(number(id).context("window id")?)),
-        Some(("region", rect)) => {
-            let v: Vec<&str> = rect.split(',').collect();
-            let [x, y, w, h] = v[..] else {
-                bail!("a region is X,Y,WIDTH,HEIGHT, got {rect:?}");
-            };
-            Some(Target::Region {
-                x: x.parse()?,
-                y: y.parse()?,
-                width: w.parse()?,
-                height: h.parse()?,
-            })
-        }
-        _ => {
-            bail!("unknown screen {target:?}; use display, display:ID, window:ID or region:X,Y,W,H")
-        }
-    };
-    Ok(Screen { target, fps })
 }
 
 impl Publish {
@@ -119,7 +74,9 @@ impl Publish {
                     out.video = Some((w.parse()?, h.parse()?, fps.parse()?));
                 }
                 ("audio", Some(("tone", hz))) => out.audio = Some(hz.parse()?),
-                ("screen", _) => out.screen = Some(parse_screen(source)?),
+                ("screen", _) => {
+                    out.screen = Some(source.parse::<Share>().map_err(anyhow::Error::msg)?);
+                }
                 _ => bail!(
                     "unknown media source {part:?}; use video=testpattern:WxH@FPS, video=textured:WxH@FPS, screen=display|display:ID|window:ID|region:X,Y,W,H[@FPS] or audio=tone:HZ"
                 ),
@@ -431,18 +388,8 @@ impl Publish {
             publishers.push(Publisher::start(engine.clone(), channel, video, audio)?);
         }
         if let Some(share) = self.screen {
-            let target = match share.target {
-                Some(t) => t,
-                None => {
-                    let displays = screen::displays().map_err(|e| screen_error(&e))?;
-                    let first = displays.first().context("the X server lists no display")?;
-                    Target::Display(first.id)
-                }
-            };
-            let mut options = screen::Options::default();
-            if let Some(fps) = share.fps {
-                options.fps = fps;
-            }
+            let target = share.resolve().map_err(|e| screen_error(&e))?;
+            let options = share.options();
             let fps = options.fps;
             let source = ScreenSource::new(target, options).map_err(|e| screen_error(&e))?;
             let video = Video {
@@ -524,7 +471,8 @@ pub fn write_snapshots(
 
 #[cfg(test)]
 mod tests {
-    use super::{Publish, Screen, Target};
+    use super::{Publish, Share};
+    use livestage_media::video::screen::Target;
 
     #[test]
     fn parses_publish_specs() {
@@ -544,7 +492,7 @@ mod tests {
         .expect("valid");
         assert_eq!(
             p.screen,
-            Some(Screen {
+            Some(Share {
                 target: Some(Target::Region {
                     x: 10,
                     y: 20,
@@ -562,7 +510,7 @@ mod tests {
         );
         assert_eq!(
             Publish::parse("screen=display").expect("valid").screen,
-            Some(Screen {
+            Some(Share {
                 target: None,
                 fps: None
             })

@@ -150,6 +150,95 @@ pub enum Target {
     },
 }
 
+/// A share as people type it: `display` (the first display), `display:ID`, `window:ID`
+/// (decimal or `0x` hex, as `livestage screens` lists them) or `region:X,Y,W,H` (of the first
+/// display), optionally followed by `@FPS`. The CLI bot's `screen=` and the party game's
+/// `--share` read it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Share {
+    /// What to capture; `None` is the first display.
+    pub target: Option<Target>,
+    /// Frames per second; `None` is the capture default ([`Options::fps`]).
+    pub fps: Option<f32>,
+}
+
+impl Share {
+    /// The target, with the first display of the X server named by `DISPLAY` for `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`ScreenError::Unavailable`] without an X server, [`ScreenError::NoSuchDisplay`] when it
+    /// lists no display.
+    pub fn resolve(&self) -> Result<Target, ScreenError> {
+        if let Some(target) = self.target {
+            return Ok(target);
+        }
+        displays()?
+            .first()
+            .map(|d| Target::Display(d.id))
+            .ok_or(ScreenError::NoSuchDisplay(0))
+    }
+
+    /// Capture options with this share's frame rate.
+    pub fn options(&self) -> Options {
+        let mut options = Options::default();
+        if let Some(fps) = self.fps {
+            options.fps = fps;
+        }
+        options
+    }
+}
+
+impl std::str::FromStr for Share {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let (target, fps) = match spec.rsplit_once('@') {
+            Some((t, fps)) => {
+                let fps: f32 = fps
+                    .parse()
+                    .map_err(|_| format!("bad frame rate {fps:?} in {spec:?}"))?;
+                if !(fps > 0.0 && fps <= 120.0) {
+                    return Err(format!("a share's frame rate is 1 to 120, got {fps}"));
+                }
+                (t, Some(fps))
+            }
+            None => (spec, None),
+        };
+        let number = |what: &str, s: &str| -> Result<u32, String> {
+            match s.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16),
+                None => s.parse(),
+            }
+            .map_err(|_| format!("bad {what} {s:?}"))
+        };
+        let target = match target.split_once(':') {
+            None if target == "display" => None,
+            Some(("display", id)) => Some(Target::Display(number("display id", id)?)),
+            Some(("window", id)) => Some(Target::Window(number("window id", id)?)),
+            Some(("region", rect)) => {
+                let bad = || format!("a region is X,Y,WIDTH,HEIGHT, got {rect:?}");
+                let v: Vec<&str> = rect.split(',').map(str::trim).collect();
+                let [x, y, w, h] = v[..] else {
+                    return Err(bad());
+                };
+                Some(Target::Region {
+                    x: x.parse().map_err(|_| bad())?,
+                    y: y.parse().map_err(|_| bad())?,
+                    width: w.parse().map_err(|_| bad())?,
+                    height: h.parse().map_err(|_| bad())?,
+                })
+            }
+            _ => {
+                return Err(format!(
+                    "unknown screen {target:?}; use display, display:ID, window:ID or region:X,Y,W,H"
+                ));
+            }
+        };
+        Ok(Self { target, fps })
+    }
+}
+
 /// What the shared content is, for the encoder; capture does not change with it.
 ///
 /// The publish path maps [`Detail`](ContentHint::Detail) to a lower frame rate at a higher
