@@ -48,6 +48,7 @@ pub mod format;
 pub mod jitter;
 pub mod level;
 pub mod mixer;
+pub mod processing;
 pub mod queue;
 pub mod tone;
 
