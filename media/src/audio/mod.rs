@@ -8,6 +8,9 @@
 //!   decode, recover or conceal.
 //! - [`mixer`]: the [`Mixer`] of several remote users with per-user volume and soft clipping.
 //! - [`level`]: frame [`Level`]s and the [`SpeakingDetector`].
+//! - [`music`], [`effects`] and [`local_mix`]: music (file or URL, decoded ahead) and sound
+//!   effects this client plays, pulled into what it publishes and what it hears through
+//!   [`MixTap`]s of one [`LocalMix`].
 //! - [`device`]: cpal [`Playback`] and [`Capture`] with a null fallback, fed through the
 //!   lock-free frame queues of [`queue`].
 //!
@@ -43,13 +46,17 @@
 
 pub mod codec;
 pub mod device;
+pub mod effects;
 pub mod error;
 pub mod format;
 pub mod jitter;
 pub mod level;
+pub mod local_mix;
 pub mod mixer;
+pub mod music;
 pub mod processing;
 pub mod queue;
+pub mod spectrum;
 pub mod tone;
 
 pub use codec::{Decoder, Encoder};
@@ -58,6 +65,7 @@ pub use error::{Error, Result};
 pub use format::{FRAME_MS, Format};
 pub use jitter::{JitterBuffer, Slot};
 pub use level::{Level, SpeakingDetector};
+pub use local_mix::{LocalMix, MixEvent, MixTap};
 pub use mixer::Mixer;
 pub use queue::{Reader, Writer};
 pub use tone::{Tone, dominant_frequency};
