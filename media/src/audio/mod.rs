@@ -11,6 +11,8 @@
 //! - [`music`], [`effects`] and [`local_mix`]: music (file or URL, decoded ahead) and sound
 //!   effects this client plays, pulled into what it publishes and what it hears through
 //!   [`MixTap`]s of one [`LocalMix`].
+//! - [`voice_changer`]: presets that disguise a voice, as a hook.
+//! - [`hooks`]: app code on the path ([`AudioHook`]s at four [`HookPoint`]s).
 //! - [`device`]: cpal [`Playback`] and [`Capture`] with a null fallback, fed through the
 //!   lock-free frame queues of [`queue`].
 //!
@@ -49,6 +51,7 @@ pub mod device;
 pub mod effects;
 pub mod error;
 pub mod format;
+pub mod hooks;
 pub mod jitter;
 pub mod level;
 pub mod local_mix;
@@ -58,14 +61,17 @@ pub mod processing;
 pub mod queue;
 pub mod spectrum;
 pub mod tone;
+pub mod voice_changer;
 
 pub use codec::{Decoder, Encoder};
 pub use device::{Backend, Capture, Playback};
 pub use error::{Error, Result};
 pub use format::{FRAME_MS, Format};
+pub use hooks::{AudioHook, HookFormat, HookInfo, HookPoint, HookRunner};
 pub use jitter::{JitterBuffer, Slot};
 pub use level::{Level, SpeakingDetector};
 pub use local_mix::{LocalMix, MixEvent, MixTap};
 pub use mixer::Mixer;
 pub use queue::{Reader, Writer};
 pub use tone::{Tone, dominant_frequency};
+pub use voice_changer::{VoiceChanger, VoicePreset};
