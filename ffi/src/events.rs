@@ -251,6 +251,14 @@ pub(crate) fn playout_event(
             });
             Some(value.to_string())
         }
+        PlayoutEvent::HookRemoved { point, reason } => {
+            let value = json!({
+                "type": "audio_hook_removed",
+                "point": format!("{point:?}").to_lowercase(),
+                "reason": reason.to_string(),
+            });
+            Some(value.to_string())
+        }
     }
 }
 

@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bevy::prelude::*;
+use livestage_media::audio::LocalMix;
 use livestage_net::Engine;
 use livestage_net::playout::Playout;
-use livestage_net::publish::Publisher;
+use livestage_net::publish::{Publisher, VoiceControls};
 
 /// Grant lists for [`Livestage::token`] and `livestage token --grants`.
 pub mod grants {
@@ -59,10 +60,16 @@ pub struct Livestage {
     pub(crate) publishers: HashMap<Entity, Publisher>,
     /// Running screen shares per channel entity.
     pub(crate) screens: HashMap<Entity, Publisher>,
+    /// Music and effects, pulled by every publisher and the playout.
+    pub(crate) mix: LocalMix,
+    /// The voice chain of every publisher (voice changer, capture and encode hooks).
+    pub(crate) voice: VoiceControls,
 }
 
 impl Livestage {
     pub(crate) fn new(engine: Arc<Engine>, playout: Playout, server: Option<RemoteServer>) -> Self {
+        let mix = LocalMix::new();
+        playout.set_local_mix(Some(mix.local_tap()));
         Self {
             engine,
             playout,
@@ -73,6 +80,8 @@ impl Livestage {
             names: HashMap::new(),
             publishers: HashMap::new(),
             screens: HashMap::new(),
+            mix,
+            voice: VoiceControls::default(),
         }
     }
 

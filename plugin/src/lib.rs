@@ -54,6 +54,7 @@
 //! sees this frame's state), `Capture` then `Send` in `PostUpdate`. None of them waits on the
 //! network: the engine runs on its own threads and hands over what already arrived.
 
+pub mod audio;
 mod channel;
 mod client;
 mod events;
@@ -67,6 +68,7 @@ mod track;
 mod video;
 mod voice;
 
+pub use audio::{AudioHookRemoved, EffectFinished, MusicChanged};
 pub use channel::{
     Audience, AudienceCount, AudioLevel, AudioMuted, Channel, Connected, Connecting, Disconnected,
     HandRaised, Hearing, Host, LocalParticipant, MediaStats, Moderator, NetworkQuality,
@@ -99,13 +101,13 @@ pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 /// Everything a game usually needs.
 pub mod prelude {
     pub use crate::{
-        Action, Audience, AudienceCount, AudioLevel, Channel, Connected, Connecting, CustomVideo,
-        DataReceived, Disconnected, Error, ErrorCode, HandChanged, HandRaised, Host, Join, Joined,
-        Layer, Leave, Left, Livestage, LivestageError, LivestagePlugin, LivestageSystems,
-        LocalAudio, LocalParticipant, LocalPreview, LocalVideo, MediaStats, Moderate, Moderator,
-        NetworkQuality, Participant, ParticipantOf, Participants, Publish, PushFrame, RaiseHand,
-        RemoteVideo, Role, RoleChanged, ScreenTarget, SendData, SetRole, ShowsVideo, SpatialVoice,
-        Speaking, StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks, Unpublish,
-        VoiceListener, VoiceVolume, grants,
+        Action, Audience, AudienceCount, AudioHookRemoved, AudioLevel, Channel, Connected,
+        Connecting, CustomVideo, DataReceived, Disconnected, EffectFinished, Error, ErrorCode,
+        HandChanged, HandRaised, Host, Join, Joined, Layer, Leave, Left, Livestage, LivestageError,
+        LivestagePlugin, LivestageSystems, LocalAudio, LocalParticipant, LocalPreview, LocalVideo,
+        MediaStats, Moderate, Moderator, MusicChanged, NetworkQuality, Participant, ParticipantOf,
+        Participants, Publish, PushFrame, RaiseHand, RemoteVideo, Role, RoleChanged, ScreenTarget,
+        SendData, SetRole, ShowsVideo, SpatialVoice, Speaking, StopScreenShare, Subscribe, Track,
+        TrackOf, TrackSource, Tracks, Unpublish, VoiceListener, VoiceVolume, grants,
     };
 }

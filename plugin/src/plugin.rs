@@ -15,7 +15,7 @@ use crate::receive::Directory;
 use crate::stats::StatsTimer;
 use bevy::camera::visibility::VisibilitySystems;
 
-use crate::{offscreen, publish, receive, requests, stats, video, voice};
+use crate::{audio, offscreen, publish, receive, requests, stats, video, voice};
 
 /// Which server the app talks to.
 #[derive(Clone, Debug)]
@@ -120,6 +120,9 @@ impl Plugin for LivestagePlugin {
             .add_message::<ConnectionChanged>()
             .add_message::<TokenExpiring>()
             .add_message::<LivestageError>()
+            .add_message::<audio::MusicChanged>()
+            .add_message::<audio::EffectFinished>()
+            .add_message::<audio::AudioHookRemoved>()
             .configure_sets(
                 PreUpdate,
                 (LivestageSystems::Receive, LivestageSystems::Upload).chain(),
@@ -131,7 +134,7 @@ impl Plugin for LivestagePlugin {
             .add_systems(
                 PreUpdate,
                 (
-                    (receive::receive, stats::refresh)
+                    (receive::receive, stats::refresh, audio::report)
                         .chain()
                         .in_set(LivestageSystems::Receive),
                     video::upload.in_set(LivestageSystems::Upload),

@@ -14,7 +14,7 @@ use bevy::render::render_resource::TextureUsages;
 use livestage_media::video::screen::{self, ContentHint, Rect, ScreenSource, Target};
 use livestage_media::video::{CustomSender, CustomSource, Rgba, TestPattern};
 use livestage_net::engine::now_us;
-use livestage_net::publish::{AudioSource, Publisher, Video, VideoSource, screen_error};
+use livestage_net::publish::{Audio, AudioSource, Publisher, Video, VideoSource, screen_error};
 use livestage_proto::track::Track;
 
 use crate::client::Livestage;
@@ -219,11 +219,15 @@ pub(crate) fn publish(
             ..Video::new(source, fps)
         }
     });
-    let audio = request.audio.map(|a| match a {
-        LocalAudio::Tone(hz) => AudioSource::Tone(hz),
-        LocalAudio::Microphone => AudioSource::Capture,
+    let audio = request.audio.map(|a| Audio {
+        controls: client.voice.clone(),
+        mix: Some(client.mix.publish_tap()),
+        ..Audio::new(match a {
+            LocalAudio::Tone(hz) => AudioSource::Tone(hz),
+            LocalAudio::Microphone => AudioSource::Capture,
+        })
     });
-    match Publisher::start(client.engine.clone(), &link, video, audio) {
+    match Publisher::start_with(client.engine.clone(), &link, video, audio) {
         Ok(publisher) => {
             client.publishers.insert(channel, publisher);
         }

@@ -71,13 +71,17 @@ pub(crate) fn receive(world: &mut World) {
         }
         apply(world, channel, event.kind);
     }
-    for PlayoutEvent::Speaking {
-        channel,
-        media_id,
-        speaking,
-        ..
-    } in speaking
-    {
+    for event in speaking {
+        let PlayoutEvent::Speaking {
+            channel,
+            media_id,
+            speaking,
+            ..
+        } = event
+        else {
+            crate::audio::playout_hook_removed(world, &event);
+            continue;
+        };
         let Some(channel) = world.resource::<Livestage>().entity_of(&channel) else {
             continue;
         };

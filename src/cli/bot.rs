@@ -24,6 +24,7 @@ use super::bot_media::{
     AudioReport, Publish, Publisher, Publishers, Verifier, VideoReport, by_track, write_snapshots,
 };
 use super::bot_moderate::{self, Moderation, Outcome, Planned, Requests};
+use super::bot_music::{Music, MusicArgs, MusicReport};
 
 /// Flags of `livestage bot`.
 #[derive(clap::Args)]
@@ -82,6 +83,8 @@ pub struct Args {
     /// mute-audio, mute-video, unmute-audio, unmute-video. The report lists each with its result (`ok` or the server's error code).
     #[arg(long, value_name = "ACTION:USER,...")]
     moderate: Option<String>,
+    #[command(flatten)]
+    music: MusicArgs,
 }
 
 /// Role flag values.
@@ -118,6 +121,9 @@ pub struct Report {
     published: Published,
     /// The last audio loss subscribers reported to this publisher (its FEC setting).
     fec_loss_percent: Option<u8>,
+    /// What became of `--music`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    music: Option<MusicReport>,
 }
 
 #[derive(Serialize, Default)]
@@ -222,6 +228,7 @@ struct Setup {
     claims: Claims,
     publish: Option<Publish>,
     moderate: Vec<Planned>,
+    music: Music,
 }
 
 impl Setup {
@@ -236,6 +243,8 @@ impl Setup {
             .map(bot_moderate::parse)
             .transpose();
         let moderate = moderate.map_err(invalid)?.unwrap_or_default();
+        let has_voice = publish.as_ref().is_some_and(|p| p.audio.is_some());
+        let music = Music::read(&args.music, has_voice).map_err(invalid)?;
         let pem = std::fs::read(&args.cert)
             .with_context(|| format!("cannot read certificate {}", args.cert.display()))
             .map_err(invalid)?;
@@ -244,6 +253,7 @@ impl Setup {
             claims,
             publish,
             moderate,
+            music,
         })
     }
 }
@@ -409,8 +419,18 @@ impl<'a> Live<'a> {
         if let Some(spec) = &self.setup.publish
             && self.publishers.is_empty()
         {
-            match spec.start(self.engine.clone(), channel, args.dual) {
-                Ok(p) => self.publishers = p,
+            let music = &self.setup.music;
+            let voice = Some((music.mix.publish_tap(), music.controls.clone()));
+            match spec.start(self.engine.clone(), channel, args.dual, voice) {
+                Ok(p) => {
+                    self.publishers = p;
+                    if let Err(e) = music.start() {
+                        self.report.error.get_or_insert(ErrorReport {
+                            code: e.code().into(),
+                            message: e.to_string(),
+                        });
+                    }
+                }
                 Err(e) => {
                     let error = e.downcast_ref::<Error>().map_or_else(
                         || ErrorReport {
@@ -509,6 +529,16 @@ impl<'a> Live<'a> {
                 report.error.get_or_insert(ErrorReport {
                     code: "media_error".into(),
                     message: format!("{e:#}"),
+                });
+            }
+        }
+        if self.setup.music.has_music() {
+            let music = report.music.get_or_insert_default();
+            self.setup.music.report(music);
+            if let Some((code, message)) = &music.error {
+                report.error.get_or_insert(ErrorReport {
+                    code: code.clone(),
+                    message: message.clone(),
                 });
             }
         }

@@ -21,9 +21,10 @@ use serde::Serialize;
 
 use super::bot_moderate::Requests;
 
+use livestage_media::audio::MixTap;
 pub use livestage_net::engine::now_us;
 pub use livestage_net::publish::Publisher;
-use livestage_net::publish::{AudioSource, Video, VideoSource, screen_error};
+use livestage_net::publish::{Audio, AudioSource, Video, VideoSource, VoiceControls, screen_error};
 use livestage_proto::wire::Participant;
 
 /// What `--publish` asked for.
@@ -143,6 +144,8 @@ pub struct AudioReport {
     pub decode_errors: u64,
     /// Dominant frequency of the decoded audio, if any.
     pub tone_hz: Option<f32>,
+    /// The strongest spectral peaks of the decoded audio (up to four, strongest first).
+    pub peaks_hz: Vec<f32>,
 }
 
 /// Least time between two keyframe requests for one publisher.
@@ -234,6 +237,7 @@ impl Verifier {
                 .into_iter()
                 .map(|(key, mut a)| {
                     a.report.tone_hz = dominant_frequency(&a.tail, 48_000);
+                    a.report.peaks_hz = audio::spectrum::peaks(&a.tail, 48_000, 4);
                     (key, a.report)
                 })
                 .collect();
@@ -370,6 +374,7 @@ impl Publish {
         engine: Arc<Engine>,
         channel: &str,
         dual: bool,
+        voice: Option<(MixTap, VoiceControls)>,
     ) -> anyhow::Result<Vec<Publisher>> {
         let mut publishers = Vec::new();
         let video = self.video.map(|(width, height, fps)| {
@@ -384,8 +389,20 @@ impl Publish {
             }
         });
         if video.is_some() || self.audio.is_some() {
-            let audio = self.audio.map(AudioSource::Tone);
-            publishers.push(Publisher::start(engine.clone(), channel, video, audio)?);
+            let audio = self.audio.map(|hz| {
+                let mut audio = Audio::new(AudioSource::Tone(hz));
+                if let Some((mix, controls)) = voice {
+                    audio.mix = Some(mix);
+                    audio.controls = controls;
+                }
+                audio
+            });
+            publishers.push(Publisher::start_with(
+                engine.clone(),
+                channel,
+                video,
+                audio,
+            )?);
         }
         if let Some(share) = self.screen {
             let target = share.resolve().map_err(|e| screen_error(&e))?;

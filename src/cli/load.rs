@@ -473,7 +473,7 @@ fn fan_out(
     let started = Instant::now();
     // One publisher: the test pattern (a load publishes no screen share).
     let publisher = publish
-        .start(host.clone(), &args.channel, false)?
+        .start(host.clone(), &args.channel, false, None)?
         .pop()
         .context("--video gives a test pattern to publish")?;
     let (mut received, mut late, mut bytes) = (0u64, 0u64, 0u64);

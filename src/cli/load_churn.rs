@@ -169,7 +169,7 @@ pub fn run(args: &Args, secs: f64, churners: usize, viewers: usize) -> anyhow::R
         });
     }
     let publisher = Publish::parse("video=testpattern:320x180@15")?
-        .start(host.clone(), &args.channel, false)?
+        .start(host.clone(), &args.channel, false, None)?
         .pop()
         .context("a test pattern publisher")?;
 

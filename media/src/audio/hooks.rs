@@ -124,6 +124,16 @@ where
     }
 }
 
+impl<H: AudioHook + ?Sized> AudioHook for Box<H> {
+    fn format(&self) -> HookFormat {
+        (**self).format()
+    }
+
+    fn process(&mut self, frame: &mut [f32], info: &HookInfo<'_>) {
+        (**self).process(frame, info);
+    }
+}
+
 /// One hook shared by several paths (each publisher, say): they take turns.
 impl<H: AudioHook> AudioHook for Arc<Mutex<H>> {
     fn format(&self) -> HookFormat {
@@ -199,6 +209,15 @@ impl HookRunner {
             hook_buf: vec![0.0; hook_frames * channels],
             overruns: 0,
         })
+    }
+
+    /// Checks that `hook`'s format is offered, without preparing anything.
+    ///
+    /// # Errors
+    ///
+    /// [`HookFailure::Format`].
+    pub fn check(hook: &dyn AudioHook) -> Result<(), HookFailure> {
+        hook.format().validate()
     }
 
     /// The hook's format.

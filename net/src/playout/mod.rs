@@ -30,7 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use livestage_media::audio::{self, Playback};
+use livestage_media::audio::hooks::HookFailure;
+use livestage_media::audio::{self, AudioHook, HookPoint, HookRunner, MixTap, Playback};
 use livestage_media::video::I420;
 use livestage_proto::media::Layer;
 use livestage_proto::track::TrackId;
@@ -104,6 +105,13 @@ pub enum PlayoutEvent {
         track: TrackId,
         /// Speaking now.
         speaking: bool,
+    },
+    /// An audio hook on the playout failed and was removed; the voice plays on without it.
+    HookRemoved {
+        /// Which hook.
+        point: HookPoint,
+        /// Why.
+        reason: HookFailure,
     },
 }
 
@@ -180,12 +188,23 @@ impl Stats {
 /// Channel, publisher media id, track.
 type Key = (String, u64, TrackId);
 
+/// A hook every remote voice runs through (each voice converts with its own runner).
+type SharedHook = Arc<Mutex<Box<dyn AudioHook>>>;
+
 #[derive(Default)]
 struct Shared {
     video: HashMap<Key, Arc<VideoFrame>>,
     stats: HashMap<Key, Stats>,
     volume: HashMap<u64, f32>,
     placement: HashMap<u64, Placement>,
+    /// The [`HookPoint::RemoteVoice`] hook and how many times it was set (voices rebuild
+    /// their runners when it changes).
+    remote_hook: Option<SharedHook>,
+    remote_hook_set: u64,
+    /// The [`HookPoint::Playback`] hook.
+    playback_hook: Option<HookRunner>,
+    /// The local side of the client's music and effects, mixed into what plays.
+    local_mix: Option<MixTap>,
 }
 
 /// Where a voice sits relative to the listener: a gain for each ear of a stereo output.
@@ -230,6 +249,7 @@ pub struct Playout {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     backend: audio::Backend,
+    format: audio::Format,
 }
 
 impl Playout {
@@ -246,6 +266,7 @@ impl Playout {
         );
         let shared = Arc::new(Mutex::new(Shared::default()));
         let stop = Arc::new(AtomicBool::new(false));
+        let format = config.format;
         let (events_tx, events) = crossbeam_channel::unbounded();
         let (audio_tx, audio_rx) = crossbeam_channel::bounded(1024);
         let video = {
@@ -270,7 +291,49 @@ impl Playout {
             stop,
             threads: vec![video, voice],
             backend,
+            format,
         })
+    }
+
+    /// Installs `hook` at [`HookPoint::RemoteVoice`] (each remote user's decoded voice, before
+    /// volume and mixing) or [`HookPoint::Playback`] (the mix as it goes out), replacing the
+    /// one there, or removes it with `None`. A hook that fails later is removed and reported as
+    /// [`PlayoutEvent::HookRemoved`].
+    ///
+    /// # Errors
+    ///
+    /// [`HookFailure::Format`] for the publisher's points or a format hooks are not offered in.
+    pub fn set_hook(
+        &self,
+        point: HookPoint,
+        hook: Option<Box<dyn AudioHook>>,
+    ) -> Result<(), HookFailure> {
+        match point {
+            HookPoint::RemoteVoice => {
+                if let Some(h) = &hook {
+                    HookRunner::check(h.as_ref())?;
+                }
+                let mut s = self.lock();
+                s.remote_hook = hook.map(|h| Arc::new(Mutex::new(h)));
+                s.remote_hook_set += 1;
+            }
+            HookPoint::Playback => {
+                let runner = hook.map(|h| HookRunner::new(h, self.format)).transpose()?;
+                self.lock().playback_hook = runner;
+            }
+            _ => {
+                return Err(HookFailure::Format(format!(
+                    "{point:?} hooks are installed on the publisher"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Mixes the local side of the client's music and effects into what plays (after the
+    /// remote voices, before the playback hook), or stops with `None`.
+    pub fn set_local_mix(&self, tap: Option<MixTap>) {
+        self.lock().local_mix = tap;
     }
 
     /// The newest decoded picture of a publisher's video track in a channel.

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use livestage_media::audio::{self, JitterBuffer, Level, Mixer, Playback, Slot, SpeakingDetector};
+use livestage_media::audio::{
+    self, HookInfo, HookPoint, HookRunner, JitterBuffer, Level, Mixer, Playback, Slot,
+    SpeakingDetector,
+};
 use livestage_proto::media::{Stream, Streams};
 
 use super::{Config, Key, PlayoutEvent, Shared, lock};
@@ -30,6 +33,8 @@ struct Voice {
     decoder: audio::Decoder,
     speaking: SpeakingDetector,
     frame: Vec<f32>,
+    /// This voice's runner of the remote-voice hook, and which setting of it it runs.
+    hook: Option<(u64, HookRunner)>,
 }
 
 impl Voice {
@@ -41,6 +46,7 @@ impl Voice {
             decoder: audio::Decoder::new(config.format)?,
             speaking: SpeakingDetector::new(Default::default()),
             frame: Vec::new(),
+            hook: None,
         })
     }
 
@@ -79,6 +85,7 @@ pub(super) fn play(
     let mut voices: HashMap<Key, Voice> = HashMap::new();
     let start = Instant::now();
     let silence = vec![0.0f32; config.format.frame_len()];
+    let mut out = vec![0.0f32; config.format.frame_len()];
     for tick in 1u32.. {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -123,6 +130,35 @@ pub(super) fn play(
             voice.frame = decoded.unwrap_or_else(|| silence.clone());
             let level = Level::measure(&voice.frame);
             stats.level_dbfs = level.dbfs;
+            // The app's hook sees each voice as decoded, before volume and placement.
+            if let Some(hook) = &s.remote_hook {
+                if voice
+                    .hook
+                    .as_ref()
+                    .is_none_or(|(set, _)| *set != s.remote_hook_set)
+                {
+                    voice.hook = HookRunner::new(Box::new(hook.clone()), config.format)
+                        .ok()
+                        .map(|r| (s.remote_hook_set, r));
+                }
+                if let Some((_, runner)) = &mut voice.hook {
+                    let info = HookInfo {
+                        point: HookPoint::RemoteVoice,
+                        media_id: Some(key.1),
+                        channel: Some(&key.0),
+                    };
+                    if let Err(reason) = runner.run(&mut voice.frame, &info) {
+                        s.remote_hook = None;
+                        voice.hook = None;
+                        let _ = events.send(PlayoutEvent::HookRemoved {
+                            point: HookPoint::RemoteVoice,
+                            reason,
+                        });
+                    }
+                }
+            } else {
+                voice.hook = None;
+            }
             // Speaking and level describe the voice as sent; placement is what this ear hears.
             if let Some(placement) = s.placement.get(&key.1) {
                 placement.apply(&mut voice.frame, config.format.channels);
@@ -156,10 +192,36 @@ pub(super) fn play(
             )
         });
         if let Ok(mixed) = mixer.mix(inputs) {
+            out.copy_from_slice(mixed);
+            // The client's own music and effects (48 kHz only), then the app's playback hook.
+            let music = match &mut s.local_mix {
+                Some(tap) if config.format.sample_rate == 48_000 => {
+                    tap.add_to(&mut out, config.format.channels)
+                }
+                _ => false,
+            };
+            if music {
+                out.iter_mut()
+                    .for_each(|x| *x = audio::mixer::soft_clip(*x));
+            }
+            if let Some(runner) = &mut s.playback_hook {
+                let info = HookInfo {
+                    point: HookPoint::Playback,
+                    media_id: None,
+                    channel: None,
+                };
+                if let Err(reason) = runner.run(&mut out, &info) {
+                    s.playback_hook = None;
+                    let _ = events.send(PlayoutEvent::HookRemoved {
+                        point: HookPoint::Playback,
+                        reason,
+                    });
+                }
+            }
             if let Some(caller) = &config.voice {
-                let _ = caller.try_send(mixed.to_vec());
+                let _ = caller.try_send(out.clone());
             } else if let Some(playback) = &mut playback {
-                playback.writer().write(mixed);
+                playback.writer().write(&out);
             }
         }
         drop(guard);

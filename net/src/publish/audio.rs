@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use livestage_media::audio;
+use livestage_media::audio::{self, MixTap};
 use livestage_proto::track::MICROPHONE;
 
 use super::INITIAL_LOSS;
+use super::chain::{Chain, VoiceControls};
 use super::video::sleep_until;
 use crate::engine::{Engine, now_us};
 
@@ -25,6 +26,41 @@ pub enum AudioSource {
     /// engine's microphone); each 20 ms frame is encoded when it arrives.
     Custom(CustomAudio),
 }
+
+/// Voice to publish: where it comes from and what happens to it on the way (the hooks and the
+/// voice changer through [`controls`](Self::controls), the client's music and effects
+/// through [`mix`](Self::mix)).
+pub struct Audio {
+    /// Where it comes from.
+    pub source: AudioSource,
+    /// The live handle on the chain; keep a clone to change it while publishing.
+    pub controls: VoiceControls,
+    /// The publish side of the client's [`LocalMix`](audio::LocalMix), mixed in after the
+    /// voice changer (48 kHz voice only).
+    pub mix: Option<MixTap>,
+}
+
+impl Audio {
+    /// `source` with an untouched chain and no music.
+    pub fn new(source: AudioSource) -> Self {
+        Self {
+            source,
+            controls: VoiceControls::default(),
+            mix: None,
+        }
+    }
+}
+
+impl From<AudioSource> for Audio {
+    fn from(source: AudioSource) -> Self {
+        Self::new(source)
+    }
+}
+
+/// Opus bitrate of plain voice.
+const VOICE_BPS: u32 = 32_000;
+/// Opus bitrate while music or effects are mixed in: music needs more than speech.
+const MUSIC_BPS: u32 = 64_000;
 
 /// Pushed 20 ms frames waiting for the encoder at most (200 ms); beyond it the oldest go.
 pub const CUSTOM_AUDIO_FRAMES: usize = 10;
@@ -118,12 +154,12 @@ pub(super) struct Shared {
 pub(super) fn spawn(
     engine: Arc<Engine>,
     channel: &str,
-    source: AudioSource,
+    voice: Audio,
     stream: u32,
     shared: Shared,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
     let mut format = audio::Format::MONO_48K;
-    let mut input = match source {
+    let mut input = match voice.source {
         AudioSource::Tone(hz) => Input::Tone(audio::Tone::new(format, hz, 0.5)?),
         AudioSource::Capture => Input::Capture(Box::new(audio::Capture::open(format)?)),
         AudioSource::Custom(custom) => {
@@ -132,7 +168,10 @@ pub(super) fn spawn(
             Input::Custom(custom)
         }
     };
-    let mut encoder = audio::Encoder::new(format, 32_000)?;
+    let mut encoder = audio::Encoder::new(format, VOICE_BPS)?;
+    let mut chain = Chain::new(voice.controls, format, channel, voice.mix);
+    // Frames since music or effects last sounded; the bitrate drops back after a second.
+    let mut since_music = u32::MAX;
     // Start with some protection until the first loss report arrives.
     encoder.set_expected_loss(INITIAL_LOSS)?;
     let channel = channel.to_owned();
@@ -146,8 +185,23 @@ pub(super) fn spawn(
                 if reported != encoder.expected_loss() {
                     encoder.set_expected_loss(reported)?;
                 }
-                let frame = input.next();
-                if let Some(frame) = &frame {
+                let mut frame = input.next();
+                if let Some(frame) = &mut frame {
+                    chain.before_processing(frame);
+                    let music = chain.after_processing(frame);
+                    since_music = if music {
+                        0
+                    } else {
+                        since_music.saturating_add(1)
+                    };
+                    let bps = if since_music < 50 {
+                        MUSIC_BPS
+                    } else {
+                        VOICE_BPS
+                    };
+                    if encoder.bitrate() != bps {
+                        encoder.set_bitrate(bps)?;
+                    }
                     let packet = encoder.encode(frame)?;
                     engine.send_audio(&channel, MICROPHONE, stream, seq, now_us(), &packet);
                     shared.count.fetch_add(1, Ordering::Relaxed);

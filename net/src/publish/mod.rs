@@ -38,9 +38,11 @@ use livestage_proto::wire;
 use crate::engine::{Engine, EventKind};
 
 mod audio;
+mod chain;
 mod video;
 
-pub use audio::{AudioSender, AudioSource, CUSTOM_AUDIO_FRAMES, CustomAudio};
+pub use audio::{Audio, AudioSender, AudioSource, CUSTOM_AUDIO_FRAMES, CustomAudio};
+pub use chain::VoiceControls;
 pub use video::{Video, VideoSource, screen_error};
 
 /// FEC protection before any subscriber reported its loss.
@@ -72,6 +74,16 @@ impl Publisher {
         channel: &str,
         video: Option<Video>,
         audio_source: Option<AudioSource>,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(engine, channel, video, audio_source.map(Audio::new))
+    }
+
+    /// Starts publishing in `channel` with a voice chain (hooks, voice changer, music).
+    pub fn start_with(
+        engine: Arc<Engine>,
+        channel: &str,
+        video: Option<Video>,
+        audio_source: Option<Audio>,
     ) -> anyhow::Result<Self> {
         // Random rather than counted, so that a restarted app does not reuse the id of the
         // publication it replaces.

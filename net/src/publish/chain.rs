@@ -1,0 +1,235 @@
+//! What the publisher does to its voice between the source and the encoder, and the handle
+//! the app changes it through while it runs:
+//!
+//! ```text
+//! source ─▶ [Capture hook] ─▶ voice processing ─▶ voice changer ─▶ + music, effects ─▶ [Encode hook] ─▶ Opus
+//! ```
+//!
+//! The voice thread owns the stages; [`VoiceControls`] (cloneable, any thread) leaves changes
+//! that the thread takes before its next frame. A hook that fails is removed by the thread and
+//! reported on [`VoiceControls::failures`].
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crossbeam_channel::{Receiver, Sender};
+use livestage_media::audio::hooks::HookFailure;
+use livestage_media::audio::{
+    self, AudioHook, HookInfo, HookPoint, HookRunner, MixTap, VoiceChanger, VoicePreset,
+};
+
+/// Failures kept for the app before the oldest are dropped.
+const FAILURES: usize = 16;
+
+/// A hook every publisher sharing the controls runs (each converts with its own runner).
+type SharedHook = Arc<Mutex<Box<dyn AudioHook>>>;
+
+/// The settings, and how many times they changed (each chain applies a change once).
+#[derive(Default)]
+struct Settings {
+    version: u64,
+    capture: Option<SharedHook>,
+    encode: Option<SharedHook>,
+    preset: Option<VoicePreset>,
+}
+
+/// The app's handle on the voice chain of one or more publishers: give clones to every
+/// publisher of a client and a change reaches them all before their next frame.
+#[derive(Clone)]
+pub struct VoiceControls {
+    settings: Arc<Mutex<Settings>>,
+    failures_in: Sender<(HookPoint, HookFailure)>,
+    failures: Receiver<(HookPoint, HookFailure)>,
+}
+
+impl Default for VoiceControls {
+    fn default() -> Self {
+        let (failures_in, failures) = crossbeam_channel::bounded(FAILURES);
+        Self {
+            settings: Arc::default(),
+            failures_in,
+            failures,
+        }
+    }
+}
+
+impl VoiceControls {
+    fn lock(&self) -> MutexGuard<'_, Settings> {
+        self.settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Installs `hook` at [`HookPoint::Capture`] or [`HookPoint::Encode`] (replacing the one
+    /// there), or removes it with `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`HookFailure::Format`] for the playout's points (use the playout) or a format hooks
+    /// are not offered in.
+    pub fn set_hook(
+        &self,
+        point: HookPoint,
+        hook: Option<Box<dyn AudioHook>>,
+    ) -> Result<(), HookFailure> {
+        if let Some(h) = &hook {
+            // Checked here so the caller hears of a bad format, not the voice thread.
+            HookRunner::check(h.as_ref())?;
+        }
+        let hook = hook.map(|h| Arc::new(Mutex::new(h)));
+        let mut settings = self.lock();
+        match point {
+            HookPoint::Capture => settings.capture = hook,
+            HookPoint::Encode => settings.encode = hook,
+            _ => {
+                return Err(HookFailure::Format(format!(
+                    "{point:?} hooks are installed on the playout"
+                )));
+            }
+        }
+        settings.version += 1;
+        Ok(())
+    }
+
+    /// Changes the voice changer's preset.
+    pub fn set_preset(&self, preset: VoicePreset) {
+        let mut settings = self.lock();
+        settings.preset = Some(preset);
+        settings.version += 1;
+    }
+
+    /// The voice changer's preset.
+    pub fn preset(&self) -> VoicePreset {
+        self.lock().preset.unwrap_or(VoicePreset::Off)
+    }
+
+    /// Hooks a voice thread removed, and why.
+    pub fn failures(&self) -> &Receiver<(HookPoint, HookFailure)> {
+        &self.failures
+    }
+
+    /// A hook failed on one publisher: it goes for all of them.
+    fn remove(&self, point: HookPoint, reason: HookFailure) {
+        let mut settings = self.lock();
+        match point {
+            HookPoint::Capture => settings.capture = None,
+            _ => settings.encode = None,
+        }
+        settings.version += 1;
+        let _ = self.failures_in.try_send((point, reason));
+    }
+}
+
+/// The stages, owned by the voice thread.
+pub(super) struct Chain {
+    controls: VoiceControls,
+    /// The settings version applied.
+    version: u64,
+    format: audio::Format,
+    channel: String,
+    capture: Option<HookRunner>,
+    encode: Option<HookRunner>,
+    changer: Option<VoiceChanger>,
+    mix: Option<MixTap>,
+}
+
+impl Chain {
+    pub(super) fn new(
+        controls: VoiceControls,
+        format: audio::Format,
+        channel: &str,
+        mix: Option<MixTap>,
+    ) -> Self {
+        Self {
+            controls,
+            version: 0,
+            format,
+            channel: channel.to_owned(),
+            capture: None,
+            encode: None,
+            changer: None,
+            mix,
+        }
+    }
+
+    /// Applies the app's changes, if any (and if the lock is free; else next frame).
+    fn update(&mut self) {
+        let Ok(settings) = self.controls.settings.try_lock() else {
+            return;
+        };
+        if settings.version == self.version {
+            return;
+        }
+        self.version = settings.version;
+        let runner = |hook: &Option<SharedHook>| {
+            hook.as_ref()
+                .and_then(|h| HookRunner::new(Box::new(h.clone()), self.format).ok())
+        };
+        self.capture = runner(&settings.capture);
+        self.encode = runner(&settings.encode);
+        let preset = settings.preset.unwrap_or(VoicePreset::Off);
+        if self.changer.as_ref().map(VoiceChanger::preset) != Some(preset) {
+            // The changer works on 48 kHz voice; other rates (pushed voice) pass unchanged.
+            self.changer = (preset != VoicePreset::Off && self.format.sample_rate == 48_000)
+                .then(|| VoiceChanger::new(preset));
+        }
+    }
+
+    /// Runs the stages before voice processing (the capture hook).
+    pub(super) fn before_processing(&mut self, frame: &mut [f32]) {
+        self.update();
+        run_hook(
+            &mut self.capture,
+            frame,
+            HookPoint::Capture,
+            &self.channel,
+            &self.controls,
+        );
+    }
+
+    /// Runs the stages after voice processing: the changer, the music and effects, the encode
+    /// hook. Returns whether music or effects sounded in this frame.
+    pub(super) fn after_processing(&mut self, frame: &mut [f32]) -> bool {
+        if let Some(changer) = &mut self.changer {
+            changer.process_frame(frame);
+        }
+        let mixed = match &mut self.mix {
+            Some(tap) if self.format.sample_rate == 48_000 => tap.add_to(frame, 1),
+            _ => false,
+        };
+        if mixed {
+            for s in frame.iter_mut() {
+                *s = audio::mixer::soft_clip(*s);
+            }
+        }
+        run_hook(
+            &mut self.encode,
+            frame,
+            HookPoint::Encode,
+            &self.channel,
+            &self.controls,
+        );
+        mixed
+    }
+}
+
+fn run_hook(
+    slot: &mut Option<HookRunner>,
+    frame: &mut [f32],
+    point: HookPoint,
+    channel: &str,
+    controls: &VoiceControls,
+) {
+    let Some(runner) = slot else {
+        return;
+    };
+    let info = HookInfo {
+        point,
+        media_id: None,
+        channel: Some(channel),
+    };
+    if let Err(e) = runner.run(frame, &info) {
+        tracing::warn!("livestage: removed the {point:?} audio hook: {e}");
+        *slot = None;
+        controls.remove(point, e);
+    }
+}
