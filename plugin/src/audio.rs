@@ -1,5 +1,6 @@
-//! This client's own audio work: music and sound effects (through [`Livestage::mix`]), the
-//! voice changer and raw audio hooks. Music and effects reach the channel through every
+//! This client's own audio work: music and sound effects (through [`Livestage::mix`]), voice
+//! processing (echo cancellation, noise suppression, gain), the voice changer and raw audio
+//! hooks. Music and effects reach the channel through every
 //! publisher's voice and this player through the playout; the voice changer and the capture
 //! and encode hooks apply to every publisher of this client, now and later.
 //!
@@ -34,6 +35,7 @@ use livestage_media::audio::MixEvent;
 pub use livestage_media::audio::effects::EffectOptions;
 pub use livestage_media::audio::hooks::{HookFailure, hook_fn};
 pub use livestage_media::audio::music::{Loops, MusicError, MusicOptions, MusicState};
+pub use livestage_media::audio::processing::Settings as VoiceProcessing;
 pub use livestage_media::audio::{
     AudioHook, HookFormat, HookInfo, HookPoint, LocalMix, VoicePreset,
 };
@@ -74,6 +76,13 @@ impl Livestage {
     /// The voice changer's preset.
     pub fn voice_preset(&self) -> VoicePreset {
         self.voice.preset()
+    }
+
+    /// Switches echo cancellation, noise suppression and automatic gain for every publisher
+    /// (all on for [`LocalAudio::Microphone`](crate::LocalAudio) until this is called, off for
+    /// a tone). The echo canceller hears what this client's playout plays.
+    pub fn set_voice_processing(&self, settings: VoiceProcessing) {
+        self.voice.set_processing(settings);
     }
 
     /// Installs `hook` at `point` (replacing the hook there), or removes it with `None`:

@@ -222,6 +222,7 @@ pub(crate) fn publish(
     let audio = request.audio.map(|a| Audio {
         controls: client.voice.clone(),
         mix: Some(client.mix.publish_tap()),
+        echo: Some(client.playout.echo_reference()),
         ..Audio::new(match a {
             LocalAudio::Tone(hz) => AudioSource::Tone(hz),
             LocalAudio::Microphone => AudioSource::Capture,

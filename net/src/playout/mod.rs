@@ -31,6 +31,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use livestage_media::audio::hooks::HookFailure;
+use livestage_media::audio::processing::FarEnd;
 use livestage_media::audio::{self, AudioHook, HookPoint, HookRunner, MixTap, Playback};
 use livestage_media::video::I420;
 use livestage_proto::media::Layer;
@@ -205,6 +206,47 @@ struct Shared {
     playback_hook: Option<HookRunner>,
     /// The local side of the client's music and effects, mixed into what plays.
     local_mix: Option<MixTap>,
+    /// The echo cancellers that hear what plays.
+    echo: EchoReference,
+}
+
+/// Where the playout hands what it plays to the echo cancellers of this client's publishers.
+/// Cheap to clone; give one to each publisher ([`Audio::echo`](crate::publish::Audio::echo)).
+#[derive(Clone, Default)]
+pub struct EchoReference(Arc<Mutex<Vec<FarEnd>>>);
+
+impl EchoReference {
+    /// Adds an echo canceller's far end: from now on it gets every frame played (as 48 kHz
+    /// mono), until its processor is dropped.
+    pub fn attach(&self, far_end: FarEnd) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(far_end);
+    }
+
+    /// Hands `frame` (interleaved `channels`) to every far end, forgetting those whose
+    /// processor is gone. Takes the lock only if it is free: a frame missed while a publisher
+    /// attaches is one gap the canceller's delay estimator rides over.
+    fn push(&self, frame: &[f32], channels: u16, mono: &mut Vec<f32>) {
+        let Ok(mut ends) = self.0.try_lock() else {
+            return;
+        };
+        if ends.is_empty() {
+            return;
+        }
+        ends.retain(|e| !e.is_abandoned());
+        let frame = if channels == 1 {
+            frame
+        } else {
+            mono.clear();
+            mono.extend(frame.chunks_exact(2).map(|p| (p[0] + p[1]) * 0.5));
+            &mono[..]
+        };
+        for end in ends.iter_mut() {
+            end.push(frame);
+        }
+    }
 }
 
 /// Where a voice sits relative to the listener: a gain for each ear of a stereo output.
@@ -250,6 +292,7 @@ pub struct Playout {
     threads: Vec<JoinHandle<()>>,
     backend: audio::Backend,
     format: audio::Format,
+    echo: EchoReference,
 }
 
 impl Playout {
@@ -264,7 +307,11 @@ impl Playout {
             || audio::Backend::Null("the caller plays the mixed voice".into()),
             |p| p.backend().clone(),
         );
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let echo = EchoReference::default();
+        let shared = Arc::new(Mutex::new(Shared {
+            echo: echo.clone(),
+            ..Shared::default()
+        }));
         let stop = Arc::new(AtomicBool::new(false));
         let format = config.format;
         let (events_tx, events) = crossbeam_channel::unbounded();
@@ -292,7 +339,13 @@ impl Playout {
             threads: vec![video, voice],
             backend,
             format,
+            echo,
         })
+    }
+
+    /// Where this playout hands what it plays to echo cancellers (48 kHz output only).
+    pub fn echo_reference(&self) -> EchoReference {
+        self.echo.clone()
     }
 
     /// Installs `hook` at [`HookPoint::RemoteVoice`] (each remote user's decoded voice, before

@@ -86,6 +86,7 @@ pub(super) fn play(
     let start = Instant::now();
     let silence = vec![0.0f32; config.format.frame_len()];
     let mut out = vec![0.0f32; config.format.frame_len()];
+    let mut mono = Vec::with_capacity(config.format.samples_per_frame());
     for tick in 1u32.. {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -222,6 +223,10 @@ pub(super) fn play(
                 let _ = caller.try_send(out.clone());
             } else if let Some(playback) = &mut playback {
                 playback.writer().write(&out);
+            }
+            // Exactly what plays, silence included, is the echo cancellers' reference.
+            if config.format.sample_rate == 48_000 {
+                s.echo.push(&out, config.format.channels, &mut mono);
             }
         }
         drop(guard);

@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use livestage_media::audio::{self, MixTap};
+use livestage_media::audio::{self, MixTap, processing};
 use livestage_proto::track::MICROPHONE;
 
 use super::INITIAL_LOSS;
 use super::chain::{Chain, VoiceControls};
 use super::video::sleep_until;
 use crate::engine::{Engine, now_us};
+use crate::playout::EchoReference;
 
 /// Where voice comes from.
 pub enum AudioSource {
@@ -38,15 +39,29 @@ pub struct Audio {
     /// The publish side of the client's [`LocalMix`](audio::LocalMix), mixed in after the
     /// voice changer (48 kHz voice only).
     pub mix: Option<MixTap>,
+    /// Echo cancellation, noise suppression and gain unless the app chose otherwise through
+    /// [`controls`](Self::controls): all on for [`AudioSource::Capture`], off for tones and
+    /// pushed voice (a game engine's microphone is usually processed already).
+    pub processing: processing::Settings,
+    /// What the playout plays, for the echo canceller ([`Playout::echo_reference`]).
+    ///
+    /// [`Playout::echo_reference`]: crate::playout::Playout::echo_reference
+    pub echo: Option<EchoReference>,
 }
 
 impl Audio {
     /// `source` with an untouched chain and no music.
     pub fn new(source: AudioSource) -> Self {
+        let processing = match source {
+            AudioSource::Capture => processing::Settings::default(),
+            _ => processing::Settings::OFF,
+        };
         Self {
             source,
             controls: VoiceControls::default(),
             mix: None,
+            processing,
+            echo: None,
         }
     }
 }
@@ -169,7 +184,14 @@ pub(super) fn spawn(
         }
     };
     let mut encoder = audio::Encoder::new(format, VOICE_BPS)?;
-    let mut chain = Chain::new(voice.controls, format, channel, voice.mix);
+    let mut chain = Chain::new(
+        voice.controls,
+        format,
+        channel,
+        voice.mix,
+        voice.processing,
+        voice.echo,
+    );
     // Frames since music or effects last sounded; the bitrate drops back after a second.
     let mut since_music = u32::MAX;
     // Start with some protection until the first loss report arrives.
@@ -187,8 +209,7 @@ pub(super) fn spawn(
                 }
                 let mut frame = input.next();
                 if let Some(frame) = &mut frame {
-                    chain.before_processing(frame);
-                    let music = chain.after_processing(frame);
+                    let music = chain.process(frame);
                     since_music = if music {
                         0
                     } else {

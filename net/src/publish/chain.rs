@@ -2,7 +2,8 @@
 //! the app changes it through while it runs:
 //!
 //! ```text
-//! source ─▶ [Capture hook] ─▶ voice processing ─▶ voice changer ─▶ + music, effects ─▶ [Encode hook] ─▶ Opus
+//! source ─▶ [Capture hook] ─▶ echo, noise, gain ─▶ voice changer ─▶ + music, effects ─▶ [Encode hook] ─▶ Opus
+//!                                   ▲ what the playout plays (EchoReference)
 //! ```
 //!
 //! The voice thread owns the stages; [`VoiceControls`] (cloneable, any thread) leaves changes
@@ -13,9 +14,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{Receiver, Sender};
 use livestage_media::audio::hooks::HookFailure;
+use livestage_media::audio::processing::{self, VoiceProcessor};
 use livestage_media::audio::{
     self, AudioHook, HookInfo, HookPoint, HookRunner, MixTap, VoiceChanger, VoicePreset,
 };
+
+use crate::playout::EchoReference;
 
 /// Failures kept for the app before the oldest are dropped.
 const FAILURES: usize = 16;
@@ -30,6 +34,8 @@ struct Settings {
     capture: Option<SharedHook>,
     encode: Option<SharedHook>,
     preset: Option<VoicePreset>,
+    /// Voice processing chosen by the app; `None` leaves each source's default.
+    processing: Option<processing::Settings>,
 }
 
 /// The app's handle on the voice chain of one or more publishers: give clones to every
@@ -102,6 +108,19 @@ impl VoiceControls {
         self.lock().preset.unwrap_or(VoicePreset::Off)
     }
 
+    /// Switches echo cancellation, noise suppression and automatic gain (for every source,
+    /// replacing each source's default: on for the microphone, off for tones and pushed voice).
+    pub fn set_processing(&self, settings: processing::Settings) {
+        let mut s = self.lock();
+        s.processing = Some(settings);
+        s.version += 1;
+    }
+
+    /// The voice processing the app chose, if it chose.
+    pub fn processing(&self) -> Option<processing::Settings> {
+        self.lock().processing
+    }
+
     /// Hooks a voice thread removed, and why.
     pub fn failures(&self) -> &Receiver<(HookPoint, HookFailure)> {
         &self.failures
@@ -130,6 +149,12 @@ pub(super) struct Chain {
     encode: Option<HookRunner>,
     changer: Option<VoiceChanger>,
     mix: Option<MixTap>,
+    /// Echo cancellation, noise suppression, gain (48 kHz mono voice only).
+    processor: Option<VoiceProcessor>,
+    /// The source's default processing, when the app chose none.
+    default_processing: processing::Settings,
+    /// Where the processor's far end comes from.
+    echo: Option<EchoReference>,
 }
 
 impl Chain {
@@ -138,6 +163,8 @@ impl Chain {
         format: audio::Format,
         channel: &str,
         mix: Option<MixTap>,
+        default_processing: processing::Settings,
+        echo: Option<EchoReference>,
     ) -> Self {
         Self {
             controls,
@@ -148,25 +175,33 @@ impl Chain {
             encode: None,
             changer: None,
             mix,
+            processor: None,
+            default_processing,
+            echo,
         }
     }
 
     /// Applies the app's changes, if any (and if the lock is free; else next frame).
     fn update(&mut self) {
-        let Ok(settings) = self.controls.settings.try_lock() else {
+        let settings = Arc::clone(&self.controls.settings);
+        let Ok(settings) = settings.try_lock() else {
             return;
         };
         if settings.version == self.version {
             return;
         }
         self.version = settings.version;
+        let format = self.format;
         let runner = |hook: &Option<SharedHook>| {
             hook.as_ref()
-                .and_then(|h| HookRunner::new(Box::new(h.clone()), self.format).ok())
+                .and_then(|h| HookRunner::new(Box::new(h.clone()), format).ok())
         };
         self.capture = runner(&settings.capture);
         self.encode = runner(&settings.encode);
+        let wanted = settings.processing.unwrap_or(self.default_processing);
         let preset = settings.preset.unwrap_or(VoicePreset::Off);
+        drop(settings);
+        self.set_processing(wanted);
         if self.changer.as_ref().map(VoiceChanger::preset) != Some(preset) {
             // The changer works on 48 kHz voice; other rates (pushed voice) pass unchanged.
             self.changer = (preset != VoicePreset::Off && self.format.sample_rate == 48_000)
@@ -174,8 +209,33 @@ impl Chain {
         }
     }
 
-    /// Runs the stages before voice processing (the capture hook).
-    pub(super) fn before_processing(&mut self, frame: &mut [f32]) {
+    /// Makes, changes or drops the processor for `wanted`.
+    fn set_processing(&mut self, wanted: processing::Settings) {
+        if !wanted.any() || self.format != processing::FORMAT {
+            self.processor = None;
+            return;
+        }
+        match &mut self.processor {
+            Some(p) if p.settings() == wanted => {}
+            Some(p) => p.set_settings(wanted),
+            None => {
+                if let Ok((processor, far_end)) = VoiceProcessor::new(wanted) {
+                    if let Some(echo) = &self.echo {
+                        echo.attach(far_end);
+                    }
+                    self.processor = Some(processor);
+                }
+            }
+        }
+    }
+
+    /// Runs every stage on one frame: the capture hook, voice processing, the changer, the
+    /// music and effects, the encode hook. Returns whether music or effects sounded.
+    pub(super) fn process(&mut self, frame: &mut [f32]) -> bool {
+        if self.version == 0 && self.processor.is_none() {
+            // Before any change by the app: the source's default.
+            self.set_processing(self.default_processing);
+        }
         self.update();
         run_hook(
             &mut self.capture,
@@ -184,11 +244,9 @@ impl Chain {
             &self.channel,
             &self.controls,
         );
-    }
-
-    /// Runs the stages after voice processing: the changer, the music and effects, the encode
-    /// hook. Returns whether music or effects sounded in this frame.
-    pub(super) fn after_processing(&mut self, frame: &mut [f32]) -> bool {
+        if let Some(processor) = &mut self.processor {
+            processor.process(frame);
+        }
         if let Some(changer) = &mut self.changer {
             changer.process_frame(frame);
         }

@@ -60,6 +60,12 @@ impl FarEnd {
         }
     }
 
+    /// Whether the processor at the other end is gone (its publisher stopped): the playout
+    /// can forget this end.
+    pub fn is_abandoned(&self) -> bool {
+        self.producer.is_abandoned()
+    }
+
     /// Frames dropped so far because the ring was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
