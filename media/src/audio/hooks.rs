@@ -220,6 +220,17 @@ impl HookRunner {
         hook.format().validate()
     }
 
+    /// The delay the conversion adds to the path: the two resamplers' (none when the hook
+    /// takes the path's rate).
+    pub fn latency_ms(&self) -> f32 {
+        let delay = |r: &Option<Fft<f32>>, rate: u32| {
+            r.as_ref()
+                .map_or(0.0, |r| r.output_delay() as f32 * 1000.0 / rate as f32)
+        };
+        delay(&self.to_hook, self.format.sample_rate)
+            + delay(&self.from_hook, self.path.sample_rate)
+    }
+
     /// The hook's format.
     pub fn format(&self) -> HookFormat {
         self.format
