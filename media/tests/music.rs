@@ -275,3 +275,47 @@ fn bad_input_fails_clearly() {
     }
     assert!(mix.preload_effect(1, text.to_str().unwrap()).is_err());
 }
+
+#[test]
+fn pause_resume_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(dir.path(), "flac", 660, 3.0);
+    let mix = LocalMix::new();
+    let mut tap = mix.publish_tap();
+    mix.start_music(file.to_str().unwrap(), MusicOptions::default())
+        .unwrap();
+    let heard = pull(&mix, &mut tap, 50, FAST);
+    assert_eq!(heard.sounding, 50);
+    let at = mix.with_music(|m| m.position_ms()).unwrap();
+    assert!((960..=1000).contains(&at), "after 50 blocks: {at} ms");
+
+    mix.with_music(|m| m.pause()).unwrap();
+    let paused = pull(&mix, &mut tap, 25, FAST);
+    assert_eq!(paused.sounding, 0, "paused music is silent");
+    assert_eq!(
+        mix.with_music(|m| m.position_ms()),
+        Some(at),
+        "and holds its place"
+    );
+    assert!(paused.events.contains(&MixEvent::Music(MusicState::Paused)));
+
+    mix.with_music(|m| m.resume()).unwrap();
+    let resumed = pull(&mix, &mut tap, 200, FAST);
+    assert!(
+        resumed
+            .events
+            .contains(&MixEvent::Music(MusicState::Playing))
+    );
+    // The remaining 2 s (100 blocks) then completed.
+    let blocks = resumed.until_completed.unwrap();
+    assert!(
+        (99..=103).contains(&blocks),
+        "the rest took {blocks} blocks"
+    );
+
+    mix.stop_music();
+    assert_eq!(
+        mix.poll_events(),
+        vec![MixEvent::Music(MusicState::Stopped)]
+    );
+}
