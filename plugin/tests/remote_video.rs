@@ -12,8 +12,9 @@ use bevy_livestage::{VideoPaused, track_of};
 use common::*;
 use livestage_media::video::TestPattern;
 
-#[test]
-fn a_remote_image_receives_the_test_patterns_pixels() {
+/// A viewer app whose camera video of a publishing bot has arrived: the app, the channel, the
+/// anchor's participant entity and the bot (kept alive).
+fn watching_an_anchor() -> (App, Entity, Entity, Bot) {
     let mut app = app();
     let stage = join(&mut app, "tv", "viewer", grants::AUDIENCE, Role::Audience);
     update_until(&mut app, "joined", |w| w.get::<Connected>(stage).is_some());
@@ -29,6 +30,12 @@ fn a_remote_image_receives_the_test_patterns_pixels() {
     update_until(&mut app, "video", |w| {
         camera_video(w, anchor).is_some_and(|v| v.written >= 5)
     });
+    (app, stage, anchor, _bot)
+}
+
+#[test]
+fn a_remote_image_receives_the_test_patterns_pixels() {
+    let (app, _stage, anchor, _bot) = watching_an_anchor();
 
     let video = camera_video(app.world(), anchor).unwrap().clone();
     assert_eq!(video.size, UVec2::new(320, 240));
@@ -95,21 +102,7 @@ fn the_texture_is_written_only_when_a_new_picture_arrived() {
 /// decoded; shown again, it resumes from a keyframe.
 #[test]
 fn a_track_nobody_can_see_is_not_received() {
-    let mut app = app();
-    let stage = join(&mut app, "tv", "viewer", grants::AUDIENCE, Role::Audience);
-    update_until(&mut app, "joined", |w| w.get::<Connected>(stage).is_some());
-    let _bot = Bot::publishing(
-        &server(&app),
-        &token(&app, "tv", "anchor", grants::HOST),
-        "tv",
-    );
-    update_until(&mut app, "anchor", |w| {
-        participant(w, stage, "anchor").is_some()
-    });
-    let anchor = participant(app.world_mut(), stage, "anchor").unwrap();
-    update_until(&mut app, "video", |w| {
-        camera_video(w, anchor).is_some_and(|v| v.written >= 5)
-    });
+    let (mut app, stage, anchor, _bot) = watching_an_anchor();
     let track = track_of(app.world(), anchor, TrackSource::CAMERA).unwrap();
     let media_id = app.world().get::<Participant>(anchor).unwrap().media_id;
     let frames = |app: &App| {
