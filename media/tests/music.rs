@@ -274,6 +274,33 @@ fn bad_input_fails_clearly() {
         );
     }
     assert!(mix.preload_effect(1, text.to_str().unwrap()).is_err());
+
+    // A file cut off mid-way plays what it has and ends (MP3, FLAC), or fails with the decode
+    // error at once (OGG: the reader looks for the last page when it opens); never stuck.
+    for ext in ["mp3", "flac", "ogg"] {
+        let whole = fixture(dir.path(), ext, 660, 2.0);
+        let bytes = std::fs::read(&whole).unwrap();
+        let cut = dir.path().join(format!("cut.{ext}"));
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let mut tap = mix.publish_tap();
+        mix.start_music(cut.to_str().unwrap(), MusicOptions::default())
+            .unwrap();
+        let heard = pull(&mix, &mut tap, 150, FAST);
+        let failed = heard.events.iter().any(|e| {
+            matches!(
+                e,
+                MixEvent::Music(MusicState::Failed(MusicError::Decode(_)))
+            )
+        });
+        match heard.until_completed {
+            Some(_) => assert!(
+                (30..=75).contains(&heard.sounding),
+                "{ext}: {} blocks of about 50 played",
+                heard.sounding
+            ),
+            None => assert!(failed, "{ext}: {:?}", heard.events),
+        }
+    }
 }
 
 #[test]

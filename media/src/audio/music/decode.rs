@@ -72,6 +72,9 @@ impl Decoded {
                 MetadataOptions::default(),
             )
             .map_err(|e| match e {
+                SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    MusicError::Decode(format!("{location}: the file is cut short ({e})"))
+                }
                 SymphoniaError::IoError(e) => MusicError::Io(format!("{location}: {e}")),
                 e => MusicError::Unsupported(format!("{location}: {e}")),
             })?;
