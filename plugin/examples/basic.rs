@@ -1,5 +1,6 @@
 //! Join a channel as audience, watch every host as a sprite tile (every video track: cameras
-//! and screen shares), go on stage and back, share the screen while on stage.
+//! and screen shares), go on stage and back, share the screen while on stage, sing over music
+//! (a file path or URL) with a changed voice.
 //!
 //! Runs on an embedded server with bots publishing test patterns:
 //! `cargo run -p bevy_livestage --example basic -- [--bots N] [--screenshot FILE --frames N]`
@@ -127,6 +128,8 @@ fn panel(
     )>,
     me: Query<(Has<Host>, Option<&Tracks>), With<LocalParticipant>>,
     sources: Query<&TrackSource>,
+    livestage: Res<Livestage>,
+    mut song: Local<String>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     egui::Window::new("Lobby")
@@ -189,6 +192,7 @@ fn panel(
                         Err(e) => warn!("cannot share the screen: {e}"),
                     }
                 }
+                karaoke(ui, &livestage, &mut song);
             }
             ui.separator();
             egui::Grid::new("people").striped(true).show(ui, |ui| {
@@ -219,4 +223,67 @@ fn panel(
             });
         });
     Ok(())
+}
+
+/// Music under the microphone (a path or an http(s) URL) and the voice changer.
+fn karaoke(ui: &mut egui::Ui, livestage: &Livestage, song: &mut String) {
+    use bevy_livestage::audio::{MusicOptions, VoicePreset};
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.label("Music");
+        ui.text_edit_singleline(song);
+    });
+    let playing = livestage.mix().with_music(|m| {
+        (
+            m.is_paused(),
+            m.is_finished(),
+            m.position_ms(),
+            m.duration_ms(),
+        )
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Play").clicked() {
+            // Quieter for the singer than for the channel.
+            let options = MusicOptions {
+                local_volume: 0.5,
+                ..MusicOptions::default()
+            };
+            if let Err(e) = livestage.mix().start_music(song, options) {
+                warn!("no music: {e}");
+            }
+        }
+        if let Some((paused, finished, at, length)) = playing {
+            if !finished && ui.button(if paused { "Resume" } else { "Pause" }).clicked() {
+                livestage
+                    .mix()
+                    .with_music(|m| if paused { m.resume() } else { m.pause() });
+            }
+            if ui.button("Stop").clicked() {
+                livestage.mix().stop_music();
+            }
+            let length = length.map_or("?".into(), |l| format!("{:.0}", l as f32 / 1000.0));
+            ui.label(format!("{:.0} / {length} s", at as f32 / 1000.0));
+        }
+    });
+    let now = livestage.voice_preset();
+    egui::ComboBox::from_label("Voice")
+        .selected_text(format!("{now:?}"))
+        .show_ui(ui, |ui| {
+            for preset in [
+                VoicePreset::Off,
+                VoicePreset::Higher,
+                VoicePreset::Lower,
+                VoicePreset::Chipmunk,
+                VoicePreset::Giant,
+                VoicePreset::Robot,
+                VoicePreset::Room,
+            ] {
+                if ui
+                    .selectable_label(now == preset, format!("{preset:?}"))
+                    .clicked()
+                {
+                    livestage.set_voice_preset(preset);
+                }
+            }
+        });
 }
