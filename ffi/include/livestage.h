@@ -67,13 +67,15 @@
 // The channel is not joined: never joined, left, or its session ended (kicked, refused...).
 #define LIVESTAGE_ERR_NOT_JOINED -5
 
-// No such participant is in the channel (as far as this client can see).
+// No such participant is in the channel (as far as this client can see), no such music or
+// effect file (or the server answered 404), or no effect loaded with that id.
 #define LIVESTAGE_ERR_NOT_FOUND -6
 
 // Frames or samples were pushed to a channel where this kind of media is not published.
 #define LIVESTAGE_ERR_NOT_PUBLISHING -7
 
-// Not possible in the engine's configuration (e.g. reading the voice while a device plays it).
+// Not possible in the engine's configuration or state (e.g. reading the voice while a device
+// plays it, pausing music when none was started, changing a hook from inside a hook).
 #define LIVESTAGE_ERR_STATE -8
 
 // Another thread is reading the voice at this moment; read it from one thread only.
@@ -89,6 +91,33 @@
 // format), or the shared window or display went away; the message says what to do.
 #define LIVESTAGE_ERR_UNAVAILABLE -12
 
+// A music or effect file that is not audio Livestage can play: an unsupported container or
+// codec, or data that does not decode; the message says which.
+#define LIVESTAGE_ERR_UNSUPPORTED -13
+
+// A music or effect file or URL could not be read (permissions, the network); the message
+// says why.
+#define LIVESTAGE_ERR_IO -14
+
+// The microphone as pushed, before the voice changer, music and effects (every publisher of
+// the engine).
+#define LIVESTAGE_HOOK_CAPTURE 0
+
+// What is about to be encoded: the voice (changed) with music and effects (every publisher of
+// the engine).
+#define LIVESTAGE_HOOK_ENCODE 1
+
+// Each remote user's decoded voice, before volume and mixing (`media_id` says whose).
+#define LIVESTAGE_HOOK_REMOTE_VOICE 2
+
+// The mixed remote voice with this engine's own music and effects, as it goes to
+// `livestage_audio_read` (or the output device).
+#define LIVESTAGE_HOOK_PLAYBACK 3
+
+// `livestage_music_position`'s duration while it is not known (yet): a stream without a
+// length, or before the worker opened the file.
+#define LIVESTAGE_DURATION_UNKNOWN UINT64_MAX
+
 // Share a whole display (`id` from `livestage_screens`' `displays`).
 #define LIVESTAGE_SCREEN_DISPLAY 0
 
@@ -100,6 +129,91 @@
 
 // Rows bottom to top (Unity's texture order) instead of top to bottom.
 #define LIVESTAGE_FLIP_Y 1
+
+// The voice as it is (bit-exact).
+#define LIVESTAGE_VOICE_OFF 0
+
+// Four semitones up.
+#define LIVESTAGE_VOICE_HIGHER 1
+
+// Four semitones down.
+#define LIVESTAGE_VOICE_LOWER 2
+
+// Nine semitones up, formants up: small and quick.
+#define LIVESTAGE_VOICE_CHIPMUNK 3
+
+// Seven semitones down, formants down: big and slow.
+#define LIVESTAGE_VOICE_GIANT 4
+
+// Metallic: ring-modulated at 50 Hz (a tone at f comes out at f - 50 and f + 50 Hz).
+#define LIVESTAGE_VOICE_ROBOT 5
+
+// A small room with a slap-back echo.
+#define LIVESTAGE_VOICE_ROOM 6
+
+// A free pitch shift by `semitones`, -12 to +12.
+#define LIVESTAGE_VOICE_PITCH 7
+
+// How to play an effect (`livestage_effect_play`); `livestage_effect_options_default` gives
+// the defaults noted on each field.
+typedef struct {
+  // Loudness, 0 to 1. Default 1.
+  float volume;
+  // How many times to play it; 0 plays it until stopped. Default 1.
+  uint32_t loops;
+  // Playback rate, 0.5 to 2.0: 2.0 is an octave up and twice as fast. Default 1.
+  float pitch;
+  // -1 hard left to 1 hard right. Default 0.
+  float pan;
+  // 1: the channel hears it too; 0: only this player. Default 1.
+  int32_t publish;
+} LivestageEffectOptions;
+
+// The format a hook wants its frames in; the engine converts each 20 ms frame of its path to
+// it and back.
+typedef struct {
+  // 8000, 16000, 24000, 32000, 44100 or 48000.
+  uint32_t sample_rate;
+  // 1 or 2 (interleaved).
+  uint32_t channels;
+  // 10 or 20: a 20 ms frame of the path is handed over whole or in two halves.
+  uint32_t frame_ms;
+} LivestageHookFormat;
+
+// A raw audio hook: reads and may rewrite `len` interleaved samples of `channels` channels at
+// `sample_rate` in place (the format it was installed with). `point` is its
+// `LIVESTAGE_HOOK_*`; `media_id` the remote user's for `LIVESTAGE_HOOK_REMOTE_VOICE`, else 0;
+// `user_data` what was given to `livestage_audio_hook`.
+//
+// It runs on an audio thread: no allocation, locks, waits or I/O; return quickly, and do not
+// call into the library. Calls to one installed hook never overlap, but may come from
+// different threads.
+typedef void (*LivestageAudioHookFn)(float *samples,
+                                     size_t len,
+                                     uint32_t sample_rate,
+                                     uint32_t channels,
+                                     int32_t point,
+                                     uint64_t media_id,
+                                     void *user_data);
+
+// How to play music (`livestage_music_start`); `livestage_music_options_default` gives the
+// defaults noted on each field.
+typedef struct {
+  // Where the first play starts, in milliseconds (later loops start at 0). Default 0.
+  uint64_t start_ms;
+  // How many times to play it; 0 plays it until stopped. Default 1.
+  uint32_t loops;
+  // Pitch shift in semitones, -12 to +12, the speed unchanged. Default 0.
+  float pitch;
+  // Playback speed, 0.5 to 4.0, the pitch unchanged. Default 1.
+  float speed;
+  // How loud the channel hears it, 0 to 1. Default 1.
+  float publish_volume;
+  // How loud this player hears it (in `livestage_audio_read`), 0 to 1. Default 1.
+  float local_volume;
+  // 1: only this player hears it, nothing is sent; 0: the channel hears it too. Default 0.
+  int32_t local_only;
+} LivestageMusicOptions;
 
 // Per-publisher counters from `livestage_stats` and `livestage_stats_track`.
 typedef struct {
@@ -162,10 +276,12 @@ extern "C" {
 int32_t livestage_audio_read(int64_t engine, float *out, size_t len, uint32_t channels);
 
 // Starts publishing the app's microphone in a joined channel: samples pushed with
-// `livestage_audio_push` at `sample_rate` Hz (8000 to 192000) with `channels` (1 or 2)
-// interleaved channels are encoded as 20 ms Opus frames as they arrive (stereo is mixed to
-// mono). Replaces an earlier microphone publisher of the channel. The token must grant
-// publishing audio and the role must be host, or the server refuses the voice.
+// `livestage_audio_push` at `sample_rate` Hz (8000 to 192000; other rates than 48000 are
+// resampled to it) with `channels` (1 or 2) interleaved channels are encoded as 20 ms Opus
+// frames as they arrive (stereo is mixed to mono). On the way they pass the engine's capture
+// hook, voice changer (`livestage_voice_preset`), music and effects, and encode hook. Replaces
+// an earlier microphone publisher of the channel. The token must grant publishing audio and
+// the role must be host, or the server refuses the voice.
 //
 // Main thread (any thread but the audio thread).
 //
@@ -197,6 +313,56 @@ int32_t livestage_audio_push(int64_t engine, const char *channel, const float *s
 // `channel` must be a NUL-terminated string.
 int32_t livestage_audio_unpublish(int64_t engine, const char *channel);
 
+// The default effect options: once, full volume, normal pitch, centred, heard by the channel.
+LivestageEffectOptions livestage_effect_options_default(void);
+
+// Decodes a clip (a local path or an `http(s)://` URL, at most 30 s) into memory as effect
+// `id`, replacing a clip with that id; up to 64 are loaded at once. It decodes on the calling
+// thread (a few milliseconds for a short local file; a URL waits for the network): preload
+// before the moment it is needed.
+//
+// `LIVESTAGE_ERR_NOT_FOUND` for a file that does not exist (or a 404),
+// `LIVESTAGE_ERR_UNSUPPORTED` for one that is not audio Livestage decodes, `LIVESTAGE_ERR_IO`
+// when it cannot be read, `LIVESTAGE_ERR_ARGUMENT` for a clip too long or a 65th clip.
+//
+// Main thread or a worker (not the audio thread).
+//
+// # Safety
+//
+// `path_or_url` must be a NUL-terminated string.
+int32_t livestage_effect_preload(int64_t engine, uint32_t id, const char *path_or_url);
+
+// Plays effect `id` with `options` (null for the defaults), on top of any copy of it still
+// sounding; past 16 effects sounding at once the oldest stops. The channel hears it through
+// every voice publisher of the engine (when `publish`), this player in
+// `livestage_audio_read`. When its last loop ends, an `effect_finished` event tells.
+//
+// `LIVESTAGE_ERR_NOT_FOUND` when no effect `id` is loaded, `LIVESTAGE_ERR_ARGUMENT` for
+// options out of range.
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `options` must be null or valid for reading.
+int32_t livestage_effect_play(int64_t engine, uint32_t id, const LivestageEffectOptions *options);
+
+// Stops every sounding copy of effect `id` (no `effect_finished` event); the clip stays
+// loaded. Stopping an effect that does not sound is not an error.
+//
+// Main thread (any thread but the audio thread).
+int32_t livestage_effect_stop(int64_t engine, uint32_t id);
+
+// Stops every sounding effect (no `effect_finished` events); the clips stay loaded.
+//
+// Main thread (any thread but the audio thread).
+int32_t livestage_effect_stop_all(int64_t engine);
+
+// Stops effect `id` and frees its clip; unloading an id that is not loaded is not an error.
+//
+// Main thread (any thread but the audio thread).
+int32_t livestage_effect_unload(int64_t engine, uint32_t id);
+
 // Starts an engine and returns its handle (positive), or a negative error code.
 //
 // Remote voice is mixed for `livestage_audio_read` at
@@ -212,7 +378,8 @@ int64_t livestage_engine_new(uint32_t sample_rate, uint32_t channels, uint32_t f
 // `LIVESTAGE_ERR_HANDLE`.
 //
 // Main thread; blocks up to about 2 s. Never from the audio thread: stop audio first (a
-// read in flight is waited for, later reads fail cleanly).
+// read in flight is waited for, later reads fail cleanly). Hooks are removed first (a call in
+// flight is waited for); `LIVESTAGE_ERR_STATE` from inside a hook.
 int32_t livestage_engine_free(int64_t engine);
 
 // Joins a channel; progress arrives as events (`state`, then `joined` or a `disconnected`
@@ -424,6 +591,113 @@ int32_t livestage_last_error(char *buf, size_t capacity);
 // `buf` must be null or valid for `capacity` bytes of writing; `size` null or valid for
 // writing a `size_t`.
 int32_t livestage_poll_event(int64_t engine, char *buf, size_t capacity, size_t *size);
+
+// Installs a raw audio hook at `point` (`LIVESTAGE_HOOK_CAPTURE`, `_ENCODE`, `_REMOTE_VOICE`
+// or `_PLAYBACK`), replacing the one there; a null `callback` removes it. `format` is what the
+// hook gets (null: 48 kHz mono 20 ms at the voice points, the mix's 48 kHz and channels at
+// playback); `LIVESTAGE_ERR_ARGUMENT` for a format not offered. Capture and encode hooks run
+// on every voice publisher of the engine, now and later; remote voice on each remote user's
+// voice; playback on the mix.
+//
+// The callback runs on an audio thread: no allocation, locks, waits or I/O, no calls into
+// the library, and return quickly. Calls to one installed hook never overlap, but they may come from several threads
+// (capture and encode: one per publisher; remote voice and playback: the engine's voice
+// clock), so `user_data` must be usable from any thread. A hook that takes longer than its
+// frame 5 times in a row is removed and reported by an `audio_hook_removed` event; from then
+// on it is not called.
+//
+// When this returns, the hook it replaced or removed is not called again (a call in flight is
+// waited for), so its `user_data` may be freed. Main thread; `LIVESTAGE_ERR_STATE` from inside
+// a hook.
+//
+// # Safety
+//
+// `format` must be null or valid for reading. `callback`, and `user_data` as it uses it, must
+// stay valid, and be safe to call from any thread, until the hook is replaced, removed, reported
+// removed or the engine freed.
+int32_t livestage_audio_hook(int64_t engine,
+                             int32_t point,
+                             const LivestageHookFormat *format,
+                             LivestageAudioHookFn callback,
+                             void *user_data);
+
+// The default music options: once from the start, no pitch shift, normal speed, full volume
+// for the channel and for this player.
+LivestageMusicOptions livestage_music_options_default(void);
+
+// Plays music from a local path or an `http(s)://` URL (MP3, AAC/M4A, FLAC, Ogg Vorbis, WAV),
+// replacing the music playing (which reports `stopped`), with `options` (null for the
+// defaults). The channel hears it under the voice of every voice publisher of the engine
+// (pushed voice must keep coming: the music goes out with it); this player hears it in
+// `livestage_audio_read`. Opening and decoding happen on a worker: `music_state` events tell
+// `playing`, then `completed` (or `failed` with the reason).
+//
+// `LIVESTAGE_ERR_NOT_FOUND` for a local file that does not exist, `LIVESTAGE_ERR_ARGUMENT`
+// for options out of range; a URL or a file that cannot be decoded fails later, as a `failed`
+// event.
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `path_or_url` must be a NUL-terminated string; `options` null or valid for reading.
+int32_t livestage_music_start(int64_t engine,
+                              const char *path_or_url,
+                              const LivestageMusicOptions *options);
+
+// Pauses the music (a `paused` event); its position holds. `LIVESTAGE_ERR_STATE` when no
+// music was started.
+//
+// Main thread (any thread but the audio thread).
+int32_t livestage_music_pause(int64_t engine);
+
+// Resumes paused music (a `playing` event). `LIVESTAGE_ERR_STATE` when no music was started.
+//
+// Main thread (any thread but the audio thread).
+int32_t livestage_music_resume(int64_t engine);
+
+// Stops the music (a `stopped` event when some was playing); stopping nothing is not an
+// error.
+//
+// Main thread (any thread but the audio thread).
+int32_t livestage_music_stop(int64_t engine);
+
+// Moves the music to `ms` milliseconds from the start; what was decoded ahead is dropped, so
+// it is heard within about 20 ms. A source that cannot seek there reports a `failed` event
+// and plays on. `LIVESTAGE_ERR_STATE` when no music was started.
+//
+// Main thread (any thread but the audio thread).
+int32_t livestage_music_seek(int64_t engine, uint64_t ms);
+
+// Shifts the music's pitch by `semitones` (-12 to +12) while it plays, the speed unchanged.
+// `LIVESTAGE_ERR_STATE` when no music was started.
+//
+// Main thread (any thread but the audio thread).
+int32_t livestage_music_set_pitch(int64_t engine, float semitones);
+
+// Changes the music's speed (0.5 to 4.0) while it plays, the pitch unchanged.
+// `LIVESTAGE_ERR_STATE` when no music was started.
+//
+// Main thread (any thread but the audio thread).
+int32_t livestage_music_set_speed(int64_t engine, float speed);
+
+// Changes how loud the channel (`publish`) and this player (`local`) hear the music, 0 to 1
+// each. `LIVESTAGE_ERR_STATE` when no music was started.
+//
+// Main thread (any thread but the audio thread).
+int32_t livestage_music_set_volumes(int64_t engine, float publish, float local);
+
+// Writes where the music is (milliseconds from the start of the source) to `*position_ms`
+// and its length to `*duration_ms` (`LIVESTAGE_DURATION_UNKNOWN` while not known); either may
+// be null. Returns 1, or 0 when no music was started (0 and `LIVESTAGE_DURATION_UNKNOWN`
+// are written then).
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `position_ms` and `duration_ms` must each be null or valid for writing a `uint64_t`.
+int32_t livestage_music_position(int64_t engine, uint64_t *position_ms, uint64_t *duration_ms);
 
 // Starts publishing frames the app pushes (`livestage_video_push`) as the camera track
 // (track 0, `LIVESTAGE_SOURCE_CAMERA`) in a joined channel: `livestage_video_publish_track`
@@ -673,6 +947,14 @@ int32_t livestage_read_stamp(const uint8_t *rgba,
                              uint32_t height,
                              uint32_t flags,
                              LivestageStamp *out);
+
+// Sets the voice changer of every voice publisher of the engine, now and later:
+// `LIVESTAGE_VOICE_OFF`, `_HIGHER`, `_LOWER`, `_CHIPMUNK`, `_GIANT`, `_ROBOT`, `_ROOM`, or
+// `_PITCH` with `semitones` (-12 to +12; ignored by the others). The pitch presets delay the
+// voice by about 43 ms. Running publishers change before their next frame.
+//
+// Main thread (any thread but the audio thread).
+int32_t livestage_voice_preset(int64_t engine, int32_t preset, float semitones);
 
 #ifdef __cplusplus
 }  // extern "C"

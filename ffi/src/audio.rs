@@ -1,21 +1,23 @@
 //! Voice through the C ABI: the mixed remote voice pulled by the app's audio callback
 //! (`livestage_audio_read`, the one real-time-safe function), and microphone samples pushed
-//! by the app (`livestage_audio_push`).
+//! by the app (`livestage_audio_push`), resampled to 48 kHz when pushed at another rate and
+//! sent through the engine's voice chain (hooks, voice changer, music and effects).
 //!
-//! The playout's voice thread mixes a 20 ms frame every 20 ms; the pump thread resamples it
-//! when the app's rate is not one Opus decodes at (44.1 kHz, for instance) and writes it into
-//! a [`Ring`]. The audio callback reads the ring with atomics only: no allocation, lock or
+//! The playout's voice thread mixes a 20 ms frame every 20 ms at 48 kHz (with this engine's
+//! music and effects); the pump thread resamples it when the app's rate is another (44.1 kHz,
+//! for instance) and writes it into a [`Ring`]. The audio callback reads the ring with atomics only: no allocation, lock or
 //! wait. When the callback stalls and the ring fills, the oldest voice is skipped on the next
 //! read, so the delay stays bounded.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use livestage_media::audio::Format;
-use livestage_net::publish::{AudioSender, AudioSource, CustomAudio, Publisher};
+use livestage_net::publish::{Audio, AudioSender, AudioSource, CustomAudio, Publisher};
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Async, FixedAsync, Resampler, SincInterpolationParameters};
 
 use crate::args;
+use crate::client::MIX_RATE;
 use crate::error::{
     Error, LIVESTAGE_ERR_ARGUMENT, LIVESTAGE_ERR_BUSY, LIVESTAGE_ERR_NOT_PUBLISHING,
     LIVESTAGE_ERR_NULL, LIVESTAGE_ERR_STATE, Result, guard,
@@ -276,10 +278,12 @@ pub unsafe extern "C" fn livestage_audio_read(
 }
 
 /// Starts publishing the app's microphone in a joined channel: samples pushed with
-/// `livestage_audio_push` at `sample_rate` Hz (8000 to 192000) with `channels` (1 or 2)
-/// interleaved channels are encoded as 20 ms Opus frames as they arrive (stereo is mixed to
-/// mono). Replaces an earlier microphone publisher of the channel. The token must grant
-/// publishing audio and the role must be host, or the server refuses the voice.
+/// `livestage_audio_push` at `sample_rate` Hz (8000 to 192000; other rates than 48000 are
+/// resampled to it) with `channels` (1 or 2) interleaved channels are encoded as 20 ms Opus
+/// frames as they arrive (stereo is mixed to mono). On the way they pass the engine's capture
+/// hook, voice changer (`livestage_voice_preset`), music and effects, and encode hook. Replaces
+/// an earlier microphone publisher of the channel. The token must grant publishing audio and
+/// the role must be host, or the server refuses the voice.
 ///
 /// Main thread (any thread but the audio thread).
 ///
@@ -307,24 +311,27 @@ pub unsafe extern "C" fn livestage_audio_publish(
             // undo the new one's publication.
             let old = client.channel(channel, |c| c.audio.take())?;
             drop(old);
-            let native = [16_000, 24_000, 48_000].contains(&sample_rate);
+            // The voice changer, music and effects work at 48 kHz: other rates are resampled.
             let format = Format {
-                sample_rate: if native { sample_rate } else { 48_000 },
+                sample_rate: MIX_RATE,
                 channels,
             };
-            let resample = if native {
+            let resample = if sample_rate == MIX_RATE {
                 None
             } else {
-                Some(Resample::new(sample_rate, 48_000, channels)?)
+                Some(Resample::new(sample_rate, MIX_RATE, channels)?)
             };
             let (source, sender) = CustomAudio::new(format).map_err(Error::internal)?;
-            let publisher = Publisher::start(
-                client.engine.clone(),
-                channel,
-                None,
-                Some(AudioSource::Custom(source)),
-            )
-            .map_err(Error::internal)?;
+            let audio = Audio {
+                controls: client.controls.clone(),
+                mix: Some(client.mix.publish_tap()),
+                // For echo cancellation, when the app switches voice processing on.
+                echo: Some(client.playout.echo_reference()),
+                ..Audio::new(AudioSource::Custom(source))
+            };
+            let publisher =
+                Publisher::start_with(client.engine.clone(), channel, None, Some(audio))
+                    .map_err(Error::internal)?;
             let mic = Mic {
                 sender,
                 resample,

@@ -1,6 +1,7 @@
 //! What one engine handle owns: the [`Engine`], its [`Playout`], the voice ring the audio
-//! thread reads, what is known of each joined channel, and the pump thread that turns the
-//! engine's events into JSON, keeps the rosters and feeds the ring.
+//! thread reads, the music and effects ([`LocalMix`]) and voice chain ([`VoiceControls`]) every
+//! voice publisher shares, what is known of each joined channel, and the pump thread that turns
+//! the engine's events into JSON, keeps the rosters and feeds the ring.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,11 +10,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TrySendError, never, select};
-use livestage_media::audio::Format;
+use livestage_media::audio::hooks::HookFailure;
+use livestage_media::audio::{Format, HookPoint, LocalMix};
 use livestage_media::video::CustomSender;
 use livestage_net::engine::{ConnectionState, EventKind};
 use livestage_net::playout::{self, Playout, PlayoutEvent};
-use livestage_net::publish::Publisher;
+use livestage_net::publish::{Publisher, VoiceControls};
 use livestage_net::{Engine, Event};
 use livestage_proto::client::RosterChange;
 use livestage_proto::track::TrackId;
@@ -23,6 +25,7 @@ use livestage_proto::{Error as ProtoError, ErrorCode};
 use crate::audio::{Mic, Resample, Ring};
 use crate::error::{Error, LIVESTAGE_ERR_NOT_FOUND, LIVESTAGE_ERR_NOT_JOINED, Result};
 use crate::events;
+use crate::hooks::Installed;
 use crate::video::Picture;
 
 /// How long freeing an engine waits for its channels to confirm the leave.
@@ -104,6 +107,15 @@ pub(crate) struct Client {
     pub(crate) playout: Playout,
     /// The mixed voice for the app's audio callback; `None` when a device plays it.
     pub(crate) voice: Option<Arc<Ring>>,
+    /// The format the playout mixes in (48 kHz, the caller's channels).
+    pub(crate) mix_format: Format,
+    /// Music and effects: the playout plays the local side, every voice publisher sends the
+    /// publish side.
+    pub(crate) mix: Arc<LocalMix>,
+    /// The voice chain of every voice publisher (voice changer, capture and encode hooks).
+    pub(crate) controls: VoiceControls,
+    /// The C hooks installed now.
+    pub(crate) hooks: Arc<Installed>,
     channels: Arc<Mutex<Channels>>,
     /// Events as JSON, in order.
     events: Receiver<String>,
@@ -128,8 +140,9 @@ pub(crate) enum Output {
     Device,
 }
 
-/// Rates the voice decoder and mixer run at natively; others are resampled from 48 kHz.
-const OPUS_RATES: [u32; 3] = [16_000, 24_000, 48_000];
+/// The rate the mixer runs at (music, effects and the voice changer are 48 kHz); the voice
+/// for other rates is resampled from it.
+pub(crate) const MIX_RATE: u32 = 48_000;
 
 impl Client {
     /// Starts an engine, its playout and the pump.
@@ -145,15 +158,14 @@ impl Client {
                 sample_rate,
                 channels,
             } => {
-                let native = OPUS_RATES.contains(&sample_rate);
                 let mixed = Format {
-                    sample_rate: if native { sample_rate } else { 48_000 },
+                    sample_rate: MIX_RATE,
                     channels,
                 };
-                let resample = if native {
+                let resample = if sample_rate == MIX_RATE {
                     None
                 } else {
-                    Some(Resample::new(mixed.sample_rate, sample_rate, channels)?)
+                    Some(Resample::new(MIX_RATE, sample_rate, channels)?)
                 };
                 let config = playout::Config {
                     format: mixed,
@@ -164,7 +176,12 @@ impl Client {
                 (config, Some(ring), resample)
             }
         };
+        let mix_format = config.format;
         let playout = Playout::start(engine.clone(), config).map_err(Error::internal)?;
+        let mix = Arc::new(LocalMix::new());
+        playout.set_local_mix(Some(mix.local_tap()));
+        let controls = VoiceControls::default();
+        let hooks = Arc::new(Installed::default());
         let channels = Arc::new(Mutex::new(Channels::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let (events_tx, events) = crossbeam_channel::bounded(EVENT_QUEUE);
@@ -172,6 +189,9 @@ impl Client {
             engine: engine.clone(),
             engine_events: engine.events().clone(),
             playout_events: playout.events().clone(),
+            hook_failures: controls.failures().clone(),
+            mix: mix.clone(),
+            hooks: hooks.clone(),
             voice: voice_rx,
             ring: ring.clone(),
             resample,
@@ -187,6 +207,10 @@ impl Client {
             engine,
             playout,
             voice: ring,
+            mix_format,
+            mix,
+            controls,
+            hooks,
             channels,
             events,
             pending: Mutex::new(None),
@@ -256,6 +280,8 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
+        // The app may free what its hooks use once this returns.
+        self.hooks.close_all();
         self.stop.store(true, Ordering::Relaxed);
         if let Some(pump) = self.pump.take() {
             let _ = pump.join();
@@ -321,6 +347,10 @@ struct Pump {
     engine: Arc<Engine>,
     engine_events: Receiver<Event>,
     playout_events: Receiver<PlayoutEvent>,
+    /// Capture and encode hooks the voice threads removed.
+    hook_failures: Receiver<(HookPoint, HookFailure)>,
+    mix: Arc<LocalMix>,
+    hooks: Arc<Installed>,
     voice: Receiver<Vec<f32>>,
     ring: Option<Arc<Ring>>,
     resample: Option<Resample>,
@@ -335,6 +365,7 @@ impl Pump {
         // never fires, so the others keep flowing.
         let mut engine_events = std::mem::replace(&mut self.engine_events, never());
         let mut playout_events = std::mem::replace(&mut self.playout_events, never());
+        let mut hook_failures = std::mem::replace(&mut self.hook_failures, never());
         let mut voice = std::mem::replace(&mut self.voice, never());
         while !self.stop.load(Ordering::Relaxed) {
             select! {
@@ -346,11 +377,19 @@ impl Pump {
                     Ok(event) => self.on_playout(event),
                     Err(_) => playout_events = never(),
                 },
+                recv(hook_failures) -> failure => match failure {
+                    Ok((point, reason)) => self.on_hook_removed(point, &reason),
+                    Err(_) => hook_failures = never(),
+                },
                 recv(voice) -> frame => match frame {
                     Ok(frame) => self.on_voice(&frame),
                     Err(_) => voice = never(),
                 },
                 default(Duration::from_millis(50)) => {}
+            }
+            // Music and effects report through a queue of their own, polled as often.
+            for event in self.mix.poll_events() {
+                self.deliver(events::mix_event(&event), None);
             }
         }
     }
@@ -428,7 +467,17 @@ impl Pump {
         self.engine.leave(name);
     }
 
+    /// A hook failed and the engine removed it: its C function is not called again from the
+    /// moment the caller can read the event.
+    fn on_hook_removed(&mut self, point: HookPoint, reason: &HookFailure) {
+        self.hooks.removed(point);
+        self.deliver(events::hook_removed(point, reason), None);
+    }
+
     fn on_playout(&mut self, event: PlayoutEvent) {
+        if let PlayoutEvent::HookRemoved { point, reason } = &event {
+            return self.on_hook_removed(*point, reason);
+        }
         let channels = lock(&self.channels);
         let json = events::playout_event(&event, &channels.joined);
         drop(channels);
@@ -486,6 +535,9 @@ mod tests {
             engine: Arc::new(Engine::new().unwrap()),
             engine_events: never(),
             playout_events: never(),
+            hook_failures: never(),
+            mix: Arc::new(LocalMix::new()),
+            hooks: Arc::default(),
             voice: never(),
             ring: None,
             resample: None,

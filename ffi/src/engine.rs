@@ -16,7 +16,7 @@ use crate::args;
 use crate::audio::SAMPLE_RATES;
 use crate::client::{Client, Output};
 use crate::error::{Error, Result, guard, write_text};
-use crate::handles;
+use crate::{handles, hooks};
 
 /// Play remote voice on the system's output device (or the null device when there is none)
 /// instead of handing it to `livestage_audio_read`.
@@ -64,10 +64,14 @@ pub extern "C" fn livestage_engine_new(sample_rate: u32, channels: u32, flags: u
 /// `LIVESTAGE_ERR_HANDLE`.
 ///
 /// Main thread; blocks up to about 2 s. Never from the audio thread: stop audio first (a
-/// read in flight is waited for, later reads fail cleanly).
+/// read in flight is waited for, later reads fail cleanly). Hooks are removed first (a call in
+/// flight is waited for); `LIVESTAGE_ERR_STATE` from inside a hook.
 #[unsafe(no_mangle)]
 pub extern "C" fn livestage_engine_free(engine: i64) -> i32 {
-    guard(|| handles::remove(engine).map(|()| 0))
+    guard(|| {
+        hooks::not_in_hook("livestage_engine_free")?;
+        handles::remove(engine).map(|()| 0)
+    })
 }
 
 /// Where the server is: `ip:port`, or `host:port` resolved now (blocking DNS).

@@ -23,11 +23,13 @@ pub const LIVESTAGE_ERR_ARGUMENT: i32 = -3;
 pub const LIVESTAGE_ERR_BUFFER_TOO_SMALL: i32 = -4;
 /// The channel is not joined: never joined, left, or its session ended (kicked, refused...).
 pub const LIVESTAGE_ERR_NOT_JOINED: i32 = -5;
-/// No such participant is in the channel (as far as this client can see).
+/// No such participant is in the channel (as far as this client can see), no such music or
+/// effect file (or the server answered 404), or no effect loaded with that id.
 pub const LIVESTAGE_ERR_NOT_FOUND: i32 = -6;
 /// Frames or samples were pushed to a channel where this kind of media is not published.
 pub const LIVESTAGE_ERR_NOT_PUBLISHING: i32 = -7;
-/// Not possible in the engine's configuration (e.g. reading the voice while a device plays it).
+/// Not possible in the engine's configuration or state (e.g. reading the voice while a device
+/// plays it, pausing music when none was started, changing a hook from inside a hook).
 pub const LIVESTAGE_ERR_STATE: i32 = -8;
 /// Another thread is reading the voice at this moment; read it from one thread only.
 pub const LIVESTAGE_ERR_BUSY: i32 = -9;
@@ -38,6 +40,12 @@ pub const LIVESTAGE_ERR_PANIC: i32 = -11;
 /// Screen capture is not possible here (no X server, Wayland without X, an unsupported
 /// format), or the shared window or display went away; the message says what to do.
 pub const LIVESTAGE_ERR_UNAVAILABLE: i32 = -12;
+/// A music or effect file that is not audio Livestage can play: an unsupported container or
+/// codec, or data that does not decode; the message says which.
+pub const LIVESTAGE_ERR_UNSUPPORTED: i32 = -13;
+/// A music or effect file or URL could not be read (permissions, the network); the message
+/// says why.
+pub const LIVESTAGE_ERR_IO: i32 = -14;
 
 /// A failed call: its code and its message.
 #[derive(Debug)]

@@ -1,7 +1,8 @@
 //! Events as JSON objects, and polling them into the caller's buffer.
 //!
-//! Every event is one JSON object with a `"type"` and the `"channel"` it happened in. The
-//! shapes are stable; new fields and new types may be added, so ignore what you do not know.
+//! Every event is one JSON object with a `"type"` and the `"channel"` it happened in (null for
+//! this engine's own audio: music, effects, hooks). The shapes are stable; new fields and new
+//! types may be added, so ignore what you do not know.
 //!
 //! | `type` | other fields |
 //! |---|---|
@@ -27,6 +28,9 @@
 //! | `track_unpublished` | `user`; `track`: its id |
 //! | `track_ended` | `track`: the id of this client's track whose source ended by itself (a shared window closed); `error` |
 //! | `error` | `error`: a call refused before it was sent (e.g. not joined, too large) |
+//! | `music_state` | `state`: `playing`, `paused`, `stopped`, `completed` or `failed`; `error`: null, or why it failed (`file_not_found`, `unsupported_format`, `decode_error`, `io_error`, `seek_failed`) |
+//! | `effect_finished` | `id`: the effect that finished its last loop |
+//! | `audio_hook_removed` | `point`: `capture`, `encode`, `remote_voice` or `playback`; `reason`: why (it overran its frames); it is not called again |
 //!
 //! A participant is `{"user", "role": "host"|"audience", "moderator", "audio_muted",
 //! "video_muted", "hand_raised", "media_id", "tracks"}`, a track `{"id", "kind": "audio"|"video",
@@ -44,6 +48,9 @@ use std::collections::HashMap;
 use std::ffi::c_char;
 
 use base64::Engine as _;
+use livestage_media::audio::hooks::HookFailure;
+use livestage_media::audio::music::MusicState;
+use livestage_media::audio::{HookPoint, MixEvent};
 use livestage_net::Event;
 use livestage_net::engine::{ConnectionState, EventKind};
 use livestage_net::playout::PlayoutEvent;
@@ -251,15 +258,50 @@ pub(crate) fn playout_event(
             });
             Some(value.to_string())
         }
-        PlayoutEvent::HookRemoved { point, reason } => {
-            let value = json!({
-                "type": "audio_hook_removed",
-                "point": format!("{point:?}").to_lowercase(),
-                "reason": reason.to_string(),
-            });
-            Some(value.to_string())
-        }
+        PlayoutEvent::HookRemoved { point, reason } => Some(hook_removed(*point, reason)),
     }
+}
+
+/// The JSON of a music or effect event (no channel: this engine's own audio).
+pub(crate) fn mix_event(event: &MixEvent) -> String {
+    let value = match event {
+        MixEvent::Music(state) => {
+            let (name, e) = match state {
+                MusicState::Playing => ("playing", None),
+                MusicState::Paused => ("paused", None),
+                MusicState::Stopped => ("stopped", None),
+                MusicState::Completed => ("completed", None),
+                MusicState::Failed(e) => ("failed", Some(e)),
+            };
+            json!({
+                "type": "music_state",
+                "channel": null,
+                "state": name,
+                "error": e.map(|e| json!({ "code": e.code(), "message": e.to_string() })),
+            })
+        }
+        MixEvent::EffectFinished(id) => {
+            json!({ "type": "effect_finished", "channel": null, "id": id })
+        }
+    };
+    value.to_string()
+}
+
+/// The JSON of a hook the engine removed.
+pub(crate) fn hook_removed(point: HookPoint, reason: &HookFailure) -> String {
+    let point = match point {
+        HookPoint::Capture => "capture",
+        HookPoint::Encode => "encode",
+        HookPoint::RemoteVoice => "remote_voice",
+        HookPoint::Playback => "playback",
+    };
+    let value = json!({
+        "type": "audio_hook_removed",
+        "channel": null,
+        "point": point,
+        "reason": reason.to_string(),
+    });
+    value.to_string()
 }
 
 /// Takes the next event of the engine as NUL-terminated UTF-8 JSON (shapes in the crate docs).
@@ -336,5 +378,37 @@ mod tests {
         let json = engine_event(&event(wire::Event::PeerJoined(fan)), None).unwrap();
         let value: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["participant"]["hand_raised"], true);
+    }
+
+    #[test]
+    fn music_effects_and_hooks_have_no_channel() {
+        use livestage_media::audio::music::MusicError;
+
+        let parse = |json: String| serde_json::from_str::<Value>(&json).unwrap();
+        let failed = MixEvent::Music(MusicState::Failed(MusicError::Unsupported("x".into())));
+        assert_eq!(
+            parse(mix_event(&failed)),
+            json!({
+                "type": "music_state",
+                "channel": null,
+                "state": "failed",
+                "error": { "code": "unsupported_format", "message": "unsupported format: x" },
+            })
+        );
+        let playing = parse(mix_event(&MixEvent::Music(MusicState::Playing)));
+        assert_eq!(
+            (playing["state"].as_str(), &playing["error"]),
+            (Some("playing"), &Value::Null)
+        );
+        assert_eq!(
+            parse(mix_event(&MixEvent::EffectFinished(7))),
+            json!({ "type": "effect_finished", "channel": null, "id": 7 })
+        );
+        let removed = parse(hook_removed(
+            HookPoint::RemoteVoice,
+            &HookFailure::TooSlow(30, 20),
+        ));
+        assert_eq!(removed["point"], "remote_voice");
+        assert!(removed["reason"].as_str().unwrap().contains("30 ms"));
     }
 }

@@ -28,6 +28,18 @@
 //! others may take short locks or allocate, so call them from the main thread (or a worker);
 //! [`livestage_engine_free`] blocks up to about two seconds.
 //!
+//! The other way round, a raw audio hook ([`livestage_audio_hook`]) is the app's C function
+//! that the engine calls on its audio threads; it must not allocate, lock or wait either.
+//!
+//! # Audio of its own
+//!
+//! An engine plays music ([`livestage_music_start`]) and sound effects
+//! ([`livestage_effect_play`]) into the voice of every publisher (the channel hears them) and
+//! into its own mix (this player hears them), changes the published voice
+//! ([`livestage_voice_preset`]) and lets raw audio hooks read and rewrite the audio at four
+//! points. Their news arrives as `music_state`, `effect_finished` and `audio_hook_removed`
+//! events.
+//!
 //! # Events
 //!
 //! [`livestage_poll_event`] hands out events as JSON objects, one per call; the shapes are
@@ -94,14 +106,18 @@
 mod args;
 mod audio;
 mod client;
+mod effects;
 mod engine;
 mod error;
 mod events;
 mod handles;
+mod hooks;
+mod music;
 mod publish;
 mod screen;
 mod stats;
 mod video;
+mod voice;
 
 pub use args::{
     LIVESTAGE_LAYER_HIGH, LIVESTAGE_LAYER_LOW, LIVESTAGE_LAYER_NONE, LIVESTAGE_MUTE_KEEP,
@@ -112,6 +128,11 @@ pub use args::{
 pub use audio::{
     livestage_audio_publish, livestage_audio_push, livestage_audio_read, livestage_audio_unpublish,
 };
+pub use effects::{
+    LivestageEffectOptions, livestage_effect_options_default, livestage_effect_play,
+    livestage_effect_preload, livestage_effect_stop, livestage_effect_stop_all,
+    livestage_effect_unload,
+};
 pub use engine::{
     LIVESTAGE_PLAY_ON_DEVICE, livestage_cert_fingerprint, livestage_demote, livestage_engine_free,
     livestage_engine_new, livestage_join, livestage_kick, livestage_leave, livestage_mute,
@@ -121,12 +142,22 @@ pub use engine::{
 };
 pub use error::{
     LIVESTAGE_ERR_ARGUMENT, LIVESTAGE_ERR_BUFFER_TOO_SMALL, LIVESTAGE_ERR_BUSY,
-    LIVESTAGE_ERR_HANDLE, LIVESTAGE_ERR_INTERNAL, LIVESTAGE_ERR_NOT_FOUND,
+    LIVESTAGE_ERR_HANDLE, LIVESTAGE_ERR_INTERNAL, LIVESTAGE_ERR_IO, LIVESTAGE_ERR_NOT_FOUND,
     LIVESTAGE_ERR_NOT_JOINED, LIVESTAGE_ERR_NOT_PUBLISHING, LIVESTAGE_ERR_NULL,
-    LIVESTAGE_ERR_PANIC, LIVESTAGE_ERR_STATE, LIVESTAGE_ERR_UNAVAILABLE, LIVESTAGE_OK,
-    livestage_last_error,
+    LIVESTAGE_ERR_PANIC, LIVESTAGE_ERR_STATE, LIVESTAGE_ERR_UNAVAILABLE, LIVESTAGE_ERR_UNSUPPORTED,
+    LIVESTAGE_OK, livestage_last_error,
 };
 pub use events::livestage_poll_event;
+pub use hooks::{
+    LIVESTAGE_HOOK_CAPTURE, LIVESTAGE_HOOK_ENCODE, LIVESTAGE_HOOK_PLAYBACK,
+    LIVESTAGE_HOOK_REMOTE_VOICE, LivestageAudioHookFn, LivestageHookFormat, livestage_audio_hook,
+};
+pub use music::{
+    LIVESTAGE_DURATION_UNKNOWN, LivestageMusicOptions, livestage_music_options_default,
+    livestage_music_pause, livestage_music_position, livestage_music_resume, livestage_music_seek,
+    livestage_music_set_pitch, livestage_music_set_speed, livestage_music_set_volumes,
+    livestage_music_start, livestage_music_stop,
+};
 pub use publish::{
     livestage_video_publish, livestage_video_publish_track, livestage_video_push,
     livestage_video_push_track, livestage_video_unpublish, livestage_video_unpublish_track,
@@ -139,4 +170,9 @@ pub use stats::{LivestageStats, livestage_stats, livestage_stats_track};
 pub use video::{
     LIVESTAGE_FLIP_Y, LivestageFrame, LivestageStamp, livestage_read_stamp, livestage_video_frame,
     livestage_video_frame_track,
+};
+pub use voice::{
+    LIVESTAGE_VOICE_CHIPMUNK, LIVESTAGE_VOICE_GIANT, LIVESTAGE_VOICE_HIGHER, LIVESTAGE_VOICE_LOWER,
+    LIVESTAGE_VOICE_OFF, LIVESTAGE_VOICE_PITCH, LIVESTAGE_VOICE_ROBOT, LIVESTAGE_VOICE_ROOM,
+    livestage_voice_preset,
 };
