@@ -10,6 +10,11 @@
 //! pushed frames as its camera and as a second, custom video track and shares the display
 //! through the C ABI from C#, and a watching bot receives each as a track of its own.
 //!
+//! Its own audio: the Viewer, a host, pushes a tone as its voice with the voice changer, music,
+//! an effect and two audio hooks set from C#; a watching bot hears the changed voice and the
+//! music, and the Viewer reports the music's and the effect's events, its hooks' calls and the
+//! one that threw being removed.
+//!
 //! The measurement behind BENCHMARKS.md ("Unity bridge") is `benches/unity_bridge.rs`.
 #![allow(clippy::unwrap_used)]
 
@@ -197,6 +202,122 @@ fn the_viewer_fetches_each_track_and_publishes_a_second_video_track_under_mono()
     assert_eq!(w["video"]["viewer/custom"]["decode_errors"], 0, "{w:#}");
     let (ok, c) = finish(cam, &rc);
     assert!(ok, "{c}");
+}
+
+#[test]
+fn the_viewer_publishes_music_an_effect_and_a_changed_voice_with_hooks_under_mono() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_viewer(dir.path());
+    let (music, effect) = (tone_file(dir.path(), 660, 3), tone_file(dir.path(), 880, 1));
+    let server = serve(&[]);
+    let report = dir.path().join("viewer.json");
+    let flags = [
+        "--role",
+        "host",
+        "--publish-voice",
+        "440",
+        "--voice",
+        "higher",
+        "--music",
+        music.to_str().unwrap(),
+        "--music-loops",
+        "2",
+        "--effect",
+        effect.to_str().unwrap(),
+        "--hook",
+        "encode",
+        "--hook-throw",
+        "playback",
+    ];
+    let viewer = start_viewer_with(
+        &exe,
+        &server,
+        &token("show", "viewer", HOST, "600"),
+        "8",
+        &report,
+        &flags,
+        None,
+    );
+    // The bot's peaks are of the last second it heard, while the music (6 s) still plays.
+    let rw = dir.path().join("watch.json");
+    let watch = bot(
+        &server,
+        &token("show", "watch", "join", "600"),
+        &["--duration", "4"],
+        &rw,
+    );
+
+    let (ok, v) = finish_viewer(viewer, &report, Duration::from_secs(30));
+    assert!(ok, "{v:#}");
+    assert_eq!(v["error"], Value::Null, "{v:#}");
+    let local = &v["local_audio"];
+    assert_eq!(
+        local["music_states"],
+        serde_json::json!(["playing", "completed"]),
+        "{local:#}"
+    );
+    assert_eq!(
+        local["effects_finished"],
+        serde_json::json!([1]),
+        "{local:#}"
+    );
+    let duration = local["music_duration_ms"].as_u64().unwrap();
+    assert!((2950..=3050).contains(&duration), "{local:#}");
+    assert!(
+        local["music_position_ms"].as_u64().unwrap() >= 2500,
+        "the second loop played: {local:#}"
+    );
+    // Refused on purpose: pausing before any music, a missing file, an effect not loaded.
+    let refused = &local["refused"];
+    assert_eq!(refused["pause_without_music"], -8, "{local:#}");
+    assert_eq!(refused["missing_music"], -6, "{local:#}");
+    assert_eq!(refused["unloaded_effect"], -6, "{local:#}");
+    // The C# encode hook got 48 kHz mono 20 ms frames, 50 a second for about 7 s.
+    let hook = &local["hook"];
+    assert!(hook["calls"].as_u64().unwrap() >= 300, "{local:#}");
+    assert_eq!(
+        (
+            hook["sample_rate"].as_u64(),
+            hook["channels"].as_u64(),
+            hook["length"].as_u64()
+        ),
+        (Some(48_000), Some(1), Some(960)),
+        "{local:#}"
+    );
+    // The playback hook threw on its 10th call: removed, told once.
+    let removed = local["hooks_removed"].as_array().unwrap();
+    assert_eq!(removed.len(), 1, "{local:#}");
+    assert!(
+        removed[0]
+            .as_str()
+            .unwrap()
+            .starts_with("playback: the C# audio hook threw"),
+        "{local:#}"
+    );
+    // This player heard its music and effect in what its audio thread pulled.
+    let voice = &v["voice_out"];
+    assert!(voice["rms"].as_f64().unwrap() > 0.05, "{voice:#}");
+    let hz = voice["hz"].as_f64().unwrap();
+    assert!((640.0..=900.0).contains(&hz), "music and effect: {hz} Hz");
+
+    // The channel heard the voice four semitones up (554 Hz) and the music in its own key.
+    let (ok, w) = finish(watch, &rw);
+    assert!(ok, "{w}");
+    let peaks: Vec<f64> = w["audio"]["viewer"]["peaks_hz"]
+        .as_array()
+        .unwrap_or_else(|| panic!("nothing heard from the Viewer: {w:#}"))
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect();
+    eprintln!(
+        "mono: the channel's peaks {peaks:?} Hz; the Viewer pulled {hz:.1} Hz; encode hook {} calls",
+        hook["calls"]
+    );
+    let has = |hz: f64| peaks.iter().any(|p| (p - hz).abs() < hz * 0.02);
+    assert!(
+        has(554.4) && has(660.0) && !has(440.0),
+        "voice higher, music unchanged: {peaks:?}"
+    );
 }
 
 #[test]

@@ -109,6 +109,19 @@ pub fn start_viewer_with(
     child
 }
 
+/// A `secs` long sine at `hz` as WAV in `dir`, made by ffmpeg (its default amplitude, 1/8).
+pub fn tone_file(dir: &Path, hz: u32, secs: u32) -> PathBuf {
+    let path = dir.join(format!("sine-{hz}.wav"));
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency={hz}:duration={secs}"))
+        .arg(&path)
+        .status()
+        .expect("ffmpeg (./dev setup installs it)");
+    assert!(status.success());
+    path
+}
+
 /// Waits for the Viewer (killing it after `limit`) and reads its report.
 pub fn finish_viewer(mut child: Child, report: &Path, limit: Duration) -> (bool, Value) {
     let end = Instant::now() + limit;

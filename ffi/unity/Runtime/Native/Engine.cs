@@ -4,6 +4,8 @@
 // Threads: every method may be called from the main thread. ReadAudio is the one method for
 // the audio thread (OnAudioFilterRead): it never throws, allocates, locks or waits. Dispose
 // blocks up to about two seconds while the engine leaves its channels.
+//
+// Music, sound effects, the voice changer and raw audio hooks are in Audio.cs.
 
 using System;
 using System.Collections.Generic;
@@ -54,7 +56,7 @@ namespace Livestage.Native
     }
 
     /// <summary>The Livestage client engine.</summary>
-    public sealed class Engine : IDisposable
+    public sealed partial class Engine : IDisposable
     {
         long handle;
         readonly Dictionary<string, byte[]> names = new Dictionary<string, byte[]>();
@@ -72,6 +74,7 @@ namespace Livestage.Native
                 throw new LivestageException((int)h, Interop.LastError());
             }
             handle = h;
+            mixChannels = playOnDevice ? 1 : channels == 0 ? 2 : channels;
         }
 
         ~Engine()
@@ -98,6 +101,7 @@ namespace Livestage.Native
             if (h > 0)
             {
                 Interop.livestage_engine_free(h);
+                ReleaseHooks();
             }
         }
 
@@ -271,7 +275,11 @@ namespace Livestage.Native
         /// <summary>Takes the next event; false when there is none. Call every frame.</summary>
         public bool TryPollEvent(out LivestageEvent ev)
         {
-            ev = null;
+            ev = TakeFailedHook();
+            if (ev != null)
+            {
+                return true;
+            }
             UIntPtr size;
             int code = Interop.livestage_poll_event(Live(), eventBuffer, (UIntPtr)eventBuffer.Length, out size);
             if (code == Interop.LIVESTAGE_ERR_BUFFER_TOO_SMALL)
@@ -285,6 +293,7 @@ namespace Livestage.Native
                 return false;
             }
             ev = new LivestageEvent(Encoding.UTF8.GetString(eventBuffer, 0, (int)size.ToUInt64() - 1));
+            Observe(ev);
             return true;
         }
 
@@ -418,7 +427,9 @@ namespace Livestage.Native
             Check(Interop.livestage_screen_stop(Live(), Name(channel)));
         }
 
-        /// <summary>Starts publishing a microphone pushed at sampleRate with channels.</summary>
+        /// <summary>Starts publishing a microphone pushed at sampleRate with channels (resampled
+        /// to 48 kHz when it is another rate). It carries this engine's music and effects, voice
+        /// changer and capture and encode hooks.</summary>
         public void PublishAudio(string channel, int sampleRate, int channels)
         {
             Check(Interop.livestage_audio_publish(Live(), Name(channel), (uint)sampleRate, (uint)channels));

@@ -27,6 +27,8 @@ namespace Livestage.Native
         public const int LIVESTAGE_ERR_INTERNAL = -10;
         public const int LIVESTAGE_ERR_PANIC = -11;
         public const int LIVESTAGE_ERR_UNAVAILABLE = -12;
+        public const int LIVESTAGE_ERR_UNSUPPORTED = -13;
+        public const int LIVESTAGE_ERR_IO = -14;
 
         public const int LIVESTAGE_ROLE_AUDIENCE = 0;
         public const int LIVESTAGE_ROLE_HOST = 1;
@@ -45,6 +47,26 @@ namespace Livestage.Native
         public const int LIVESTAGE_SCREEN_DISPLAY = 0;
         public const int LIVESTAGE_SCREEN_WINDOW = 1;
         public const int LIVESTAGE_SCREEN_REGION = 2;
+        public const ulong LIVESTAGE_DURATION_UNKNOWN = ulong.MaxValue;
+        public const int LIVESTAGE_VOICE_OFF = 0;
+        public const int LIVESTAGE_VOICE_HIGHER = 1;
+        public const int LIVESTAGE_VOICE_LOWER = 2;
+        public const int LIVESTAGE_VOICE_CHIPMUNK = 3;
+        public const int LIVESTAGE_VOICE_GIANT = 4;
+        public const int LIVESTAGE_VOICE_ROBOT = 5;
+        public const int LIVESTAGE_VOICE_ROOM = 6;
+        public const int LIVESTAGE_VOICE_PITCH = 7;
+        public const int LIVESTAGE_HOOK_CAPTURE = 0;
+        public const int LIVESTAGE_HOOK_ENCODE = 1;
+        public const int LIVESTAGE_HOOK_REMOTE_VOICE = 2;
+        public const int LIVESTAGE_HOOK_PLAYBACK = 3;
+
+        /// <summary>LivestageAudioHookFn: called on an audio thread with a frame to read and
+        /// rewrite in place. Pass a static method marked [MonoPInvokeCallback] (IL2CPP needs
+        /// both), kept in a static field so the GC never collects it.</summary>
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        public delegate void AudioHookFn(IntPtr samples, UIntPtr len, uint sampleRate, uint channels, int point,
+            ulong mediaId, IntPtr userData);
 
         /// <summary>NUL-terminated UTF-8 for a string argument; null stays null.</summary>
         public static byte[] Utf8(string text)
@@ -204,6 +226,68 @@ namespace Livestage.Native
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int livestage_audio_unpublish(long engine, byte[] channel);
 
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern MusicOptions livestage_music_options_default();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_music_start(long engine, byte[] pathOrUrl, ref MusicOptions options);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_music_pause(long engine);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_music_resume(long engine);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_music_stop(long engine);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_music_seek(long engine, ulong ms);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_music_set_pitch(long engine, float semitones);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_music_set_speed(long engine, float speed);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_music_set_volumes(long engine, float publish, float local);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_music_position(long engine, out ulong positionMs, out ulong durationMs);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern EffectOptions livestage_effect_options_default();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_effect_preload(long engine, uint id, byte[] pathOrUrl);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_effect_play(long engine, uint id, ref EffectOptions options);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_effect_stop(long engine, uint id);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_effect_stop_all(long engine);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_effect_unload(long engine, uint id);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_voice_preset(long engine, int preset, float semitones);
+
+        /// <summary>Installs a hook (callback and userData valid until it is replaced or
+        /// removed), or removes it with a null callback.</summary>
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_audio_hook(long engine, int point, ref HookFormat format,
+            AudioHookFn callback, IntPtr userData);
+
+        /// <summary>The same call with format a pointer: IntPtr.Zero for the path's own format.</summary>
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "livestage_audio_hook")]
+        public static extern int livestage_audio_hook_ptr(long engine, int point, IntPtr format,
+            AudioHookFn callback, IntPtr userData);
+
         /// <summary>The message of the last failed call on this thread.</summary>
         public static string LastError()
         {
@@ -236,6 +320,79 @@ namespace Livestage.Native
     {
         public ulong FrameNumber;
         public ulong CaptureUs;
+    }
+
+    /// <summary>How to play music (LivestageMusicOptions). Start from MusicOptions.Default.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MusicOptions
+    {
+        /// <summary>Where the first play starts, in milliseconds (later loops start at 0).</summary>
+        public ulong StartMs;
+        /// <summary>How many times to play it; 0 plays it until stopped.</summary>
+        public uint Loops;
+        /// <summary>Pitch shift in semitones, -12 to +12, the speed unchanged.</summary>
+        public float Pitch;
+        /// <summary>Playback speed, 0.5 to 4.0, the pitch unchanged.</summary>
+        public float Speed;
+        /// <summary>How loud the channel hears it, 0 to 1.</summary>
+        public float PublishVolume;
+        /// <summary>How loud this player hears it (in ReadAudio), 0 to 1.</summary>
+        public float LocalVolume;
+        /// <summary>1: only this player hears it, nothing is sent; 0: the channel hears it too.</summary>
+        public int LocalOnly;
+
+        /// <summary>Once from the start, no pitch shift, normal speed, full volume for both.</summary>
+        public static MusicOptions Default
+        {
+            get { return Interop.livestage_music_options_default(); }
+        }
+    }
+
+    /// <summary>How to play a sound effect (LivestageEffectOptions). Start from EffectOptions.Default.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct EffectOptions
+    {
+        /// <summary>Loudness, 0 to 1.</summary>
+        public float Volume;
+        /// <summary>How many times to play it; 0 plays it until stopped.</summary>
+        public uint Loops;
+        /// <summary>Playback rate, 0.5 to 2.0: 2.0 is an octave up and twice as fast.</summary>
+        public float Pitch;
+        /// <summary>-1 hard left to 1 hard right.</summary>
+        public float Pan;
+        /// <summary>1: the channel hears it too; 0: only this player.</summary>
+        public int Publish;
+
+        /// <summary>Once, full volume, normal pitch, centred, heard by the channel.</summary>
+        public static EffectOptions Default
+        {
+            get { return Interop.livestage_effect_options_default(); }
+        }
+    }
+
+    /// <summary>The format a raw audio hook gets its frames in (LivestageHookFormat).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct HookFormat
+    {
+        /// <summary>8000, 16000, 24000, 32000, 44100 or 48000.</summary>
+        public uint SampleRate;
+        /// <summary>1 or 2 (interleaved).</summary>
+        public uint Channels;
+        /// <summary>10 or 20 milliseconds a frame.</summary>
+        public uint FrameMs;
+
+        public HookFormat(int sampleRate, int channels, int frameMs)
+        {
+            SampleRate = (uint)sampleRate;
+            Channels = (uint)channels;
+            FrameMs = (uint)frameMs;
+        }
+
+        /// <summary>Interleaved samples in one frame.</summary>
+        public int FrameLength
+        {
+            get { return (int)(SampleRate * FrameMs / 1000 * Channels); }
+        }
     }
 
     /// <summary>What was received from one publisher (LivestageStats).</summary>

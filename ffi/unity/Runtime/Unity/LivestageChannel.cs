@@ -1,7 +1,9 @@
 // A live channel as a component: owns the Engine, joins on enable, polls events every frame,
 // keeps the participants this client sees (with their tracks, from the library's roster) and
 // one Texture2D per video track of each (camera, screen share, custom videos), written only
-// when a newer picture arrived. It can share this machine's screen beside the camera.
+// when a newer picture arrived. It can share this machine's screen beside the camera, and
+// tells what becomes of the engine's music, effects and audio hooks (Engine.StartMusic,
+// PlayEffect, SetVoicePreset, SetAudioHook).
 
 using System;
 using System.Collections.Generic;
@@ -98,6 +100,17 @@ namespace Livestage.Unity
         /// <summary>A data message: sender and payload.</summary>
         public event Action<string, byte[]> DataReceived;
 
+        /// <summary>The engine's music changed state: playing, paused, stopped, completed or
+        /// failed (with the error, else null).</summary>
+        public event Action<string, EventError> MusicStateChanged;
+
+        /// <summary>A sound effect finished its last loop: its id.</summary>
+        public event Action<uint> EffectFinished;
+
+        /// <summary>An audio hook was removed by the engine (too slow, or it threw): the point
+        /// and why. It is not called again.</summary>
+        public event Action<HookPoint, string> AudioHookRemoved;
+
         void Awake()
         {
             int channels = AudioSettings.speakerMode == AudioSpeakerMode.Mono ? 1 : 2;
@@ -184,6 +197,36 @@ namespace Livestage.Unity
 
         void Apply(LivestageEvent ev)
         {
+            // The engine's own audio belongs to no channel.
+            switch (ev.Type)
+            {
+                case "music_state":
+                    if (ev.Error != null)
+                    {
+                        Debug.LogWarning("Livestage: music " + ev.Error);
+                    }
+                    if (MusicStateChanged != null)
+                    {
+                        MusicStateChanged(ev.GetString("state"), ev.Error);
+                    }
+                    return;
+                case "effect_finished":
+                    if (EffectFinished != null)
+                    {
+                        EffectFinished((uint)ev.GetULong("id"));
+                    }
+                    return;
+                case "audio_hook_removed":
+                    Debug.LogWarning("Livestage: audio hook removed: " + ev.GetString("reason"));
+                    foreach (HookPoint point in Enum.GetValues(typeof(HookPoint)))
+                    {
+                        if (Engine.PointName(point) == ev.GetString("point") && AudioHookRemoved != null)
+                        {
+                            AudioHookRemoved(point, ev.GetString("reason"));
+                        }
+                    }
+                    return;
+            }
             if (ev.Channel != Channel)
             {
                 return;

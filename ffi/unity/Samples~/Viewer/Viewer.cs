@@ -10,9 +10,18 @@
 // as a second, custom video track ID; --share-screen display shares the first display as the
 // screen track.
 //
+// Its own audio: --publish-voice HZ pushes a tone as its microphone; --music FILE plays music
+// (--music-loops N times) and --effect FILE a sound effect, which the channel hears with the
+// voice and this player hears in what the audio thread pulls; --voice PRESET changes the voice;
+// --hook POINT installs a hook that counts its calls, --hook-throw POINT one that throws on its
+// 10th call. The report's local_audio has the music states, finished effects, position,
+// the hook's calls and format, the hooks removed, and the codes of calls refused on purpose.
+//
 //   mono Viewer.exe --server ADDR --cert PEM --token T [--role host|audience]
 //                   [--duration S] [--report FILE] [--fps N]
 //                   [--publish-track ID] [--share-screen display]
+//                   [--publish-voice HZ] [--music FILE] [--music-loops N] [--effect FILE]
+//                   [--voice PRESET] [--hook POINT] [--hook-throw POINT]
 //
 // --cert is a PEM file, or a fingerprint "sha256:...". Exit code 0 when it joined and no
 // error ended the session.
@@ -159,6 +168,189 @@ namespace Livestage.Samples
         }
     }
 
+    /// <summary>This host's own audio: a pushed tone as its voice, music, an effect, the voice
+    /// changer and hooks, and what the engine told of them.</summary>
+    sealed class LocalAudio
+    {
+        const int Rate = 48000;
+        public double VoiceHz;
+        public string Music;
+        public uint MusicLoops = 1;
+        public string Effect;
+        public string Voice;
+        public string Hook;
+        public string HookThrow;
+
+        readonly List<object> musicStates = new List<object>();
+        readonly List<object> musicErrors = new List<object>();
+        readonly List<object> effectsFinished = new List<object>();
+        readonly List<object> hooksRemoved = new List<object>();
+        readonly Dictionary<string, object> refused = new Dictionary<string, object>();
+        // Written by the hook on an audio thread.
+        long hookCalls;
+        long throwCalls;
+        int hookRate, hookChannels, hookLength;
+        readonly Stopwatch voiceClock = new Stopwatch();
+        readonly float[] voiceBuffer = new float[Rate];
+        long voicePushed;
+        double phase;
+        ulong positionMs;
+        ulong? durationMs;
+
+        public bool Wanted
+        {
+            get { return VoiceHz > 0 || Music != null || Effect != null || Voice != null || Hook != null || HookThrow != null; }
+        }
+
+        static HookPoint Point(string name)
+        {
+            foreach (HookPoint point in Enum.GetValues(typeof(HookPoint)))
+            {
+                if (Engine.PointName(point) == name)
+                {
+                    return point;
+                }
+            }
+            throw new ArgumentException("a hook point is capture, encode, remote_voice or playback, not " + name);
+        }
+
+        void Counting(float[] samples, AudioHookInfo info)
+        {
+            Interlocked.Increment(ref hookCalls);
+            hookRate = info.SampleRate;
+            hookChannels = info.Channels;
+            hookLength = samples.Length;
+        }
+
+        void Throwing(float[] samples, AudioHookInfo info)
+        {
+            if (Interlocked.Increment(ref throwCalls) >= 10)
+            {
+                throw new InvalidOperationException("the test hook gives up");
+            }
+        }
+
+        int Code(Action call)
+        {
+            try
+            {
+                call();
+                return 0;
+            }
+            catch (LivestageException e)
+            {
+                return e.Code;
+            }
+        }
+
+        /// <summary>Starts it all once joined as host.</summary>
+        public void Start(Engine engine, string channel)
+        {
+            refused["pause_without_music"] = (long)Code(engine.PauseMusic);
+            refused["missing_music"] = (long)Code(() => engine.StartMusic("/no/such/song.mp3"));
+            refused["unloaded_effect"] = (long)Code(() => engine.PlayEffect(99));
+            if (Hook != null)
+            {
+                engine.SetAudioHook(Point(Hook), Counting);
+            }
+            if (HookThrow != null)
+            {
+                engine.SetAudioHook(Point(HookThrow), Throwing);
+            }
+            if (Voice != null)
+            {
+                engine.SetVoicePreset((VoicePreset)Enum.Parse(typeof(VoicePreset), Voice, true));
+            }
+            if (VoiceHz > 0)
+            {
+                engine.PublishAudio(channel, Rate, 1);
+                voiceClock.Start();
+            }
+            if (Music != null)
+            {
+                MusicOptions options = MusicOptions.Default;
+                options.Loops = MusicLoops;
+                engine.StartMusic(Music, options);
+            }
+            if (Effect != null)
+            {
+                engine.PreloadEffect(1, Effect);
+                engine.PlayEffect(1);
+            }
+        }
+
+        /// <summary>Each game frame: the voice due by now, and where the music is.</summary>
+        public void Tick(Engine engine, string channel)
+        {
+            if (voiceClock.IsRunning)
+            {
+                long due = (long)(voiceClock.Elapsed.TotalSeconds * Rate);
+                int count = (int)Math.Min(due - voicePushed, voiceBuffer.Length);
+                if (count > 0)
+                {
+                    double step = 2 * Math.PI * VoiceHz / Rate;
+                    for (int i = 0; i < count; i++)
+                    {
+                        voiceBuffer[i] = (float)(0.3 * Math.Sin(phase));
+                        phase = (phase + step) % (2 * Math.PI);
+                    }
+                    engine.PushAudio(channel, voiceBuffer, count);
+                    voicePushed += count;
+                }
+            }
+            ulong position;
+            ulong? duration;
+            if (Music != null && engine.TryGetMusicPosition(out position, out duration))
+            {
+                positionMs = Math.Max(positionMs, position);
+                durationMs = duration ?? durationMs;
+            }
+        }
+
+        public void Observe(LivestageEvent ev)
+        {
+            switch (ev.Type)
+            {
+                case "music_state":
+                    musicStates.Add(ev.GetString("state"));
+                    if (ev.Error != null)
+                    {
+                        musicErrors.Add(ev.Error.Code);
+                    }
+                    break;
+                case "effect_finished":
+                    effectsFinished.Add((long)ev.GetULong("id"));
+                    break;
+                case "audio_hook_removed":
+                    hooksRemoved.Add(ev.GetString("point") + ": " + ev.GetString("reason"));
+                    break;
+            }
+        }
+
+        public Dictionary<string, object> Report()
+        {
+            return new Dictionary<string, object>
+            {
+                { "music_states", musicStates },
+                { "music_errors", musicErrors },
+                { "music_position_ms", (long)positionMs },
+                { "music_duration_ms", durationMs.HasValue ? (object)(long)durationMs.Value : null },
+                { "effects_finished", effectsFinished },
+                { "hooks_removed", hooksRemoved },
+                { "refused", refused },
+                { "voice_pushed", voicePushed },
+                { "hook", new Dictionary<string, object>
+                    {
+                        { "calls", Interlocked.Read(ref hookCalls) },
+                        { "sample_rate", (long)hookRate },
+                        { "channels", (long)hookChannels },
+                        { "length", (long)hookLength },
+                    }
+                },
+            };
+        }
+    }
+
     static class Viewer
     {
         static string server, cert, token, reportPath;
@@ -166,6 +358,7 @@ namespace Livestage.Samples
         static double duration = 10, fps = 60;
         static int publishTrack = -1;
         static bool shareScreen;
+        static readonly LocalAudio localAudio = new LocalAudio();
         const int PublishWidth = 160, PublishHeight = 120;
 
         static int Main(string[] args)
@@ -179,7 +372,8 @@ namespace Livestage.Samples
                 Console.Error.WriteLine(e.Message);
                 Console.Error.WriteLine("usage: mono Viewer.exe --server ADDR --cert PEM --token T " +
                     "[--role host|audience] [--duration S] [--report FILE] [--fps N] [--publish-track ID] " +
-                    "[--share-screen display]");
+                    "[--share-screen display] [--publish-voice HZ] [--music FILE] [--music-loops N] " +
+                    "[--effect FILE] [--voice PRESET] [--hook POINT] [--hook-throw POINT]");
                 return 2;
             }
             var report = Run();
@@ -211,6 +405,15 @@ namespace Livestage.Samples
                     case "--duration": duration = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                     case "--fps": fps = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                     case "--publish-track": publishTrack = byte.Parse(value); break;
+                    case "--publish-voice":
+                        localAudio.VoiceHz = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
+                        break;
+                    case "--music": localAudio.Music = value; break;
+                    case "--music-loops": localAudio.MusicLoops = uint.Parse(value); break;
+                    case "--effect": localAudio.Effect = value; break;
+                    case "--voice": localAudio.Voice = value; break;
+                    case "--hook": localAudio.Hook = value; break;
+                    case "--hook-throw": localAudio.HookThrow = value; break;
                     case "--share-screen":
                         if (value != "display")
                         {
@@ -251,6 +454,7 @@ namespace Livestage.Samples
             var roster = new Dictionary<string, Participant>();
             var tracksSeen = new SortedDictionary<string, SortedSet<string>>();
             Publishing publishing = null;
+            bool audioStarted = false;
             string me = null;
             string channel;
 
@@ -299,6 +503,17 @@ namespace Livestage.Samples
                                 {
                                     publishing = Publish(engine, channel, report);
                                 }
+                                if (!ev.GetBool("resumed") && ev.GetParticipant("me").Role == Role.Host &&
+                                    localAudio.Wanted)
+                                {
+                                    localAudio.Start(engine, channel);
+                                    audioStarted = true;
+                                }
+                                break;
+                            case "music_state":
+                            case "effect_finished":
+                            case "audio_hook_removed":
+                                localAudio.Observe(ev);
                                 break;
                             case "peer_joined":
                                 peers.Add(ev.GetParticipant("participant").User);
@@ -378,6 +593,10 @@ namespace Livestage.Samples
                         {
                             publishing.Push(engine, channel, tick);
                         }
+                        if (audioStarted)
+                        {
+                            localAudio.Tick(engine, channel);
+                        }
                         if (tick % 10 == 0)
                         {
                             SampleStats(engine, channel, peers, voices);
@@ -448,6 +667,10 @@ namespace Livestage.Samples
                 if (publishing != null)
                 {
                     report["published"] = publishing.Report();
+                }
+                if (audioStarted)
+                {
+                    report["local_audio"] = localAudio.Report();
                 }
                 report["audio"] = audioReport;
                 report["voice_out"] = audio.Report();
