@@ -126,14 +126,18 @@ impl VoiceControls {
         &self.failures
     }
 
-    /// A hook failed on one publisher: it goes for all of them.
-    fn remove(&self, point: HookPoint, reason: HookFailure) {
+    /// `failed` failed on one publisher: it goes for all of them (unless the app already
+    /// replaced it with another).
+    fn remove(&self, point: HookPoint, failed: &SharedHook, reason: HookFailure) {
         let mut settings = self.lock();
-        match point {
-            HookPoint::Capture => settings.capture = None,
-            _ => settings.encode = None,
+        let slot = match point {
+            HookPoint::Capture => &mut settings.capture,
+            _ => &mut settings.encode,
+        };
+        if slot.as_ref().is_some_and(|h| Arc::ptr_eq(h, failed)) {
+            *slot = None;
+            settings.version += 1;
         }
-        settings.version += 1;
         let _ = self.failures_in.try_send((point, reason));
     }
 }
@@ -145,8 +149,9 @@ pub(super) struct Chain {
     version: u64,
     format: audio::Format,
     channel: String,
-    capture: Option<HookRunner>,
-    encode: Option<HookRunner>,
+    /// The hooks running, each with the shared hook it runs (to remove that one on failure).
+    capture: Option<(SharedHook, HookRunner)>,
+    encode: Option<(SharedHook, HookRunner)>,
     changer: Option<VoiceChanger>,
     mix: Option<MixTap>,
     /// Echo cancellation, noise suppression, gain (48 kHz mono voice only).
@@ -166,6 +171,12 @@ impl Chain {
         default_processing: processing::Settings,
         echo: Option<EchoReference>,
     ) -> Self {
+        if mix.is_some() && format.sample_rate != 48_000 {
+            tracing::warn!(
+                "livestage: music and effects mix into 48 kHz voice only; this {} Hz voice goes out without them",
+                format.sample_rate
+            );
+        }
         Self {
             controls,
             version: 0,
@@ -193,8 +204,9 @@ impl Chain {
         self.version = settings.version;
         let format = self.format;
         let runner = |hook: &Option<SharedHook>| {
-            hook.as_ref()
-                .and_then(|h| HookRunner::new(Box::new(h.clone()), format).ok())
+            let h = hook.as_ref()?;
+            let runner = HookRunner::new(Box::new(h.clone()), format).ok()?;
+            Some((h.clone(), runner))
         };
         self.capture = runner(&settings.capture);
         self.encode = runner(&settings.encode);
@@ -271,13 +283,13 @@ impl Chain {
 }
 
 fn run_hook(
-    slot: &mut Option<HookRunner>,
+    slot: &mut Option<(SharedHook, HookRunner)>,
     frame: &mut [f32],
     point: HookPoint,
     channel: &str,
     controls: &VoiceControls,
 ) {
-    let Some(runner) = slot else {
+    let Some((hook, runner)) = slot else {
         return;
     };
     let info = HookInfo {
@@ -287,7 +299,7 @@ fn run_hook(
     };
     if let Err(e) = runner.run(frame, &info) {
         tracing::warn!("livestage: removed the {point:?} audio hook: {e}");
+        controls.remove(point, hook, e);
         *slot = None;
-        controls.remove(point, e);
     }
 }
