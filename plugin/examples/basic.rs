@@ -192,7 +192,7 @@ fn panel(
                         Err(e) => warn!("cannot share the screen: {e}"),
                     }
                 }
-                karaoke(ui, &livestage, &mut song);
+                karaoke(ui, &mut commands, &livestage, &mut song);
             }
             ui.separator();
             egui::Grid::new("people").striped(true).show(ui, |ui| {
@@ -226,7 +226,7 @@ fn panel(
 }
 
 /// Music under the microphone (a path or an http(s) URL) and the voice changer.
-fn karaoke(ui: &mut egui::Ui, livestage: &Livestage, song: &mut String) {
+fn karaoke(ui: &mut egui::Ui, commands: &mut Commands, livestage: &Livestage, song: &mut String) {
     use bevy_livestage::audio::{MusicOptions, VoicePreset};
     ui.separator();
     ui.horizontal(|ui| {
@@ -248,9 +248,7 @@ fn karaoke(ui: &mut egui::Ui, livestage: &Livestage, song: &mut String) {
                 local_volume: 0.5,
                 ..MusicOptions::default()
             };
-            if let Err(e) = livestage.mix().start_music(song, options) {
-                warn!("no music: {e}");
-            }
+            commands.trigger(PlayMusic::new(song.clone(), options));
         }
         if let Some((paused, finished, at, length)) = playing {
             if !finished && ui.button(if paused { "Resume" } else { "Pause" }).clicked() {
@@ -259,7 +257,7 @@ fn karaoke(ui: &mut egui::Ui, livestage: &Livestage, song: &mut String) {
                     .with_music(|m| if paused { m.resume() } else { m.pause() });
             }
             if ui.button("Stop").clicked() {
-                livestage.mix().stop_music();
+                commands.trigger(MusicControl::Stop);
             }
             let length = length.map_or("?".into(), |l| format!("{:.0}", l as f32 / 1000.0));
             ui.label(format!("{:.0} / {length} s", at as f32 / 1000.0));
@@ -282,7 +280,7 @@ fn karaoke(ui: &mut egui::Ui, livestage: &Livestage, song: &mut String) {
                     .selectable_label(now == preset, format!("{preset:?}"))
                     .clicked()
                 {
-                    livestage.set_voice_preset(preset);
+                    commands.trigger(ChangeVoice(preset));
                 }
             }
         });

@@ -68,7 +68,10 @@ mod track;
 mod video;
 mod voice;
 
-pub use audio::{AudioHookRemoved, EffectFinished, MusicChanged};
+pub use audio::{
+    AudioHookRemoved, AudioRequestFailed, ChangeVoice, EffectFinished, MusicChanged, MusicControl,
+    MusicStatus, PlayEffect, PlayMusic, PreloadEffect, SetVoiceProcessing, StopEffect,
+};
 pub use channel::{
     Audience, AudienceCount, AudioLevel, AudioMuted, Channel, Connected, Connecting, Disconnected,
     HandRaised, Hearing, Host, LocalParticipant, MediaStats, Moderator, NetworkQuality,
@@ -101,13 +104,15 @@ pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 /// Everything a game usually needs.
 pub mod prelude {
     pub use crate::{
-        Action, Audience, AudienceCount, AudioHookRemoved, AudioLevel, Channel, Connected,
-        Connecting, CustomVideo, DataReceived, Disconnected, EffectFinished, Error, ErrorCode,
-        HandChanged, HandRaised, Host, Join, Joined, Layer, Leave, Left, Livestage, LivestageError,
-        LivestagePlugin, LivestageSystems, LocalAudio, LocalParticipant, LocalPreview, LocalVideo,
-        MediaStats, Moderate, Moderator, MusicChanged, NetworkQuality, Participant, ParticipantOf,
-        Participants, Publish, PushFrame, RaiseHand, RemoteVideo, Role, RoleChanged, ScreenTarget,
-        SendData, SetRole, ShowsVideo, SpatialVoice, Speaking, StopScreenShare, Subscribe, Track,
-        TrackOf, TrackSource, Tracks, Unpublish, VoiceListener, VoiceVolume, grants,
+        Action, Audience, AudienceCount, AudioHookRemoved, AudioLevel, AudioRequestFailed,
+        ChangeVoice, Channel, Connected, Connecting, CustomVideo, DataReceived, Disconnected,
+        EffectFinished, Error, ErrorCode, HandChanged, HandRaised, Host, Join, Joined, Layer,
+        Leave, Left, Livestage, LivestageError, LivestagePlugin, LivestageSystems, LocalAudio,
+        LocalParticipant, LocalPreview, LocalVideo, MediaStats, Moderate, Moderator, MusicChanged,
+        MusicControl, MusicStatus, NetworkQuality, Participant, ParticipantOf, Participants,
+        PlayEffect, PlayMusic, PreloadEffect, Publish, PushFrame, RaiseHand, RemoteVideo, Role,
+        RoleChanged, ScreenTarget, SendData, SetRole, SetVoiceProcessing, ShowsVideo, SpatialVoice,
+        Speaking, StopEffect, StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks,
+        Unpublish, VoiceListener, VoiceVolume, grants,
     };
 }

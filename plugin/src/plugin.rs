@@ -123,6 +123,9 @@ impl Plugin for LivestagePlugin {
             .add_message::<audio::MusicChanged>()
             .add_message::<audio::EffectFinished>()
             .add_message::<audio::AudioHookRemoved>()
+            .add_message::<audio::AudioRequestFailed>()
+            .init_resource::<audio::MusicStatus>()
+            .init_resource::<audio::Refusals>()
             .configure_sets(
                 PreUpdate,
                 (LivestageSystems::Receive, LivestageSystems::Upload).chain(),
@@ -162,7 +165,14 @@ impl Plugin for LivestagePlugin {
             .add_observer(publish::publish)
             .add_observer(publish::unpublish)
             .add_observer(publish::stop_screen_share)
-            .add_observer(publish::push_frame);
+            .add_observer(publish::push_frame)
+            .add_observer(audio::play_music)
+            .add_observer(audio::music_control)
+            .add_observer(audio::preload_effect)
+            .add_observer(audio::play_effect)
+            .add_observer(audio::stop_effect)
+            .add_observer(audio::change_voice)
+            .add_observer(audio::set_voice_processing);
     }
 }
 

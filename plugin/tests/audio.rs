@@ -116,11 +116,8 @@ fn music_plays_locally_hooks_see_the_voices_and_a_panicking_hook_goes() {
         local_only: true,
         ..MusicOptions::default()
     };
-    app.world()
-        .resource::<Livestage>()
-        .mix()
-        .start_music(song.to_str().unwrap(), local_only)
-        .unwrap();
+    app.world_mut()
+        .trigger(PlayMusic::new(song.to_str().unwrap(), local_only));
     played.lock().unwrap().clear();
     run_for(&mut app, Duration::from_secs(1));
     let heard = played.lock().unwrap().clone();

@@ -125,7 +125,9 @@ impl Inner {
 }
 
 /// Music and effects for one client; share it between the publishers and the playout with
-/// [`publish_tap`](Self::publish_tap) and [`local_tap`](Self::local_tap).
+/// [`publish_tap`](Self::publish_tap) and [`local_tap`](Self::local_tap). Clones are handles
+/// on the same mix (a background thread can preload an effect through one).
+#[derive(Clone)]
 pub struct LocalMix {
     inner: Arc<Mutex<Inner>>,
     events_in: Sender<MixEvent>,
