@@ -172,7 +172,8 @@ pub use video::{
     livestage_video_frame_track,
 };
 pub use voice::{
+    LIVESTAGE_PROCESSING_ECHO, LIVESTAGE_PROCESSING_GAIN, LIVESTAGE_PROCESSING_NOISE,
     LIVESTAGE_VOICE_CHIPMUNK, LIVESTAGE_VOICE_GIANT, LIVESTAGE_VOICE_HIGHER, LIVESTAGE_VOICE_LOWER,
     LIVESTAGE_VOICE_OFF, LIVESTAGE_VOICE_PITCH, LIVESTAGE_VOICE_ROBOT, LIVESTAGE_VOICE_ROOM,
-    livestage_voice_preset,
+    livestage_voice_preset, livestage_voice_processing,
 };

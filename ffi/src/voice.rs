@@ -1,8 +1,10 @@
-//! The voice changer through the C ABI: a preset (`LIVESTAGE_VOICE_*`) for the voice of every
-//! publisher of the engine, applied before music and effects are mixed in (the backing track
-//! keeps its key).
+//! The voice chain through the C ABI: the voice changer (a `LIVESTAGE_VOICE_*` preset) and
+//! voice processing (`LIVESTAGE_PROCESSING_*`: echo cancellation, noise suppression, gain) for
+//! the voice of every publisher of the engine, applied before music and effects are mixed in
+//! (the backing track keeps its key and is never cancelled as echo).
 
 use livestage_media::audio::VoicePreset;
+use livestage_media::audio::processing::Settings;
 
 use crate::error::{Error, Result, guard};
 use crate::handles;
@@ -63,6 +65,44 @@ pub extern "C" fn livestage_voice_preset(engine: i64, preset: i32, semitones: f3
         let preset = self::preset(preset, semitones)?;
         handles::with(engine, |client| {
             client.controls.set_preset(preset);
+            Ok(0)
+        })
+    })
+}
+
+/// Echo cancellation: takes what this engine's playout plays out of the voice.
+pub const LIVESTAGE_PROCESSING_ECHO: u32 = 1;
+/// Noise suppression: about 12 dB less steady background noise.
+pub const LIVESTAGE_PROCESSING_NOISE: u32 = 2;
+/// Automatic gain: speech at a steady level (a digital gain and a limiter).
+pub const LIVESTAGE_PROCESSING_GAIN: u32 = 4;
+
+/// Switches voice processing for every voice publisher of the engine, now and later: a set of
+/// `LIVESTAGE_PROCESSING_*` bits, 0 for none. Pushed voice starts with none (a game engine's
+/// microphone is often processed already); with `LIVESTAGE_PROCESSING_ECHO` the voice loses
+/// what this engine's playout plays (the echo of the other players through the speakers). All
+/// three cost about 0.45 ms per 20 ms frame and delay the voice by 15 ms; any change restarts
+/// the echo canceller's convergence (a few seconds). Other bits are refused
+/// (`LIVESTAGE_ERR_ARGUMENT`).
+///
+/// Main thread (any thread but the audio thread).
+#[unsafe(no_mangle)]
+pub extern "C" fn livestage_voice_processing(engine: i64, stages: u32) -> i32 {
+    guard(|| {
+        let all =
+            LIVESTAGE_PROCESSING_ECHO | LIVESTAGE_PROCESSING_NOISE | LIVESTAGE_PROCESSING_GAIN;
+        if stages & !all != 0 {
+            return Err(Error::argument(format!(
+                "processing stages {stages:#x} hold bits other than LIVESTAGE_PROCESSING_ECHO (1), _NOISE (2) and _GAIN (4)"
+            )));
+        }
+        let settings = Settings {
+            echo_cancellation: stages & LIVESTAGE_PROCESSING_ECHO != 0,
+            noise_suppression: stages & LIVESTAGE_PROCESSING_NOISE != 0,
+            auto_gain: stages & LIVESTAGE_PROCESSING_GAIN != 0,
+        };
+        handles::with(engine, |client| {
+            client.controls.set_processing(settings);
             Ok(0)
         })
     })

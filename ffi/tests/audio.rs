@@ -663,6 +663,23 @@ fn the_voice_changer_moves_a_pushed_tone_four_semitones_up() {
     let off = dominant_frequency(&channel.hear(1.0), RATE).unwrap();
     assert!((off - 440.0).abs() < 440.0 * 0.01, "off again: {off} Hz");
 
+    // Voice processing: only the three stage bits are taken; noise suppression takes a steady
+    // tone for noise and turns it down, and switched off the tone is back.
+    assert_eq!(livestage_voice_processing(host, 8), LIVESTAGE_ERR_ARGUMENT);
+    let plain = rms(&channel.hear(1.0));
+    assert_eq!(
+        livestage_voice_processing(host, LIVESTAGE_PROCESSING_NOISE),
+        0
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let suppressed = rms(&channel.hear(1.0));
+    eprintln!("noise suppression on a steady tone: {plain:.4} -> {suppressed:.4} rms");
+    assert!(suppressed < plain * 0.5, "{plain} -> {suppressed}");
+    assert_eq!(livestage_voice_processing(host, 0), 0);
+    std::thread::sleep(Duration::from_millis(500));
+    let back = rms(&channel.hear(1.0));
+    assert!((back - plain).abs() < plain * 0.1, "{plain} -> {back}");
+
     drop((voice, channel));
     assert_eq!(livestage_engine_free(viewer), LIVESTAGE_OK);
     assert_eq!(livestage_engine_free(host), LIVESTAGE_OK);

@@ -217,6 +217,17 @@ namespace Livestage.Native
             Check(Interop.livestage_voice_preset(Live(), (int)preset, semitones));
         }
 
+        /// <summary>Switches echo cancellation (of what this engine plays), noise suppression
+        /// and automatic gain on every voice this engine publishes; all off until called.
+        /// </summary>
+        public void SetVoiceProcessing(bool echoCancellation, bool noiseSuppression, bool autoGain)
+        {
+            uint stages = (echoCancellation ? Interop.LIVESTAGE_PROCESSING_ECHO : 0u)
+                | (noiseSuppression ? Interop.LIVESTAGE_PROCESSING_NOISE : 0u)
+                | (autoGain ? Interop.LIVESTAGE_PROCESSING_GAIN : 0u);
+            Check(Interop.livestage_voice_processing(Live(), stages));
+        }
+
         /// <summary>The format a hook at point gets when none is asked for: 48 kHz mono 20 ms at
         /// the voice points, the mix's channels at Playback.</summary>
         public HookFormat DefaultHookFormat(HookPoint point)

@@ -277,6 +277,13 @@ namespace Livestage.Native
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int livestage_voice_preset(long engine, int preset, float semitones);
 
+        public const uint LIVESTAGE_PROCESSING_ECHO = 1;
+        public const uint LIVESTAGE_PROCESSING_NOISE = 2;
+        public const uint LIVESTAGE_PROCESSING_GAIN = 4;
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_voice_processing(long engine, uint stages);
+
         /// <summary>Installs a hook (callback and userData valid until it is replaced or
         /// removed), or removes it with a null callback.</summary>
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
