@@ -5,53 +5,19 @@
 // Calling a C ABI from Rust takes unsafe blocks; each says why its pointers are valid.
 #![allow(unsafe_code, clippy::unwrap_used)]
 
-use std::ffi::{CStr, CString, c_char};
+mod common;
+
+use std::ffi::{CStr, CString};
 use std::ptr::null;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{HOST, last_error, wait_event};
 use livestage_ffi::*;
 use livestage_server::{Config, Embedded};
-use serde_json::Value;
 
-const HOST: &str = "join,publish-audio,publish-video,publish-data";
 const SIZE: (u32, u32) = (160, 120);
-
-fn last_error() -> String {
-    let mut buf = [0 as c_char; 512];
-    // SAFETY: the buffer is valid for its length.
-    unsafe { livestage_last_error(buf.as_mut_ptr(), buf.len()) };
-    // SAFETY: NUL-terminated by livestage_last_error.
-    unsafe { CStr::from_ptr(buf.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// Takes events until `done` returns true for one, within `limit`.
-fn wait_event(engine: i64, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let end = Instant::now() + limit;
-    let mut seen = Vec::new();
-    let mut buf = vec![0 as c_char; 64 * 1024];
-    while Instant::now() < end {
-        let mut size = 0;
-        // SAFETY: the buffer and `size` are valid.
-        let rc = unsafe { livestage_poll_event(engine, buf.as_mut_ptr(), buf.len(), &mut size) };
-        assert!(rc >= 0, "{}", last_error());
-        if rc == 0 {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        }
-        // SAFETY: NUL-terminated by livestage_poll_event.
-        let json = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
-        let event: Value = serde_json::from_str(json).unwrap();
-        if done(&event) {
-            return event;
-        }
-        seen.push(event);
-    }
-    panic!("no matching event within {limit:?}; saw {seen:#?}");
-}
 
 fn join(server: &Embedded, user: &str, grants: &str, role: i32) -> i64 {
     let engine = livestage_engine_new(48_000, 2, 0);
