@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{HOST, last_error, wait_event};
+use common::{HOST, join_engine, last_error, wait_event};
 use livestage_ffi::*;
 use livestage_media::audio::spectrum::{dominant_frequency, peaks};
 use livestage_server::{Config, Embedded};
@@ -36,28 +36,7 @@ const FRAME: usize = 960;
 
 /// A mono 48 kHz engine joined to `show`; returns it and its `joined` event.
 fn join(server: &Embedded, user: &str, grants: &str, role: i32) -> (i64, Value) {
-    let engine = livestage_engine_new(RATE, 1, 0);
-    assert!(engine > 0, "{}", last_error());
-    let token = CString::new(server.token("show", user, grants, 600).unwrap()).unwrap();
-    let (addr, cert) = (
-        CString::new(server.addr.to_string()).unwrap(),
-        CString::new(server.cert_pem.clone()).unwrap(),
-    );
-    // SAFETY: NUL-terminated strings; a null channel means the token's.
-    let rc = unsafe {
-        livestage_join(
-            engine,
-            addr.as_ptr(),
-            cert.as_ptr(),
-            token.as_ptr(),
-            null(),
-            role,
-            null(),
-        )
-    };
-    assert_eq!(rc, 0, "{}", last_error());
-    let joined = wait_event(engine, Duration::from_secs(10), |e| e["type"] == "joined");
-    (engine, joined)
+    join_engine(server, user, grants, role, 1)
 }
 
 /// A scratch folder for this test's files.

@@ -7,41 +7,19 @@
 
 mod common;
 
-use std::ffi::{CStr, CString};
-use std::ptr::null;
+use std::ffi::CStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{HOST, last_error, wait_event};
+use common::{HOST, join_engine, last_error, wait_event};
 use livestage_ffi::*;
 use livestage_server::{Config, Embedded};
 
 const SIZE: (u32, u32) = (160, 120);
 
 fn join(server: &Embedded, user: &str, grants: &str, role: i32) -> i64 {
-    let engine = livestage_engine_new(48_000, 2, 0);
-    assert!(engine > 0, "{}", last_error());
-    let token = CString::new(server.token("show", user, grants, 600).unwrap()).unwrap();
-    let (addr, cert) = (
-        CString::new(server.addr.to_string()).unwrap(),
-        CString::new(server.cert_pem.clone()).unwrap(),
-    );
-    // SAFETY: NUL-terminated strings; a null channel means the token's.
-    let rc = unsafe {
-        livestage_join(
-            engine,
-            addr.as_ptr(),
-            cert.as_ptr(),
-            token.as_ptr(),
-            null(),
-            role,
-            null(),
-        )
-    };
-    assert_eq!(rc, 0, "{}", last_error());
-    wait_event(engine, Duration::from_secs(10), |e| e["type"] == "joined");
-    engine
+    join_engine(server, user, grants, role, 2).0
 }
 
 /// A solid RGBA frame of `SIZE`.

@@ -1,10 +1,14 @@
 //! What the C ABI tests share: the last error as text, and waiting for an event.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::ffi::{CStr, c_char};
+use std::ffi::{CStr, CString, c_char};
+use std::ptr::null;
 use std::time::{Duration, Instant};
 
-use livestage_ffi::{livestage_last_error, livestage_poll_event};
+use livestage_ffi::{
+    livestage_engine_new, livestage_join, livestage_last_error, livestage_poll_event,
+};
+use livestage_server::Embedded;
 use serde_json::Value;
 
 /// Grants of a host.
@@ -43,4 +47,37 @@ pub fn wait_event(engine: i64, limit: Duration, done: impl Fn(&Value) -> bool) -
         seen.push(event);
     }
     panic!("no matching event within {limit:?}; saw {seen:#?}");
+}
+
+/// A 48 kHz engine with `channels` of mixed voice, joined to channel `show` of `server` as
+/// `user`; returns it and its `joined` event.
+pub fn join_engine(
+    server: &Embedded,
+    user: &str,
+    grants: &str,
+    role: i32,
+    channels: u32,
+) -> (i64, Value) {
+    let engine = livestage_engine_new(48_000, channels, 0);
+    assert!(engine > 0, "{}", last_error());
+    let token = CString::new(server.token("show", user, grants, 600).unwrap()).unwrap();
+    let (addr, cert) = (
+        CString::new(server.addr.to_string()).unwrap(),
+        CString::new(server.cert_pem.clone()).unwrap(),
+    );
+    // SAFETY: NUL-terminated strings; a null channel means the token's.
+    let rc = unsafe {
+        livestage_join(
+            engine,
+            addr.as_ptr(),
+            cert.as_ptr(),
+            token.as_ptr(),
+            null(),
+            role,
+            null(),
+        )
+    };
+    assert_eq!(rc, 0, "{}", last_error());
+    let joined = wait_event(engine, Duration::from_secs(10), |e| e["type"] == "joined");
+    (engine, joined)
 }
