@@ -7,4 +7,5 @@
 //!   fallback.
 
 pub mod audio;
+pub mod panic;
 pub mod video;

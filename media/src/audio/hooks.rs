@@ -274,12 +274,7 @@ impl HookRunner {
             }
         }));
         if let Err(panic) = ran {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-text panic".into());
-            return Err(HookFailure::Panicked(message));
+            return Err(HookFailure::Panicked(crate::panic::message(panic.as_ref())));
         }
         let took = started.elapsed();
         if took > Duration::from_millis(20) {

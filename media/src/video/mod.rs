@@ -6,6 +6,8 @@
 //!   [`scale::low_layer_size`] (the size of its low layer).
 //! - [`encode`]: the low-latency H.264 [`Encoder`] and its [`encode::Config`].
 //! - [`decode`]: the [`Decoder`], which never panics on bad input and waits for a keyframe.
+//! - [`hooks`]: raw video [`hooks::Hook`]s (before encode, after decode) and the
+//!   [`hooks::Runner`] that guards the path against them.
 //! - [`pattern`]: the [`TestPattern`] with a stamp (frame number, capture time) that
 //!   [`read_stamp`] reads back after decoding.
 //! - [`source`]: the [`CustomSource`], fed from any thread through a [`CustomSender`].
@@ -35,6 +37,7 @@ pub mod convert;
 pub mod decode;
 pub mod encode;
 pub mod frame;
+pub mod hooks;
 pub mod pattern;
 pub mod scale;
 pub mod screen;
