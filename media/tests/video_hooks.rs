@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use livestage_media::video::hooks::{self, FAILURES, Failure, Format, FrameMut, Info, Runner, Verdict};
+use livestage_media::video::hooks::{
+    self, FAILURES, Failure, Format, FrameMut, Info, Runner, Verdict,
+};
 use livestage_media::video::{I420, Rgba, TestPattern, convert};
 
 const BUDGET: Duration = Duration::from_millis(40);
@@ -61,7 +63,11 @@ fn a_hook_can_drop_a_frame_and_the_frame_stays_as_it_came() {
         if let FrameMut::I420(i420) = frame {
             i420.planes_mut().0.fill(0);
         }
-        if info.frame % 2 == 0 { Verdict::Drop } else { Verdict::Keep }
+        if info.frame % 2 == 0 {
+            Verdict::Drop
+        } else {
+            Verdict::Keep
+        }
     });
     let mut runner = Runner::new(Box::new(hook), BUDGET);
     let mut f = frame();
@@ -100,7 +106,10 @@ fn a_hook_that_resizes_leaves_frames_unmodified_then_is_removed() {
     let mut f = frame();
     let original = f.clone();
     for n in 1..FAILURES {
-        assert_eq!(runner.run(&mut f, &Info::local(u64::from(n))), Ok(Verdict::Keep));
+        assert_eq!(
+            runner.run(&mut f, &Info::local(u64::from(n))),
+            Ok(Verdict::Keep)
+        );
         assert_eq!(f, original, "frame {n} sent as it came");
     }
     let removed = runner.run(&mut f, &Info::local(99));

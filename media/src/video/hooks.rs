@@ -268,8 +268,7 @@ impl Runner {
                 took_ms: took.as_millis() as u32,
                 budget_ms: self.budget.as_millis() as u32,
             })
-        } else if let Some((new_width, new_height)) =
-            result_size.filter(|&s| s != (width, height))
+        } else if let Some((new_width, new_height)) = result_size.filter(|&s| s != (width, height))
         {
             Some(Failure::Resized {
                 width,
@@ -329,4 +328,93 @@ fn rgba_of<'a>(slot: &'a mut Option<Rgba>, frame: &I420) -> &'a mut Rgba {
     let rgba = slot.as_mut().expect("filled just above");
     i420_to_rgba_into(frame, rgba).expect("sized to the frame just above");
     rgba
+}
+
+/// A decoded picture handed to a [`Renderer`], in the format it asked for.
+#[derive(Debug, Clone, Copy)]
+pub enum Picture<'a> {
+    /// Planar YUV 4:2:0, BT.601 limited range, tightly packed: the Y plane's rows are `width`
+    /// bytes apart, U's and V's `width / 2`.
+    I420(&'a I420),
+    /// RGBA, 4 bytes per pixel, rows `width * 4` bytes apart.
+    Rgba(&'a Rgba),
+}
+
+/// App code that draws remote video its own way: it gets every decoded picture of the tracks
+/// it is installed for (after the remote hook), on that track's decoder thread. It must not
+/// block; one that panics is removed.
+pub trait Renderer: Send {
+    /// The format of the pictures it gets; asked once, when installed.
+    fn format(&self) -> Format;
+    /// Takes one picture (copy what it needs: the borrow ends when it returns).
+    fn render(&mut self, picture: Picture<'_>, info: &Info<'_>);
+}
+
+/// A closure as a renderer.
+pub struct FnRenderer<F> {
+    format: Format,
+    f: F,
+}
+
+/// A renderer from a closure.
+pub fn renderer_fn<F>(format: Format, f: F) -> FnRenderer<F>
+where
+    F: FnMut(Picture<'_>, &Info<'_>) + Send,
+{
+    FnRenderer { format, f }
+}
+
+impl<F> Renderer for FnRenderer<F>
+where
+    F: FnMut(Picture<'_>, &Info<'_>) + Send,
+{
+    fn format(&self) -> Format {
+        self.format
+    }
+
+    fn render(&mut self, picture: Picture<'_>, info: &Info<'_>) {
+        (self.f)(picture, info);
+    }
+}
+
+impl<R: Renderer + ?Sized> Renderer for Box<R> {
+    fn format(&self) -> Format {
+        (**self).format()
+    }
+
+    fn render(&mut self, picture: Picture<'_>, info: &Info<'_>) {
+        (**self).render(picture, info);
+    }
+}
+
+/// One renderer shared by several tracks' decoder threads: they take turns.
+impl<R: Renderer + ?Sized> Renderer for Arc<Mutex<R>> {
+    fn format(&self) -> Format {
+        self.lock().map_or(Format::I420, |r| r.format())
+    }
+
+    fn render(&mut self, picture: Picture<'_>, info: &Info<'_>) {
+        if let Ok(mut r) = self.lock() {
+            r.render(picture, info);
+        }
+    }
+}
+
+/// Hands `frame` to `renderer` in its format (`rgba` is the reusable conversion buffer).
+///
+/// # Errors
+///
+/// [`Failure::Panicked`]: remove the renderer.
+pub fn render(
+    renderer: &mut dyn Renderer,
+    frame: &I420,
+    info: &Info<'_>,
+    rgba: &mut Option<Rgba>,
+) -> Result<(), Failure> {
+    let format = renderer.format();
+    catch_unwind(AssertUnwindSafe(|| match format {
+        Format::I420 => renderer.render(Picture::I420(frame), info),
+        Format::Rgba => renderer.render(Picture::Rgba(rgba_of(rgba, frame)), info),
+    }))
+    .map_err(|panic| Failure::Panicked(crate::panic::message(&*panic)))
 }

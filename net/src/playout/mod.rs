@@ -33,16 +33,18 @@ use crossbeam_channel::{Receiver, Sender};
 use livestage_media::audio::hooks::HookFailure;
 use livestage_media::audio::processing::FarEnd;
 use livestage_media::audio::{self, AudioHook, HookPoint, HookRunner, MixTap, Playback};
-use livestage_media::video::I420;
+use livestage_media::video::{self as media_video, I420};
 use livestage_proto::media::Layer;
 use livestage_proto::track::TrackId;
 
 use crate::engine::Engine;
 
 mod video;
+mod video_hooks;
 mod voice;
 
 pub use video::TRACK_QUEUE;
+pub use video_hooks::REMOTE_BUDGET;
 
 /// Playout settings.
 #[derive(Clone, Debug)]
@@ -113,6 +115,15 @@ pub enum PlayoutEvent {
         point: HookPoint,
         /// Why.
         reason: HookFailure,
+    },
+    /// A remote video hook or renderer failed and was removed; pictures go on without it.
+    VideoHookRemoved {
+        /// The track it was installed for (channel, media id, track), or `None` for all.
+        target: Option<(String, u64, TrackId)>,
+        /// A renderer, not a hook.
+        renderer: bool,
+        /// Why.
+        reason: media_video::hooks::Failure,
     },
 }
 
@@ -208,6 +219,18 @@ struct Shared {
     local_mix: Option<MixTap>,
     /// The echo cancellers that hear what plays.
     echo: EchoReference,
+    /// Remote video hooks and renderers.
+    video_hooks: video_hooks::Installed,
+    /// Where decoder threads report (the voice thread has its own sender).
+    events: Option<Sender<PlayoutEvent>>,
+}
+
+impl Shared {
+    fn report(&self, event: PlayoutEvent) {
+        if let Some(events) = &self.events {
+            let _ = events.send(event);
+        }
+    }
 }
 
 /// Where the playout hands what it plays to the echo cancellers of this client's publishers.
@@ -308,13 +331,14 @@ impl Playout {
             |p| p.backend().clone(),
         );
         let echo = EchoReference::default();
+        let (events_tx, events) = crossbeam_channel::unbounded();
         let shared = Arc::new(Mutex::new(Shared {
             echo: echo.clone(),
+            events: Some(events_tx.clone()),
             ..Shared::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let format = config.format;
-        let (events_tx, events) = crossbeam_channel::unbounded();
         let (audio_tx, audio_rx) = crossbeam_channel::bounded(1024);
         let video = {
             let (shared, stop, engine) = (shared.clone(), stop.clone(), engine.clone());
@@ -381,6 +405,43 @@ impl Playout {
             }
         }
         Ok(())
+    }
+
+    /// Installs `hook` on the decoded pictures of one track (`Some((channel, media_id,
+    /// track))`) or of every track without a hook of its own (`None`), replacing the one
+    /// there, or removes it with `hook: None`. It runs on the track's decoder thread before
+    /// renderers and textures get the picture, with a budget of [`REMOTE_BUDGET`]; a failure
+    /// is reported as [`PlayoutEvent::VideoHookRemoved`].
+    pub fn set_video_hook(
+        &self,
+        target: Option<(&str, u64, TrackId)>,
+        hook: Option<Box<dyn media_video::hooks::Hook>>,
+    ) {
+        let key = target.map(|(c, m, t)| (c.to_owned(), m, t));
+        let mut s = self.lock();
+        match hook {
+            Some(h) => s.video_hooks.hooks.insert(key, Arc::new(Mutex::new(h))),
+            None => s.video_hooks.hooks.remove(&key),
+        };
+        s.video_hooks.version += 1;
+    }
+
+    /// Installs a custom `renderer` for one track or every track without one of its own (see
+    /// [`set_video_hook`](Self::set_video_hook) for `target`), or removes it with `None`. It
+    /// gets every decoded picture (after the hook) on the track's decoder thread, as well as
+    /// [`latest_video`](Self::latest_video) keeping the newest for the built-in path.
+    pub fn set_renderer(
+        &self,
+        target: Option<(&str, u64, TrackId)>,
+        renderer: Option<Box<dyn media_video::hooks::Renderer>>,
+    ) {
+        let key = target.map(|(c, m, t)| (c.to_owned(), m, t));
+        let mut s = self.lock();
+        match renderer {
+            Some(r) => s.video_hooks.renderers.insert(key, Arc::new(Mutex::new(r))),
+            None => s.video_hooks.renderers.remove(&key),
+        };
+        s.video_hooks.version += 1;
     }
 
     /// Mixes the local side of the client's music and effects into what plays (after the

@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use livestage_media::video;
 use livestage_proto::media::{Layer, Stream, Streams, VideoHeader};
 
+use super::video_hooks::TrackHooks;
 use super::voice::Voiced;
 use super::{Key, Shared, VideoFrame, lock};
 use crate::engine::{Engine, MediaEvent, MediaKind, now_us};
@@ -147,6 +148,7 @@ fn decode(
 ) {
     let mut streams = Streams::new();
     let mut asked: Option<Instant> = None;
+    let mut hooks = TrackHooks::new(key.clone());
     loop {
         let (header, data) = match frames.recv_timeout(IDLE) {
             Ok(frame) => frame,
@@ -174,7 +176,14 @@ fn decode(
             }
         }
         match decoder.decode(&data) {
-            Ok(Some(picture)) => {
+            Ok(Some(mut picture)) => {
+                hooks.refresh(&lock(shared).video_hooks);
+                if hooks.any() {
+                    if !hooks.run_hook(&mut picture, &header, shared) {
+                        continue; // The hook dropped it.
+                    }
+                    hooks.render(&picture, &header, shared);
+                }
                 let frame = VideoFrame {
                     media_id: key.1,
                     track: key.2,

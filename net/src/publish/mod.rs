@@ -40,10 +40,12 @@ use crate::engine::{Engine, EventKind};
 mod audio;
 mod chain;
 mod video;
+mod video_chain;
 
 pub use audio::{Audio, AudioSender, AudioSource, CUSTOM_AUDIO_FRAMES, CustomAudio};
 pub use chain::VoiceControls;
 pub use video::{Video, VideoSource, screen_error};
+pub use video_chain::VideoControls;
 
 /// FEC protection before any subscriber reported its loss.
 const INITIAL_LOSS: u8 = 10;

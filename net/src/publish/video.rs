@@ -15,6 +15,7 @@ use livestage_proto::media::{Layer, VideoHeader};
 use livestage_proto::track::{Track, TrackId};
 use livestage_proto::{Error, ErrorCode};
 
+use super::video_chain::{Chain, VideoControls};
 use crate::engine::{Engine, now_us};
 
 /// Where video frames come from.
@@ -50,6 +51,9 @@ pub struct Video {
     pub dual: bool,
     /// The track it is published as (a camera by default); `low_layer` follows `dual`.
     pub track: Track,
+    /// Processing between the source and the encoder (beauty, the local hook); share one
+    /// with every publisher of a client.
+    pub controls: VideoControls,
 }
 
 impl Video {
@@ -61,6 +65,7 @@ impl Video {
             bitrate_bps: None,
             dual: false,
             track: Track::camera(),
+            controls: VideoControls::default(),
         }
     }
 
@@ -230,6 +235,7 @@ pub(super) fn spawn(
         });
     }
     let (channel, track) = (channel.to_owned(), video.track.id);
+    let mut chain = Chain::new(video.controls, fps);
     let thread = std::thread::Builder::new()
         .name(format!("livestage-video-{track}"))
         .spawn(move || {
@@ -243,7 +249,9 @@ pub(super) fn spawn(
                     engine.end_track(&channel, track, error);
                     break;
                 }
-                if let Some((frame, capture_us)) = frames.next(n) {
+                if let Some((mut frame, capture_us)) = frames.next(n)
+                    && chain.process(&mut frame, n, capture_us)
+                {
                     for l in &mut layered {
                         send_layer(
                             &engine, &channel, track, stream, &shared, l, &frame, n, capture_us,
