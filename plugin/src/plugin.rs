@@ -146,7 +146,11 @@ impl Plugin for LivestagePlugin {
             .add_systems(
                 PostUpdate,
                 (
-                    (publish::preview_pattern, publish::end_readbacks)
+                    (
+                        publish::preview_pattern,
+                        publish::pace_readbacks,
+                        publish::end_readbacks,
+                    )
                         .in_set(LivestageSystems::Capture),
                     (voice::apply_volume, voice::place_voices).in_set(LivestageSystems::Send),
                     (offscreen::pause_hidden, offscreen::resume_unshown)

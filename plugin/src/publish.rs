@@ -164,11 +164,18 @@ pub(crate) struct PatternPreview {
     frame: u64,
 }
 
-/// Reads a camera's target back from the GPU into a channel's custom source.
+/// Reads a camera's target back from the GPU into a channel's custom source, at the stream's
+/// frame rate only: [`Readback`] is on the entity from when a frame is due until it arrived.
 #[derive(Component)]
 pub(crate) struct CameraCapture {
     channel: Entity,
     sender: CustomSender,
+    image: Handle<Image>,
+    period: Duration,
+    /// When the next frame is due ([`Time::elapsed`]).
+    due: Duration,
+    /// A readback is under way.
+    reading: bool,
 }
 
 pub(crate) fn publish(
@@ -286,7 +293,7 @@ fn video_source(
         }
         // Started by `share_screen`, never through here.
         LocalVideo::Screen { .. } => anyhow::bail!("a screen share is published on its own"),
-        LocalVideo::Camera { camera, size, .. } => {
+        LocalVideo::Camera { camera, size, fps } => {
             let (source, sender) = CustomSource::new(size.x, size.y)?;
             let mut target = video_image(size.x, size.y);
             target.texture_descriptor.usage = TextureUsages::TEXTURE_BINDING
@@ -299,10 +306,13 @@ fn video_source(
                 .insert(RenderTarget::Image(image.clone().into()));
             commands
                 .spawn((
-                    Readback::texture(image.clone()),
                     CameraCapture {
                         channel,
                         sender: sender.clone(),
+                        image: image.clone(),
+                        period: Duration::from_secs_f32(1.0 / fps.clamp(1.0, 60.0)),
+                        due: Duration::ZERO,
+                        reading: false,
                     },
                     ChildOf(channel),
                 ))
@@ -396,19 +406,16 @@ pub(crate) fn stop_screen_share(request: On<StopScreenShare>, mut client: ResMut
     stop_screen(&mut client, request.entity);
 }
 
+/// Stopping never waits for the media threads: the frame goes on while they wind down.
 fn stop_screen(client: &mut Livestage, channel: Entity) {
-    if let Some(publisher) = client.screens.remove(&channel)
-        && let Err(e) = publisher.stop()
-    {
-        warn!("livestage: a screen share ended with an error: {e:#}");
+    if let Some(publisher) = client.screens.remove(&channel) {
+        publisher.retire();
     }
 }
 
 fn stop(commands: &mut Commands, client: &mut Livestage, channel: Entity) {
-    if let Some(publisher) = client.publishers.remove(&channel)
-        && let Err(e) = publisher.stop()
-    {
-        warn!("livestage: a publisher ended with an error: {e:#}");
+    if let Some(publisher) = client.publishers.remove(&channel) {
+        publisher.retire();
     }
     if let Ok(mut entity) = commands.get_entity(channel) {
         entity.remove::<(LocalPreview, CustomVideo, PatternPreview)>();
@@ -464,15 +471,41 @@ pub(crate) fn push_frame(
     }
 }
 
-/// The camera's target arrived from the GPU: strip the row padding and push it.
+/// Starts a camera readback when the stream's next frame is due.
+pub(crate) fn pace_readbacks(
+    time: Res<Time>,
+    mut commands: Commands,
+    mut captures: Query<(Entity, &mut CameraCapture)>,
+) {
+    let now = time.elapsed();
+    for (entity, mut capture) in &mut captures {
+        if !capture.reading && now >= capture.due {
+            capture.reading = true;
+            commands
+                .entity(entity)
+                .insert(Readback::texture(capture.image.clone()));
+        }
+    }
+}
+
+/// The camera's target arrived from the GPU: strip the row padding and push it, and stop
+/// reading back until the next frame is due.
 fn read_back(
     readback: On<ReadbackComplete>,
-    captures: Query<&CameraCapture>,
+    time: Res<Time>,
+    mut captures: Query<&mut CameraCapture>,
     mut commands: Commands,
 ) {
-    let Ok(capture) = captures.get(readback.entity) else {
+    let Ok(mut capture) = captures.get_mut(readback.entity) else {
         return;
     };
+    if !capture.reading {
+        return; // One more that was already under way when the frame arrived.
+    }
+    capture.reading = false;
+    let now = time.elapsed();
+    capture.due = (capture.due + capture.period).max(now);
+    commands.entity(readback.entity).remove::<Readback>();
     let (w, h) = capture.sender.size();
     let row = w as usize * 4;
     let padded = (row).next_multiple_of(256);

@@ -118,11 +118,7 @@ fn apply(world: &mut World, channel: Entity, kind: EventKind) {
                     client.publishers.remove(&channel),
                     client.screens.remove(&channel),
                 ];
-                for result in publishers.into_iter().flatten().map(Publisher::stop) {
-                    if let Err(e) = result {
-                        warn!("livestage: publishing in a channel that ended failed: {e:#}");
-                    }
-                }
+                publishers.into_iter().flatten().for_each(Publisher::retire);
                 report(world, Left { channel, error });
             }
         }

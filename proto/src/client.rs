@@ -14,7 +14,7 @@
 //! media only while [`Session::may_send`] says the server has it, so the first packets of a
 //! new track do not race its announcement.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::error::{Error, ErrorCode};
 use crate::id::{SessionId, UserId};
@@ -56,7 +56,8 @@ pub enum Gate {
     /// Hold it briefly: the track was announced and the server has not confirmed it yet (its
     /// first frames, with the keyframe a viewer starts from, go out once it does).
     Wait,
-    /// Drop it: a moderator muted the track, nobody would receive it.
+    /// Drop it: a moderator muted the track (nobody would receive it), or this client
+    /// unpublished it (the last frames of a stopping source).
     Drop,
 }
 
@@ -102,6 +103,9 @@ pub struct Session {
     roster: BTreeMap<UserId, Participant>,
     /// The tracks this client publishes, announced whenever it is a host.
     local: BTreeMap<TrackId, Track>,
+    /// Tracks this client unpublished (and has not published again): their media still on its
+    /// way from a stopping source is dropped, not refused by the server.
+    unpublished: BTreeSet<TrackId>,
     /// Roster pages received while more are to come.
     incoming: Option<Vec<Participant>>,
     /// The welcome waits for the last roster page: `Some(resumed)` until then.
@@ -136,6 +140,7 @@ impl Session {
             profile: Profile::default(),
             roster: BTreeMap::new(),
             local: BTreeMap::new(),
+            unpublished: BTreeSet::new(),
             incoming: None,
             welcome_due: None,
             audience: 0,
@@ -224,6 +229,7 @@ impl Session {
                 "the session has ended",
             ));
         }
+        self.unpublished.remove(&track.id);
         self.local.insert(track.id, track.clone());
         if self.me.is_some() {
             self.send(Request::Publish(track), now_ms)?;
@@ -236,6 +242,7 @@ impl Session {
         if self.local.remove(&id).is_none() {
             return Ok(());
         }
+        self.unpublished.insert(id);
         self.send(Request::Unpublish(id), now_ms)
     }
 
@@ -254,7 +261,11 @@ impl Session {
     /// What to do with media of `track` now (see [`Gate`]).
     pub fn gate(&self, track: TrackId) -> Gate {
         if !self.local.contains_key(&track) {
-            return Gate::Send;
+            return if self.unpublished.contains(&track) {
+                Gate::Drop
+            } else {
+                Gate::Send
+            };
         }
         match self.me.as_ref().and_then(|m| m.track(track)) {
             Some(t) if t.muted => Gate::Drop,

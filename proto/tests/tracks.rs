@@ -7,6 +7,7 @@ mod common;
 
 use common::Net;
 use livestage_proto::ErrorCode;
+use livestage_proto::client::Gate;
 use livestage_proto::media::{Kind, Layer};
 use livestage_proto::server::ConnId;
 use livestage_proto::track::{self, Source, Track, TrackId};
@@ -302,4 +303,28 @@ fn media_waits_until_the_server_has_the_track() {
         route(&mut net, host, track::SCREEN, HIGH),
         Err(ErrorCode::UnknownTrack)
     );
+}
+
+#[test]
+fn the_last_frames_of_an_unpublished_track_are_dropped_until_it_is_published_again() {
+    let mut net = Net::new();
+    let host = net.host("host");
+    let now = net.now;
+    let session = &mut net.clients[host].session;
+    session.publish(Track::screen(), now).unwrap();
+    net.run();
+    let session = &mut net.clients[host].session;
+    assert_eq!(session.gate(track::SCREEN), Gate::Send);
+    session.unpublish(track::SCREEN, now).unwrap();
+    // A stopping source's frame still on its way is not sent (the server would refuse it).
+    assert_eq!(session.gate(track::SCREEN), Gate::Drop);
+    // A track this client never published is the server's to judge.
+    assert_eq!(session.gate(track::CAMERA), Gate::Send);
+    net.run();
+    assert_eq!(net.clients[host].session.gate(track::SCREEN), Gate::Drop);
+    let session = &mut net.clients[host].session;
+    session.publish(Track::screen(), now).unwrap();
+    assert_eq!(session.gate(track::SCREEN), Gate::Wait, "announced again");
+    net.run();
+    assert_eq!(net.clients[host].session.gate(track::SCREEN), Gate::Send);
 }

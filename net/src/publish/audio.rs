@@ -174,13 +174,15 @@ pub(super) fn spawn(
     shared: Shared,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
     let mut format = audio::Format::MONO_48K;
-    let mut input = match voice.source {
-        AudioSource::Tone(hz) => Input::Tone(audio::Tone::new(format, hz, 0.5)?),
-        AudioSource::Capture => Input::Capture(Box::new(audio::Capture::open(format)?)),
+    // The capture device is opened on the thread: opening one can take longer than a game
+    // frame.
+    let ready = match voice.source {
+        AudioSource::Tone(hz) => Some(Input::Tone(audio::Tone::new(format, hz, 0.5)?)),
+        AudioSource::Capture => None,
         AudioSource::Custom(custom) => {
             // Opus encodes the app's rate as it is; stereo is mixed down to mono.
             format = audio::Format::new(custom.format.sample_rate, 1)?;
-            Input::Custom(custom)
+            Some(Input::Custom(custom))
         }
     };
     let mut encoder = audio::Encoder::new(format, VOICE_BPS)?;
@@ -200,6 +202,10 @@ pub(super) fn spawn(
     let thread = std::thread::Builder::new()
         .name("livestage-voice-out".into())
         .spawn(move || {
+            let mut input = match ready {
+                Some(input) => input,
+                None => Input::Capture(Box::new(audio::Capture::open(format)?)),
+            };
             let start = Instant::now();
             let mut seq = 0u32;
             while !shared.stop.load(Ordering::Relaxed) {

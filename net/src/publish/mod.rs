@@ -211,6 +211,35 @@ impl Publisher {
     pub fn stop(mut self) -> anyhow::Result<()> {
         self.halt()
     }
+
+    /// Stops publishing without waiting for the media threads (for a game's main thread): the
+    /// tracks are unpublished now, frames a thread still sends are dropped by the link, and
+    /// the threads are joined on a thread of their own, which logs their errors. Publishing
+    /// the same tracks again at once is safe: the new publication has a new stream id.
+    pub fn retire(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for track in self.tracks.drain(..) {
+            self.engine.unpublish_track(&self.channel, track.id);
+        }
+        let threads = std::mem::take(&mut self.threads);
+        if threads.is_empty() {
+            return;
+        }
+        let joined = std::thread::Builder::new()
+            .name("livestage-retire".into())
+            .spawn(move || {
+                for t in threads {
+                    match t.join() {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::warn!("livestage: a publisher ended with: {e:#}"),
+                        Err(_) => tracing::warn!("livestage: a media thread panicked"),
+                    }
+                }
+            });
+        if let Err(e) = joined {
+            tracing::warn!("livestage: cannot join the stopping media threads: {e}");
+        }
+    }
 }
 
 impl Drop for Publisher {

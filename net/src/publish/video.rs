@@ -213,7 +213,9 @@ pub(super) fn spawn(
         };
         layers.push((Layer::Low, low, size));
     }
-    let mut layered = Vec::new();
+    // Encoders are made on the thread: opening one costs milliseconds the caller (a game's
+    // main thread) should not pay.
+    let mut configs = Vec::new();
     for (layer, picture, (lw, lh)) in layers {
         let mut bitrate = bitrate_for(lw, lh, fps);
         if hint == Some(ContentHint::Detail) {
@@ -227,18 +229,35 @@ pub(super) fn spawn(
         } else {
             video::encode::Config::new(lw, lh, fps, bitrate)?
         };
-        layered.push(Layered {
-            layer,
-            picture,
-            encoder: video::Encoder::new(config)?,
-            sent: 0,
-        });
+        configs.push((layer, picture, config));
     }
     let (channel, track) = (channel.to_owned(), video.track.id);
     let mut chain = Chain::new(video.controls, fps);
     let thread = std::thread::Builder::new()
         .name(format!("livestage-video-{track}"))
         .spawn(move || {
+            let encoders = configs
+                .into_iter()
+                .map(|(layer, picture, config)| {
+                    Ok(Layered {
+                        layer,
+                        picture,
+                        encoder: video::Encoder::new(config)?,
+                        sent: 0,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>();
+            let mut layered = match encoders {
+                Ok(layered) => layered,
+                Err(e) => {
+                    let error = Error::new(
+                        ErrorCode::InvalidInput,
+                        format!("cannot start the video encoder: {e:#}"),
+                    );
+                    engine.end_track(&channel, track, error);
+                    return Err(e);
+                }
+            };
             let period = Duration::from_secs_f32(1.0 / fps);
             let start = Instant::now();
             for n in 0u64.. {
