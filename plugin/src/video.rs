@@ -64,16 +64,18 @@ impl UploadTimings {
     }
 }
 
-/// A new RGBA image of `size` for video, kept in both worlds so it can be rewritten in place.
+/// A new RGBA image of `size` for video, opaque black, kept in both worlds so it can be
+/// rewritten in place. Built from one `repeat`: `Image::new_fill` copies pixel by pixel, which
+/// took 19 ms of a game frame at 720p.
 pub fn video_image(width: u32, height: u32) -> Image {
-    Image::new_fill(
+    Image::new(
         Extent3d {
             width,
             height,
             depth_or_array_layers: 1,
         },
         TextureDimension::D2,
-        &[0, 0, 0, 255],
+        [0, 0, 0, 255].repeat(width as usize * height as usize),
         TextureFormat::Rgba8UnormSrgb,
         RenderAssetUsages::MAIN_WORLD | RenderAssetUsages::RENDER_WORLD,
     )

@@ -21,7 +21,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::frame::{FrameError, I420, check_same_size};
+use super::frame::{FrameError, I420, check_same_size, check_size};
 
 /// Blocks per stamp row.
 pub const COLUMNS: u32 = 40;
@@ -87,6 +87,7 @@ impl TestPattern {
     ///
     /// If the size is not a valid frame size or is smaller than 160x40.
     pub fn new(width: u32, height: u32) -> Result<Self, Error> {
+        Self::check(width, height)?;
         let base = I420::new(width, height)?;
         let block = block_size(width, height).ok_or(Error::TooSmall { width, height })?;
         let mut pattern = Self {
@@ -97,6 +98,17 @@ impl TestPattern {
         };
         pattern.paint_base();
         Ok(pattern)
+    }
+
+    /// Checks that a pattern of `width`x`height` can be made, without painting one.
+    ///
+    /// # Errors
+    ///
+    /// What [`new`](Self::new) would return.
+    pub fn check(width: u32, height: u32) -> Result<(), Error> {
+        check_size(width, height)?;
+        block_size(width, height).ok_or(Error::TooSmall { width, height })?;
+        Ok(())
     }
 
     /// The same pattern on background `rgb`.

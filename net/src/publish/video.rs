@@ -163,7 +163,10 @@ struct Layered {
 }
 
 /// Starts the video thread of `video` as track `track`; it stops when `shared.stop` is set,
-/// or ends the track when its source ends.
+/// or ends the track when its source ends. The source's pictures and the encoders are made on
+/// the thread (a 720p test pattern costs a millisecond the caller, a game's main thread, should
+/// not pay); what can be checked cheaply is checked here, and a later failure ends the track
+/// with the error ([`EventKind::TrackEnded`](crate::engine::EventKind::TrackEnded)).
 pub(super) fn spawn(
     engine: Arc<Engine>,
     channel: &str,
@@ -171,7 +174,58 @@ pub(super) fn spawn(
     stream: u32,
     shared: Shared,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
-    let (mut frames, hint, low) = match video.source {
+    if let VideoSource::TestPattern { width, height, .. } = video.source {
+        TestPattern::check(width, height)?;
+        if video.dual {
+            let (w, h) = scale::low_layer_size(width, height);
+            TestPattern::check(w, h)?;
+        }
+    }
+    let (channel, track) = (channel.to_owned(), video.track.id);
+    let fps = video.fps;
+    let thread = std::thread::Builder::new()
+        .name(format!("livestage-video-{track}"))
+        .spawn(move || {
+            let (mut frames, mut layered, mut chain) = match prepare(video) {
+                Ok(prepared) => prepared,
+                Err(e) => {
+                    let error = Error::new(
+                        ErrorCode::InvalidInput,
+                        format!("cannot start the video: {e:#}"),
+                    );
+                    engine.end_track(&channel, track, error);
+                    return Err(e);
+                }
+            };
+            let period = Duration::from_secs_f32(1.0 / fps);
+            let start = Instant::now();
+            for n in 0u64.. {
+                if shared.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Some(error) = frames.ended() {
+                    engine.end_track(&channel, track, error);
+                    break;
+                }
+                if let Some((mut frame, capture_us)) = frames.next(n)
+                    && chain.process(&mut frame, n, capture_us)
+                {
+                    for l in &mut layered {
+                        send_layer(
+                            &engine, &channel, track, stream, &shared, l, &frame, n, capture_us,
+                        )?;
+                    }
+                }
+                sleep_until(start + period * (n as u32 + 1));
+            }
+            Ok(())
+        })?;
+    Ok(thread)
+}
+
+/// The source's frames, one encoder per layer, and the processing chain of `video`.
+fn prepare(video: Video) -> anyhow::Result<(Frames, Vec<Layered>, Chain)> {
+    let (frames, hint, low) = match video.source {
         VideoSource::TestPattern {
             width,
             height,
@@ -213,9 +267,7 @@ pub(super) fn spawn(
         };
         layers.push((Layer::Low, low, size));
     }
-    // Encoders are made on the thread: opening one costs milliseconds the caller (a game's
-    // main thread) should not pay.
-    let mut configs = Vec::new();
+    let mut layered = Vec::new();
     for (layer, picture, (lw, lh)) in layers {
         let mut bitrate = bitrate_for(lw, lh, fps);
         if hint == Some(ContentHint::Detail) {
@@ -229,59 +281,15 @@ pub(super) fn spawn(
         } else {
             video::encode::Config::new(lw, lh, fps, bitrate)?
         };
-        configs.push((layer, picture, config));
+        layered.push(Layered {
+            layer,
+            picture,
+            encoder: video::Encoder::new(config)?,
+            sent: 0,
+        });
     }
-    let (channel, track) = (channel.to_owned(), video.track.id);
-    let mut chain = Chain::new(video.controls, fps);
-    let thread = std::thread::Builder::new()
-        .name(format!("livestage-video-{track}"))
-        .spawn(move || {
-            let encoders = configs
-                .into_iter()
-                .map(|(layer, picture, config)| {
-                    Ok(Layered {
-                        layer,
-                        picture,
-                        encoder: video::Encoder::new(config)?,
-                        sent: 0,
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>();
-            let mut layered = match encoders {
-                Ok(layered) => layered,
-                Err(e) => {
-                    let error = Error::new(
-                        ErrorCode::InvalidInput,
-                        format!("cannot start the video encoder: {e:#}"),
-                    );
-                    engine.end_track(&channel, track, error);
-                    return Err(e);
-                }
-            };
-            let period = Duration::from_secs_f32(1.0 / fps);
-            let start = Instant::now();
-            for n in 0u64.. {
-                if shared.stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                if let Some(error) = frames.ended() {
-                    engine.end_track(&channel, track, error);
-                    break;
-                }
-                if let Some((mut frame, capture_us)) = frames.next(n)
-                    && chain.process(&mut frame, n, capture_us)
-                {
-                    for l in &mut layered {
-                        send_layer(
-                            &engine, &channel, track, stream, &shared, l, &frame, n, capture_us,
-                        )?;
-                    }
-                }
-                sleep_until(start + period * (n as u32 + 1));
-            }
-            Ok(())
-        })?;
-    Ok(thread)
+    let chain = Chain::new(video.controls, fps);
+    Ok((frames, layered, chain))
 }
 
 /// Encodes and sends one layer's picture of tick `n`.
