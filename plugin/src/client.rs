@@ -9,7 +9,7 @@ use bevy::prelude::*;
 use livestage_media::audio::LocalMix;
 use livestage_net::Engine;
 use livestage_net::playout::Playout;
-use livestage_net::publish::{Publisher, VoiceControls};
+use livestage_net::publish::{Publisher, VideoControls, VoiceControls};
 
 /// Grant lists for [`Livestage::token`] and `livestage token --grants`.
 pub mod grants {
@@ -64,6 +64,8 @@ pub struct Livestage {
     pub(crate) mix: LocalMix,
     /// The voice chain of every publisher (voice changer, capture and encode hooks).
     pub(crate) voice: VoiceControls,
+    /// The picture processing (beauty, the local hook) of each channel's camera publisher.
+    video: HashMap<Entity, VideoControls>,
 }
 
 impl Livestage {
@@ -82,6 +84,7 @@ impl Livestage {
             screens: HashMap::new(),
             mix,
             voice: VoiceControls::default(),
+            video: HashMap::new(),
         }
     }
 
@@ -167,5 +170,15 @@ impl Livestage {
 
     pub(crate) fn entity_of(&self, link: &str) -> Option<Entity> {
         self.links.get(link).copied()
+    }
+
+    /// The picture processing of `channel`'s camera publisher (made on first use; it outlives
+    /// publishers, so a hook set before publishing applies when it starts).
+    pub(crate) fn video_controls(&mut self, channel: Entity) -> VideoControls {
+        self.video.entry(channel).or_default().clone()
+    }
+
+    pub(crate) fn video_controls_all(&self) -> impl Iterator<Item = (Entity, &VideoControls)> {
+        self.video.iter().map(|(e, c)| (*e, c))
     }
 }

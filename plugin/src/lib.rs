@@ -66,6 +66,7 @@ mod requests;
 mod stats;
 mod track;
 mod video;
+pub mod video_hooks;
 mod voice;
 
 pub use audio::{
@@ -99,6 +100,7 @@ pub use publish::{
 pub use requests::{Join, Leave, Moderate, RaiseHand, RenewToken, SendData, SetRole, Subscribe};
 pub use track::{Track, TrackMuted, TrackOf, TrackSource, Tracks, track_of};
 pub use video::{RemoteVideo, UploadTimings, video_image};
+pub use video_hooks::{LocalVideoHook, RemoteVideoHook, VideoHookRemoved, VideoRenderer};
 pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 
 /// Everything a game usually needs.
@@ -108,11 +110,12 @@ pub mod prelude {
         ChangeVoice, Channel, Connected, Connecting, CustomVideo, DataReceived, Disconnected,
         EffectFinished, Error, ErrorCode, HandChanged, HandRaised, Host, Join, Joined, Layer,
         Leave, Left, Livestage, LivestageError, LivestagePlugin, LivestageSystems, LocalAudio,
-        LocalParticipant, LocalPreview, LocalVideo, MediaStats, Moderate, Moderator, MusicChanged,
-        MusicControl, MusicStatus, NetworkQuality, Participant, ParticipantOf, Participants,
-        PlayEffect, PlayMusic, PreloadEffect, Publish, PushFrame, RaiseHand, RemoteVideo, Role,
-        RoleChanged, ScreenTarget, SendData, SetRole, SetVoiceProcessing, ShowsVideo, SpatialVoice,
-        Speaking, StopEffect, StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks,
-        Unpublish, VoiceListener, VoiceVolume, grants,
+        LocalParticipant, LocalPreview, LocalVideo, LocalVideoHook, MediaStats, Moderate,
+        Moderator, MusicChanged, MusicControl, MusicStatus, NetworkQuality, Participant,
+        ParticipantOf, Participants, PlayEffect, PlayMusic, PreloadEffect, Publish, PushFrame,
+        RaiseHand, RemoteVideo, RemoteVideoHook, Role, RoleChanged, ScreenTarget, SendData,
+        SetRole, SetVoiceProcessing, ShowsVideo, SpatialVoice, Speaking, StopEffect,
+        StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks, Unpublish,
+        VideoHookRemoved, VideoRenderer, VoiceListener, VoiceVolume, grants,
     };
 }

@@ -15,7 +15,7 @@ use crate::receive::Directory;
 use crate::stats::StatsTimer;
 use bevy::camera::visibility::VisibilitySystems;
 
-use crate::{audio, offscreen, publish, receive, requests, stats, video, voice};
+use crate::{audio, offscreen, publish, receive, requests, stats, video, video_hooks, voice};
 
 /// Which server the app talks to.
 #[derive(Clone, Debug)]
@@ -124,6 +124,13 @@ impl Plugin for LivestagePlugin {
             .add_message::<audio::EffectFinished>()
             .add_message::<audio::AudioHookRemoved>()
             .add_message::<audio::AudioRequestFailed>()
+            .add_message::<video_hooks::VideoHookRemoved>()
+            .add_observer(video_hooks::install_local)
+            .add_observer(video_hooks::remove_local)
+            .add_observer(video_hooks::install_remote)
+            .add_observer(video_hooks::remove_remote)
+            .add_observer(video_hooks::install_renderer)
+            .add_observer(video_hooks::remove_renderer)
             .init_resource::<audio::MusicStatus>()
             .init_resource::<audio::Refusals>()
             .configure_sets(
@@ -137,7 +144,12 @@ impl Plugin for LivestagePlugin {
             .add_systems(
                 PreUpdate,
                 (
-                    (receive::receive, stats::refresh, audio::report)
+                    (
+                        receive::receive,
+                        stats::refresh,
+                        audio::report,
+                        video_hooks::report_local,
+                    )
                         .chain()
                         .in_set(LivestageSystems::Receive),
                     video::upload.in_set(LivestageSystems::Upload),

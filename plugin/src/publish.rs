@@ -219,10 +219,12 @@ pub(crate) fn publish(
         ) => *fps,
         None => 30.0,
     };
+    let controls = client.video_controls(channel);
     let video = source.map(|source| {
         let dual = matches!(source, VideoSource::TestPattern { .. });
         Video {
             dual,
+            controls,
             ..Video::new(source, fps)
         }
     });

@@ -80,6 +80,7 @@ pub(crate) fn receive(world: &mut World) {
         } = event
         else {
             crate::audio::playout_hook_removed(world, &event);
+            crate::video_hooks::playout_event(world, &event);
             continue;
         };
         let Some(channel) = world.resource::<Livestage>().entity_of(&channel) else {

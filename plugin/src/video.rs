@@ -15,6 +15,7 @@ use livestage_net::playout::VideoFrame;
 use crate::channel::{LocalParticipant, Participant, ParticipantOf};
 use crate::client::Livestage;
 use crate::track::{Track, TrackOf};
+use crate::video_hooks::VideoRenderer;
 
 /// A remote video track as a texture, on the [`Track`] entity. Added when its first picture
 /// arrives; show `image` on a sprite, a UI node or a material.
@@ -87,10 +88,18 @@ pub(crate) fn upload(
     mut images: ResMut<Assets<Image>>,
     mut timings: ResMut<UploadTimings>,
     participants: Query<(&Participant, &ParticipantOf), Without<LocalParticipant>>,
-    mut tracks: Query<(Entity, &Track, &TrackOf, Option<&mut RemoteVideo>)>,
+    mut tracks: Query<(
+        Entity,
+        &Track,
+        &TrackOf,
+        Option<&mut RemoteVideo>,
+        Option<&VideoRenderer>,
+    )>,
 ) {
-    for (entity, track, of, video) in &mut tracks {
-        if track.kind != livestage_proto::track::Kind::Video {
+    for (entity, track, of, video, renderer) in &mut tracks {
+        if track.kind != livestage_proto::track::Kind::Video
+            || renderer.is_some_and(|r| !r.keeps_texture())
+        {
             continue;
         }
         let Ok((participant, channel)) = participants.get(of.0) else {
