@@ -369,10 +369,10 @@ fn frames_of_another_size_resize_the_work_buffers() {
         ..Options::default()
     };
     let mut beauty = Beauty::new(options).unwrap();
-    for (n, (width, height)) in [(640, 360), (320, 180), (16, 16), (1280, 720), (640, 360)]
-        .into_iter()
-        .enumerate()
-    {
+    // 650x362 has an odd number of chroma cells each way and rows that are not a multiple of
+    // 16 pixels.
+    let sizes = [(640, 360), (650, 362), (16, 16), (1280, 720), (640, 360)];
+    for (n, (width, height)) in sizes.into_iter().enumerate() {
         let (frame, _) = portrait(width, height, 10 + n as u64);
         let mut out = frame.clone();
         beauty.apply(&mut out);

@@ -20,20 +20,16 @@
 //! gains is stored). Where the mask is 0 around a pixel the gain is exactly 1 and the offset
 //! exactly 0, and the pixel comes out bit-exact.
 //!
-//! The per-pixel loops use `wide` (SSE2 on any x86-64, NEON on aarch64), 16 pixels at a time;
-//! a row's last partial group goes through the same code from a padded copy.
+//! The spreading and the per-pixel pass are in `spread.rs`. The per-pixel loops use `wide`
+//! (SSE2 on any x86-64, NEON on aarch64), 16 pixels at a time; a row's last partial group goes
+//! through the same code from a padded copy.
 
 use bytemuck::cast;
 use wide::{f32x4, i16x8, i32x4, u8x16, u16x8};
 
+use super::spread::{OFFSET_BIAS, Spread, filter_row, three_quarters};
 use super::tone::Curve;
 use super::window::Windows;
-
-// The even and odd pixels of a 16-pixel group are split by reading it as eight u16 lanes.
-const _: () = assert!(
-    cfg!(target_endian = "little"),
-    "luma lanes assume little endian"
-);
 
 /// `sqrt(eps)` at full smoothness, in luma codes: texture with a standard deviation well below
 /// this is smoothed away, well above it is kept. Camera noise on skin is typically 2 to 6.
@@ -43,78 +39,6 @@ const GAIN_ONE: f32 = 8192.0;
 /// Offsets are stored in 1/32 codes, plus 16 (so the final shift rounds), plus 0x8000 (so rows
 /// can be averaged as unsigned numbers).
 const OFFSET_SCALE: f32 = 32.0;
-const OFFSET_BIAS: u16 = 0x8000;
-
-/// A cell row's filters spread to its pixels horizontally, even and odd pixels apart (a pixel
-/// is 3/4 its own cell and 1/4 the neighbouring cell on its side).
-#[derive(Default)]
-struct Spread {
-    gain_even: Vec<u16>,
-    gain_odd: Vec<u16>,
-    offset_even: Vec<u16>,
-    offset_odd: Vec<u16>,
-}
-
-impl Spread {
-    fn resize(&mut self, cells: usize) {
-        for row in self.rows_mut() {
-            row.resize(cells, 0);
-        }
-    }
-
-    fn rows_mut(&mut self) -> [&mut Vec<u16>; 4] {
-        [
-            &mut self.gain_even,
-            &mut self.gain_odd,
-            &mut self.offset_even,
-            &mut self.offset_odd,
-        ]
-    }
-
-    fn rows(&self) -> [&[u16]; 4] {
-        [
-            &self.gain_even,
-            &self.gain_odd,
-            &self.offset_even,
-            &self.offset_odd,
-        ]
-    }
-
-    /// Fills `self` from one padded cell row (`cells[0]` and everything after the last cell
-    /// replicate the ends).
-    fn spread(&mut self, gains: &[u16], offsets: &[u16]) {
-        for (cells, (even, odd)) in [gains, offsets].into_iter().zip([
-            (&mut self.gain_even, &mut self.gain_odd),
-            (&mut self.offset_even, &mut self.offset_odd),
-        ]) {
-            let n = even.len();
-            let (left, own, right) = (&cells[..n], &cells[1..=n], &cells[2..n + 2]);
-            for ((e, &c), &l) in even.iter_mut().zip(own).zip(left) {
-                *e = three_quarters(c, l);
-            }
-            for ((o, &c), &r) in odd.iter_mut().zip(own).zip(right) {
-                *o = three_quarters(c, r);
-            }
-        }
-    }
-
-    /// Fills `self` with `3/4 near + 1/4 far`, row by row.
-    fn blend(&mut self, near: &Spread, far: &Spread) {
-        for ((out, near), far) in self.rows_mut().into_iter().zip(near.rows()).zip(far.rows()) {
-            for ((o, &n), &f) in out.iter_mut().zip(near).zip(far) {
-                *o = three_quarters(n, f);
-            }
-        }
-    }
-}
-
-/// About `3/4 a + 1/4 b`, as two rounding averages (one instruction each); exactly `a` when
-/// `a == b`.
-#[inline(always)]
-fn three_quarters(a: u16, b: u16) -> u16 {
-    let half = (u32::from(a) + u32::from(b) + 1) >> 1;
-    ((u32::from(a) + half + 1) >> 1) as u16
-}
 
 /// One row of filters (gains and offsets in their stored forms).
 #[derive(Default)]
@@ -130,10 +54,10 @@ pub(super) struct Smoother {
     cells: (usize, usize),
     /// Blocks (2x2 cells, 4x4 pixels) across and down; a last odd cell makes a block alone.
     blocks: (usize, usize),
-    /// Per cell: the sum of its 2x2 luma pixels and of their squares.
+    /// Per cell: the sum of its 2x2 luma pixels; for one cell row, the sums of their squares.
     sums: Vec<u16>,
-    squares: Vec<u32>,
-    /// Per block: the sums of its cells' luma, squares and mask.
+    square_cells: Vec<u32>,
+    /// Per block: the sums of its pixels' luma, their squares, and its cells' mask.
     block_sums: Vec<u32>,
     block_squares: Vec<u32>,
     block_mask: Vec<u32>,
@@ -161,22 +85,38 @@ pub(super) struct Smoother {
 }
 
 impl Smoother {
-    /// Takes the 2x2 sums of the `width`x`height` luma plane `y` (and of the squares when
-    /// `squares`: smoothing and lightening need them, the skin mask alone does not).
-    pub fn measure(&mut self, y: &[u8], width: usize, height: usize, squares: bool) {
+    /// Takes the 2x2 sums of the `width`x`height` luma plane `y`, and when `blocks` (smoothing
+    /// and lightening need them, the skin mask alone does not) the 4x4 block sums of luma and
+    /// of its square.
+    pub fn measure(&mut self, y: &[u8], width: usize, height: usize, blocks: bool) {
         let (cw, ch) = (width / 2, height / 2);
+        let (bw, bh) = (cw.div_ceil(2), ch.div_ceil(2));
         self.cells = (cw, ch);
         self.sums.resize(cw * ch, 0);
-        if squares {
-            self.squares.resize(cw * ch, 0);
+        if blocks {
+            self.square_cells.resize(cw, 0);
+            self.block_sums.resize(bw * bh, 0);
+            self.block_squares.resize(bw * bh, 0);
         }
         for (j, rows) in y.chunks_exact(2 * width).enumerate() {
             let (top, bottom) = rows.split_at(width);
             let sums = &mut self.sums[j * cw..][..cw];
             for_groups(top, bottom, sums, sums8);
-            if squares {
-                let squares = &mut self.squares[j * cw..][..cw];
-                for_groups(top, bottom, squares, squares8);
+            if !blocks {
+                continue;
+            }
+            for_groups(top, bottom, &mut self.square_cells, squares8);
+            let at = j / 2 * bw;
+            let block_sums = &mut self.block_sums[at..][..bw];
+            let block_squares = &mut self.block_squares[at..][..bw];
+            // The first cell row of a block row writes, the second adds; a lone last row
+            // counts twice, so every block stands for 16 pixels.
+            let first = j.is_multiple_of(2);
+            pool_row(sums, block_sums, first);
+            pool_row(&self.square_cells, block_squares, first);
+            if first && j + 1 == ch {
+                pool_row(sums, block_sums, false);
+                pool_row(&self.square_cells, block_squares, false);
             }
         }
     }
@@ -187,13 +127,11 @@ impl Smoother {
     }
 
     /// Smooths skin by `smoothness` and lightens it along `curve`, through `mask` (one value
-    /// per cell), in place. Needs a [`measure`](Self::measure) of this plane with squares.
+    /// per cell), in place. Needs a [`measure`](Self::measure) of this plane with blocks.
     pub fn apply(&mut self, y: &mut [u8], mask: &[u8], smoothness: f32, curve: &Curve) {
         let (cw, ch) = self.cells;
         let (bw, bh) = (cw.div_ceil(2), ch.div_ceil(2));
         self.blocks = (bw, bh);
-        pool(&self.sums, self.cells, &mut self.block_sums);
-        pool(&self.squares, self.cells, &mut self.block_squares);
         pool(mask, self.cells, &mut self.block_mask);
 
         // About 1/36 of the frame height across: 20 pixels at 720p, 28 at 1080p.
@@ -238,7 +176,7 @@ impl Smoother {
         let width = 2 * cw;
         for (j, rows) in y.chunks_exact_mut(2 * width).enumerate() {
             if j == 0 {
-                copy_spread(&mut self.above, &self.here);
+                self.above.copy_from(&self.here);
             } else {
                 std::mem::swap(&mut self.above, &mut self.here);
                 std::mem::swap(&mut self.here, &mut self.below);
@@ -246,7 +184,7 @@ impl Smoother {
             if j + 1 < ch {
                 self.next_cell_row(&filters, j + 1);
             } else {
-                copy_spread(&mut self.below, &self.here);
+                self.below.copy_from(&self.here);
             }
             let (top, bottom) = rows.split_at_mut(width);
             self.blended.blend(&self.here, &self.above);
@@ -328,15 +266,30 @@ fn pool<T: Copy + Into<u32>>(plane: &[T], (cw, ch): (usize, usize), out: &mut Ve
     let (bw, bh) = (cw.div_ceil(2), ch.div_ceil(2));
     out.resize(bw * bh, 0);
     for (jb, row) in out.chunks_exact_mut(bw).enumerate() {
-        let top = &plane[2 * jb * cw..][..cw];
-        let bottom = &plane[(2 * jb + 1).min(ch - 1) * cw..][..cw];
-        let pairs = top.as_chunks::<2>().0.iter().zip(bottom.as_chunks::<2>().0);
-        for (o, (t, b)) in row.iter_mut().zip(pairs) {
-            *o = t[0].into() + t[1].into() + b[0].into() + b[1].into();
+        pool_row(&plane[2 * jb * cw..][..cw], row, true);
+        pool_row(&plane[(2 * jb + 1).min(ch - 1) * cw..][..cw], row, false);
+    }
+}
+
+/// Writes (`first`) or adds the sums of horizontal pairs of `cells` into `blocks`; an odd last
+/// cell counts twice.
+fn pool_row<T: Copy + Into<u32>>(cells: &[T], blocks: &mut [u32], first: bool) {
+    let pairs = blocks.iter_mut().zip(cells.as_chunks::<2>().0);
+    if first {
+        for (b, &[l, r]) in pairs {
+            *b = l.into() + r.into();
         }
-        if cw % 2 == 1 {
-            row[bw - 1] = 2 * (top[cw - 1].into() + bottom[cw - 1].into());
+    } else {
+        for (b, &[l, r]) in pairs {
+            *b += l.into() + r.into();
         }
+    }
+    if let [.., last] = cells
+        && cells.len() % 2 == 1
+    {
+        let pair = 2 * (*last).into();
+        let block = &mut blocks[cells.len() / 2];
+        *block = if first { pair } else { *block + pair };
     }
 }
 
@@ -394,52 +347,6 @@ impl Params {
     }
 }
 
-/// Filters one row of pixels with one row of (blended) filters, 16 pixels at a time.
-fn filter_row(pixels: &mut [u8], filters: &Spread) {
-    let [gain_even, gain_odd, offset_even, offset_odd] =
-        filters.rows().map(|row| row.as_chunks::<8>().0);
-    let (groups, tail) = pixels.as_chunks_mut::<16>();
-    for (n, group) in groups.iter_mut().enumerate() {
-        *group = filter16(
-            *group,
-            [gain_even[n], gain_odd[n], offset_even[n], offset_odd[n]],
-        );
-    }
-    if !tail.is_empty() {
-        let n = groups.len();
-        let mut group = [0; 16];
-        group[..tail.len()].copy_from_slice(tail);
-        let group = filter16(
-            group,
-            [gain_even[n], gain_odd[n], offset_even[n], offset_odd[n]],
-        );
-        tail.copy_from_slice(&group[..tail.len()]);
-    }
-}
-
-/// `gain * y + offset`, rounded and clamped to 0..=255, for 16 pixels; the filters are
-/// `[gain even, gain odd, offset even, offset odd]`, 8 each.
-#[inline(always)]
-fn filter16(
-    pixels: [u8; 16],
-    [gain_even, gain_odd, offset_even, offset_odd]: [[u16; 8]; 4],
-) -> [u8; 16] {
-    let pairs: u16x8 = cast(pixels);
-    // Each pixel times 256: the even ones are the low bytes, the odd ones the high bytes.
-    let even = pairs << 8;
-    let odd = pairs & u16x8::splat(0xff00);
-    let one = |gain: [u16; 8], offset: [u16; 8], y256: u16x8| {
-        // Q13 gain times 256 y, over 65536: 32 * gain * y, at most 32639.
-        let scaled: i16x8 = cast(u16x8::from(gain).mul_keep_high(y256));
-        let offset: i16x8 = cast(u16x8::from(offset) ^ u16x8::splat(OFFSET_BIAS));
-        let rounded: i16x8 = scaled.saturating_add(offset) >> 5_u32;
-        rounded.max(i16x8::ZERO).min(i16x8::splat(255))
-    };
-    let even: u16x8 = cast(one(gain_even, offset_even, even));
-    let odd: u16x8 = cast(one(gain_odd, offset_odd, odd));
-    cast(even | (odd << 8))
-}
-
 /// Runs `kernel` on the 16-pixel groups of two rows, writing 8 cells each into `out` (one
 /// cell per 2x2 pixels); a last partial group is padded.
 fn for_groups<T: Copy>(
@@ -484,18 +391,50 @@ fn squares8(top: [u8; 16], bottom: [u8; 16]) -> [u32; 8] {
     cast([first, second])
 }
 
-fn copy_spread(to: &mut Spread, from: &Spread) {
-    for (to, from) in to.rows_mut().into_iter().zip(from.rows()) {
-        to.copy_from_slice(from);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_group_kernels_match_plain_arithmetic() {
+    fn block_sums_cover_4x4_pixels_and_repeat_an_odd_last_cell() {
+        // 26x14 pixels: 13x7 cells, so the last block column and row hold one cell each.
+        let (width, height) = (26, 14);
+        let y: Vec<u8> = (0..width * height).map(|i| (i * 29 % 251) as u8).collect();
+        let mut smoother = Smoother::default();
+        smoother.measure(&y, width, height, true);
+        let (bw, bh) = (7, 4);
+        assert_eq!(smoother.block_sums.len(), bw * bh);
+        for jb in 0..bh {
+            for ib in 0..bw {
+                let (mut sum, mut squares) = (0, 0);
+                for dy in 0..4 {
+                    for dx in 0..4 {
+                        // Past the edge, the last cell again (pixels 2 back).
+                        let x = 4 * ib + dx - if 4 * ib + dx >= width { 2 } else { 0 };
+                        let yy = 4 * jb + dy - if 4 * jb + dy >= height { 2 } else { 0 };
+                        let p = u32::from(y[yy * width + x]);
+                        (sum, squares) = (sum + p, squares + p * p);
+                    }
+                }
+                assert_eq!(smoother.block_sums[jb * bw + ib], sum, "block {ib},{jb}");
+                assert_eq!(
+                    smoother.block_squares[jb * bw + ib],
+                    squares,
+                    "block {ib},{jb}"
+                );
+            }
+        }
+        let cells: Vec<u8> = (0..13 * 7).map(|i| i as u8).collect();
+        let mut pooled = Vec::new();
+        pool(&cells, (13, 7), &mut pooled);
+        // Cells 0, 1, 13 and 14.
+        assert_eq!(pooled[0], 1 + 13 + 14);
+        assert_eq!(pooled[6], 2 * (12 + 25));
+        assert_eq!(pooled[3 * 7 + 6], 4 * 90);
+    }
+
+    #[test]
+    fn the_sums_match_plain_arithmetic() {
         let top: [u8; 16] = std::array::from_fn(|i| (i * 37 + 200) as u8);
         let bottom: [u8; 16] = std::array::from_fn(|i| (i * 91 + 3) as u8);
         let sums = sums8(top, bottom);
@@ -508,25 +447,5 @@ mod tests {
                 px.iter().map(|&p| u32::from(p).pow(2)).sum::<u32>()
             );
         }
-
-        let pixels: [u8; 16] = std::array::from_fn(|i| (i * 17) as u8);
-        let gains = [8192, 0, 16384, 4096, 32767, 8192, 12000, 8192];
-        let offsets = [0.0, 100.0, -20.0, 3.3, 0.0, -300.0, 10.0, 0.49];
-        let stored = offsets.map(|o: f32| ((o * 32.0).round() as i32 + 16 + 0x8000) as u16);
-        let out = filter16(pixels, [gains, gains, stored, stored]);
-        for (i, (&p, &o)) in pixels.iter().zip(&out).enumerate() {
-            let (g, off) = (f32::from(gains[i / 2]) / 8192.0, offsets[i / 2]);
-            let want = (g * f32::from(p) + off).round().clamp(0.0, 255.0);
-            assert!(
-                (f32::from(o) - want).abs() <= 1.0,
-                "pixel {i}: {o} vs {want}"
-            );
-        }
-        // Gain 1, offset 0: bit-exact.
-        let identity = filter16(
-            pixels,
-            [[8192; 8], [8192; 8], [16 + 0x8000; 8], [16 + 0x8000; 8]],
-        );
-        assert_eq!(identity, pixels);
     }
 }

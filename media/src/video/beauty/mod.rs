@@ -21,8 +21,8 @@
 //!   edges (eyebrows, eyes, lips: large variance) keep `k` near 1 and stay sharp.
 //! - **Lightening** (`tone.rs`): a lifting tone curve, shaped by [`Contrast`], applied to the
 //!   local mean with the detail riding on top at the curve's slope. Smoothing and lightening
-//!   fold into one gain and offset per block, upsampled bilinearly, so both together cost one
-//!   pass over the luma plane.
+//!   fold into one gain and offset per block, upsampled bilinearly (`spread.rs`), so both
+//!   together cost one pass over the luma plane.
 //! - **Redness**: raises Cr (the V plane) of skin by up to [`MAX_REDNESS`] codes.
 //! - **Sharpness** (`sharpen.rs`): an unsharp mask (3x3 binomial blur) on the whole luma plane,
 //!   after smoothing, so it sharpens edges without bringing back the skin noise removed.
@@ -51,6 +51,7 @@
 mod luma;
 mod sharpen;
 mod skin;
+mod spread;
 mod tone;
 mod window;
 
