@@ -1,14 +1,55 @@
 //! The beauty filter on a synthetic portrait (tests/portrait): smoothing takes the noise out of
 //! skin but keeps an eyebrow's edge and leaves the background bit-exact; lightening and
 //! redness act on skin only; sharpness steepens edges; all off is bit-exact; options change
-//! live, bad options are refused, and frames may change size.
+//! live, bad options are refused, frames may change size, and after the first frame of a size
+//! filtering does not allocate.
 #![allow(clippy::unwrap_used)]
 
 mod portrait;
 
+use std::alloc::{GlobalAlloc, System};
+use std::cell::Cell;
+
 use livestage_media::video::I420;
 use livestage_media::video::beauty::{Beauty, BeautyError, Contrast, MAX_REDNESS, Options};
 use portrait::{Layout, mean, portrait, variance};
+
+thread_local! {
+    /// Allocations made by this thread (each test runs on its own thread).
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The system allocator, counting each thread's allocations.
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only a
+// const-initialised thread-local, which never allocates.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller meets `alloc`'s contract, which is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from the system allocator with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: as for `dealloc`, and the caller meets `realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
@@ -379,4 +420,33 @@ fn frames_of_another_size_resize_the_work_buffers() {
         assert_eq!(out, filtered(options, &frame), "{width}x{height}");
         assert_ne!(out, frame, "{width}x{height} was filtered");
     }
+}
+
+#[test]
+fn after_the_first_frame_of_a_size_filtering_does_not_allocate() {
+    let (frame, _) = portrait(WIDTH, HEIGHT, 7);
+    let all = Options {
+        smoothness: 0.8,
+        lightening: 0.5,
+        contrast: Contrast::Low,
+        redness: 0.3,
+        sharpness: 0.6,
+    };
+    let mut beauty = Beauty::new(all).unwrap();
+    let mut work = frame.clone();
+    let first = allocations();
+    beauty.apply(&mut work);
+    assert!(allocations() > first, "the first frame sizes the buffers");
+    let before = allocations();
+    for _ in 0..3 {
+        beauty.apply(&mut work);
+    }
+    beauty
+        .set(Options {
+            contrast: Contrast::High,
+            ..all
+        })
+        .unwrap();
+    beauty.apply(&mut work);
+    assert_eq!(allocations() - before, 0, "allocations while filtering");
 }
