@@ -102,6 +102,10 @@ impl FromStr for Contrast {
 }
 
 /// Beauty settings. Each strength is 0.0 (off) to 1.0 (strongest); the default is all off.
+///
+/// A strength that is NaN or outside 0.0..=1.0 is refused ([`BeautyError::OutOfRange`], naming
+/// the field) by [`Options::validate`], [`Beauty::new`], [`Beauty::set`] and parsing; a refused
+/// [`Beauty::set`] leaves the filter's options as they were.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Options {
     /// How much skin is smoothed (edges, eyes, hair and the background are kept).
