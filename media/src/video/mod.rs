@@ -1,7 +1,10 @@
-//! Video: frames, colour conversion, scaling, H.264 encoding and decoding, and the video sources.
+//! Video: frames, colour conversion, scaling, the beauty filter, H.264 encoding and decoding, and
+//! the video sources.
 //!
 //! - [`frame`]: [`I420`] and [`Rgba`] pictures, size-checked once at construction.
 //! - [`convert`]: RGBA <-> I420 (BT.601 limited range, as openh264 expects).
+//! - [`beauty`]: the [`Beauty`] filter (skin smoothing, lightening, redness, sharpness), in place
+//!   on a publisher's raw frames.
 //! - [`scale`]: the I420 [`Scaler`], [`scale::fit`] (the size a source publishes) and
 //!   [`scale::low_layer_size`] (the size of its low layer).
 //! - [`encode`]: the low-latency H.264 [`Encoder`] and its [`encode::Config`].
@@ -33,6 +36,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod beauty;
 pub mod convert;
 pub mod decode;
 pub mod encode;
@@ -43,6 +47,7 @@ pub mod scale;
 pub mod screen;
 pub mod source;
 
+pub use beauty::Beauty;
 pub use decode::Decoder;
 pub use encode::{Encoded, Encoder};
 pub use frame::{FrameError, I420, Rgba};
