@@ -1,7 +1,8 @@
 //! Still pictures: a PNG or JPEG as an I420 frame, and a [`StillSource`] that shows it as video
 //! (a "be right back" card).
 //!
-//! [`open`] and [`decode`] read a picture of any size with the `image` crate, composite any
+//! [`open`] and [`decode`] read a picture of any size (PNG with the `image` crate, JPEG with
+//! `zune-jpeg` in strict mode, so that a truncated file is an error), composite any
 //! transparency onto black, scale a picture larger than the limit (3840x2160, or a smaller
 //! `max_size`) down into it keeping its aspect ratio (`fast_image_resize`, Lanczos3), crop an
 //! odd side by one pixel, and convert to I420. Pictures under 16x16 are refused.
@@ -24,11 +25,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{PixelType, Resizer};
-use image::{ImageError, ImageFormat, ImageReader};
+use image::{DynamicImage, ImageError, ImageFormat, ImageReader, RgbImage};
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
 
 use super::convert::bgra_to_i420_into;
 use super::frame::{I420, MAX_HEIGHT, MAX_WIDTH, MIN_HEIGHT, MIN_WIDTH};
 use super::scale;
+
+/// The largest JPEG side decoded (8192x8192 RGB is 200 MB); PNG is limited by `image`'s
+/// default of 512 MiB per picture.
+const MAX_JPEG_SIDE: usize = 8192;
 
 /// Why a picture could not be used; each message says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,16 +114,20 @@ fn decode_as(bytes: &[u8], max_size: (u32, u32), what: &str) -> Result<I420, Sti
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .expect("reading from memory does not fail");
-    if !matches!(reader.format(), Some(ImageFormat::Png | ImageFormat::Jpeg)) {
-        return Err(StillError::NotAnImage(what.to_owned()));
-    }
-    let picture = reader.decode().map_err(|e| match e {
-        ImageError::Unsupported(_) => StillError::NotAnImage(what.to_owned()),
-        e => StillError::Decode {
+    let picture = match reader.format() {
+        Some(ImageFormat::Jpeg) => jpeg(bytes).map_err(|reason| StillError::Decode {
             what: what.to_owned(),
-            reason: e.to_string(),
-        },
-    })?;
+            reason,
+        })?,
+        Some(ImageFormat::Png) => reader.decode().map_err(|e| match e {
+            ImageError::Unsupported(_) => StillError::NotAnImage(what.to_owned()),
+            e => StillError::Decode {
+                what: what.to_owned(),
+                reason: e.to_string(),
+            },
+        })?,
+        _ => return Err(StillError::NotAnImage(what.to_owned())),
+    };
     let (width, height) = (picture.width(), picture.height());
     if width < MIN_WIDTH || height < MIN_HEIGHT {
         return Err(StillError::TooSmall { width, height });
@@ -133,6 +146,28 @@ fn decode_as(bytes: &[u8], max_size: (u32, u32), what: &str) -> Result<I420, Sti
             .expect("the resized picture has the frame's size");
     }
     Ok(frame)
+}
+
+/// Decodes a JPEG with `zune-jpeg` in strict mode (the decoder `image` uses, which there
+/// returns a truncated file's picture, its missing part filled in, rather than an error).
+fn jpeg(bytes: &[u8]) -> Result<DynamicImage, String> {
+    let options = DecoderOptions::default()
+        .set_strict_mode(true)
+        .set_max_width(MAX_JPEG_SIDE)
+        .set_max_height(MAX_JPEG_SIDE)
+        .jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    let pixels = decoder.decode().map_err(|e| e.to_string())?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| "the headers give no picture size".to_owned())?;
+    let size = (u32::try_from(width), u32::try_from(height));
+    let (Ok(width), Ok(height)) = size else {
+        return Err(format!("a {width}x{height} picture is too large"));
+    };
+    RgbImage::from_raw(width, height, pixels)
+        .map(DynamicImage::ImageRgb8)
+        .ok_or_else(|| format!("the decoder gave too few pixels for {width}x{height}"))
 }
 
 /// Composites RGBA pixels onto black, in place, and swaps them to opaque BGRA.

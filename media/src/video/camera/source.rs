@@ -63,7 +63,9 @@ pub struct CameraSource {
 
 impl CameraSource {
     /// Opens camera `device` (an index from [`devices`](super::devices); `None`: the first),
-    /// picks its mode with [`choose`](super::choose) and starts capturing.
+    /// picks its mode with [`choose`](super::choose) and starts capturing. Returns once the
+    /// camera has sent its first frame (cameras take up to a second or so; after 5 s this is a
+    /// [`CameraError::Capture`]), so a camera that cannot stream fails here, not later.
     ///
     /// # Errors
     ///
