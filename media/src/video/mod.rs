@@ -5,6 +5,8 @@
 //! - [`convert`]: RGBA <-> I420 (BT.601 limited range, as openh264 expects).
 //! - [`beauty`]: the [`Beauty`] filter (skin smoothing, lightening, redness, sharpness), in place
 //!   on a publisher's raw frames.
+//! - [`pixel`]: camera pixel formats (YUYV, NV12, MJPEG) into I420, padded rows and odd sizes
+//!   included.
 //! - [`scale`]: the I420 [`Scaler`], [`scale::fit`] (the size a source publishes) and
 //!   [`scale::low_layer_size`] (the size of its low layer).
 //! - [`encode`]: the low-latency H.264 [`Encoder`] and its [`encode::Config`].
@@ -16,6 +18,11 @@
 //! - [`source`]: the [`CustomSource`], fed from any thread through a [`CustomSender`].
 //! - [`screen`]: the X11 [`ScreenSource`] (a display, a window or a region, captured on its own
 //!   thread), and the listing of [`screen::displays`] and [`screen::windows`].
+//! - [`camera`]: the webcam [`CameraSource`] (video4linux2 on Linux, captured and converted on
+//!   its own thread, or a replayed [`camera::Recording`]) and the listing of [`camera::devices`]
+//!   with their modes.
+//! - [`still`]: a PNG or JPEG picture as a frame ([`still::open`]) and the [`StillSource`] that
+//!   shows it as video.
 //!
 //! A round trip:
 //!
@@ -37,17 +44,21 @@
 //! ```
 
 pub mod beauty;
+pub mod camera;
 pub mod convert;
 pub mod decode;
 pub mod encode;
 pub mod frame;
 pub mod hooks;
 pub mod pattern;
+pub mod pixel;
 pub mod scale;
 pub mod screen;
 pub mod source;
+pub mod still;
 
 pub use beauty::Beauty;
+pub use camera::{CameraError, CameraSource};
 pub use decode::Decoder;
 pub use encode::{Encoded, Encoder};
 pub use frame::{FrameError, I420, Rgba};
@@ -55,3 +66,4 @@ pub use pattern::{Stamp, TestPattern, read_stamp};
 pub use scale::Scaler;
 pub use screen::ScreenSource;
 pub use source::{CustomSender, CustomSource};
+pub use still::{StillError, StillSource};
