@@ -8,7 +8,7 @@
 //! openh264's Rust wrapper has no panicking path for bad input (checked for 0.9: decode errors
 //! come back as `Err`, null pictures as `None`), so there is no `catch_unwind` here.
 
-use openh264::decoder::DecodedYUV;
+use openh264::decoder::{DecodedYUV, Flush};
 use openh264::formats::YUVSource;
 use openh264::{OpenH264API, nal_units};
 
@@ -54,13 +54,30 @@ impl std::fmt::Debug for Decoder {
 }
 
 impl Decoder {
-    /// Creates a decoder that waits for its first keyframe.
+    /// Creates a decoder that waits for its first keyframe, for streams without B-frames
+    /// (what [`Encoder`](super::Encoder) makes): each access unit gives its picture at once.
     ///
     /// # Errors
     ///
     /// [`Error::Corrupt`] if openh264 cannot be set up (not expected).
     pub fn new() -> Result<Self, Error> {
-        let config = openh264::decoder::DecoderConfig::new();
+        Self::with_flush(Flush::Flush)
+    }
+
+    /// Creates a decoder for streams with B-frames (files): pictures come out in display
+    /// order, a few access units late, and [`flush`](Self::flush) gives the last ones at the
+    /// end of the stream. (openh264 0.9's default, flushing a picture after each access unit
+    /// that gave none, hands B-frame streams out in decode order and then fails.)
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] if openh264 cannot be set up (not expected).
+    pub fn reordering() -> Result<Self, Error> {
+        Self::with_flush(Flush::NoFlush)
+    }
+
+    fn with_flush(flush: Flush) -> Result<Self, Error> {
+        let config = openh264::decoder::DecoderConfig::new().flush_after_decode(flush);
         let inner = openh264::decoder::Decoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| Error::Corrupt(e.to_string()))?;
         Ok(Self {
@@ -88,7 +105,13 @@ impl Decoder {
         }
         let picture = match self.inner.decode(packet) {
             Ok(Some(yuv)) => copy_picture(&yuv),
-            Ok(None) => return Ok(None),
+            // With B-frames a keyframe's picture can come later; it decoded, so stop waiting.
+            Ok(None) => {
+                if has_idr {
+                    self.waiting_for_keyframe = false;
+                }
+                return Ok(None);
+            }
             Err(e) => Err(Error::Corrupt(describe(&e))),
         };
         match picture {
@@ -104,6 +127,24 @@ impl Decoder {
                 Err(e)
             }
         }
+    }
+
+    /// Hands out the pictures openh264 still holds (with B-frames it keeps a few to put them in
+    /// display order); call at the end of a stream. The decoder then waits for a keyframe.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] if openh264 fails to flush, [`Error::Picture`] for an unusable picture.
+    pub fn flush(&mut self) -> Result<Vec<I420>, Error> {
+        let waiting = std::mem::replace(&mut self.waiting_for_keyframe, true);
+        let pictures = self
+            .inner
+            .flush_remaining()
+            .map_err(|e| Error::Corrupt(describe(&e)))?;
+        if waiting {
+            return Ok(Vec::new());
+        }
+        pictures.iter().map(copy_picture).collect()
     }
 }
 

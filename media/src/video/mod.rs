@@ -16,6 +16,8 @@
 //! - [`pattern`]: the [`TestPattern`] with a stamp (frame number, capture time) that
 //!   [`read_stamp`] reads back after decoding.
 //! - [`source`]: the [`CustomSource`], fed from any thread through a [`CustomSender`].
+//! - [`file`](mod@file): the [`FileSource`], an MP4 or Matroska file with H.264 played in real
+//!   time, forwarded as it is or decoded, and its [`file::Demuxer`].
 //! - [`screen`]: the X11 [`ScreenSource`] (a display, a window or a region, captured on its own
 //!   thread), and the listing of [`screen::displays`] and [`screen::windows`].
 //! - [`camera`]: the webcam [`CameraSource`] (video4linux2 on Linux, captured and converted on
@@ -48,6 +50,7 @@ pub mod camera;
 pub mod convert;
 pub mod decode;
 pub mod encode;
+pub mod file;
 pub mod frame;
 pub mod hooks;
 pub mod pattern;
@@ -61,9 +64,17 @@ pub use beauty::Beauty;
 pub use camera::{CameraError, CameraSource};
 pub use decode::Decoder;
 pub use encode::{Encoded, Encoder};
+pub use file::FileSource;
 pub use frame::{FrameError, I420, Rgba};
 pub use pattern::{Stamp, TestPattern, read_stamp};
 pub use scale::Scaler;
 pub use screen::ScreenSource;
 pub use source::{CustomSender, CustomSource};
 pub use still::{StillError, StillSource};
+
+/// Microseconds since the Unix epoch now: the capture times the sources stamp.
+pub(crate) fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}

@@ -21,7 +21,7 @@
 
 use std::io::Cursor;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{PixelType, Resizer};
@@ -252,10 +252,7 @@ impl StillSource {
         // Keep the rate when polled coarsely; start over after a long pause.
         let next = due + self.period;
         self.due = Some(if next > now { next } else { now + self.period });
-        let capture_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-        Some((self.picture.clone(), capture_us))
+        Some((self.picture.clone(), super::now_us()))
     }
 
     /// Always `None`: a still never ends. (Here so that it reads like the other sources.)

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::{CameraError, Format, Options, Setting};
 use crate::video::frame::{I420, MAX_HEIGHT, MAX_WIDTH, check_size};
@@ -227,13 +227,6 @@ fn tight_stride(format: Format, width: u32) -> u32 {
     }
 }
 
-/// Microseconds since the Unix epoch now.
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
 /// The capture thread's state.
 struct Capture {
     backend: Box<dyn Backend>,
@@ -266,7 +259,7 @@ impl Capture {
                 }
                 continue;
             };
-            let capture_us = now_us();
+            let capture_us = crate::video::now_us();
             last_frame = Instant::now();
             match self.picture.render(data, self.frames.size()) {
                 Ok(frame) => {

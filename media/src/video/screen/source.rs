@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use fast_image_resize::images::{Image, ImageRef};
@@ -12,6 +12,7 @@ use super::grab::Grabber;
 use super::{ContentHint, Options, Rect, ScreenError};
 use crate::video::convert::bgra_to_i420_into;
 use crate::video::frame::{I420, MAX_HEIGHT, MAX_WIDTH, MIN_HEIGHT, MIN_WIDTH, check_size};
+use crate::video::now_us;
 use crate::video::scale::{self, Scaler};
 use crate::video::source::{CustomSender, CustomSource};
 
@@ -168,13 +169,6 @@ fn period(fps: f32) -> Duration {
         15.0
     };
     Duration::from_secs_f32(1.0 / fps)
-}
-
-/// Microseconds since the Unix epoch now.
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// The capture thread's state.
