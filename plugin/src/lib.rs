@@ -67,6 +67,7 @@ mod stats;
 mod track;
 mod video;
 mod voice;
+mod yuv;
 
 pub use audio::{
     AudioHookRemoved, AudioRequestFailed, ChangeVoice, EffectFinished, MusicChanged, MusicControl,
@@ -98,7 +99,7 @@ pub use publish::{
 };
 pub use requests::{Join, Leave, Moderate, RaiseHand, RenewToken, SendData, SetRole, Subscribe};
 pub use track::{Track, TrackMuted, TrackOf, TrackSource, Tracks, track_of};
-pub use video::{RemoteVideo, UploadTimings, video_image};
+pub use video::{RemoteVideo, UploadTimings, VideoUpload, video_image};
 pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 
 /// Everything a game usually needs.
@@ -113,6 +114,6 @@ pub mod prelude {
         PlayEffect, PlayMusic, PreloadEffect, Publish, PushFrame, RaiseHand, RemoteVideo, Role,
         RoleChanged, ScreenTarget, SendData, SetRole, SetVoiceProcessing, ShowsVideo, SpatialVoice,
         Speaking, StopEffect, StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks,
-        Unpublish, VoiceListener, VoiceVolume, grants,
+        Unpublish, VideoUpload, VoiceListener, VoiceVolume, grants,
     };
 }
