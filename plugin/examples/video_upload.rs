@@ -277,17 +277,18 @@ fn measure(
     let mut schedule = measurement.schedule.clone();
     schedule.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mean_schedule = ms(schedule.iter().sum::<Duration>()) / frames;
-    let p95 = schedule
-        .get(((schedule.len() as f64 - 1.0) * 0.95) as usize)
-        .copied()
-        .unwrap_or_default();
+    let percentile = |p: f64| {
+        schedule
+            .get(((schedule.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
     let path = match *upload {
         VideoUpload::Rgba => "RGBA",
         VideoUpload::YuvShader => "YUV shader",
     };
     println!(
-        "| {} | {}x{} | {path} | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {:.2} / {:.2} ms | {:.0} | {:.0}% |",
+        "| {} | {}x{} | {path} | {:.0} | {:.3} ms | {:.3} ms | {:.2} ms | {:.1} / {:.1} ms | {:.1} | {:.0}% |",
         options.bots,
         settings.size.x,
         settings.size.y,
@@ -295,8 +296,8 @@ fn measure(
         ms(upload_total) / pictures.max(1) as f64,
         ms(upload_total) / frames,
         extract_total as f64 / 1e6 / frames,
-        mean_schedule,
-        ms(p95),
+        ms(percentile(0.5)),
+        ms(percentile(0.95)),
         frames / elapsed.as_secs_f64(),
         cpu.as_secs_f64() / elapsed.as_secs_f64() * 100.0,
     );

@@ -5,7 +5,8 @@
 //! [`Moderator`]), [`Speaking`], [`AudioLevel`] and [`NetworkQuality`]. What a participant
 //! publishes are [`Track`] entities related to it ([`TrackOf`] / [`Tracks`]) with a
 //! [`TrackSource`] (camera, screen, microphone); a video track gets a [`RemoteVideo`] texture
-//! once its pictures arrive. Requests are [`EntityEvent`]s ([`Join`], [`SetRole`],
+//! once its pictures arrive (converted to RGBA on the CPU, or from YUV planes on the GPU with
+//! [`VideoUpload::YuvShader`]). Requests are [`EntityEvent`]s ([`Join`], [`SetRole`],
 //! [`RaiseHand`], [`Publish`], [`SendData`], ...); what happened arrives as messages and
 //! observer events ([`Joined`], [`RoleChanged`], [`HandChanged`], [`DataReceived`], ...).
 //! Remote voice plays through cpal.

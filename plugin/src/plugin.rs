@@ -192,18 +192,21 @@ impl Plugin for LivestagePlugin {
             .add_observer(audio::set_voice_processing);
     }
 
-    /// The render world's part of [`VideoUpload::YuvShader`], once every plugin is built (the
-    /// renderer may be added after this plugin).
+    /// The render world's part of [`VideoUpload::YuvShader`]: here rather than in `build`
+    /// because the graphics adapter, whose capabilities it needs, is known only once the
+    /// renderer has started (the renderer's own `finish`, run first when `DefaultPlugins` come
+    /// before this plugin).
     fn finish(&self, app: &mut App) {
         if self.video_upload != VideoUpload::YuvShader
             || !app.world().contains_resource::<Livestage>()
         {
             return;
         }
-        if yuv::setup(app) {
-            app.insert_resource(VideoUpload::YuvShader);
-        } else {
-            info!("livestage: no renderer in this app, so remote video is uploaded as RGBA");
+        match yuv::setup(app) {
+            Ok(()) => {
+                app.insert_resource(VideoUpload::YuvShader);
+            }
+            Err(why) => info!("livestage: remote video is uploaded as RGBA: {why}"),
         }
     }
 }

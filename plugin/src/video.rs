@@ -42,7 +42,8 @@ pub enum VideoUpload {
 /// arrives; show `image` on a sprite, a UI node or a material.
 #[derive(Component, Clone, Debug)]
 pub struct RemoteVideo {
-    /// The texture (RGBA, sRGB), resized when the publisher's picture size changes.
+    /// The texture (RGBA, sRGB), resized when the publisher's picture size changes. With
+    /// [`VideoUpload::YuvShader`] it is drawn on the GPU and holds no pixels in the main world.
     pub image: Handle<Image>,
     /// The publisher's frame number of the picture in the texture.
     pub frame: u64,

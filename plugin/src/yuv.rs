@@ -13,10 +13,15 @@
 //!   `RenderQueue::write_texture` straight from the `Arc` into R8 plane textures (Y at w x h,
 //!   U and V at w/2 x h/2), kept per target and remade when the size changes;
 //! - `RenderGraph`, [`RenderGraphSystems::Begin`] (before any camera renders): one fullscreen
-//!   triangle per picture into the target's texture (`yuv.wgsl`), with yuvutils-rs' BT.601
-//!   limited-range arithmetic, so the picture matches the RGBA path's.
+//!   triangle per picture into the target's texture (`yuv.wgsl`), with the integer arithmetic
+//!   of the CPU conversion (yuvutils-rs, BT.601 limited range), so the picture matches the RGBA
+//!   path's. It draws into a non-sRGB view of the sRGB texture, which stores the 8-bit levels
+//!   unchanged (an sRGB texture cannot be a storage texture, and drawing into its sRGB view
+//!   would need a decode per pixel); that view needs the adapter's `VIEW_FORMATS` (every
+//!   native backend has it).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use bevy::asset::{RenderAssetUsages, embedded_asset, load_embedded_asset};
@@ -25,14 +30,14 @@ use bevy::render::render_asset::RenderAssets;
 use bevy::render::render_resource::binding_types::texture_2d;
 use bevy::render::render_resource::{
     BindGroup, BindGroupEntries, BindGroupLayoutDescriptor, BindGroupLayoutEntries,
-    CachedRenderPipelineId, ColorTargetState, ColorWrites, Extent3d, FragmentState, LoadOp,
-    Operations, PipelineCache, RenderPassColorAttachment, RenderPassDescriptor,
+    CachedRenderPipelineId, ColorTargetState, ColorWrites, DownlevelFlags, Extent3d, FragmentState,
+    LoadOp, Operations, PipelineCache, RenderPassColorAttachment, RenderPassDescriptor,
     RenderPipelineDescriptor, ShaderStages, StoreOp, TexelCopyBufferLayout, Texture,
-    TextureDescriptor, TextureDimension, TextureFormat, TextureSampleType, TextureUsages,
-    TextureView, TextureViewDescriptor, VertexState,
+    TextureDescriptor, TextureDimension, TextureFormat, TextureId, TextureSampleType,
+    TextureUsages, TextureView, TextureViewDescriptor, VertexState,
 };
 use bevy::render::renderer::{
-    RenderContext, RenderDevice, RenderGraph, RenderGraphSystems, RenderQueue,
+    RenderAdapter, RenderContext, RenderDevice, RenderGraph, RenderGraphSystems, RenderQueue,
 };
 use bevy::render::texture::GpuImage;
 use bevy::render::{Extract, ExtractSchedule, Render, RenderApp, RenderStartup, RenderSystems};
@@ -40,6 +45,8 @@ use livestage_media::video::I420;
 
 /// The target texture's format: the RGBA path's, so both look the same to the game.
 const TARGET_FORMAT: TextureFormat = TextureFormat::Rgba8UnormSrgb;
+/// The view the conversion draws into: the same bytes, no sRGB encoding on store.
+const DRAW_FORMAT: TextureFormat = TextureFormat::Rgba8Unorm;
 
 /// A picture waits this many frames for its target texture (a new or resized image is
 /// normally ready in the frame it was made) before it is dropped.
@@ -78,13 +85,23 @@ pub(crate) fn target(width: u32, height: u32) -> Image {
         | TextureUsages::RENDER_ATTACHMENT
         | TextureUsages::COPY_SRC
         | TextureUsages::COPY_DST;
+    image.texture_descriptor.view_formats = &[DRAW_FORMAT];
     image
 }
 
-/// Sets up the render world's part; `false` (and nothing done) when the app has no renderer.
-pub(crate) fn setup(app: &mut App) -> bool {
+/// Sets up the render world's part, or says why it cannot (and does nothing).
+pub(crate) fn setup(app: &mut App) -> Result<(), &'static str> {
     if app.get_sub_app(RenderApp).is_none() {
-        return false;
+        return Err("this app has no renderer");
+    }
+    // Inserted by the renderer when it starts, before this plugin's `finish` if it was added
+    // after `DefaultPlugins`.
+    let Some(adapter) = app.world().get_resource::<RenderAdapter>() else {
+        return Err("the renderer had not started (add LivestagePlugin after DefaultPlugins)");
+    };
+    let flags = adapter.get_downlevel_capabilities().flags;
+    if !flags.contains(DownlevelFlags::VIEW_FORMATS) {
+        return Err("this graphics backend cannot view an sRGB texture as linear");
     }
     embedded_asset!(app, "yuv.wgsl");
     app.init_resource::<Pictures>();
@@ -97,7 +114,7 @@ pub(crate) fn setup(app: &mut App) -> bool {
         .add_systems(ExtractSchedule, extract)
         .add_systems(Render, prepare.in_set(RenderSystems::PrepareResources))
         .add_systems(RenderGraph, convert.in_set(RenderGraphSystems::Begin));
-    true
+    Ok(())
 }
 
 /// Render world: the newest picture per target not yet drawn, and for how many frames it has
@@ -109,11 +126,13 @@ struct Pending(HashMap<AssetId<Image>, (Arc<I420>, u8)>);
 #[derive(Resource, Default)]
 struct Targets(HashMap<AssetId<Image>, Planes>);
 
-/// Y, U and V of one target, and the bind group that reads them.
+/// Y, U and V of one target, the bind group that reads them, and the view the conversion
+/// draws into (remade when the target's texture is).
 struct Planes {
     size: (u32, u32),
     textures: [Texture; 3],
     bind_group: BindGroup,
+    target: Option<(TextureId, TextureView)>,
 }
 
 /// Render world: the conversions to draw this frame.
@@ -155,7 +174,7 @@ fn init_pipeline(
             shader,
             entry_point: Some("fragment".into()),
             targets: vec![Some(ColorTargetState {
-                format: TARGET_FORMAT,
+                format: DRAW_FORMAT,
                 blend: None,
                 write_mask: ColorWrites::ALL,
             })],
@@ -204,15 +223,31 @@ fn prepare(
             *waited += 1;
             return *waited < MAX_WAIT_FRAMES;
         }
-        if targets.0.get(id).is_none_or(|planes| planes.size != size) {
-            let planes = Planes::new(&device, &pipeline_cache, &pipeline.layout, size);
-            targets.0.insert(*id, planes);
-        }
-        let planes = &targets.0[id];
+        let planes = match targets.0.entry(*id) {
+            Entry::Occupied(planes) if planes.get().size == size => planes.into_mut(),
+            entry => entry
+                .insert_entry(Planes::new(
+                    &device,
+                    &pipeline_cache,
+                    &pipeline.layout,
+                    size,
+                ))
+                .into_mut(),
+        };
         planes.write(&queue, picture);
-        conversions
-            .0
-            .push((image.texture_view.clone(), planes.bind_group.clone()));
+        let view = match &planes.target {
+            Some((texture, view)) if *texture == image.texture.id() => view.clone(),
+            _ => {
+                let view = image.texture.create_view(&TextureViewDescriptor {
+                    label: Some("livestage_yuv_target"),
+                    format: Some(DRAW_FORMAT),
+                    ..default()
+                });
+                planes.target = Some((image.texture.id(), view.clone()));
+                view
+            }
+        };
+        conversions.0.push((view, planes.bind_group.clone()));
         false
     });
 }
@@ -257,6 +292,7 @@ impl Planes {
             size: (width, height),
             textures,
             bind_group,
+            target: None,
         }
     }
 

@@ -5,8 +5,8 @@
 // coefficient with a rounding high multiply (`_mm_mulhrs_epi16`), summed and saturated; the
 // chroma sample of each 2x2 block serves all four pixels (no interpolation). So both paths give
 // the same 8-bit levels (yuvutils' scalar and NEON rows round differently by a level at most).
-// The target is an sRGB format, so the levels are decoded to linear here and the hardware
-// encodes them back on store.
+// The levels are stored as they are: the pass draws into a non-sRGB (`Rgba8Unorm`) view of the
+// sRGB texture, so nothing is decoded or encoded on the way.
 
 @group(0) @binding(0) var luma: texture_2d<f32>;
 @group(0) @binding(1) var cb: texture_2d<f32>;
@@ -44,12 +44,6 @@ fn mulhrs(a: i32, b: i32) -> i32 {
     return (a * b + 16384) >> 15u;
 }
 
-fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
-    let low = c / 12.92;
-    let high = pow((c + 0.055) / 1.055, vec3<f32>(2.4));
-    return select(high, low, c <= vec3<f32>(0.04045));
-}
-
 @fragment
 fn fragment(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
     // Pixel centres are at .5; row 0 is the picture's top row, as in the planes.
@@ -63,5 +57,5 @@ fn fragment(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
         y + mulhrs(u, CB_COEF),
     );
     let levels = clamp(rgb, vec3<i32>(0), vec3<i32>(255));
-    return vec4<f32>(srgb_to_linear(vec3<f32>(levels) / 255.0), 1.0);
+    return vec4<f32>(vec3<f32>(levels) / 255.0, 1.0);
 }
