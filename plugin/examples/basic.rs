@@ -3,7 +3,8 @@
 //! (a file path or URL) with a changed voice.
 //!
 //! Runs on an embedded server with bots publishing test patterns:
-//! `cargo run -p bevy_livestage --example basic -- [--bots N] [--screenshot FILE --frames N]`
+//! `cargo run -p bevy_livestage --example basic -- [--bots N] [--upload rgba|yuv]
+//! [--screenshot FILE --frames N]`
 
 #[path = "support/mod.rs"]
 mod support;
@@ -28,7 +29,7 @@ fn main() {
                 ..default()
             }),
             EguiPlugin::default(),
-            LivestagePlugin::embedded(),
+            LivestagePlugin::embedded().with_video_upload(options.upload),
             support::screenshot_plugin,
         ))
         .insert_resource(options)

@@ -3,7 +3,8 @@
 //! A second camera renders a small animated scene into a texture, which is read back from the
 //! GPU and streamed into a channel; the same app also joins that channel as a viewer and shows
 //! the arriving video beside the local preview:
-//! `cargo run -p bevy_livestage --example game_view -- [--screenshot FILE --frames N]`
+//! `cargo run -p bevy_livestage --example game_view -- [--upload rgba|yuv]
+//! [--screenshot FILE --frames N]`
 
 #[path = "support/mod.rs"]
 mod support;
@@ -29,7 +30,7 @@ fn main() {
                 }),
                 ..default()
             }),
-            LivestagePlugin::embedded(),
+            LivestagePlugin::embedded().with_video_upload(options.upload),
             support::screenshot_plugin,
         ))
         .insert_resource(options)

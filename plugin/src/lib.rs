@@ -5,7 +5,8 @@
 //! [`Moderator`]), [`Speaking`], [`AudioLevel`] and [`NetworkQuality`]. What a participant
 //! publishes are [`Track`] entities related to it ([`TrackOf`] / [`Tracks`]) with a
 //! [`TrackSource`] (camera, screen, microphone); a video track gets a [`RemoteVideo`] texture
-//! once its pictures arrive. Requests are [`EntityEvent`]s ([`Join`], [`SetRole`],
+//! once its pictures arrive (converted to RGBA on the CPU, or from YUV planes on the GPU with
+//! [`VideoUpload::YuvShader`]). Requests are [`EntityEvent`]s ([`Join`], [`SetRole`],
 //! [`RaiseHand`], [`Publish`], [`SendData`], ...); what happened arrives as messages and
 //! observer events ([`Joined`], [`RoleChanged`], [`HandChanged`], [`DataReceived`], ...).
 //! Remote voice plays through cpal.
@@ -68,6 +69,7 @@ mod track;
 mod video;
 pub mod video_hooks;
 mod voice;
+mod yuv;
 
 pub use audio::{
     AudioHookRemoved, AudioRequestFailed, ChangeVoice, EffectFinished, MusicChanged, MusicControl,
@@ -99,7 +101,7 @@ pub use publish::{
 };
 pub use requests::{Join, Leave, Moderate, RaiseHand, RenewToken, SendData, SetRole, Subscribe};
 pub use track::{Track, TrackMuted, TrackOf, TrackSource, Tracks, track_of};
-pub use video::{RemoteVideo, UploadTimings, video_image};
+pub use video::{RemoteVideo, UploadTimings, VideoUpload, video_image};
 pub use video_hooks::{LocalVideoHook, RemoteVideoHook, VideoHookRemoved, VideoRenderer};
 pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 
@@ -116,6 +118,6 @@ pub mod prelude {
         RaiseHand, RemoteVideo, RemoteVideoHook, Role, RoleChanged, ScreenTarget, SendData,
         SetRole, SetVoiceProcessing, ShowsVideo, SpatialVoice, Speaking, StopEffect,
         StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks, Unpublish,
-        VideoHookRemoved, VideoRenderer, VoiceListener, VoiceVolume, grants,
+        VideoHookRemoved, VideoRenderer, VideoUpload, VoiceListener, VoiceVolume, grants,
     };
 }

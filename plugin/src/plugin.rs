@@ -13,9 +13,10 @@ use crate::events::{
 };
 use crate::receive::Directory;
 use crate::stats::StatsTimer;
+use crate::video::VideoUpload;
 use bevy::camera::visibility::VisibilitySystems;
 
-use crate::{audio, offscreen, publish, receive, requests, stats, video, video_hooks, voice};
+use crate::{audio, offscreen, publish, receive, requests, stats, video, video_hooks, voice, yuv};
 
 /// Which server the app talks to.
 #[derive(Clone, Debug)]
@@ -40,11 +41,19 @@ pub struct LivestagePlugin {
     pub audio_device: bool,
     /// How long remote voice waits in the jitter buffer, in milliseconds.
     pub jitter_ms: u64,
+    /// How remote pictures reach their textures: [`VideoUpload::Rgba`] (the default) converts
+    /// them on the main thread; [`VideoUpload::YuvShader`] uploads their planes and converts
+    /// them on the GPU, for many or large streams. Either way [`RemoteVideo::image`] is the
+    /// texture to show. Without a renderer the RGBA path is used; the [`VideoUpload`] resource
+    /// says which one runs.
+    ///
+    /// [`RemoteVideo::image`]: crate::RemoteVideo::image
+    pub video_upload: VideoUpload,
 }
 
 impl Default for LivestagePlugin {
-    /// The embedded server when the `embedded` feature is on, with the audio device and a
-    /// 60 ms jitter buffer.
+    /// The embedded server when the `embedded` feature is on, with the audio device, a 60 ms
+    /// jitter buffer and RGBA video upload.
     fn default() -> Self {
         Self {
             #[cfg(feature = "embedded")]
@@ -56,6 +65,7 @@ impl Default for LivestagePlugin {
             )),
             audio_device: true,
             jitter_ms: playout::Config::default().jitter_ms,
+            video_upload: VideoUpload::Rgba,
         }
     }
 }
@@ -78,6 +88,12 @@ impl LivestagePlugin {
     /// Plays voice into the null device instead of the speakers (tests, servers).
     pub fn without_audio_device(mut self) -> Self {
         self.audio_device = false;
+        self
+    }
+
+    /// Uploads remote video with `upload` (see [`video_upload`](Self::video_upload)).
+    pub fn with_video_upload(mut self, upload: VideoUpload) -> Self {
+        self.video_upload = upload;
         self
     }
 }
@@ -112,6 +128,7 @@ impl Plugin for LivestagePlugin {
             .init_resource::<Directory>()
             .init_resource::<StatsTimer>()
             .init_resource::<video::UploadTimings>()
+            .init_resource::<VideoUpload>()
             .add_message::<Joined>()
             .add_message::<Left>()
             .add_message::<RoleChanged>()
@@ -189,6 +206,24 @@ impl Plugin for LivestagePlugin {
             .add_observer(audio::stop_effect)
             .add_observer(audio::change_voice)
             .add_observer(audio::set_voice_processing);
+    }
+
+    /// The render world's part of [`VideoUpload::YuvShader`]: here rather than in `build`
+    /// because the graphics adapter, whose capabilities it needs, is known only once the
+    /// renderer has started (the renderer's own `finish`, run first when `DefaultPlugins` come
+    /// before this plugin).
+    fn finish(&self, app: &mut App) {
+        if self.video_upload != VideoUpload::YuvShader
+            || !app.world().contains_resource::<Livestage>()
+        {
+            return;
+        }
+        match yuv::setup(app) {
+            Ok(()) => {
+                app.insert_resource(VideoUpload::YuvShader);
+            }
+            Err(why) => info!("livestage: remote video is uploaded as RGBA: {why}"),
+        }
     }
 }
 

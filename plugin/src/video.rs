@@ -1,7 +1,10 @@
 //! [`LivestageSystems::Upload`](crate::LivestageSystems): remote video into Bevy textures.
 //! Each frame, every remote video track's newest decoded picture (decoded on playout's
-//! threads) is converted to RGBA straight into its `Image` through `AssetMut`, only when a new
-//! picture arrived. The newest picture wins; nothing here waits for the network.
+//! threads) is written into its `Image`, only when a new picture arrived: with
+//! [`VideoUpload::Rgba`] converted to RGBA on this thread straight into the image's data
+//! through `AssetMut`; with [`VideoUpload::YuvShader`] handed to the render world as planes,
+//! which a shader converts into the same texture (see `yuv.rs`). The newest picture wins;
+//! nothing here waits for the network.
 
 use std::time::{Duration, Instant};
 
@@ -16,12 +19,32 @@ use crate::channel::{LocalParticipant, Participant, ParticipantOf};
 use crate::client::Livestage;
 use crate::track::{Track, TrackOf};
 use crate::video_hooks::VideoRenderer;
+use crate::yuv;
+
+/// How remote pictures reach their textures; chosen with
+/// [`LivestagePlugin::video_upload`](crate::LivestagePlugin::video_upload). As a resource it
+/// says which path the app actually uses.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum VideoUpload {
+    /// Converted to RGBA on the main thread (4 bytes a pixel uploaded) into an image that keeps
+    /// its pixels in the main world too, so the game can read them (`Image::get_color_at`).
+    /// Works in every app, headless ones included.
+    #[default]
+    Rgba,
+    /// The three I420 planes are uploaded (1.5 bytes a pixel) and a render pass converts them
+    /// into the RGBA texture on the GPU before the cameras render; the main thread only hands
+    /// over a reference to the decoded picture. The image has no CPU data (a render target), so
+    /// its pixels cannot be read in the main world. Needs a renderer: in an app without one
+    /// (`MinimalPlugins`) pictures are uploaded as [`Rgba`](Self::Rgba).
+    YuvShader,
+}
 
 /// A remote video track as a texture, on the [`Track`] entity. Added when its first picture
 /// arrives; show `image` on a sprite, a UI node or a material.
 #[derive(Component, Clone, Debug)]
 pub struct RemoteVideo {
-    /// The texture (RGBA, sRGB), resized when the publisher's picture size changes.
+    /// The texture (RGBA, sRGB), resized when the publisher's picture size changes. With
+    /// [`VideoUpload::YuvShader`] it is drawn on the GPU and holds no pixels in the main world.
     pub image: Handle<Image>,
     /// The publisher's frame number of the picture in the texture.
     pub frame: u64,
@@ -44,8 +67,9 @@ impl RemoteVideo {
     }
 }
 
-/// CPU time [`LivestageSystems::Upload`](crate::LivestageSystems) spent converting pictures
-/// into textures: what remote video costs the game's main thread.
+/// CPU time [`LivestageSystems::Upload`](crate::LivestageSystems) spent writing pictures into
+/// textures (converting them to RGBA, or handing their planes to the render world): what
+/// remote video costs the game's main thread in that set.
 #[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
 pub struct UploadTimings {
     /// Pictures written.
@@ -87,6 +111,7 @@ pub(crate) fn upload(
     client: Res<Livestage>,
     mut images: ResMut<Assets<Image>>,
     mut timings: ResMut<UploadTimings>,
+    mut planes: Option<ResMut<yuv::Pictures>>,
     participants: Query<(&Participant, &ParticipantOf), Without<LocalParticipant>>,
     mut tracks: Query<(
         Entity,
@@ -96,6 +121,9 @@ pub(crate) fn upload(
         Option<&VideoRenderer>,
     )>,
 ) {
+    if let Some(planes) = planes.as_mut() {
+        planes.clear();
+    }
     for (entity, track, of, video, renderer) in &mut tracks {
         if track.kind != livestage_proto::track::Kind::Video
             || renderer.is_some_and(|r| !r.keeps_texture())
@@ -120,18 +148,34 @@ pub(crate) fn upload(
                 if video.frame == frame.frame && video.decoded_us == frame.decoded_us {
                     continue;
                 }
-                let Some(mut image) = images.get_mut(&video.image) else {
-                    continue;
+                let written = match planes.as_mut() {
+                    Some(planes) => hand_over(&mut images, &video.image, &frame, planes),
+                    None => images
+                        .get_mut(&video.image)
+                        .map(|mut image| write_picture(&mut image, &frame))
+                        .is_some(),
                 };
-                write_picture(&mut image, &frame);
+                if !written {
+                    continue; // The game removed the image.
+                }
                 mark_written(&mut video, &frame);
             }
             None => {
                 let (w, h) = frame.picture.size();
-                let mut image = video_image(w, h);
-                write_picture(&mut image, &frame);
+                let image = match planes.as_mut() {
+                    Some(planes) => {
+                        let image = images.add(yuv::target(w, h));
+                        planes.push(image.id(), frame.picture.clone());
+                        image
+                    }
+                    None => {
+                        let mut image = video_image(w, h);
+                        write_picture(&mut image, &frame);
+                        images.add(image)
+                    }
+                };
                 let mut video = RemoteVideo {
-                    image: images.add(image),
+                    image,
                     frame: 0,
                     size: UVec2::new(w, h),
                     capture_us: 0,
@@ -148,6 +192,27 @@ pub(crate) fn upload(
         timings.total += spent;
         timings.last = spent;
     }
+}
+
+/// YUV-shader path: hands the picture to the render world for `handle`'s texture, remaking the
+/// (data-less) image only when the size changed. `false` if the image is gone.
+fn hand_over(
+    images: &mut Assets<Image>,
+    handle: &Handle<Image>,
+    frame: &VideoFrame,
+    planes: &mut yuv::Pictures,
+) -> bool {
+    let (w, h) = frame.picture.size();
+    let Some(image) = images.get(handle) else {
+        return false;
+    };
+    if (image.width() != w || image.height() != h)
+        && images.insert(handle, yuv::target(w, h)).is_err()
+    {
+        return false;
+    }
+    planes.push(handle.id(), frame.picture.clone());
+    true
 }
 
 fn mark_written(video: &mut RemoteVideo, frame: &VideoFrame) {

@@ -15,7 +15,10 @@ use livestage_media::video::TestPattern;
 /// A viewer app whose camera video of a publishing bot has arrived: the app, the channel, the
 /// anchor's participant entity and the bot (kept alive).
 fn watching_an_anchor() -> (App, Entity, Entity, Bot) {
-    let mut app = app();
+    watching_an_anchor_in(app())
+}
+
+fn watching_an_anchor_in(mut app: App) -> (App, Entity, Entity, Bot) {
     let stage = join(&mut app, "tv", "viewer", grants::AUDIENCE, Role::Audience);
     update_until(&mut app, "joined", |w| w.get::<Connected>(stage).is_some());
     let _bot = Bot::publishing(
@@ -36,7 +39,32 @@ fn watching_an_anchor() -> (App, Entity, Entity, Bot) {
 #[test]
 fn a_remote_image_receives_the_test_patterns_pixels() {
     let (app, _stage, anchor, _bot) = watching_an_anchor();
+    assert_pattern_pixels(&app, anchor);
+}
 
+/// The YUV-shader path needs a renderer; without one (here `MinimalPlugins`) the plugin says
+/// so in the `VideoUpload` resource and uploads RGBA, so the image still gets the pixels.
+#[test]
+fn yuv_upload_without_a_renderer_falls_back_to_rgba() {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<Image>()
+        .add_plugins(
+            LivestagePlugin::embedded()
+                .without_audio_device()
+                .with_video_upload(VideoUpload::YuvShader),
+        );
+    // What `App::run` does before the first update: the plugin looks for the renderer here.
+    app.finish();
+    app.cleanup();
+    assert_eq!(*app.world().resource::<VideoUpload>(), VideoUpload::Rgba);
+
+    let (app, _stage, anchor, _bot) = watching_an_anchor_in(app);
+    assert_pattern_pixels(&app, anchor);
+}
+
+/// The anchor's remote image holds the test pattern (a 320x240 RGBA image with CPU data).
+fn assert_pattern_pixels(app: &App, anchor: Entity) {
     let video = camera_video(app.world(), anchor).unwrap().clone();
     assert_eq!(video.size, UVec2::new(320, 240));
     let images = app.world().resource::<Assets<Image>>();

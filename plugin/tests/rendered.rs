@@ -1,5 +1,6 @@
-//! What a player sees: the `basic` example rendered under Xvfb with Mesa's software Vulkan,
-//! screenshotted, and checked for the bots' test-pattern tiles.
+//! What a player sees: examples rendered under Xvfb with Mesa's software Vulkan, screenshotted,
+//! and checked: the bots' test-pattern tiles in `basic`, a camera's view after a round trip in
+//! `game_view`, and the same remote picture through both video upload paths in `video_upload`.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -121,4 +122,70 @@ fn game_view_shows_the_camera_view_after_a_round_trip_through_the_server() {
         assert!(l > 4000, "{l} pixels of {colour:?} in the preview");
         assert!(r > 4000, "{r} pixels of {colour:?} in the received stream");
     }
+}
+
+/// The pixels of a `width`x`height` region centred in a screenshot.
+fn centred(path: &Path, width: u32, height: u32) -> Vec<[u8; 3]> {
+    let (w, h, px) = pixels(path);
+    let (x0, y0) = ((w - width) / 2, (h - height) / 2);
+    (y0..y0 + height)
+        .flat_map(|y| (x0..x0 + width).map(move |x| (y * w + x) as usize))
+        .map(|i| px[i])
+        .collect()
+}
+
+#[test]
+fn the_yuv_shader_path_renders_the_same_picture_as_the_rgba_path() {
+    let dir = tempfile::tempdir().unwrap();
+    // One bot's still 320x240 test pattern, drawn 1:1 in the middle of the window.
+    let (width, height) = (320, 240);
+    let tile = |upload: &str| {
+        let out = dir.path().join(format!("{upload}.png"));
+        screenshot(
+            "video_upload",
+            &[
+                "--frames", "150", "--bots", "1", "--size", "320x240", "--upload", upload,
+            ],
+            &out,
+        );
+        centred(&out, width, height)
+    };
+    let rgba = tile("rgba");
+    let yuv = tile("yuv");
+
+    let pattern = TestPattern::new(width, height).unwrap();
+    for (name, px) in [("rgba", &rgba), ("yuv", &yuv)] {
+        // The pattern, not a black or half-drawn texture: the background colour over the
+        // middle, black and white stamp blocks in the band at the top.
+        let at = |x: u32, y: u32| px[(y * width + x) as usize];
+        let centre = at(width / 2, height / 2);
+        assert!(
+            close(centre, TestPattern::DEFAULT_COLOUR, 10),
+            "{name}: centre {centre:?}"
+        );
+        let band = &px[..(pattern.band_height() * width) as usize];
+        let black = band.iter().filter(|p| close(**p, [0, 0, 0], 16)).count();
+        let white = band
+            .iter()
+            .filter(|p| close(**p, [255, 255, 255], 16))
+            .count();
+        assert!(
+            black > 1000 && white > 1000,
+            "{name}: {black} black and {white} white pixels in the stamp band"
+        );
+    }
+
+    let diffs: Vec<i32> = rgba
+        .iter()
+        .zip(&yuv)
+        .flat_map(|(a, b)| (0..3).map(move |c| (i32::from(a[c]) - i32::from(b[c])).abs()))
+        .collect();
+    let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
+    let max = diffs.iter().copied().max().unwrap();
+    println!("YUV shader vs RGBA over {width}x{height}: mean {mean:.3}, max {max} levels");
+    // The shader repeats the CPU conversion's integer arithmetic, so on x86 the two pictures
+    // are the same to the level (measured: mean 0, max 0); the bounds leave room for another
+    // CPU's conversion rounding (a level) and the encoder refining the still differently.
+    assert!(mean <= 1.0, "mean difference {mean:.3} levels per channel");
+    assert!(max <= 16, "largest difference {max} levels");
 }

@@ -24,15 +24,29 @@ pub struct Options {
     pub frames: u32,
     /// Bots to start.
     pub bots: usize,
+    /// How remote video reaches its textures.
+    pub upload: VideoUpload,
 }
 
 impl Options {
-    /// Parses `--screenshot FILE --frames N --bots N`; exits with a usage line on anything else.
+    /// Parses `--screenshot FILE --frames N --bots N --upload rgba|yuv`; exits with a usage
+    /// line on anything else.
     pub fn from_args(default_bots: usize) -> Self {
+        Self::from_args_with(default_bots, "", |_, _| false)
+    }
+
+    /// The same, passing every other `--flag value` pair to `extra`, which returns whether it
+    /// took it; `usage` describes those flags.
+    pub fn from_args_with(
+        default_bots: usize,
+        usage: &str,
+        mut extra: impl FnMut(&str, &str) -> bool,
+    ) -> Self {
         let mut options = Options {
             screenshot: None,
             frames: 120,
             bots: default_bots,
+            upload: VideoUpload::Rgba,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -44,10 +58,24 @@ impl Options {
                 }
                 ("--frames", Some(v)) => v.parse().map(|n| options.frames = n).is_ok(),
                 ("--bots", Some(v)) => v.parse().map(|n| options.bots = n).is_ok(),
+                ("--upload", Some(v)) => match v.as_str() {
+                    "rgba" => {
+                        options.upload = VideoUpload::Rgba;
+                        true
+                    }
+                    "yuv" => {
+                        options.upload = VideoUpload::YuvShader;
+                        true
+                    }
+                    _ => false,
+                },
+                (flag, Some(v)) => extra(flag, &v),
                 _ => false,
             };
             if !parsed {
-                eprintln!("usage: [--screenshot FILE --frames N] [--bots N]");
+                eprintln!(
+                    "usage: [--screenshot FILE --frames N] [--bots N] [--upload rgba|yuv] {usage}"
+                );
                 std::process::exit(2);
             }
         }
@@ -106,8 +134,30 @@ impl Drop for Bot {
 #[derive(Resource)]
 pub struct Bots(pub Vec<Bot>);
 
-/// Starts `count` bots in `channel` on the embedded server.
+/// Starts `count` bots in `channel` on the embedded server, each publishing a 320x180 test
+/// pattern at 15 fps.
 pub fn start_bots(livestage: &Livestage, channel: &str, count: usize) -> Bots {
+    start_bots_with(livestage, channel, count, |i| {
+        let video = Video::new(
+            VideoSource::TestPattern {
+                width: 320,
+                height: 180,
+                textured: false,
+            },
+            15.0,
+        );
+        (Some(video), Some(AudioSource::Tone(220.0 * (i + 2) as f32)))
+    })
+}
+
+/// Starts `count` bots in `channel` on the embedded server, bot `i` publishing `media(i)`
+/// (video, audio).
+pub fn start_bots_with(
+    livestage: &Livestage,
+    channel: &str,
+    count: usize,
+    media: impl Fn(usize) -> (Option<Video>, Option<AudioSource>),
+) -> Bots {
     let Some(server) = livestage.server() else {
         return Bots(Vec::new());
     };
@@ -121,17 +171,8 @@ pub fn start_bots(livestage: &Livestage, channel: &str, count: usize) -> Bots {
                     JoinOptions::new(server.addr, &server.cert_pem, channel, &token, Role::Host);
                 options.server_name = server.server_name.clone();
                 engine.join(options);
-                let video = Video::new(
-                    VideoSource::TestPattern {
-                        width: 320,
-                        height: 180,
-                        textured: false,
-                    },
-                    15.0,
-                );
-                let tone = AudioSource::Tone(220.0 * (i + 2) as f32);
-                let publisher =
-                    Publisher::start(engine.clone(), channel, Some(video), Some(tone)).ok()?;
+                let (video, audio) = media(i);
+                let publisher = Publisher::start(engine.clone(), channel, video, audio).ok()?;
                 let stop = Arc::new(AtomicBool::new(false));
                 let thread = {
                     let stop = stop.clone();
