@@ -136,7 +136,7 @@ namespace Livestage.Native
             /// only by the calls, which never overlap.</summary>
             readonly Dictionary<IntPtr, string> channels = new Dictionary<IntPtr, string>();
 
-            public VideoPicture Picture(ref Interop.NativeVideoFrame frame)
+            public VideoPicture Picture(ref NativeVideoFrame frame)
             {
                 string channel = null;
                 if (frame.Channel != IntPtr.Zero && !channels.TryGetValue(frame.Channel, out channel))
@@ -174,7 +174,7 @@ namespace Livestage.Native
         static readonly Interop.VideoRendererFn VideoRendererTrampoline = RunVideoRenderer;
 
         [MonoPInvokeCallback(typeof(Interop.VideoHookFn))]
-        static int RunVideoHook(ref Interop.NativeVideoFrame frame, IntPtr userData)
+        static int RunVideoHook(ref NativeVideoFrame frame, IntPtr userData)
         {
             var hook = GCHandle.FromIntPtr(userData).Target as InstalledVideo;
             if (hook == null || hook.Failure != null)
@@ -194,7 +194,7 @@ namespace Livestage.Native
         }
 
         [MonoPInvokeCallback(typeof(Interop.VideoRendererFn))]
-        static void RunVideoRenderer(ref Interop.NativeVideoFrame frame, IntPtr userData)
+        static void RunVideoRenderer(ref NativeVideoFrame frame, IntPtr userData)
         {
             var renderer = GCHandle.FromIntPtr(userData).Target as InstalledVideo;
             if (renderer == null || renderer.Failure != null)
