@@ -110,6 +110,12 @@ fn the_viewer_receives_frames_voice_and_data_under_mono() {
         "{hooks:#}"
     );
     let i420 = &hooks["i420"];
+    eprintln!(
+        "mono: the C# video hook saw {} pictures, the renderer {}, I420 fetches {}",
+        calls("hook"),
+        calls("renderer"),
+        i420["frames"]
+    );
     assert!(i420["frames"].as_u64().unwrap() >= 40, "{hooks:#}");
     assert_eq!(
         (&i420["width"], &i420["height"]),
