@@ -15,6 +15,9 @@
 //! music, and the Viewer reports the music's and the effect's events, its hooks' calls and the
 //! one that threw being removed.
 //!
+//! Raw video from C#: in the first test the Viewer's remote video hook, its RGBA renderer and
+//! its I420 fetches see the bot's camera (`video_hooks` in its report).
+//!
 //! The measurement behind BENCHMARKS.md ("Unity bridge") is `benches/unity_bridge.rs`.
 #![allow(clippy::unwrap_used)]
 
@@ -35,12 +38,14 @@ fn the_viewer_receives_frames_voice_and_data_under_mono() {
     let exe = build_viewer(dir.path());
     let server = serve(&[]);
     let report = dir.path().join("viewer.json");
-    let viewer = start_viewer(
+    let viewer = start_viewer_with(
         &exe,
         &server,
         &token("show", "viewer", "join", "600"),
         "6",
         &report,
+        &["--video-hooks", "rgba"],
+        None,
     );
     let (rc, rd) = (dir.path().join("cam.json"), dir.path().join("chat.json"));
     let publish = [
@@ -84,6 +89,37 @@ fn the_viewer_receives_frames_voice_and_data_under_mono() {
     assert!(
         video["latency_ms"]["p50"].as_f64().unwrap() < 150.0,
         "{video:#}"
+    );
+    // From C#: a remote video hook saw the camera's frames in order, a renderer got each as
+    // RGBA (the copied pixels still carry the stamp), and I420 fetches got the planes.
+    let hooks = &v["video_hooks"];
+    let calls = |part: &str| hooks[part]["calls"].as_u64().unwrap();
+    assert!(calls("hook") >= 40, "{hooks:#}");
+    assert_eq!(hooks["hook"]["out_of_order"], 0, "{hooks:#}");
+    assert_eq!(hooks["hook"]["channel"], "show", "{hooks:#}");
+    assert!(calls("renderer") >= 40, "{hooks:#}");
+    let renderer = &hooks["renderer"];
+    assert_eq!(
+        (
+            &renderer["width"],
+            &renderer["height"],
+            &renderer["stride"],
+            &renderer["stamped"]
+        ),
+        (&320.into(), &240.into(), &(320 * 4).into(), &true.into()),
+        "{hooks:#}"
+    );
+    let i420 = &hooks["i420"];
+    eprintln!(
+        "mono: the C# video hook saw {} pictures, the renderer {}, I420 fetches {}",
+        calls("hook"),
+        calls("renderer"),
+        i420["frames"]
+    );
+    assert!(i420["frames"].as_u64().unwrap() >= 40, "{hooks:#}");
+    assert_eq!(
+        (&i420["width"], &i420["height"]),
+        (&320.into(), &240.into())
     );
     let audio = &v["audio"]["cam"];
     assert!(

@@ -130,6 +130,25 @@
 // Rows bottom to top (Unity's texture order) instead of top to bottom.
 #define LIVESTAGE_FLIP_Y 1
 
+// Every video this engine publishes (pushed frames, screen shares), after the source and
+// before it is scaled into layers and encoded.
+#define LIVESTAGE_VIDEO_LOCAL 0
+
+// Each remote video track's decoded pictures, before renderers and
+// `livestage_video_frame*` get them.
+#define LIVESTAGE_VIDEO_REMOTE 1
+
+// Planar YUV 4:2:0 (BT.601, limited range): the path's own format, nothing is converted.
+#define LIVESTAGE_PIXELS_I420 0
+
+// 8-bit RGBA, 4 bytes a pixel, rows top to bottom (converted there and back: about 1 ms per
+// 720p picture, counted in a hook's budget).
+#define LIVESTAGE_PIXELS_RGBA 1
+
+// How long a remote hook may take per picture, in milliseconds (a local hook has one frame
+// interval of its publisher).
+#define LIVESTAGE_VIDEO_REMOTE_BUDGET_MS 33
+
 // The voice as it is (bit-exact).
 #define LIVESTAGE_VOICE_OFF 0
 
@@ -240,23 +259,48 @@ typedef struct {
   float level_dbfs;
 } LivestageStats;
 
-// What `livestage_video_frame` and `livestage_video_frame_track` report about the newest
-// picture.
+// What `livestage_video_frame`, `livestage_video_frame_track` and `livestage_video_frame_i420`
+// report about the newest picture.
 typedef struct {
   // Width in pixels.
   uint32_t width;
   // Height in pixels.
   uint32_t height;
-  // Bytes of RGBA: `width * height * 4`.
+  // Bytes of the picture tightly packed in the format asked for: `width * height * 4` for
+  // RGBA, `width * height * 3 / 2` for I420.
   uint64_t size;
   // Counts the pictures this engine has handed out for this user's track, from 1; it changes
-  // exactly when a newer picture arrived. 0 when there is none yet.
+  // exactly when a newer picture arrived (the same count whichever format is asked for).
+  // 0 when there is none yet.
   uint64_t seq;
   // The publisher's frame number.
   uint64_t frame;
   // When the publisher captured it, microseconds since the Unix epoch (its clock).
   uint64_t capture_us;
 } LivestageFrame;
+
+// The caller's buffers for the three planes of an I420 picture
+// (`livestage_video_frame_i420`). A stride of 0 is the plane's width (tightly packed).
+typedef struct {
+  // The Y plane: `height` rows of `width` bytes, `y_stride` apart.
+  uint8_t *y;
+  // The U plane: `height / 2` rows of `width / 2` bytes, `u_stride` apart.
+  uint8_t *u;
+  // The V plane: `height / 2` rows of `width / 2` bytes, `v_stride` apart.
+  uint8_t *v;
+  // Bytes `y` holds: at least `y_stride * (height - 1) + width`.
+  size_t y_capacity;
+  // Bytes `u` holds: at least `u_stride * (height / 2 - 1) + width / 2`.
+  size_t u_capacity;
+  // Bytes `v` holds: at least `v_stride * (height / 2 - 1) + width / 2`.
+  size_t v_capacity;
+  // Bytes from one row of Y to the next (0: `width`).
+  uint32_t y_stride;
+  // Bytes from one row of U to the next (0: `width / 2`).
+  uint32_t u_stride;
+  // Bytes from one row of V to the next (0: `width / 2`).
+  uint32_t v_stride;
+} LivestagePlanes;
 
 // The stamp burned into the test pattern's frames (see `livestage_read_stamp`).
 typedef struct {
@@ -265,6 +309,65 @@ typedef struct {
   // The capture time the publisher stamped, microseconds since the Unix epoch.
   uint64_t capture_us;
 } LivestageStamp;
+
+// A picture handed to a video hook or renderer, and what it is. The pixels are the engine's,
+// valid only until the callback returns; a hook may rewrite them in place (the size cannot
+// change), a renderer must only read them.
+typedef struct {
+  // `LIVESTAGE_PIXELS_I420`: the Y plane (`height` rows of `y_stride` bytes); else null.
+  uint8_t *y;
+  // `LIVESTAGE_PIXELS_I420`: the U plane (`height / 2` rows of `u_stride` bytes); else null.
+  uint8_t *u;
+  // `LIVESTAGE_PIXELS_I420`: the V plane (`height / 2` rows of `v_stride` bytes); else null.
+  uint8_t *v;
+  // `LIVESTAGE_PIXELS_RGBA`: the pixels (`height` rows of `rgba_stride` bytes, top to
+  // bottom); else null.
+  uint8_t *rgba;
+  // The channel of a remote picture (NUL-terminated; the same pointer for the same channel
+  // while the callback is installed); null for a local one.
+  const char *channel;
+  // The frame number: the publisher's tick for a local picture, the publisher's number
+  // (counting the frames it sent) for a remote one.
+  uint64_t frame;
+  // Capture time, microseconds since the Unix epoch (the publisher's clock).
+  uint64_t capture_us;
+  // The publisher's media id (a participant's `media_id`) of a remote picture; 0 locally.
+  uint64_t media_id;
+  // Width in pixels (even).
+  uint32_t width;
+  // Height in pixels (even).
+  uint32_t height;
+  // Bytes from one row of Y to the next.
+  uint32_t y_stride;
+  // Bytes from one row of U to the next.
+  uint32_t u_stride;
+  // Bytes from one row of V to the next.
+  uint32_t v_stride;
+  // Bytes from one row of RGBA to the next.
+  uint32_t rgba_stride;
+  // `LIVESTAGE_PIXELS_I420` or `LIVESTAGE_PIXELS_RGBA`: the format it was installed with.
+  int32_t format;
+  // `LIVESTAGE_VIDEO_LOCAL` or `LIVESTAGE_VIDEO_REMOTE` (a renderer's are remote).
+  int32_t point;
+  // The remote track's id; 0 locally.
+  uint8_t track;
+} LivestageVideoFrame;
+
+// A raw video hook: reads and may rewrite `frame`'s pixels in place, and returns 1 to keep the
+// picture or 0 to drop it (a local one is not sent, a remote one not shown). `user_data` is
+// what was given to `livestage_video_hook`.
+//
+// It runs on a media thread (a publisher's video thread, a track's decoder thread) within a
+// budget: one frame interval of the publisher for a local hook,
+// `LIVESTAGE_VIDEO_REMOTE_BUDGET_MS` for a remote one. No waits or I/O, and no calls into the
+// library. Calls to one installed hook never overlap, but may come from different threads.
+typedef int32_t (*LivestageVideoHookFn)(LivestageVideoFrame *frame, void *user_data);
+
+// A custom renderer: reads one decoded remote picture (copy what it needs; the pixels are
+// gone when it returns). `user_data` is what was given to `livestage_video_renderer`. It runs
+// on the track's decoder thread: no waits or I/O, and no calls into the library. Calls to one
+// installed renderer never overlap, but may come from different threads.
+typedef void (*LivestageVideoRendererFn)(const LivestageVideoFrame *frame, void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -939,6 +1042,32 @@ int32_t livestage_video_frame_track(int64_t engine,
                                     size_t capacity,
                                     LivestageFrame *out);
 
+// Copies the newest picture of one video track of `user` in `channel` into the caller's three
+// planes as I420 (the decoder's own format, nothing converted), if it is newer than
+// `last_seq`: `livestage_video_frame_track`'s contract, with planes instead of a buffer and
+// `out->size` the tightly packed I420 size. Each plane is copied row by row at the stride the
+// caller gave (0: its width); `LIVESTAGE_ERR_BUFFER_TOO_SMALL` when `planes` is null (ask for
+// the size so) or a plane is too small for the picture (with strides of 0, planes of
+// `width * height`, `width * height / 4` and `width * height / 4` bytes always fit),
+// `LIVESTAGE_ERR_ARGUMENT` for a stride less than its plane's width. `flags`:
+// `LIVESTAGE_FLIP_Y` copies every plane's rows bottom to top.
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `channel` and `user` must be NUL-terminated strings; `planes` null or valid for reading,
+// each of its pointers null or valid for its capacity in bytes of writing; `out` valid for
+// writing a `LivestageFrame`.
+int32_t livestage_video_frame_i420(int64_t engine,
+                                   const char *channel,
+                                   const char *user,
+                                   uint8_t track,
+                                   uint64_t last_seq,
+                                   uint32_t flags,
+                                   const LivestagePlanes *planes,
+                                   LivestageFrame *out);
+
 // Reads the stamp the test pattern burns into its frames (frame number and capture time)
 // from an RGBA picture, e.g. one from `livestage_video_frame`. Returns 1 and fills `*out`
 // when a valid stamp is there, 0 when there is none. With `livestage_now_us`
@@ -956,6 +1085,73 @@ int32_t livestage_read_stamp(const uint8_t *rgba,
                              uint32_t height,
                              uint32_t flags,
                              LivestageStamp *out);
+
+// Installs a raw video hook, replacing the one at the same place; a null `callback` removes
+// it. `callback` gets each picture as a `LivestageVideoFrame` in `format`
+// (`LIVESTAGE_PIXELS_I420` or `_RGBA`), may rewrite its pixels in place, and returns 1 to keep
+// it or 0 to drop it.
+//
+// - `LIVESTAGE_VIDEO_LOCAL`: every video this engine publishes, now and later (pushed frames,
+//   screen shares; one hook for all), before it is encoded. `channel` must be null; `user`
+//   and `track` are ignored. Budget: one frame interval of the publisher.
+// - `LIVESTAGE_VIDEO_REMOTE`: the decoded pictures of `user`'s video track `track` in
+//   `channel`, or, with a null `channel` (`user` and `track` then ignored), of every track
+//   without a hook of its own; a dropped picture is not shown (nor handed to renderers and
+//   `livestage_video_frame*`). Budget: `LIVESTAGE_VIDEO_REMOTE_BUDGET_MS`. `user` must be in
+//   the channel (`LIVESTAGE_ERR_NOT_FOUND`); the hook follows the media id it has now, so
+//   install it again if the user joins again.
+//
+// The callback runs on a media thread: no waits or I/O, no calls into the library. Calls to
+// one hook never overlap, but may come from several threads (one per publisher or track), so
+// `user_data` must be usable from any thread. The picture keeps its size. A hook that takes
+// longer than its budget leaves that picture as it came; after 5 such pictures in a row it is
+// removed and reported by a `video_hook_removed` event, and from then on it is not called.
+//
+// When this returns, the hook it replaced or removed is not called again (a call in flight is
+// waited for), so its `user_data` may be freed. Main thread; `LIVESTAGE_ERR_STATE` from
+// inside a hook.
+//
+// # Safety
+//
+// `channel` and `user` must be null or NUL-terminated strings. `callback`, and `user_data` as
+// it uses it, must stay valid, and be safe to call from any thread, until the hook is
+// replaced, removed, reported removed or the engine freed.
+int32_t livestage_video_hook(int64_t engine,
+                             int32_t point,
+                             const char *channel,
+                             const char *user,
+                             uint8_t track,
+                             int32_t format,
+                             LivestageVideoHookFn callback,
+                             void *user_data);
+
+// Installs a custom renderer, replacing the one at the same place; a null `callback` removes
+// it. It gets every decoded picture (after the remote hook, if any) of `user`'s video track
+// `track` in `channel`, or, with a null `channel` (`user` and `track` then ignored), of every
+// track without a renderer of its own, read-only in `format` (`LIVESTAGE_PIXELS_I420`: the
+// decoder's planes, nothing converted; or `_RGBA`), as `livestage_video_frame*` still do.
+// `user` must be in the channel (`LIVESTAGE_ERR_NOT_FOUND`).
+//
+// The callback runs on the track's decoder thread: copy what it needs and return; no waits or
+// I/O, no calls into the library. Calls to one renderer never overlap, but may come from
+// several threads (one per track), so `user_data` must be usable from any thread.
+//
+// When this returns, the renderer it replaced or removed is not called again (a call in flight
+// is waited for), so its `user_data` may be freed. Main thread; `LIVESTAGE_ERR_STATE` from
+// inside a hook or renderer.
+//
+// # Safety
+//
+// `channel` and `user` must be null or NUL-terminated strings. `callback`, and `user_data` as
+// it uses it, must stay valid, and be safe to call from any thread, until the renderer is
+// replaced, removed, reported removed or the engine freed; it must not write to the pixels.
+int32_t livestage_video_renderer(int64_t engine,
+                                 const char *channel,
+                                 const char *user,
+                                 uint8_t track,
+                                 int32_t format,
+                                 LivestageVideoRendererFn callback,
+                                 void *user_data);
 
 // Sets the voice changer of every voice publisher of the engine, now and later:
 // `LIVESTAGE_VOICE_OFF`, `_HIGHER`, `_LOWER`, `_CHIPMUNK`, `_GIANT`, `_ROBOT`, `_ROOM`, or

@@ -1,7 +1,8 @@
 //! What one engine handle owns: the [`Engine`], its [`Playout`], the voice ring the audio
 //! thread reads, the music and effects ([`LocalMix`]) and voice chain ([`VoiceControls`]) every
-//! voice publisher shares, what is known of each joined channel, and the pump thread that turns
-//! the engine's events into JSON, keeps the rosters and feeds the ring.
+//! voice publisher shares, the video hooks (with the video chain every video publisher shares),
+//! what is known of each joined channel, and the pump thread that turns the engine's events
+//! into JSON, keeps the rosters and feeds the ring.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,7 @@ use crossbeam_channel::{Receiver, TrySendError, never, select};
 use livestage_media::audio::hooks::HookFailure;
 use livestage_media::audio::{Format, HookPoint, LocalMix};
 use livestage_media::video::CustomSender;
+use livestage_media::video::hooks::{Failure, Point};
 use livestage_net::engine::{ConnectionState, EventKind};
 use livestage_net::playout::{self, Playout, PlayoutEvent};
 use livestage_net::publish::{Publisher, VoiceControls};
@@ -27,6 +29,7 @@ use crate::error::{Error, LIVESTAGE_ERR_NOT_FOUND, LIVESTAGE_ERR_NOT_JOINED, Res
 use crate::events;
 use crate::hooks::Installed;
 use crate::video::Picture;
+use crate::video_hooks;
 
 /// How long freeing an engine waits for its channels to confirm the leave.
 const LEAVE_WAIT: Duration = Duration::from_millis(800);
@@ -104,7 +107,7 @@ impl Channels {
 /// One engine handle.
 pub(crate) struct Client {
     pub(crate) engine: Arc<Engine>,
-    pub(crate) playout: Playout,
+    pub(crate) playout: Arc<Playout>,
     /// The mixed voice for the app's audio callback; `None` when a device plays it.
     pub(crate) voice: Option<Arc<Ring>>,
     /// The format the playout mixes in (48 kHz, the caller's channels).
@@ -114,8 +117,11 @@ pub(crate) struct Client {
     pub(crate) mix: Arc<LocalMix>,
     /// The voice chain of every voice publisher (voice changer, capture and encode hooks).
     pub(crate) controls: VoiceControls,
-    /// The C hooks installed now.
+    /// The C audio hooks installed now.
     pub(crate) hooks: Arc<Installed>,
+    /// The C video hooks and renderers installed now, and the video chain of every video
+    /// publisher.
+    pub(crate) video_hooks: Arc<video_hooks::Installed>,
     channels: Arc<Mutex<Channels>>,
     /// Events as JSON, in order.
     events: Receiver<String>,
@@ -177,11 +183,12 @@ impl Client {
             }
         };
         let mix_format = config.format;
-        let playout = Playout::start(engine.clone(), config).map_err(Error::internal)?;
+        let playout = Arc::new(Playout::start(engine.clone(), config).map_err(Error::internal)?);
         let mix = Arc::new(LocalMix::new());
         playout.set_local_mix(Some(mix.local_tap()));
         let controls = VoiceControls::default();
         let hooks = Arc::new(Installed::default());
+        let video_hooks = Arc::new(video_hooks::Installed::new(playout.clone()));
         let channels = Arc::new(Mutex::new(Channels::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let (events_tx, events) = crossbeam_channel::bounded(EVENT_QUEUE);
@@ -190,8 +197,10 @@ impl Client {
             engine_events: engine.events().clone(),
             playout_events: playout.events().clone(),
             hook_failures: controls.failures().clone(),
+            video_failures: video_hooks.controls.failures().clone(),
             mix: mix.clone(),
             hooks: hooks.clone(),
+            video_hooks: video_hooks.clone(),
             voice: voice_rx,
             ring: ring.clone(),
             resample,
@@ -211,6 +220,7 @@ impl Client {
             mix,
             controls,
             hooks,
+            video_hooks,
             channels,
             events,
             pending: Mutex::new(None),
@@ -282,6 +292,7 @@ impl Drop for Client {
     fn drop(&mut self) {
         // The app may free what its hooks use once this returns.
         self.hooks.close_all();
+        self.video_hooks.close_all();
         self.stop.store(true, Ordering::Relaxed);
         if let Some(pump) = self.pump.take() {
             let _ = pump.join();
@@ -349,8 +360,11 @@ struct Pump {
     playout_events: Receiver<PlayoutEvent>,
     /// Capture and encode hooks the voice threads removed.
     hook_failures: Receiver<(HookPoint, HookFailure)>,
+    /// Local video hooks the video threads removed.
+    video_failures: Receiver<Failure>,
     mix: Arc<LocalMix>,
     hooks: Arc<Installed>,
+    video_hooks: Arc<video_hooks::Installed>,
     voice: Receiver<Vec<f32>>,
     ring: Option<Arc<Ring>>,
     resample: Option<Resample>,
@@ -366,6 +380,7 @@ impl Pump {
         let mut engine_events = std::mem::replace(&mut self.engine_events, never());
         let mut playout_events = std::mem::replace(&mut self.playout_events, never());
         let mut hook_failures = std::mem::replace(&mut self.hook_failures, never());
+        let mut video_failures = std::mem::replace(&mut self.video_failures, never());
         let mut voice = std::mem::replace(&mut self.voice, never());
         while !self.stop.load(Ordering::Relaxed) {
             select! {
@@ -380,6 +395,15 @@ impl Pump {
                 recv(hook_failures) -> failure => match failure {
                     Ok((point, reason)) => self.on_hook_removed(point, &reason),
                     Err(_) => hook_failures = never(),
+                },
+                recv(video_failures) -> failure => match failure {
+                    Ok(reason) => {
+                        if self.video_hooks.local_failed() {
+                            let json = events::video_hook_removed(Point::Local, None, false, &reason);
+                            self.deliver(json, None);
+                        }
+                    }
+                    Err(_) => video_failures = never(),
                 },
                 recv(voice) -> frame => match frame {
                     Ok(frame) => self.on_voice(&frame),
@@ -474,15 +498,47 @@ impl Pump {
         self.deliver(events::hook_removed(point, reason), None);
     }
 
+    /// A remote video hook or renderer failed and the engine removed it: its C function is
+    /// not called again from the moment the caller can read the event. Nothing is told when
+    /// the app had removed it first.
+    fn on_video_hook_removed(
+        &mut self,
+        target: Option<(String, u64, TrackId)>,
+        renderer: bool,
+        reason: &Failure,
+    ) {
+        let at = target.as_ref().map(|(c, m, t)| (c.as_str(), *m, *t));
+        let Some(user) = self.video_hooks.remote_failed(at, renderer) else {
+            return;
+        };
+        let remote = at
+            .zip(user.as_deref())
+            .map(|((channel, media_id, track), user)| events::VideoTarget {
+                channel,
+                user,
+                media_id,
+                track,
+            });
+        let json = events::video_hook_removed(Point::Remote, remote, renderer, reason);
+        self.deliver(json, None);
+    }
+
     fn on_playout(&mut self, event: PlayoutEvent) {
-        if let PlayoutEvent::HookRemoved { point, reason } = &event {
-            return self.on_hook_removed(*point, reason);
-        }
-        let channels = lock(&self.channels);
-        let json = events::playout_event(&event, &channels.joined);
-        drop(channels);
-        if let Some(json) = json {
-            self.deliver(json, None);
+        match event {
+            PlayoutEvent::HookRemoved { point, reason } => self.on_hook_removed(point, &reason),
+            PlayoutEvent::VideoHookRemoved {
+                target,
+                renderer,
+                reason,
+            } => self.on_video_hook_removed(target, renderer, &reason),
+            speaking @ PlayoutEvent::Speaking { .. } => {
+                let channels = lock(&self.channels);
+                let json = events::playout_event(&speaking, &channels.joined);
+                drop(channels);
+                if let Some(json) = json {
+                    self.deliver(json, None);
+                }
+            }
         }
     }
 
@@ -531,13 +587,21 @@ mod tests {
                 .joined
                 .insert(name.into(), Channel::default());
         }
+        let engine = Arc::new(Engine::new().unwrap());
+        let config = playout::Config {
+            device: false,
+            ..playout::Config::default()
+        };
+        let playout = Playout::start(engine.clone(), config).unwrap();
         let mut pump = Pump {
-            engine: Arc::new(Engine::new().unwrap()),
+            engine,
             engine_events: never(),
             playout_events: never(),
             hook_failures: never(),
+            video_failures: never(),
             mix: Arc::new(LocalMix::new()),
             hooks: Arc::default(),
+            video_hooks: Arc::new(video_hooks::Installed::new(Arc::new(playout))),
             voice: never(),
             ring: None,
             resample: None,

@@ -16,7 +16,7 @@ use crate::args;
 use crate::audio::SAMPLE_RATES;
 use crate::client::{Client, Output};
 use crate::error::{Error, Result, guard, write_text};
-use crate::{handles, hooks};
+use crate::{gate, handles};
 
 /// Play remote voice on the system's output device (or the null device when there is none)
 /// instead of handing it to `livestage_audio_read`.
@@ -69,7 +69,7 @@ pub extern "C" fn livestage_engine_new(sample_rate: u32, channels: u32, flags: u
 #[unsafe(no_mangle)]
 pub extern "C" fn livestage_engine_free(engine: i64) -> i32 {
     guard(|| {
-        hooks::not_in_hook("livestage_engine_free")?;
+        gate::not_in_hook("livestage_engine_free")?;
         handles::remove(engine).map(|()| 0)
     })
 }

@@ -1,7 +1,8 @@
 //! Events as JSON objects, and polling them into the caller's buffer.
 //!
 //! Every event is one JSON object with a `"type"` and the `"channel"` it happened in (null for
-//! this engine's own audio: music, effects, hooks). The shapes are stable; new fields and new
+//! this engine's own audio: music, effects, hooks; and for video hooks not installed for one
+//! channel's track). The shapes are stable; new fields and new
 //! types may be added, so ignore what you do not know.
 //!
 //! | `type` | other fields |
@@ -31,6 +32,7 @@
 //! | `music_state` | `state`: `playing`, `paused`, `stopped`, `completed` or `failed`; `error`: null, or why it failed (`file_not_found`, `unsupported_format`, `decode_error`, `io_error`, `seek_failed`) |
 //! | `effect_finished` | `id`: the effect that finished its last loop |
 //! | `audio_hook_removed` | `point`: `capture`, `encode`, `remote_voice` or `playback`; `reason`: why (it overran its frames); it is not called again |
+//! | `video_hook_removed` | `point`: `local` or `remote`; `renderer`: bool (a renderer, not a hook); `user`, `media_id`, `track`: the remote track it was installed for (null for the local hook and for every track); `reason`: why (it overran its budget 5 pictures in a row); it is not called again |
 //!
 //! A participant is `{"user", "role": "host"|"audience", "moderator", "audio_muted",
 //! "video_muted", "hand_raised", "media_id", "tracks"}`, a track `{"id", "kind": "audio"|"video",
@@ -51,12 +53,13 @@ use base64::Engine as _;
 use livestage_media::audio::hooks::HookFailure;
 use livestage_media::audio::music::MusicState;
 use livestage_media::audio::{HookPoint, MixEvent};
+use livestage_media::video::hooks::{Failure, Point};
 use livestage_net::Event;
 use livestage_net::engine::{ConnectionState, EventKind};
 use livestage_net::playout::PlayoutEvent;
 use livestage_proto::client::RosterChange;
 use livestage_proto::media::Layer;
-use livestage_proto::track::{Kind, Track};
+use livestage_proto::track::{Kind, Track, TrackId};
 use livestage_proto::wire::{self, Participant, Profile, Role};
 use serde_json::{Value, json};
 
@@ -259,6 +262,8 @@ pub(crate) fn playout_event(
             Some(value.to_string())
         }
         PlayoutEvent::HookRemoved { point, reason } => Some(hook_removed(*point, reason)),
+        // Told by the pump once the hook's gate is closed (`video_hook_removed`).
+        PlayoutEvent::VideoHookRemoved { .. } => None,
     }
 }
 
@@ -299,6 +304,38 @@ pub(crate) fn hook_removed(point: HookPoint, reason: &HookFailure) -> String {
         "type": "audio_hook_removed",
         "channel": null,
         "point": point,
+        "reason": reason.to_string(),
+    });
+    value.to_string()
+}
+
+/// The remote track a video hook or renderer was installed for.
+pub(crate) struct VideoTarget<'a> {
+    pub(crate) channel: &'a str,
+    pub(crate) user: &'a str,
+    pub(crate) media_id: u64,
+    pub(crate) track: TrackId,
+}
+
+/// The JSON of a video hook (or renderer) the engine removed, installed at `point` for
+/// `target` (`None`: the local hook, or every remote track).
+pub(crate) fn video_hook_removed(
+    point: Point,
+    target: Option<VideoTarget<'_>>,
+    renderer: bool,
+    reason: &Failure,
+) -> String {
+    let value = json!({
+        "type": "video_hook_removed",
+        "channel": target.as_ref().map(|t| t.channel),
+        "point": match point {
+            Point::Local => "local",
+            Point::Remote => "remote",
+        },
+        "renderer": renderer,
+        "user": target.as_ref().map(|t| t.user),
+        "media_id": target.as_ref().map(|t| t.media_id),
+        "track": target.as_ref().map(|t| t.track),
         "reason": reason.to_string(),
     });
     value.to_string()
@@ -410,5 +447,38 @@ mod tests {
         ));
         assert_eq!(removed["point"], "remote_voice");
         assert!(removed["reason"].as_str().unwrap().contains("30 ms"));
+    }
+
+    #[test]
+    fn a_removed_video_hook_names_its_track() {
+        let parse = |json: String| serde_json::from_str::<Value>(&json).unwrap();
+        let slow = Failure::TooSlow {
+            took_ms: 40,
+            budget_ms: 33,
+        };
+        let target = VideoTarget {
+            channel: "show",
+            user: "cam",
+            media_id: 7,
+            track: 2,
+        };
+        assert_eq!(
+            parse(video_hook_removed(Point::Remote, Some(target), true, &slow)),
+            json!({
+                "type": "video_hook_removed",
+                "channel": "show",
+                "point": "remote",
+                "renderer": true,
+                "user": "cam",
+                "media_id": 7,
+                "track": 2,
+                "reason": slow.to_string(),
+            })
+        );
+        let local = parse(video_hook_removed(Point::Local, None, false, &slow));
+        assert_eq!(
+            (&local["point"], &local["channel"], &local["user"]),
+            (&json!("local"), &Value::Null, &Value::Null)
+        );
     }
 }

@@ -7,22 +7,19 @@
 //! remote voice ─▶ decode ─▶ [REMOTE_VOICE] ─▶ volume ─▶ mix + local music ─▶ [PLAYBACK] ─▶ livestage_audio_read
 //! ```
 //!
-//! A [`Gate`] stands between the engine and the C function. Replacing or removing a hook
-//! closes its gate, which waits for a call in flight and turns later ones away, so once
-//! `livestage_audio_hook` returns, or the `audio_hook_removed` event is queued, the old
-//! callback and its `user_data` are never used again, although an audio thread may hold the
-//! hook itself until its next frame.
+//! A [`Gate`] stands between the engine and the C function: once `livestage_audio_hook`
+//! returns, or the `audio_hook_removed` event is queued, the old callback and its `user_data`
+//! are never used again.
 
-use std::cell::Cell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use livestage_media::audio::hooks::HookFailure;
 use livestage_media::audio::{AudioHook, Format, HookFormat, HookInfo, HookPoint};
 
 use crate::client::{Client, lock};
-use crate::error::{Error, LIVESTAGE_ERR_STATE, Result, guard};
+use crate::error::{Error, Result, guard};
+use crate::gate::{Gate, UserData, not_in_hook};
 use crate::handles;
 
 /// The microphone as pushed, before the voice changer, music and effects (every publisher of
@@ -70,72 +67,6 @@ pub type LivestageAudioHookFn = Option<
     ),
 >;
 
-thread_local! {
-    /// Set while this thread runs a C hook. Const-initialised: no allocation on audio threads.
-    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether the calling thread is inside a C hook, where calls that wait for hooks would wait
-/// for themselves.
-pub(crate) fn in_hook() -> bool {
-    IN_HOOK.with(Cell::get)
-}
-
-/// Refuses a call made from inside a hook.
-pub(crate) fn not_in_hook(call: &str) -> Result<()> {
-    if in_hook() {
-        return Err(Error::new(
-            LIVESTAGE_ERR_STATE,
-            format!("{call} was called from inside an audio hook, which it would wait for"),
-        ));
-    }
-    Ok(())
-}
-
-/// Lets calls through to one installed C function until it is closed.
-#[derive(Default)]
-pub(crate) struct Gate {
-    closed: AtomicBool,
-    /// Calls in flight.
-    calls: AtomicUsize,
-}
-
-impl Gate {
-    /// Starts a call; false when closed (then nothing is to be called).
-    fn enter(&self) -> bool {
-        // Counted before the check, and `close` sets before it counts (both SeqCst): a call
-        // either sees the gate closed or is seen by `close`, never neither.
-        self.calls.fetch_add(1, SeqCst);
-        if self.closed.load(SeqCst) {
-            self.calls.fetch_sub(1, SeqCst);
-            return false;
-        }
-        true
-    }
-
-    fn leave(&self) {
-        self.calls.fetch_sub(1, SeqCst);
-    }
-
-    /// Turns later calls away and waits for the one in flight, if any (a hook returns within
-    /// its frame, or is removed for overrunning).
-    fn close(&self) {
-        self.closed.store(true, SeqCst);
-        while self.calls.load(SeqCst) != 0 {
-            std::thread::yield_now();
-        }
-    }
-}
-
-/// The caller's `user_data`, handed back to its callback and never read here.
-struct UserData(*mut c_void);
-
-// SAFETY: the pointer is never dereferenced by the library, only passed back to the caller's
-// callback. `livestage_audio_hook`'s contract makes the caller promise that its callback may use
-// `user_data` from any audio thread (one call at a time per installed hook) until the hook is
-// replaced or removed, which is all that moving it to the audio thread asks.
-unsafe impl Send for UserData {}
-
 /// A C function as an [`AudioHook`].
 struct CHook {
     callback: unsafe extern "C" fn(*mut f32, usize, u32, u32, i32, u64, *mut c_void),
@@ -151,26 +82,22 @@ impl AudioHook for CHook {
     }
 
     fn process(&mut self, frame: &mut [f32], info: &HookInfo<'_>) {
-        if !self.gate.enter() {
-            return;
-        }
-        IN_HOOK.with(|h| h.set(true));
-        // SAFETY: the caller of livestage_audio_hook gave a function of this signature and
-        // promised it (and `user_data`) stay valid until the hook is replaced or removed, which
-        // closes the gate and waits for this call; `frame` is valid for its length.
-        unsafe {
-            (self.callback)(
-                frame.as_mut_ptr(),
-                frame.len(),
-                self.format.sample_rate,
-                u32::from(self.format.channels),
-                self.point,
-                info.media_id.unwrap_or(0),
-                self.user_data.0,
-            );
-        }
-        IN_HOOK.with(|h| h.set(false));
-        self.gate.leave();
+        self.gate.call(|| {
+            // SAFETY: the caller of livestage_audio_hook gave a function of this signature and
+            // promised it (and `user_data`) stay valid until the hook is replaced or removed,
+            // which closes the gate and waits for this call; `frame` is valid for its length.
+            unsafe {
+                (self.callback)(
+                    frame.as_mut_ptr(),
+                    frame.len(),
+                    self.format.sample_rate,
+                    u32::from(self.format.channels),
+                    self.point,
+                    info.media_id.unwrap_or(0),
+                    self.user_data.0,
+                );
+            }
+        });
     }
 }
 
@@ -331,9 +258,10 @@ pub unsafe extern "C" fn livestage_audio_hook(
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
     use super::*;
+    use crate::gate::in_hook;
 
     static CALLS: AtomicU32 = AtomicU32::new(0);
 

@@ -29,7 +29,9 @@
 //! [`livestage_engine_free`] blocks up to about two seconds.
 //!
 //! The other way round, a raw audio hook ([`livestage_audio_hook`]) is the app's C function
-//! that the engine calls on its audio threads; it must not allocate, lock or wait either.
+//! that the engine calls on its audio threads; it must not allocate, lock or wait either. Raw
+//! video hooks ([`livestage_video_hook`]) and custom renderers ([`livestage_video_renderer`])
+//! are called on the engine's video threads, within a budget; they must not wait either.
 //!
 //! # Audio of its own
 //!
@@ -39,6 +41,15 @@
 //! ([`livestage_voice_preset`]) and lets raw audio hooks read and rewrite the audio at four
 //! points. Their news arrives as `music_state`, `effect_finished` and `audio_hook_removed`
 //! events.
+//!
+//! # Video hooks
+//!
+//! A raw video hook ([`livestage_video_hook`]) reads, rewrites or drops every picture this
+//! engine publishes (before it is encoded) or the pictures it decodes; a custom renderer
+//! ([`livestage_video_renderer`]) gets every decoded picture of a remote track on its decoder
+//! thread, as I420 planes or RGBA. [`livestage_video_frame_i420`] copies the newest picture's
+//! planes, as [`livestage_video_frame_track`] copies it as RGBA. A hook that overruns its
+//! budget is removed and reported by a `video_hook_removed` event.
 //!
 //! # Events
 //!
@@ -110,6 +121,7 @@ mod effects;
 mod engine;
 mod error;
 mod events;
+mod gate;
 mod handles;
 mod hooks;
 mod music;
@@ -117,6 +129,8 @@ mod publish;
 mod screen;
 mod stats;
 mod video;
+mod video_callbacks;
+mod video_hooks;
 mod voice;
 
 pub use args::{
@@ -168,8 +182,13 @@ pub use screen::{
 };
 pub use stats::{LivestageStats, livestage_stats, livestage_stats_track};
 pub use video::{
-    LIVESTAGE_FLIP_Y, LivestageFrame, LivestageStamp, livestage_read_stamp, livestage_video_frame,
-    livestage_video_frame_track,
+    LIVESTAGE_FLIP_Y, LivestageFrame, LivestagePlanes, LivestageStamp, livestage_read_stamp,
+    livestage_video_frame, livestage_video_frame_i420, livestage_video_frame_track,
+};
+pub use video_callbacks::{LivestageVideoFrame, LivestageVideoHookFn, LivestageVideoRendererFn};
+pub use video_hooks::{
+    LIVESTAGE_PIXELS_I420, LIVESTAGE_PIXELS_RGBA, LIVESTAGE_VIDEO_LOCAL, LIVESTAGE_VIDEO_REMOTE,
+    LIVESTAGE_VIDEO_REMOTE_BUDGET_MS, livestage_video_hook, livestage_video_renderer,
 };
 pub use voice::{
     LIVESTAGE_PROCESSING_ECHO, LIVESTAGE_PROCESSING_GAIN, LIVESTAGE_PROCESSING_NOISE,

@@ -28,13 +28,18 @@ pub(crate) fn fps(fps: f32) -> Result<f32> {
 
 /// Starts `video` in a joined `channel` (with the `sender` its frames are pushed through, if
 /// any), replacing the channel's publisher of the same track id. The old publisher is stopped
-/// first: stopping unpublishes its track, which must not undo the new one's publication.
+/// first: stopping unpublishes its track, which must not undo the new one's publication. Every
+/// video publisher of the engine shares its video chain (the local hook).
 pub(crate) fn start(
     client: &Client,
     channel: &str,
     video: Video,
     sender: Option<CustomSender>,
 ) -> Result<()> {
+    let video = Video {
+        controls: client.video_hooks.controls.clone(),
+        ..video
+    };
     let id = video.track.id;
     let old = client.channel(channel, |c| {
         let audio = c.audio.as_ref().map_or(&[][..], |(p, _)| p.tracks());

@@ -5,7 +5,8 @@
 // the audio thread (OnAudioFilterRead): it never throws, allocates, locks or waits. Dispose
 // blocks up to about two seconds while the engine leaves its channels.
 //
-// Music, sound effects, the voice changer and raw audio hooks are in Audio.cs.
+// Music, sound effects, the voice changer and raw audio hooks are in Audio.cs; raw video
+// hooks, custom renderers and I420 pictures in VideoHooks.cs.
 
 using System;
 using System.Collections.Generic;
@@ -102,6 +103,7 @@ namespace Livestage.Native
             {
                 Interop.livestage_engine_free(h);
                 ReleaseHooks();
+                ReleaseVideoHooks();
             }
         }
 
@@ -275,7 +277,7 @@ namespace Livestage.Native
         /// <summary>Takes the next event; false when there is none. Call every frame.</summary>
         public bool TryPollEvent(out LivestageEvent ev)
         {
-            ev = TakeFailedHook();
+            ev = TakeFailedHook() ?? TakeFailedVideoHook();
             if (ev != null)
             {
                 return true;
@@ -294,6 +296,7 @@ namespace Livestage.Native
             }
             ev = new LivestageEvent(Encoding.UTF8.GetString(eventBuffer, 0, (int)size.ToUInt64() - 1));
             Observe(ev);
+            ObserveVideo(ev);
             return true;
         }
 

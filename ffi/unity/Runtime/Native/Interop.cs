@@ -60,6 +60,11 @@ namespace Livestage.Native
         public const int LIVESTAGE_HOOK_ENCODE = 1;
         public const int LIVESTAGE_HOOK_REMOTE_VOICE = 2;
         public const int LIVESTAGE_HOOK_PLAYBACK = 3;
+        public const int LIVESTAGE_VIDEO_LOCAL = 0;
+        public const int LIVESTAGE_VIDEO_REMOTE = 1;
+        public const int LIVESTAGE_PIXELS_I420 = 0;
+        public const int LIVESTAGE_PIXELS_RGBA = 1;
+        public const uint LIVESTAGE_VIDEO_REMOTE_BUDGET_MS = 33;
 
         /// <summary>LivestageAudioHookFn: called on an audio thread with a frame to read and
         /// rewrite in place. Pass a static method marked [MonoPInvokeCallback] (IL2CPP needs
@@ -67,6 +72,16 @@ namespace Livestage.Native
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         public delegate void AudioHookFn(IntPtr samples, UIntPtr len, uint sampleRate, uint channels, int point,
             ulong mediaId, IntPtr userData);
+
+        /// <summary>LivestageVideoHookFn: called on a media thread with a picture to read and
+        /// rewrite in place; returns 1 to keep it, 0 to drop it. A static [MonoPInvokeCallback]
+        /// method kept in a static field, as for AudioHookFn.</summary>
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        public delegate int VideoHookFn(ref NativeVideoFrame frame, IntPtr userData);
+
+        /// <summary>LivestageVideoRendererFn: called on a decoder thread with a picture to read.</summary>
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        public delegate void VideoRendererFn(ref NativeVideoFrame frame, IntPtr userData);
 
         /// <summary>NUL-terminated UTF-8 for a string argument; null stays null.</summary>
         public static byte[] Utf8(string text)
@@ -79,6 +94,23 @@ namespace Livestage.Native
             byte[] bytes = new byte[length + 1];
             System.Text.Encoding.UTF8.GetBytes(text, 0, text.Length, bytes, 0);
             return bytes;
+        }
+
+        /// <summary>A NUL-terminated UTF-8 string the library passed in; null for IntPtr.Zero.</summary>
+        public static string FromUtf8(IntPtr text)
+        {
+            if (text == IntPtr.Zero)
+            {
+                return null;
+            }
+            int length = 0;
+            while (Marshal.ReadByte(text, length) != 0)
+            {
+                length++;
+            }
+            byte[] bytes = new byte[length];
+            Marshal.Copy(text, bytes, 0, length);
+            return System.Text.Encoding.UTF8.GetString(bytes);
         }
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
@@ -295,6 +327,26 @@ namespace Livestage.Native
         public static extern int livestage_audio_hook_ptr(long engine, int point, IntPtr format,
             AudioHookFn callback, IntPtr userData);
 
+        /// <summary>Installs a video hook (callback and userData valid until it is replaced or
+        /// removed), or removes it with a null callback; channel null: local, or every remote track.</summary>
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_video_hook(long engine, int point, byte[] channel, byte[] user, byte track,
+            int format, VideoHookFn callback, IntPtr userData);
+
+        /// <summary>Installs a custom renderer, or removes it with a null callback.</summary>
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_video_renderer(long engine, byte[] channel, byte[] user, byte track,
+            int format, VideoRendererFn callback, IntPtr userData);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_video_frame_i420(long engine, byte[] channel, byte[] user, byte track,
+            ulong lastSeq, uint flags, ref Planes planes, out FrameInfo info);
+
+        /// <summary>The same call with planes a pointer: IntPtr.Zero asks for the size.</summary>
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "livestage_video_frame_i420")]
+        public static extern int livestage_video_frame_i420_ptr(long engine, byte[] channel, byte[] user, byte track,
+            ulong lastSeq, uint flags, IntPtr planes, out FrameInfo info);
+
         /// <summary>The message of the last failed call on this thread.</summary>
         public static string LastError()
         {
@@ -319,6 +371,47 @@ namespace Livestage.Native
         public ulong Seq;
         public ulong Frame;
         public ulong CaptureUs;
+    }
+
+    /// <summary>A picture handed to a video hook or renderer (LivestageVideoFrame): the engine's
+    /// memory, valid only during the call.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct NativeVideoFrame
+    {
+        public IntPtr Y;
+        public IntPtr U;
+        public IntPtr V;
+        public IntPtr Rgba;
+        /// <summary>NUL-terminated UTF-8; the same pointer for the same channel while installed.</summary>
+        public IntPtr Channel;
+        public ulong Frame;
+        public ulong CaptureUs;
+        public ulong MediaId;
+        public uint Width;
+        public uint Height;
+        public uint YStride;
+        public uint UStride;
+        public uint VStride;
+        public uint RgbaStride;
+        public int Format;
+        public int Point;
+        public byte Track;
+    }
+
+    /// <summary>The caller's buffers for an I420 picture's planes (LivestagePlanes); a stride
+    /// of 0 is the plane's width.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Planes
+    {
+        public IntPtr Y;
+        public IntPtr U;
+        public IntPtr V;
+        public UIntPtr YCapacity;
+        public UIntPtr UCapacity;
+        public UIntPtr VCapacity;
+        public uint YStride;
+        public uint UStride;
+        public uint VStride;
     }
 
     /// <summary>The test pattern's burned-in stamp (LivestageStamp).</summary>

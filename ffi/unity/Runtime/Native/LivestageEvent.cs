@@ -66,10 +66,11 @@ namespace Livestage.Native
         /// <summary>state, joined, peer_joined, peer_left, role_changed, roster, participant,
         /// participant_gone, audience, mute_changed, hand_changed, hearing_changed, data, refused, token_expiring, token_renewed,
         /// layer_changed, speaking, track_published, track_unpublished, track_ended, error,
-        /// music_state, effect_finished or audio_hook_removed; ignore types you do not know.</summary>
+        /// music_state, effect_finished, audio_hook_removed or video_hook_removed; ignore types you
+        /// do not know.</summary>
         public readonly string Type;
         /// <summary>The channel it happened in; null for this engine's own audio (music_state,
-        /// effect_finished, audio_hook_removed).</summary>
+        /// effect_finished, audio_hook_removed) and for a video_hook_removed of no one track.</summary>
         public readonly string Channel;
         /// <summary>The event as the engine wrote it.</summary>
         public readonly string Json;

@@ -111,6 +111,10 @@ namespace Livestage.Unity
         /// and why. It is not called again.</summary>
         public event Action<HookPoint, string> AudioHookRemoved;
 
+        /// <summary>A video hook or renderer was removed by the engine (too slow, or it threw):
+        /// which one and why. It is not called again.</summary>
+        public event Action<VideoHookRemoval> VideoHookRemoved;
+
         void Awake()
         {
             int channels = AudioSettings.speakerMode == AudioSpeakerMode.Mono ? 1 : 2;
@@ -224,6 +228,15 @@ namespace Livestage.Unity
                         {
                             AudioHookRemoved(point, ev.GetString("reason"));
                         }
+                    }
+                    return;
+                case "video_hook_removed":
+                    VideoHookRemoval removal = VideoHookRemoval.From(ev);
+                    Debug.LogWarning("Livestage: video " + (removal.Renderer ? "renderer" : "hook") + " removed: " +
+                        removal.Reason);
+                    if (VideoHookRemoved != null)
+                    {
+                        VideoHookRemoved(removal);
                     }
                     return;
             }

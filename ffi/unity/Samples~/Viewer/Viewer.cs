@@ -17,11 +17,15 @@
 // 10th call. The report's local_audio has the music states, finished effects, position,
 // the hook's calls and format, the hooks removed, and the codes of calls refused on purpose.
 //
+// Raw video: --video-hooks rgba|i420 installs a remote video hook and a renderer in that format
+// on every track and fetches each camera as I420 too (VideoTap.cs; the report's video_hooks).
+//
 //   mono Viewer.exe --server ADDR --cert PEM --token T [--role host|audience]
 //                   [--duration S] [--report FILE] [--fps N]
 //                   [--publish-track ID] [--share-screen display]
 //                   [--publish-voice HZ] [--music FILE] [--music-loops N] [--effect FILE]
 //                   [--voice PRESET] [--hook POINT] [--hook-throw POINT]
+//                   [--video-hooks rgba|i420]
 //
 // --cert is a PEM file, or a fingerprint "sha256:...". Exit code 0 when it joined and no
 // error ended the session.
@@ -359,6 +363,7 @@ namespace Livestage.Samples
         static int publishTrack = -1;
         static bool shareScreen;
         static readonly LocalAudio localAudio = new LocalAudio();
+        static VideoTap videoTap;
         const int PublishWidth = 160, PublishHeight = 120;
 
         static int Main(string[] args)
@@ -373,7 +378,8 @@ namespace Livestage.Samples
                 Console.Error.WriteLine("usage: mono Viewer.exe --server ADDR --cert PEM --token T " +
                     "[--role host|audience] [--duration S] [--report FILE] [--fps N] [--publish-track ID] " +
                     "[--share-screen display] [--publish-voice HZ] [--music FILE] [--music-loops N] " +
-                    "[--effect FILE] [--voice PRESET] [--hook POINT] [--hook-throw POINT]");
+                    "[--effect FILE] [--voice PRESET] [--hook POINT] [--hook-throw POINT] " +
+                    "[--video-hooks rgba|i420]");
                 return 2;
             }
             var report = Run();
@@ -414,6 +420,7 @@ namespace Livestage.Samples
                     case "--voice": localAudio.Voice = value; break;
                     case "--hook": localAudio.Hook = value; break;
                     case "--hook-throw": localAudio.HookThrow = value; break;
+                    case "--video-hooks": videoTap = new VideoTap(value); break;
                     case "--share-screen":
                         if (value != "display")
                         {
@@ -491,6 +498,10 @@ namespace Livestage.Samples
                                 {
                                     report["joined"] = true;
                                     report["join_ms"] = (long)clock.Elapsed.TotalMilliseconds;
+                                    if (videoTap != null)
+                                    {
+                                        videoTap.Start(engine);
+                                    }
                                     Console.WriteLine("joined " + channel + " as " + me);
                                 }
                                 foreach (Participant p in ev.GetParticipants("peers"))
@@ -587,6 +598,10 @@ namespace Livestage.Samples
                                 {
                                     FetchVideo(engine, channel, p, track, videos);
                                 }
+                                if (videoTap != null && track.IsVideo && track.Id == Track.Camera)
+                                {
+                                    videoTap.Fetch(engine, channel, p.User);
+                                }
                             }
                         }
                         if (publishing != null)
@@ -674,6 +689,10 @@ namespace Livestage.Samples
                 }
                 report["audio"] = audioReport;
                 report["voice_out"] = audio.Report();
+                if (videoTap != null)
+                {
+                    report["video_hooks"] = videoTap.Report(engine);
+                }
                 report["fps"] = fps;
             }
             return report;
