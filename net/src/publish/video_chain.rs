@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use livestage_media::video::I420;
+use livestage_media::video::beauty::{self, Beauty, BeautyError};
 use livestage_media::video::hooks::{Failure, Hook, Info, Point, Runner, Verdict};
 
 /// Failures kept for the app before the oldest are dropped.
@@ -28,6 +29,7 @@ type SharedHook = Arc<Mutex<Box<dyn Hook>>>;
 struct Settings {
     version: u64,
     hook: Option<SharedHook>,
+    beauty: beauty::Options,
 }
 
 /// The app's handle on the picture processing of one or more publishers: give clones to
@@ -66,10 +68,29 @@ impl VideoControls {
         settings.version += 1;
     }
 
+    /// Sets the beauty effects (all zeros turns them off), applied before the hook.
+    ///
+    /// # Errors
+    ///
+    /// [`BeautyError`] for a value outside 0.0 to 1.0 (or NaN); nothing changes.
+    pub fn set_beauty(&self, options: beauty::Options) -> Result<(), BeautyError> {
+        options.validate()?;
+        let mut settings = self.lock();
+        settings.beauty = options;
+        settings.version += 1;
+        Ok(())
+    }
+
+    /// The beauty effects set.
+    pub fn beauty(&self) -> beauty::Options {
+        self.lock().beauty
+    }
+
     /// Whether anything would process pictures now (a forwarded file is re-encoded instead
     /// when this holds as it starts).
     pub fn processes(&self) -> bool {
-        self.lock().hook.is_some()
+        let settings = self.lock();
+        settings.hook.is_some() || !settings.beauty.is_off()
     }
 
     /// Hooks a video thread removed, and why.
@@ -101,6 +122,7 @@ pub(super) struct Chain {
     /// A hook's budget: one frame interval.
     budget: Duration,
     hook: Option<(SharedHook, Runner)>,
+    beauty: Option<Beauty>,
 }
 
 impl Chain {
@@ -110,6 +132,7 @@ impl Chain {
             version: 0,
             budget: Duration::from_secs_f32(1.0 / fps.max(1.0)),
             hook: None,
+            beauty: None,
         }
     }
 
@@ -127,11 +150,21 @@ impl Chain {
             .hook
             .as_ref()
             .map(|h| (h.clone(), Runner::new(Box::new(h.clone()), self.budget)));
+        let options = settings.beauty;
+        match &mut self.beauty {
+            _ if options.is_off() => self.beauty = None,
+            // Validated when set.
+            Some(b) => drop(b.set(options)),
+            None => self.beauty = Beauty::new(options).ok(),
+        }
     }
 
     /// Runs every stage on tick `n`'s `frame`; `false` when a hook dropped it.
     pub(super) fn process(&mut self, frame: &mut I420, n: u64, capture_us: u64) -> bool {
         self.update();
+        if let Some(beauty) = &mut self.beauty {
+            beauty.apply(frame);
+        }
         let Some((hook, runner)) = &mut self.hook else {
             return true;
         };
