@@ -33,28 +33,31 @@ pub(super) struct Installed {
 }
 
 impl Installed {
-    /// Removes `failed` wherever it is still installed and says so on `events`.
+    /// Removes `failed` wherever it is still installed; where it was, if anywhere.
     fn remove_hook(&mut self, failed: &SharedHook) -> Option<Option<Key>> {
-        let at = self
-            .hooks
-            .iter()
-            .find(|(_, h)| Arc::ptr_eq(h, failed))
-            .map(|(k, _)| k.clone())?;
-        self.hooks.remove(&at);
+        let at = remove(&mut self.hooks, failed)?;
         self.version += 1;
         Some(at)
     }
 
     fn remove_renderer(&mut self, failed: &SharedRenderer) -> Option<Option<Key>> {
-        let at = self
-            .renderers
-            .iter()
-            .find(|(_, r)| Arc::ptr_eq(r, failed))
-            .map(|(k, _)| k.clone())?;
-        self.renderers.remove(&at);
+        let at = remove(&mut self.renderers, failed)?;
         self.version += 1;
         Some(at)
     }
+}
+
+/// Takes `failed` out of `map` (the app may have replaced it meanwhile); its key.
+fn remove<T: ?Sized>(
+    map: &mut HashMap<Option<Key>, Arc<T>>,
+    failed: &Arc<T>,
+) -> Option<Option<Key>> {
+    let at = map
+        .iter()
+        .find(|(_, installed)| Arc::ptr_eq(installed, failed))
+        .map(|(k, _)| k.clone())?;
+    map.remove(&at);
+    Some(at)
 }
 
 /// The track's own entry of `map`, else the one for all tracks.
