@@ -46,6 +46,9 @@ pub enum ErrorCode {
     /// A local source stopped by itself (a shared window closed, a display went away); its
     /// track was unpublished.
     SourceEnded,
+    /// No webcam can be used here (none, no permission, or another program holds it); the
+    /// message says which.
+    CameraUnavailable,
 }
 
 impl ErrorCode {
@@ -70,6 +73,7 @@ impl ErrorCode {
             Self::TooManyTracks => "too_many_tracks",
             Self::ScreenUnavailable => "screen_unavailable",
             Self::SourceEnded => "source_ended",
+            Self::CameraUnavailable => "camera_unavailable",
         }
     }
 }

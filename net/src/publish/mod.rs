@@ -41,11 +41,13 @@ mod audio;
 mod chain;
 mod video;
 mod video_chain;
+mod video_source;
 
 pub use audio::{Audio, AudioSender, AudioSource, CUSTOM_AUDIO_FRAMES, CustomAudio};
 pub use chain::VoiceControls;
-pub use video::{Video, VideoSource, screen_error};
+pub use video::Video;
 pub use video_chain::VideoControls;
+pub use video_source::{VideoSource, camera_error, file_error, screen_error, still_error};
 
 /// FEC protection before any subscriber reported its loss.
 const INITIAL_LOSS: u8 = 10;

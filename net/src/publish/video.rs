@@ -1,48 +1,30 @@
-//! The video side of a [`Publisher`](super::Publisher): a source (test pattern, pushed frames,
-//! a screen share), its layers, and the thread that paces, encodes and sends them.
+//! The video side of a [`Publisher`](super::Publisher): a [`VideoSource`], its layers, and the
+//! thread that paces, processes, encodes and sends them.
 //!
-//! Every source can send the low layer (a quarter of the area): the test pattern renders its
-//! own (so its stamp stays readable), any other source is scaled down from the high layer's
-//! picture on the same thread.
+//! Every encoded source can send the low layer (a quarter of the area): the test pattern
+//! renders its own (so its stamp stays readable), any other source is scaled down from the
+//! high layer's picture on the same thread. A forwarded file is sent as it is, high layer only.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use livestage_media::video::screen::{ContentHint, ScreenError, ScreenSource};
-use livestage_media::video::{self, CustomSource, I420, Scaler, TestPattern, scale};
+use livestage_media::video::file::Mode;
+use livestage_media::video::screen::ContentHint;
+use livestage_media::video::{self, FileSource, I420, Scaler, StillSource, TestPattern, scale};
 use livestage_proto::media::{Layer, VideoHeader};
 use livestage_proto::track::{Track, TrackId};
 use livestage_proto::{Error, ErrorCode};
 
 use super::video_chain::{Chain, VideoControls};
-use crate::engine::{Engine, now_us};
-
-/// Where video frames come from.
-pub enum VideoSource {
-    /// The stamped test pattern (frame number and capture time readable after decoding).
-    TestPattern {
-        /// Width in pixels.
-        width: u32,
-        /// Height in pixels.
-        height: u32,
-        /// Add changing texture so the encoder spends its whole bitrate.
-        textured: bool,
-    },
-    /// Frames the app pushes through the [`video::CustomSender`] paired with this source
-    /// (up to 3840x2160); the newest frame is encoded at each tick.
-    Custom(CustomSource),
-    /// A display, window or region of the screen, captured on its own thread. When the window
-    /// closes or the display goes away the track ends
-    /// ([`EventKind::TrackEnded`](crate::engine::EventKind::TrackEnded)).
-    Screen(ScreenSource),
-}
+use super::video_source::{Frames, VideoSource, file_error};
+use crate::engine::Engine;
 
 /// Video publishing settings.
 pub struct Video {
     /// The source.
     pub source: VideoSource,
-    /// Frames per second (1 to 60).
+    /// Frames per second (1 to 60); a camera or a file keeps its own rate.
     pub fps: f32,
     /// Bitrate; by default about 1.5 Mbps at 720p30, scaled by pixels per second (and doubled
     /// for a screen share hinted as [`ContentHint::Detail`], so text stays sharp).
@@ -90,60 +72,6 @@ pub(super) struct Shared {
     pub count: Arc<AtomicU64>,
 }
 
-/// A source's frames.
-enum Frames {
-    Pattern(TestPattern),
-    Custom(CustomSource),
-    Screen(ScreenSource),
-}
-
-impl Frames {
-    fn size(&self) -> (u32, u32) {
-        match self {
-            Frames::Pattern(p) => p.size(),
-            Frames::Custom(c) => c.size(),
-            Frames::Screen(s) => s.size(),
-        }
-    }
-
-    /// The frame for tick `n` and its capture time (none when nothing new was pushed or
-    /// captured).
-    fn next(&mut self, n: u64) -> Option<(I420, u64)> {
-        match self {
-            Frames::Pattern(p) => {
-                let capture_us = now_us();
-                Some((p.frame(n, capture_us), capture_us))
-            }
-            Frames::Custom(c) => c.latest(),
-            Frames::Screen(s) => s.latest(),
-        }
-    }
-
-    /// Why the source ended, once it did (a shared window closed).
-    fn ended(&self) -> Option<Error> {
-        match self {
-            Frames::Screen(s) => s.ended().map(|e| screen_error(&e)),
-            Frames::Pattern(_) | Frames::Custom(_) => None,
-        }
-    }
-}
-
-/// The product error for a screen capture error: `screen_unavailable` when capture cannot
-/// work here, `source_ended` when the shared window or display went away, `invalid_input`
-/// for a target that does not exist.
-pub fn screen_error(e: &ScreenError) -> Error {
-    let code = match e {
-        ScreenError::Unavailable(_) => ErrorCode::ScreenUnavailable,
-        ScreenError::WindowClosed | ScreenError::DisplayGone | ScreenError::Capture(_) => {
-            ErrorCode::SourceEnded
-        }
-        ScreenError::NoSuchWindow(_)
-        | ScreenError::NoSuchDisplay(_)
-        | ScreenError::RegionOutside { .. } => ErrorCode::InvalidInput,
-    };
-    Error::new(code, e.to_string())
-}
-
 /// Where a layer's pictures come from.
 enum Picture {
     /// The source's frame itself (the high layer).
@@ -160,6 +88,52 @@ struct Layered {
     encoder: video::Encoder,
     /// Frames sent, the wire frame number of the next one.
     sent: u64,
+}
+
+/// Where a video thread's frames go.
+struct Out {
+    engine: Arc<Engine>,
+    channel: String,
+    track: TrackId,
+    stream: u32,
+    shared: Shared,
+}
+
+impl Out {
+    fn send(&self, layer: Layer, frame: u64, keyframe: bool, capture_us: u64, data: Vec<u8>) {
+        let header = VideoHeader {
+            media_id: 0,
+            track: self.track,
+            layer,
+            stream: self.stream,
+            frame,
+            keyframe,
+            capture_us,
+        };
+        self.engine.send_video(&self.channel, header, data);
+        self.shared.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn stopped(&self) -> bool {
+        self.shared.stop.load(Ordering::Relaxed)
+    }
+
+    fn end(&self, error: Error) {
+        self.engine.end_track(&self.channel, self.track, error);
+    }
+}
+
+/// What the video thread runs, made on the thread by [`prepare`].
+enum Prepared {
+    /// Frames to process and encode, per layer, at `fps`.
+    Encode {
+        frames: Frames,
+        layered: Vec<Layered>,
+        chain: Chain,
+        fps: f32,
+    },
+    /// A file whose H.264 goes out as it is.
+    Forward(FileSource),
 }
 
 /// Starts the video thread of `video` as track `track`; it stops when `shared.stop` is set,
@@ -181,50 +155,106 @@ pub(super) fn spawn(
             TestPattern::check(w, h)?;
         }
     }
-    let (channel, track) = (channel.to_owned(), video.track.id);
-    let fps = video.fps;
+    let track = video.track.id;
+    let out = Out {
+        engine,
+        channel: channel.to_owned(),
+        track,
+        stream,
+        shared,
+    };
     let thread = std::thread::Builder::new()
         .name(format!("livestage-video-{track}"))
-        .spawn(move || {
-            let (mut frames, mut layered, mut chain) = match prepare(video) {
-                Ok(prepared) => prepared,
-                Err(e) => {
-                    let error = Error::new(
-                        ErrorCode::InvalidInput,
-                        format!("cannot start the video: {e:#}"),
-                    );
-                    engine.end_track(&channel, track, error);
-                    return Err(e);
-                }
-            };
-            let period = Duration::from_secs_f32(1.0 / fps);
-            let start = Instant::now();
-            for n in 0u64.. {
-                if shared.stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                if let Some(error) = frames.ended() {
-                    engine.end_track(&channel, track, error);
-                    break;
-                }
-                if let Some((mut frame, capture_us)) = frames.next(n)
-                    && chain.process(&mut frame, n, capture_us)
-                {
-                    for l in &mut layered {
-                        send_layer(
-                            &engine, &channel, track, stream, &shared, l, &frame, n, capture_us,
-                        )?;
-                    }
-                }
-                sleep_until(start + period * (n as u32 + 1));
+        .spawn(move || match prepare(video) {
+            Ok(Prepared::Encode {
+                frames,
+                layered,
+                chain,
+                fps,
+            }) => encode(&out, frames, layered, chain, fps),
+            Ok(Prepared::Forward(file)) => {
+                forward(&out, file);
+                Ok(())
             }
-            Ok(())
+            Err(e) => {
+                let message = format!("cannot start the video: {e:#}");
+                out.end(Error::new(ErrorCode::InvalidInput, message));
+                Err(e)
+            }
         })?;
     Ok(thread)
 }
 
-/// The source's frames, one encoder per layer, and the processing chain of `video`.
-fn prepare(video: Video) -> anyhow::Result<(Frames, Vec<Layered>, Chain)> {
+/// Paces the source at `fps`: each tick takes its newest frame, processes it and encodes and
+/// sends each layer, until stopped or the source ends.
+fn encode(
+    out: &Out,
+    mut frames: Frames,
+    mut layered: Vec<Layered>,
+    mut chain: Chain,
+    fps: f32,
+) -> anyhow::Result<()> {
+    let period = Duration::from_secs_f32(1.0 / fps);
+    let start = Instant::now();
+    for n in 0u64.. {
+        if out.stopped() {
+            break;
+        }
+        match frames.next(n) {
+            Some((mut frame, capture_us)) => {
+                if chain.process(&mut frame, n, capture_us) {
+                    for l in &mut layered {
+                        send_layer(out, l, &frame, n, capture_us)?;
+                    }
+                }
+            }
+            // Only once nothing is left to take, so a file's last frames still go out.
+            None => {
+                if let Some(error) = frames.ended() {
+                    out.end(error);
+                    break;
+                }
+            }
+        }
+        sleep_until(start + period * (n as u32 + 1));
+    }
+    Ok(())
+}
+
+/// Sends a forwarded file's access units as they fall due, as the high layer, until stopped
+/// or the file ends. Keyframe requests cannot be honoured without an encoder: the file's next
+/// keyframe serves them.
+fn forward(out: &Out, mut file: FileSource) {
+    let mut sent = 0;
+    while !out.stopped() {
+        for requested in out.shared.keyframe.iter() {
+            requested.store(false, Ordering::Relaxed);
+        }
+        match file.next_encoded_timeout(Duration::from_millis(20)) {
+            Some(access) => {
+                out.send(
+                    Layer::High,
+                    sent,
+                    access.keyframe,
+                    access.capture_us,
+                    access.data,
+                );
+                sent += 1;
+            }
+            None => {
+                if let Some(error) = file.ended() {
+                    out.end(file_error(&error));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The source's frames, one encoder per layer, and the processing chain of `video`; or a
+/// file to forward.
+fn prepare(video: Video) -> anyhow::Result<Prepared> {
+    let processes = video.controls.processes();
     let (frames, hint, low) = match video.source {
         VideoSource::TestPattern {
             width,
@@ -247,7 +277,27 @@ fn prepare(video: Video) -> anyhow::Result<(Frames, Vec<Layered>, Chain)> {
             let hint = s.hint();
             (Frames::Screen(s), Some(hint), None)
         }
+        VideoSource::Camera(c) => (Frames::Camera(c), None, None),
+        VideoSource::Still(picture) => (
+            Frames::Still(StillSource::new(picture, video.fps)),
+            None,
+            None,
+        ),
+        VideoSource::File {
+            demuxer,
+            mut options,
+        } => {
+            if options.mode == Mode::Auto && processes {
+                options.mode = Mode::Decode;
+            }
+            let file = FileSource::new(demuxer, options)?;
+            if file.mode() == Mode::Forward {
+                return Ok(Prepared::Forward(file));
+            }
+            (Frames::File(file), None, None)
+        }
     };
+    let fps = frames.own_fps().unwrap_or(video.fps).clamp(1.0, 60.0);
     let (w, h) = frames.size();
     let low = match low {
         Some(pattern) => Some(pattern),
@@ -257,7 +307,6 @@ fn prepare(video: Video) -> anyhow::Result<(Frames, Vec<Layered>, Chain)> {
         }
         None => None,
     };
-    let fps = video.fps;
     let mut layers = vec![(Layer::High, Picture::Source, (w, h))];
     if let Some(low) = low {
         let size = match &low {
@@ -289,23 +338,23 @@ fn prepare(video: Video) -> anyhow::Result<(Frames, Vec<Layered>, Chain)> {
         });
     }
     let chain = Chain::new(video.controls, fps);
-    Ok((frames, layered, chain))
+    Ok(Prepared::Encode {
+        frames,
+        layered,
+        chain,
+        fps,
+    })
 }
 
 /// Encodes and sends one layer's picture of tick `n`.
-#[allow(clippy::too_many_arguments)]
 fn send_layer(
-    engine: &Engine,
-    channel: &str,
-    track: TrackId,
-    stream: u32,
-    shared: &Shared,
+    out: &Out,
     l: &mut Layered,
     frame: &I420,
     n: u64,
     capture_us: u64,
 ) -> anyhow::Result<()> {
-    if shared.keyframe[l.layer as usize].swap(false, Ordering::Relaxed) {
+    if out.shared.keyframe[l.layer as usize].swap(false, Ordering::Relaxed) {
         l.encoder.request_keyframe();
     }
     let own;
@@ -324,18 +373,8 @@ fn send_layer(
         // Wire frame numbers count frames sent, with no gaps when the encoder's rate control
         // skips one (the receiver's reordering would otherwise wait for a frame that never
         // comes).
-        let header = VideoHeader {
-            media_id: 0,
-            track,
-            layer: l.layer,
-            stream,
-            frame: l.sent,
-            keyframe: encoded.keyframe,
-            capture_us,
-        };
-        engine.send_video(channel, header, encoded.data);
+        out.send(l.layer, l.sent, encoded.keyframe, capture_us, encoded.data);
         l.sent += 1;
-        shared.count.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
 }
