@@ -133,7 +133,7 @@ enum Prepared {
         fps: f32,
     },
     /// A file whose H.264 goes out as it is.
-    Forward(FileSource),
+    Forward(Box<FileSource>),
 }
 
 /// Starts the video thread of `video` as track `track`; it stops when `shared.stop` is set,
@@ -173,7 +173,7 @@ pub(super) fn spawn(
                 fps,
             }) => encode(&out, frames, layered, chain, fps),
             Ok(Prepared::Forward(file)) => {
-                forward(&out, file);
+                forward(&out, *file);
                 Ok(())
             }
             Err(e) => {
@@ -292,7 +292,7 @@ fn prepare(video: Video) -> anyhow::Result<Prepared> {
             }
             let file = FileSource::new(demuxer, options)?;
             if file.mode() == Mode::Forward {
-                return Ok(Prepared::Forward(file));
+                return Ok(Prepared::Forward(Box::new(file)));
             }
             (Frames::File(file), None, None)
         }
