@@ -124,6 +124,10 @@ impl Out {
 }
 
 /// What the video thread runs, made on the thread by [`prepare`].
+#[allow(
+    clippy::large_enum_variant,
+    reason = "made once per video thread, never copied"
+)]
 enum Prepared {
     /// Frames to process and encode, per layer, at `fps`.
     Encode {
@@ -133,7 +137,7 @@ enum Prepared {
         fps: f32,
     },
     /// A file whose H.264 goes out as it is.
-    Forward(Box<FileSource>),
+    Forward(FileSource),
 }
 
 /// Starts the video thread of `video` as track `track`; it stops when `shared.stop` is set,
@@ -173,7 +177,7 @@ pub(super) fn spawn(
                 fps,
             }) => encode(&out, frames, layered, chain, fps),
             Ok(Prepared::Forward(file)) => {
-                forward(&out, *file);
+                forward(&out, file);
                 Ok(())
             }
             Err(e) => {
@@ -292,7 +296,7 @@ fn prepare(video: Video) -> anyhow::Result<Prepared> {
             }
             let file = FileSource::new(demuxer, options)?;
             if file.mode() == Mode::Forward {
-                return Ok(Prepared::Forward(Box::new(file)));
+                return Ok(Prepared::Forward(file));
             }
             (Frames::File(file), None, None)
         }
