@@ -6,12 +6,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use livestage_media::video::beauty;
 use livestage_net::engine::{ConnectionState, EventKind};
+use livestage_net::publish::VideoControls;
 use livestage_net::{Engine, JoinOptions};
 use livestage_proto::client::RosterChange;
 use livestage_proto::media::Layer;
@@ -20,11 +23,11 @@ use livestage_proto::wire::{Event, Participant, Request, Role};
 use livestage_proto::{Error, ErrorCode};
 use serde::Serialize;
 
-use super::bot_media::{
-    AudioReport, Publish, Publisher, Publishers, Verifier, VideoReport, by_track, write_snapshots,
-};
+use super::bot_media::{AudioReport, Publishers, Verifier, VideoReport, by_track, write_snapshots};
 use super::bot_moderate::{self, Moderation, Outcome, Planned, Requests};
 use super::bot_music::{Music, MusicArgs, MusicReport};
+use super::bot_publish::Publish;
+use livestage_net::publish::Publisher;
 
 /// Flags of `livestage bot`.
 #[derive(clap::Args)]
@@ -63,11 +66,18 @@ pub struct Args {
     #[arg(long)]
     report: Option<PathBuf>,
     /// Publish media: `video=testpattern:1280x720@30,screen=display,audio=tone:440`, where
-    /// `screen=` shares `display` (the first), `display:ID`, `window:ID` or `region:X,Y,W,H` of
-    /// the first display, optionally `@FPS` (see `livestage screens`). Tried in any role: as
-    /// audience the server refuses it (`not_permitted`).
+    /// `video=` is `testpattern:WxH[@FPS]`, `textured:WxH[@FPS]`, `image:PATH[@FPS]` (a PNG or
+    /// JPEG up to 4K, 5 fps by default), `file:PATH[@loop]` (MP4/MKV with H.264, forwarded
+    /// without re-encoding when it has no B-frames) or `camera[:N][@WxH[@FPS]]` (a webcam,
+    /// `/dev/videoN`), and `screen=` shares `display` (the first), `display:ID`, `window:ID` or
+    /// `region:X,Y,W,H` of the first display, optionally `@FPS` (see `livestage screens`).
+    /// Tried in any role: as audience the server refuses it (`not_permitted`).
     #[arg(long)]
     publish: Option<String>,
+    /// Beauty on the published video, each 0.0 to 1.0:
+    /// `smooth=S,lighten=L,redness=R,sharpen=P[,contrast=low|normal|high]`.
+    #[arg(long, value_name = "EFFECT=STRENGTH,...")]
+    beauty: Option<String>,
     /// When leaving, write the last picture of each video track received as
     /// `DIR/<user>-<source>.png` (what this viewer saw).
     #[arg(long, value_name = "DIR")]
@@ -227,6 +237,8 @@ struct Setup {
     pem: Vec<u8>,
     claims: Claims,
     publish: Option<Publish>,
+    /// Processing of the published video (beauty).
+    video: VideoControls,
     moderate: Vec<Planned>,
     music: Music,
 }
@@ -237,6 +249,13 @@ impl Setup {
         let claims = token::peek(&args.token).map_err(ErrorReport::from)?;
         let publish = args.publish.as_deref().map(Publish::parse).transpose();
         let publish = publish.context("--publish").map_err(invalid)?;
+        let video = VideoControls::default();
+        if let Some(beauty) = &args.beauty {
+            let options = beauty::Options::from_str(beauty)
+                .and_then(|options| video.set_beauty(options))
+                .context("--beauty");
+            options.map_err(invalid)?;
+        }
         let moderate = args
             .moderate
             .as_deref()
@@ -252,6 +271,7 @@ impl Setup {
             pem,
             claims,
             publish,
+            video,
             moderate,
             music,
         })
@@ -421,7 +441,8 @@ impl<'a> Live<'a> {
         {
             let music = &self.setup.music;
             let voice = Some((music.mix.publish_tap(), music.controls.clone()));
-            match spec.start(self.engine.clone(), channel, args.dual, voice) {
+            let controls = &self.setup.video;
+            match spec.start(self.engine.clone(), channel, args.dual, voice, controls) {
                 Ok(p) => {
                     self.publishers = p;
                     if let Err(e) = music.start() {

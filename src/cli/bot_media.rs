@@ -1,7 +1,6 @@
-//! The bot's media: publishing a stamped test pattern, a screen share and a tone, and
-//! verifying what arrives per publisher track (frame order, glass-to-glass latency from the
-//! burned-in capture stamp, tone frequency), keeping each video track's last picture for
-//! `--snapshot`.
+//! The bot's received media: verifying what arrives per publisher track (frame order,
+//! glass-to-glass latency from the burned-in capture stamp, tone frequency), keeping each video
+//! track's last picture for `--snapshot`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -9,88 +8,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use livestage_media::audio::{self, dominant_frequency};
-use livestage_media::video::screen::{ScreenSource, Share};
 use livestage_media::video::{self, I420, read_stamp};
+pub use livestage_net::engine::now_us;
 use livestage_net::{Engine, MediaEvent, MediaKind};
 use livestage_proto::media::Layer;
-use livestage_proto::track::{Track, TrackId};
-use livestage_proto::wire::Request;
+use livestage_proto::track::TrackId;
+use livestage_proto::wire::{Participant, Request};
 use serde::Serialize;
 
 use super::bot_moderate::Requests;
 
-use livestage_media::audio::MixTap;
-pub use livestage_net::engine::now_us;
-pub use livestage_net::publish::Publisher;
-use livestage_net::publish::{Audio, AudioSource, Video, VideoSource, VoiceControls, screen_error};
-use livestage_proto::wire::Participant;
-
-/// What `--publish` asked for.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Publish {
-    /// Test pattern width, height and frame rate.
-    pub video: Option<(u32, u32, f32)>,
-    /// Add changing texture so the encoder uses its whole bitrate.
-    pub textured: bool,
-    /// Tone frequency in Hz.
-    pub audio: Option<f32>,
-    /// A screen share beside the camera.
-    pub screen: Option<Share>,
-}
-
-/// The parts of a spec: `kind=source` items separated by commas, where a source may hold
-/// commas itself (`region:X,Y,W,H`).
-fn spec_parts(spec: &str) -> Vec<String> {
-    let mut parts: Vec<String> = Vec::new();
-    for piece in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match parts.last_mut() {
-            Some(last) if !piece.contains('=') => {
-                last.push(',');
-                last.push_str(piece);
-            }
-            _ => parts.push(piece.to_owned()),
-        }
-    }
-    parts
-}
-
-impl Publish {
-    /// Parses `video=testpattern:1280x720@30,screen=window:0x1e00004@15,audio=tone:440`;
-    /// `video=textured:...` is the test pattern with changing texture, which costs its full
-    /// bitrate like game footage.
-    pub fn parse(spec: &str) -> anyhow::Result<Self> {
-        let mut out = Publish::default();
-        for part in spec_parts(spec) {
-            let part = part.as_str();
-            let (kind, source) = part
-                .split_once('=')
-                .context("expected kind=source, e.g. video=testpattern:1280x720@30")?;
-            match (kind, source.split_once(':')) {
-                ("video", Some((source @ ("testpattern" | "textured"), geometry))) => {
-                    out.textured = source == "textured";
-                    let (size, fps) = geometry.split_once('@').unwrap_or((geometry, "30"));
-                    let (w, h) = size.split_once('x').context("video size is WIDTHxHEIGHT")?;
-                    out.video = Some((w.parse()?, h.parse()?, fps.parse()?));
-                }
-                ("audio", Some(("tone", hz))) => out.audio = Some(hz.parse()?),
-                ("screen", _) => {
-                    out.screen = Some(source.parse::<Share>().map_err(anyhow::Error::msg)?);
-                }
-                _ => bail!(
-                    "unknown media source {part:?}; use video=testpattern:WxH@FPS, video=textured:WxH@FPS, screen=display|display:ID|window:ID|region:X,Y,W,H[@FPS] or audio=tone:HZ"
-                ),
-            }
-        }
-        Ok(out)
-    }
-}
-
 /// What arrived from one publisher's video.
 #[derive(Serialize, Default, Clone)]
 pub struct VideoReport {
-    /// Frames decoded with a readable stamp.
+    /// Frames decoded (stamped or not).
     pub frames: u64,
     /// Glass-to-glass latency: capture stamp to decoded frame.
     pub latency_ms: Percentiles,
@@ -98,7 +31,8 @@ pub struct VideoReport {
     pub first_frame_ms: Option<u64>,
     /// Frames the decoder refused.
     pub decode_errors: u64,
-    /// Decoded frame numbers only ever increased.
+    /// Decoded frame numbers only ever increased: the stamp's number, or the wire's for a
+    /// picture without a stamp (a screen share, a still, a file).
     pub in_order: bool,
     /// Frame numbers skipped (dropped or late).
     pub skipped: u64,
@@ -283,26 +217,27 @@ fn on_media(
                 Ok(Some(frame)) => {
                     let stamp = read_stamp(&frame);
                     v.picture = Some(frame);
-                    let Some(stamp) = stamp else {
-                        // A picture without a stamp (a screen share): counted, not timed.
-                        v.report.frames += 1;
-                        v.report
-                            .first_frame_ms
-                            .get_or_insert(joined.elapsed().as_millis() as u64);
-                        return None;
-                    };
-                    let latency_ms = now_us().saturating_sub(stamp.capture_us) as f64 / 1000.0;
-                    v.latencies.push(latency_ms);
                     v.report.frames += 1;
                     v.report
                         .first_frame_ms
                         .get_or_insert(joined.elapsed().as_millis() as u64);
+                    // A picture without a stamp (a screen share, a file) is not timed, and its
+                    // order is the wire's frame numbers.
+                    let number = match stamp {
+                        Some(stamp) => {
+                            let latency_ms =
+                                now_us().saturating_sub(stamp.capture_us) as f64 / 1000.0;
+                            v.latencies.push(latency_ms);
+                            stamp.frame_number
+                        }
+                        None => header.frame,
+                    };
                     match v.last {
-                        Some(last) if stamp.frame_number <= last => v.report.in_order = false,
-                        Some(last) => v.report.skipped += stamp.frame_number - last - 1,
+                        Some(last) if number <= last => v.report.in_order = false,
+                        Some(last) => v.report.skipped += number - last - 1,
                         None => v.report.in_order = true,
                     }
-                    v.last = Some(stamp.frame_number.max(v.last.unwrap_or(0)));
+                    v.last = Some(number.max(v.last.unwrap_or(0)));
                 }
                 Ok(None) => {}
                 Err(_) => {
@@ -363,60 +298,6 @@ fn report_loss(requests: &Requests, audios: &mut HashMap<TrackKey, AudioState>) 
             requests.send(Request::ReportLoss { media_id, percent });
         }
         a.reported = (got, lost);
-    }
-}
-
-impl Publish {
-    /// Starts publishing what was asked (with a low layer when `dual`): the camera and the
-    /// voice as one publisher, the screen share as another, each its own track.
-    pub fn start(
-        &self,
-        engine: Arc<Engine>,
-        channel: &str,
-        dual: bool,
-        voice: Option<(MixTap, VoiceControls)>,
-    ) -> anyhow::Result<Vec<Publisher>> {
-        let mut publishers = Vec::new();
-        let video = self.video.map(|(width, height, fps)| {
-            let source = VideoSource::TestPattern {
-                width,
-                height,
-                textured: self.textured,
-            };
-            Video {
-                dual,
-                ..Video::new(source, fps)
-            }
-        });
-        if video.is_some() || self.audio.is_some() {
-            let audio = self.audio.map(|hz| {
-                let mut audio = Audio::new(AudioSource::Tone(hz));
-                if let Some((mix, controls)) = voice {
-                    audio.mix = Some(mix);
-                    audio.controls = controls;
-                }
-                audio
-            });
-            publishers.push(Publisher::start_with(
-                engine.clone(),
-                channel,
-                video,
-                audio,
-            )?);
-        }
-        if let Some(share) = self.screen {
-            let target = share.resolve().map_err(|e| screen_error(&e))?;
-            let options = share.options();
-            let fps = options.fps;
-            let source = ScreenSource::new(target, options).map_err(|e| screen_error(&e))?;
-            let video = Video {
-                dual,
-                ..Video::new(VideoSource::Screen(source), fps)
-            }
-            .as_track(Track::screen());
-            publishers.push(Publisher::start(engine, channel, Some(video), None)?);
-        }
-        Ok(publishers)
     }
 }
 
@@ -484,62 +365,4 @@ pub fn write_snapshots(
         written.push(path);
     }
     Ok(written)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Publish, Share};
-    use livestage_media::video::screen::Target;
-
-    #[test]
-    fn parses_publish_specs() {
-        let p = Publish::parse("video=testpattern:1280x720@30,audio=tone:440").expect("valid");
-        assert_eq!(
-            p,
-            Publish {
-                video: Some((1280, 720, 30.0)),
-                textured: false,
-                audio: Some(440.0),
-                screen: None,
-            }
-        );
-        let p = Publish::parse(
-            "video=testpattern:640x360@30,screen=region:10,20,300,200@30,audio=tone:440",
-        )
-        .expect("valid");
-        assert_eq!(
-            p.screen,
-            Some(Share {
-                target: Some(Target::Region {
-                    x: 10,
-                    y: 20,
-                    width: 300,
-                    height: 200
-                }),
-                fps: Some(30.0)
-            })
-        );
-        assert_eq!(p.audio, Some(440.0));
-        let window = Publish::parse("screen=window:0x1e00004").expect("valid");
-        assert_eq!(
-            window.screen.map(|s| s.target),
-            Some(Some(Target::Window(0x1e0_0004)))
-        );
-        assert_eq!(
-            Publish::parse("screen=display").expect("valid").screen,
-            Some(Share {
-                target: None,
-                fps: None
-            })
-        );
-        assert!(Publish::parse("screen=region:1,2,3").is_err());
-        assert!(Publish::parse("screen=monitor").is_err());
-        assert!(
-            Publish::parse("video=textured:640x360@15")
-                .expect("valid")
-                .textured
-        );
-        assert!(Publish::parse("video=camera").is_err());
-        assert!(Publish::parse("video=testpattern:axb").is_err());
-    }
 }

@@ -440,7 +440,8 @@ fn fan_out(
     subscribers: usize,
     media: &crossbeam_channel::Receiver<livestage_net::MediaEvent>,
 ) -> anyhow::Result<FanOut> {
-    use super::bot_media::{Publish, now_us};
+    use super::bot_media::now_us;
+    use super::bot_publish::Publish;
 
     let publish = Publish::parse(&format!("video={spec}"))?;
     let host = Arc::new(livestage_net::Engine::new()?);
@@ -473,7 +474,13 @@ fn fan_out(
     let started = Instant::now();
     // One publisher: the test pattern (a load publishes no screen share).
     let publisher = publish
-        .start(host.clone(), &args.channel, false, None)?
+        .start(
+            host.clone(),
+            &args.channel,
+            false,
+            None,
+            &Default::default(),
+        )?
         .pop()
         .context("--video gives a test pattern to publish")?;
     let (mut received, mut late, mut bytes) = (0u64, 0u64, 0u64);

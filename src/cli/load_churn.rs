@@ -22,7 +22,7 @@ use serde::Serialize;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::bot_media::Publish;
+use super::bot_publish::Publish;
 use super::load::{Args, ChildServer, client_sockets, print_report, rss_kib, start_child_server};
 
 /// What one churning connection does between joining and going.
@@ -169,7 +169,13 @@ pub fn run(args: &Args, secs: f64, churners: usize, viewers: usize) -> anyhow::R
         });
     }
     let publisher = Publish::parse("video=testpattern:320x180@15")?
-        .start(host.clone(), &args.channel, false, None)?
+        .start(
+            host.clone(),
+            &args.channel,
+            false,
+            None,
+            &Default::default(),
+        )?
         .pop()
         .context("a test pattern publisher")?;
 

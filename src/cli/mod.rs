@@ -4,6 +4,7 @@ pub mod bot;
 pub mod bot_media;
 pub mod bot_moderate;
 pub mod bot_music;
+pub mod bot_publish;
 pub mod demo;
 pub mod load;
 pub mod load_churn;
