@@ -1,6 +1,7 @@
 //! Webcam frames into I420, and the camera source on recorded frames: a test pattern expressed
 //! as YUYV, NV12 and MJPEG (4:2:2, as webcams send it) comes out close to the original with its
-//! stamp readable; padded rows and odd sizes are handled; bad data is an error, never a panic;
+//! stamp readable; padded rows and odd sizes are handled; bad data (cut, garbage, 400 damaged
+//! JPEGs, also as stills) is an error or a smeared picture, never a panic;
 //! a replayed recording goes through the same thread and slot as a camera; without a camera
 //! every call says so clearly.
 #![allow(clippy::unwrap_used)]
@@ -457,4 +458,47 @@ fn without_a_camera_opening_is_unavailable() {
             "opening {device:?} gives the listing's reason"
         );
     }
+}
+
+/// Xorshift: the same damage on every run.
+fn next(seed: &mut u32) -> u32 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 17;
+    *seed ^= *seed << 5;
+    *seed
+}
+
+#[test]
+fn damaged_jpegs_never_panic_as_camera_frames_or_stills() {
+    let jpeg = to_mjpeg(&pattern(WIDTH, HEIGHT, 1), 80);
+    let mut frame = I420::new(WIDTH, HEIGHT).unwrap();
+    let mut converter = Converter::new();
+    let mut seed = 0x2545_f491_u32;
+    let mut decoded = 0;
+    for round in 0..400 {
+        let mut damaged = jpeg.clone();
+        // A few bytes overwritten anywhere (headers, tables, entropy data), sometimes cut.
+        for _ in 0..1 + round % 6 {
+            let at = next(&mut seed) as usize % damaged.len();
+            damaged[at] = (next(&mut seed) >> 24) as u8;
+        }
+        if round % 5 == 0 {
+            damaged.truncate(next(&mut seed) as usize % damaged.len());
+        }
+        if converter
+            .convert(Format::Mjpeg, &damaged, WIDTH, HEIGHT, 0, &mut frame)
+            .is_ok()
+        {
+            decoded += 1;
+        }
+        let _ = livestage_media::video::still::decode(&damaged, (WIDTH, HEIGHT));
+    }
+    // Damage in the entropy data still decodes (a smeared picture), so some do.
+    assert!(decoded > 0, "no damaged frame decoded at all");
+    // The converter is still good after all of that.
+    let good = to_mjpeg(&pattern(WIDTH, HEIGHT, 2), 80);
+    converter
+        .convert(Format::Mjpeg, &good, WIDTH, HEIGHT, 0, &mut frame)
+        .unwrap();
+    assert_eq!(read_stamp(&frame).unwrap().frame_number, 2);
 }
