@@ -27,6 +27,8 @@ enum Command {
     Proxy(cli::proxy::Args),
     /// List the displays and windows a screen share can take.
     Screens(cli::screens::Args),
+    /// List the webcams a bot can publish (`--publish video=camera:N`).
+    Cameras(cli::cameras::Args),
     /// An embedded server with a few bots, narrating what happens.
     Demo(cli::demo::Args),
     /// Write raw stamped I420 test-pattern frames to stdout in real time (for measuring other
@@ -52,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Load(a) => cli::load::run(a),
         Command::Proxy(a) => cli::proxy::run(a),
         Command::Screens(a) => cli::screens::run(a),
+        Command::Cameras(a) => cli::cameras::run(a),
         Command::Demo(a) => cli::demo::run(a),
         Command::Pattern(a) => cli::pattern::pattern(a),
         Command::Stamps(a) => cli::pattern::stamps(a),

@@ -258,5 +258,9 @@ fn bad_sources_and_beauty_values_are_clear_errors() {
         );
         assert!(!ok, "{r}");
         assert_eq!(r["error"]["code"], "camera_unavailable", "{r}");
+        let listed = Command::new(BIN).arg("cameras").output().unwrap();
+        assert_eq!(listed.status.code(), Some(1));
+        let said = String::from_utf8_lossy(&listed.stderr);
+        assert!(said.contains("camera_unavailable: "), "{said}");
     }
 }
