@@ -51,6 +51,12 @@
 //! }
 //! ```
 //!
+//! What a channel publishes comes from a [`LocalVideo`]: the test pattern, frames the game
+//! pushes, a Bevy camera's view, the screen, a webcam ([`webcam::devices`] lists them), a
+//! picture or a video file ([`file::Mode`]: forwarded as it is or decoded); the last three open
+//! on a thread of their own ([`OpeningVideo`]), so the frame never waits for them. [`Beauty`]
+//! on the channel entity smooths, lightens, reddens and sharpens what it publishes.
+//!
 //! Systems run in [`LivestageSystems`]: `Receive` then `Upload` in `PreUpdate` (so `Update`
 //! sees this frame's state), `Capture` then `Send` in `PostUpdate`. None of them waits on the
 //! network: the engine runs on its own threads and hands over what already arrived.
@@ -85,9 +91,11 @@ pub use events::{
     ConnectionChanged, DataReceived, HandChanged, Joined, Left, LivestageError, RoleChanged,
     TokenExpiring,
 };
+pub use livestage_media::video::camera as webcam;
 pub use livestage_media::video::screen::{
     self, ContentHint, Rect as ScreenRect, Target as ScreenTarget,
 };
+pub use livestage_media::video::{beauty, file};
 pub use livestage_net::engine::ConnectionState;
 pub use livestage_net::playout::Placement;
 pub use livestage_proto::error::{Error, ErrorCode};
@@ -96,8 +104,8 @@ pub use livestage_proto::wire::{Action, Role};
 pub use offscreen::{HIDDEN_GRACE, ShownBy, ShowsVideo, VideoPaused};
 pub use plugin::{LivestagePlugin, LivestageSystems, Server};
 pub use publish::{
-    CustomVideo, LocalAudio, LocalPreview, LocalVideo, Publish, PushFrame, StopScreenShare,
-    Unpublish,
+    Beauty, CustomVideo, LocalAudio, LocalPreview, LocalVideo, OpeningVideo, Publish, PushFrame,
+    StopScreenShare, Unpublish,
 };
 pub use requests::{Join, Leave, Moderate, RaiseHand, RenewToken, SendData, SetRole, Subscribe};
 pub use track::{Track, TrackMuted, TrackOf, TrackSource, Tracks, track_of};
@@ -108,16 +116,17 @@ pub use voice::{SpatialVoice, VoiceListener, VoiceVolume};
 /// Everything a game usually needs.
 pub mod prelude {
     pub use crate::{
-        Action, Audience, AudienceCount, AudioHookRemoved, AudioLevel, AudioRequestFailed,
+        Action, Audience, AudienceCount, AudioHookRemoved, AudioLevel, AudioRequestFailed, Beauty,
         ChangeVoice, Channel, Connected, Connecting, CustomVideo, DataReceived, Disconnected,
         EffectFinished, Error, ErrorCode, HandChanged, HandRaised, Host, Join, Joined, Layer,
         Leave, Left, Livestage, LivestageError, LivestagePlugin, LivestageSystems, LocalAudio,
         LocalParticipant, LocalPreview, LocalVideo, LocalVideoHook, MediaStats, Moderate,
-        Moderator, MusicChanged, MusicControl, MusicStatus, NetworkQuality, Participant,
-        ParticipantOf, Participants, PlayEffect, PlayMusic, PreloadEffect, Publish, PushFrame,
-        RaiseHand, RemoteVideo, RemoteVideoHook, Role, RoleChanged, ScreenTarget, SendData,
-        SetRole, SetVoiceProcessing, ShowsVideo, SpatialVoice, Speaking, StopEffect,
+        Moderator, MusicChanged, MusicControl, MusicStatus, NetworkQuality, OpeningVideo,
+        Participant, ParticipantOf, Participants, PlayEffect, PlayMusic, PreloadEffect, Publish,
+        PushFrame, RaiseHand, RemoteVideo, RemoteVideoHook, Role, RoleChanged, ScreenTarget,
+        SendData, SetRole, SetVoiceProcessing, ShowsVideo, SpatialVoice, Speaking, StopEffect,
         StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks, Unpublish,
-        VideoHookRemoved, VideoRenderer, VideoUpload, VoiceListener, VoiceVolume, grants,
+        VideoHookRemoved, VideoRenderer, VideoUpload, VoiceListener, VoiceVolume, beauty, file,
+        grants,
     };
 }

@@ -103,13 +103,13 @@ impl LivestagePlugin {
 #[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LivestageSystems {
     /// Engine events become entities, components, messages and observer events; statistics
-    /// are refreshed.
+    /// are refreshed; video sources opened in the background start publishing.
     Receive,
     /// New remote pictures are written into their textures.
     Upload,
     /// Local sources are sampled (previews, game frames).
     Capture,
-    /// Settings the game changed this frame (voice volume) go to the engine.
+    /// Settings the game changed this frame (voice volume, beauty) go to the engine.
     Send,
 }
 
@@ -166,6 +166,7 @@ impl Plugin for LivestagePlugin {
                         stats::refresh,
                         audio::report,
                         video_hooks::report_local,
+                        publish::start_opened,
                     )
                         .chain()
                         .in_set(LivestageSystems::Receive),
@@ -181,7 +182,12 @@ impl Plugin for LivestagePlugin {
                         publish::end_readbacks,
                     )
                         .in_set(LivestageSystems::Capture),
-                    (voice::apply_volume, voice::place_voices).in_set(LivestageSystems::Send),
+                    (
+                        voice::apply_volume,
+                        voice::place_voices,
+                        publish::apply_beauty,
+                    )
+                        .in_set(LivestageSystems::Send),
                     (offscreen::pause_hidden, offscreen::resume_unshown)
                         .in_set(LivestageSystems::Send)
                         .after(VisibilitySystems::CheckVisibility),
@@ -199,6 +205,7 @@ impl Plugin for LivestagePlugin {
             .add_observer(publish::unpublish)
             .add_observer(publish::stop_screen_share)
             .add_observer(publish::push_frame)
+            .add_observer(publish::turn_beauty_off)
             .add_observer(audio::play_music)
             .add_observer(audio::music_control)
             .add_observer(audio::preload_effect)

@@ -22,6 +22,7 @@ use crate::events::{
     ConnectionChanged, DataReceived, HandChanged, Joined, Left, LivestageError, RoleChanged,
     TokenExpiring,
 };
+use crate::publish::OpeningVideo;
 use crate::track;
 
 /// Participant entities by channel entity and user id, and by channel and media id.
@@ -112,7 +113,10 @@ fn apply(world: &mut World, channel: Entity, kind: EventKind) {
                 },
             );
             if state == ConnectionState::Disconnected {
-                world.entity_mut(channel).despawn_related::<Participants>();
+                world
+                    .entity_mut(channel)
+                    .despawn_related::<Participants>()
+                    .remove::<OpeningVideo>();
                 world.resource_mut::<Directory>().forget_channel(channel);
                 let mut client = world.resource_mut::<Livestage>();
                 let publishers = [
