@@ -3,6 +3,8 @@
 //!
 //! - The viewer sees the picture as sent; with beauty's lightening at 1 the skin-toned
 //!   picture's luma rises on the viewer's screen, and with beauty off (null) it comes back.
+//! - A video file (made by ffmpeg) forwarded once reaches the viewer, then ends its track with
+//!   a `track_ended` event (`source_ended`).
 //! - Beauty out of range is refused, naming the value, and changes nothing.
 //! - Without a webcam (CI), listing and publishing cameras give `LIVESTAGE_ERR_UNAVAILABLE`
 //!   (`camera_unavailable`) with the reason; a missing picture or video file is
@@ -14,6 +16,7 @@ mod common;
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::ptr::{null, null_mut};
 use std::time::{Duration, Instant};
 
@@ -172,6 +175,68 @@ fn a_published_picture_reaches_the_viewer_and_lightening_raises_its_luma() {
     // SAFETY: a literal C string.
     let again = unsafe { livestage_video_unpublish(host, c"show".as_ptr()) };
     assert_eq!(again, LIVESTAGE_ERR_NOT_PUBLISHING);
+    assert_eq!(livestage_engine_free(viewer), 0);
+    assert_eq!(livestage_engine_free(host), 0);
+}
+
+/// A 2 s 320x240 H.264 MP4 at 30 fps without B-frames (forwardable), made by ffmpeg.
+fn clip() -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ffi_video_sources/clip.mp4");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=30",
+        ])
+        .args(["-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .args(["-profile:v", "baseline", "-g", "15", "-bf", "0"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg (./dev setup installs it; CI has it)");
+    assert!(status.success(), "ffmpeg made no clip");
+    path
+}
+
+#[test]
+fn a_file_played_once_reaches_the_viewer_and_then_ends_its_track() {
+    let path = c_path(&clip());
+    let server = Embedded::start(Config::default()).unwrap();
+    let host = join_engine(&server, "cam", HOST, LIVESTAGE_ROLE_HOST, 2).0;
+    let viewer = join_engine(&server, "viewer", "join", LIVESTAGE_ROLE_AUDIENCE, 2).0;
+    // SAFETY: NUL-terminated strings.
+    let rc = unsafe {
+        livestage_file_publish(
+            host,
+            c"show".as_ptr(),
+            path.as_ptr(),
+            0,
+            LIVESTAGE_FILE_FORWARD,
+        )
+    };
+    assert_eq!(rc, 0, "{}", last_error());
+    let ended = wait_event(host, Duration::from_secs(10), |e| {
+        e["type"] == "track_ended"
+    });
+    assert_eq!(
+        (&ended["track"], &ended["error"]["code"]),
+        (&0.into(), &"source_ended".into())
+    );
+    let mut stats = LivestageStats::default();
+    // SAFETY: literal C strings; `stats` is valid.
+    let rc =
+        unsafe { livestage_stats_track(viewer, c"show".as_ptr(), c"cam".as_ptr(), 0, &mut stats) };
+    assert_eq!(rc, 1, "{}", last_error());
+    // 60 frames in the file; the viewer joined first, so it decodes from the first keyframe.
+    assert!(
+        (50..=60).contains(&stats.video_frames),
+        "the viewer decoded {} of the file's 60 frames",
+        stats.video_frames
+    );
     assert_eq!(livestage_engine_free(viewer), 0);
     assert_eq!(livestage_engine_free(host), 0);
 }
