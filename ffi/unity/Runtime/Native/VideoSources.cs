@@ -42,7 +42,7 @@ namespace Livestage.Native
     }
 
     /// <summary>A webcam that can be published (Engine.Cameras).</summary>
-    public sealed class Camera
+    public sealed class CameraDevice
     {
         /// <summary>What PublishCamera takes.</summary>
         public int Index;
@@ -52,9 +52,9 @@ namespace Livestage.Native
         public readonly List<CameraMode> Modes = new List<CameraMode>();
 
         /// <summary>Parses the JSON livestage_cameras writes.</summary>
-        public static List<Camera> Parse(string json)
+        public static List<CameraDevice> Parse(string json)
         {
-            var result = new List<Camera>();
+            var result = new List<CameraDevice>();
             var fields = Json.Parse(json) as Dictionary<string, object>;
             object value;
             if (fields == null || !fields.TryGetValue("cameras", out value) || !(value is List<object>))
@@ -68,7 +68,7 @@ namespace Livestage.Native
                 {
                     continue;
                 }
-                var camera = new Camera
+                var camera = new CameraDevice
                 {
                     Index = (int)LivestageEvent.AsULong(c, "index"),
                     Name = LivestageEvent.AsString(c, "name"),
@@ -123,7 +123,7 @@ namespace Livestage.Native
         /// <summary>The webcams that can be published. Throws LivestageException with
         /// LIVESTAGE_ERR_UNAVAILABLE (camera_unavailable) when none can be used here, with the
         /// reason.</summary>
-        public static List<Camera> Cameras()
+        public static List<CameraDevice> Cameras()
         {
             byte[] buffer = new byte[16 * 1024];
             int size = Interop.livestage_cameras(buffer, (System.UIntPtr)buffer.Length);
@@ -133,7 +133,7 @@ namespace Livestage.Native
                 size = Interop.livestage_cameras(buffer, (System.UIntPtr)buffer.Length);
             }
             Check(size);
-            return Camera.Parse(Encoding.UTF8.GetString(buffer, 0, size - 1));
+            return CameraDevice.Parse(Encoding.UTF8.GetString(buffer, 0, size - 1));
         }
 
         /// <summary>Publishes a webcam (an index from Cameras(), -1 for the first) as the camera
