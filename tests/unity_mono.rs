@@ -13,7 +13,8 @@
 //! Its own audio: the Viewer, a host, pushes a tone as its voice with the voice changer, music,
 //! an effect and two audio hooks set from C#; a watching bot hears the changed voice and the
 //! music, and the Viewer reports the music's and the effect's events, its hooks' calls and the
-//! one that threw being removed.
+//! one that threw being removed. In the same run it publishes a PNG as its camera with beauty
+//! set from C# (an out-of-range value refused first), which the bot receives.
 //!
 //! Raw video from C#: in the first test the Viewer's remote video hook, its RGBA renderer and
 //! its I420 fetches see the bot's camera (`video_hooks` in its report).
@@ -25,6 +26,7 @@ mod common;
 #[path = "../media/tests/xserver/mod.rs"]
 mod xserver;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::cli::*;
@@ -240,11 +242,27 @@ fn the_viewer_fetches_each_track_and_publishes_a_second_video_track_under_mono()
     assert!(ok, "{c}");
 }
 
+/// A 160x120 skin-toned PNG for the Viewer to publish as its camera.
+fn picture(dir: &Path) -> PathBuf {
+    let path = dir.join("card.png");
+    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut encoder = png::Encoder::new(file, 160, 120);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap();
+    writer
+        .write_image_data(&[191, 145, 120].repeat(160 * 120))
+        .unwrap();
+    writer.finish().unwrap();
+    path
+}
+
 #[test]
 fn the_viewer_publishes_music_an_effect_and_a_changed_voice_with_hooks_under_mono() {
     let dir = tempfile::tempdir().unwrap();
     let exe = build_viewer(dir.path());
     let (music, effect) = (tone_file(dir.path(), 660, 3), tone_file(dir.path(), 880, 1));
+    let card = picture(dir.path());
     let server = serve(&[]);
     let report = dir.path().join("viewer.json");
     let flags = [
@@ -264,6 +282,10 @@ fn the_viewer_publishes_music_an_effect_and_a_changed_voice_with_hooks_under_mon
         "encode",
         "--hook-throw",
         "playback",
+        "--publish-image",
+        card.to_str().unwrap(),
+        "--beauty",
+        "0.5",
     ];
     let viewer = start_viewer_with(
         &exe,
@@ -354,6 +376,18 @@ fn the_viewer_publishes_music_an_effect_and_a_changed_voice_with_hooks_under_mon
         has(554.4) && has(660.0) && !has(440.0),
         "voice higher, music unchanged: {peaks:?}"
     );
+
+    // From C#: beauty out of range refused, the picture published as the camera (10 fps) with
+    // beauty on, and the cameras listed (none on CI).
+    assert_eq!(v["beauty_refused"], -3, "{v:#}");
+    assert_eq!(v["image"], "ok", "{v:#}");
+    assert!(
+        v["cameras"] == "unavailable" || v["cameras"].is_u64(),
+        "{v:#}"
+    );
+    let frames = w["video"]["viewer/camera"]["frames"].as_u64().unwrap_or(0);
+    assert!(frames >= 20, "the picture reached the channel: {w:#}");
+    assert_eq!(w["video"]["viewer/camera"]["decode_errors"], 0, "{w:#}");
 }
 
 #[test]

@@ -45,6 +45,15 @@
 // An external stream pulled into the channel.
 #define LIVESTAGE_SOURCE_INJECT 5
 
+// A flatter lightening curve: lifts shadows more, highlights less.
+#define LIVESTAGE_CONTRAST_LOW 0
+
+// A plain lift of the mid-tones (the default).
+#define LIVESTAGE_CONTRAST_NORMAL 1
+
+// A steeper curve: bright skin gets brighter and shadows keep their depth.
+#define LIVESTAGE_CONTRAST_HIGH 2
+
 // Play remote voice on the system's output device (or the null device when there is none)
 // instead of handing it to `livestage_audio_read`.
 #define LIVESTAGE_PLAY_ON_DEVICE 1
@@ -87,8 +96,10 @@
 // A bug inside the library was caught before it could crash the application.
 #define LIVESTAGE_ERR_PANIC -11
 
-// Screen capture is not possible here (no X server, Wayland without X, an unsupported
-// format), or the shared window or display went away; the message says what to do.
+// Screen capture or a camera is not possible here (no X server, Wayland without X, an
+// unsupported format; no webcam, no permission, another program holds it: the product error
+// `camera_unavailable`), or the shared window or display went away; the message says what
+// to do.
 #define LIVESTAGE_ERR_UNAVAILABLE -12
 
 // A music or effect file that is not audio Livestage can play: an unsupported container or
@@ -98,6 +109,17 @@
 // A music or effect file or URL could not be read (permissions, the network); the message
 // says why.
 #define LIVESTAGE_ERR_IO -14
+
+// Forward the file's H.264 as it is when it allows it (no B-frames...), else decode it; decode
+// when beauty or a local video hook is on as it starts.
+#define LIVESTAGE_FILE_AUTO 0
+
+// Forward the file's H.264 as it is (no encoder, no low layer); refused for a file that does
+// not allow it.
+#define LIVESTAGE_FILE_FORWARD 1
+
+// Decode the file and encode it again, so beauty and the local video hook apply.
+#define LIVESTAGE_FILE_DECODE 2
 
 // The microphone as pushed, before the voice changer, music and effects (every publisher of
 // the engine).
@@ -181,6 +203,22 @@
 
 // Automatic gain: speech at a steady level (a digital gain and a limiter).
 #define LIVESTAGE_PROCESSING_GAIN 4
+
+// The beauty effects (`livestage_beauty`); `livestage_beauty_options_default` gives them all
+// off. Each strength is 0 (off) to 1 (strongest).
+typedef struct {
+  // How much skin is smoothed (edges, eyes, hair and the background are kept). Default 0.
+  float smoothness;
+  // How much skin is brightened. Default 0.
+  float lightening;
+  // The shape of the lightening curve: `LIVESTAGE_CONTRAST_LOW`, `_NORMAL` or `_HIGH`; no
+  // effect while `lightening` is 0. Default `LIVESTAGE_CONTRAST_NORMAL`.
+  int32_t contrast;
+  // How much redder skin gets. Default 0.
+  float redness;
+  // How much the whole picture is sharpened. Default 0.
+  float sharpness;
+} LivestageBeautyOptions;
 
 // How to play an effect (`livestage_effect_play`); `livestage_effect_options_default` gives
 // the defaults noted on each field.
@@ -424,6 +462,81 @@ int32_t livestage_audio_push(int64_t engine, const char *channel, const float *s
 //
 // `channel` must be a NUL-terminated string.
 int32_t livestage_audio_unpublish(int64_t engine, const char *channel);
+
+// The default beauty options: every effect off, normal contrast.
+LivestageBeautyOptions livestage_beauty_options_default(void);
+
+// Sets the beauty effects on every picture this engine publishes (pushed frames, a webcam, a
+// picture, a decoded file, a screen share), now and for publishers started later; a change
+// reaches each publisher before its next picture. `options` null (or every strength 0) turns
+// beauty off. It runs before the local video hook, on each publisher's video thread (about
+// 1.3 ms per 720p picture with every effect on).
+//
+// A video file published with `LIVESTAGE_FILE_AUTO` is forwarded without decoding unless
+// beauty (or a local video hook) is on when it starts; publish it with
+// `LIVESTAGE_FILE_DECODE` to change beauty on it later.
+//
+// `LIVESTAGE_ERR_ARGUMENT` for a strength that is NaN or outside 0 to 1, or an unknown
+// contrast, with the field named in `livestage_last_error`; nothing changes then.
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `options` must be null or valid for reading.
+int32_t livestage_beauty(int64_t engine, const LivestageBeautyOptions *options);
+
+// Writes the cameras that can be opened into `buf` as NUL-terminated UTF-8 JSON:
+// `{"cameras":[{"index","name","path","modes":[{"format","width","height","fps":[...]}]}]}`
+// (`index` is what `livestage_camera_publish` takes; `format` is `"MJPEG"`, `"YUYV"`,
+// `"NV12"` or another FourCC; `fps` the rates offered at that size).
+//
+// Returns the size of the JSON in bytes, NUL included. When that is more than `capacity`
+// (or `buf` is null) nothing was written: call again with a buffer at least that large, as
+// with `livestage_screens`. `LIVESTAGE_ERR_UNAVAILABLE` when no camera can be used here (the
+// product error `camera_unavailable`: none plugged in, no permission, or no camera support on
+// this platform), with the reason in `livestage_last_error`.
+//
+// Main thread (any thread but the audio thread); asks each camera's driver, a few
+// milliseconds.
+//
+// # Safety
+//
+// `buf` must be null or valid for `capacity` bytes of writing.
+int32_t livestage_cameras(char *buf, size_t capacity);
+
+// Publishes a webcam in a joined channel as the camera track (track 0, source `camera`),
+// replacing what the camera track showed (pushed frames, a picture, a file, another camera);
+// `livestage_video_unpublish` stops it.
+//
+// - `device`: an `index` from `livestage_cameras`, or -1 for the first camera.
+// - `width` x `height`: the size wanted; the camera's mode of that size is used, else the
+//   smallest larger one (else its largest), and a larger picture is scaled down to fit
+//   within `width` x `height`, keeping its aspect. 0 x 0 asks for 1280x720 and publishes the
+//   camera's own size.
+// - `fps`: the frame rate wanted, 1 to 60; the camera captures at the nearest rate it offers
+//   and the track keeps that rate.
+//
+// Returns 0, `LIVESTAGE_ERR_UNAVAILABLE` when no camera can be used here (the product error
+// `camera_unavailable`: none, no permission, another program holds it), or
+// `LIVESTAGE_ERR_ARGUMENT` for an index that does not exist, a camera without a usable mode
+// or a size or rate out of range, with the reason in `livestage_last_error`. When the camera
+// is unplugged later, the track ends with a `track_ended` event (error `source_ended`). The
+// beauty effects (`livestage_beauty`) and the local video hook apply. The token must grant
+// publishing video and the role must be host.
+//
+// Main thread (any thread but the audio thread); opens the camera, which can take a few
+// hundred milliseconds.
+//
+// # Safety
+//
+// `channel` must be a NUL-terminated string.
+int32_t livestage_camera_publish(int64_t engine,
+                                 const char *channel,
+                                 int32_t device,
+                                 uint32_t width,
+                                 uint32_t height,
+                                 float fps);
 
 // The default effect options: once, full volume, normal pitch, centred, heard by the channel.
 LivestageEffectOptions livestage_effect_options_default(void);
@@ -704,6 +817,54 @@ int32_t livestage_last_error(char *buf, size_t capacity);
 // writing a `size_t`.
 int32_t livestage_poll_event(int64_t engine, char *buf, size_t capacity, size_t *size);
 
+// Publishes the PNG or JPEG picture at `path` in a joined channel as the camera track (track
+// 0, source `camera`), sent `fps` times a second (1 to 60; 1 or 2 is plenty for a still),
+// replacing what the camera track showed; `livestage_video_unpublish` stops it. A picture
+// larger than 3840x2160 is scaled down; the beauty effects (`livestage_beauty`) and the local
+// video hook apply.
+//
+// Returns 0, or `LIVESTAGE_ERR_ARGUMENT` when the file cannot be read or decoded, is smaller
+// than 16x16, or `fps` is out of range, with the path and the reason in
+// `livestage_last_error`. The token must grant publishing video and the role must be host.
+//
+// Main thread (any thread but the audio thread); reads and decodes the picture on the
+// calling thread (milliseconds for a small one).
+//
+// # Safety
+//
+// `channel` and `path` must be NUL-terminated strings.
+int32_t livestage_image_publish(int64_t engine, const char *channel, const char *path, float fps);
+
+// Publishes the video file at `path` (MP4 or Matroska with H.264 video; its audio is not
+// sent) in a joined channel as the camera track (track 0, source `camera`), in real time at
+// its own frame rate, replacing what the camera track showed; `livestage_video_unpublish`
+// stops it.
+//
+// - `looped`: 1 starts again from the first frame after the last, without end; 0 plays it
+//   once, and the track then ends with a `track_ended` event (error `source_ended`).
+// - `mode`: `LIVESTAGE_FILE_FORWARD` sends the file's H.264 as it is (no encoder, no low
+//   layer; a viewer's keyframe request waits for the file's next keyframe),
+//   `LIVESTAGE_FILE_DECODE` decodes and encodes it again (beauty and the local video hook
+//   apply), `LIVESTAGE_FILE_AUTO` forwards when the file allows it and nothing processes
+//   the pictures as it starts, and decodes otherwise.
+//
+// Returns 0, or `LIVESTAGE_ERR_ARGUMENT` when the file cannot be read, is not MP4 or
+// Matroska, has no H.264 video, cannot be decoded, or cannot be forwarded with
+// `LIVESTAGE_FILE_FORWARD` (B-frames...), with the path and the reason in
+// `livestage_last_error`. The token must grant publishing video and the role must be host.
+//
+// Main thread (any thread but the audio thread); reads the file's index on the calling
+// thread.
+//
+// # Safety
+//
+// `channel` and `path` must be NUL-terminated strings.
+int32_t livestage_file_publish(int64_t engine,
+                               const char *channel,
+                               const char *path,
+                               int32_t looped,
+                               int32_t mode);
+
 // Installs a raw audio hook at `point` (`LIVESTAGE_HOOK_CAPTURE`, `_ENCODE`, `_REMOTE_VOICE`
 // or `_PLAYBACK`), replacing the one there; a null `callback` removes it. `format` is what the
 // hook gets (null: 48 kHz mono 20 ms at the voice points, the mix's 48 kHz and channels at
@@ -888,7 +1049,8 @@ int32_t livestage_video_push_track(int64_t engine,
                                    uint32_t height,
                                    uint32_t flags);
 
-// Stops publishing the camera track: `livestage_video_unpublish_track` with track 0.
+// Stops publishing the camera track, whatever it shows (pushed frames, a webcam, a picture or
+// a file): `livestage_video_unpublish_track` with track 0.
 //
 // Main thread (any thread but the audio thread); waits for the encoder's current frame.
 //
@@ -897,7 +1059,8 @@ int32_t livestage_video_push_track(int64_t engine,
 // `channel` must be a NUL-terminated string.
 int32_t livestage_video_unpublish(int64_t engine, const char *channel);
 
-// Stops publishing video track `track` in a channel (a pushed track or the screen share);
+// Stops publishing video track `track` in a channel (pushed frames, the screen share, a
+// webcam, a picture or a file);
 // viewers get `track_unpublished`. `LIVESTAGE_ERR_NOT_PUBLISHING` when it is not published.
 //
 // Main thread (any thread but the audio thread); waits for the encoder's current frame.

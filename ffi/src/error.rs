@@ -37,8 +37,10 @@ pub const LIVESTAGE_ERR_BUSY: i32 = -9;
 pub const LIVESTAGE_ERR_INTERNAL: i32 = -10;
 /// A bug inside the library was caught before it could crash the application.
 pub const LIVESTAGE_ERR_PANIC: i32 = -11;
-/// Screen capture is not possible here (no X server, Wayland without X, an unsupported
-/// format), or the shared window or display went away; the message says what to do.
+/// Screen capture or a camera is not possible here (no X server, Wayland without X, an
+/// unsupported format; no webcam, no permission, another program holds it: the product error
+/// `camera_unavailable`), or the shared window or display went away; the message says what
+/// to do.
 pub const LIVESTAGE_ERR_UNAVAILABLE: i32 = -12;
 /// A music or effect file that is not audio Livestage can play: an unsupported container or
 /// codec, or data that does not decode; the message says which.
@@ -163,6 +165,24 @@ pub(crate) unsafe fn write_text(
     out[..text.len()].copy_from_slice(text.as_bytes());
     out[text.len()] = 0;
     Ok(())
+}
+
+/// Writes a listing (`livestage_screens`, `livestage_cameras`) into `buf` as NUL-terminated
+/// UTF-8 when it fits in `capacity` bytes, and returns the size it needs (NUL included)
+/// either way: the caller calls again with a buffer that large when it did not fit.
+///
+/// # Safety
+///
+/// `buf` must be null or valid for `capacity` bytes of writing.
+pub(crate) unsafe fn write_listing(text: &str, buf: *mut c_char, capacity: usize) -> i32 {
+    let size = text.len() + 1;
+    if !buf.is_null() && capacity >= size {
+        // SAFETY: `buf` is valid for `capacity >= size` bytes (the caller's contract).
+        let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), size) };
+        out[..text.len()].copy_from_slice(text.as_bytes());
+        out[text.len()] = 0;
+    }
+    i32::try_from(size).unwrap_or(i32::MAX)
 }
 
 /// Copies the message of the last failed call on this thread into `buf` as NUL-terminated

@@ -27,7 +27,7 @@
 //! | `speaking` | `user` (null if unknown); `media_id`; `speaking`: bool |
 //! | `track_published` | `user`; `track`: a track (published or changed) |
 //! | `track_unpublished` | `user`; `track`: its id |
-//! | `track_ended` | `track`: the id of this client's track whose source ended by itself (a shared window closed); `error` |
+//! | `track_ended` | `track`: the id of this client's track whose source ended by itself (a shared window closed, a webcam unplugged, a file played once reached its end); `error` |
 //! | `error` | `error`: a call refused before it was sent (e.g. not joined, too large) |
 //! | `music_state` | `state`: `playing`, `paused`, `stopped`, `completed` or `failed`; `error`: null, or why it failed (`file_not_found`, `unsupported_format`, `decode_error`, `io_error`, `seek_failed`) |
 //! | `effect_finished` | `id`: the effect that finished its last loop |

@@ -51,6 +51,15 @@
 //! planes, as [`livestage_video_frame_track`] copies it as RGBA. A hook that overruns its
 //! budget is removed and reported by a `video_hook_removed` event.
 //!
+//! # Video sources
+//!
+//! Besides frames the app pushes ([`livestage_video_publish`]) and the screen
+//! ([`livestage_screen_share`]), the camera track can show a webcam
+//! ([`livestage_cameras`], [`livestage_camera_publish`]), a picture
+//! ([`livestage_image_publish`]) or a video file ([`livestage_file_publish`]);
+//! [`livestage_video_unpublish`] stops any of them. [`livestage_beauty`] smooths, lightens,
+//! reddens and sharpens every picture the engine publishes.
+//!
 //! # Events
 //!
 //! [`livestage_poll_event`] hands out events as JSON objects, one per call; the shapes are
@@ -116,11 +125,14 @@
 
 mod args;
 mod audio;
+mod beauty;
+mod camera;
 mod client;
 mod effects;
 mod engine;
 mod error;
 mod events;
+mod file;
 mod gate;
 mod handles;
 mod hooks;
@@ -142,6 +154,11 @@ pub use args::{
 pub use audio::{
     livestage_audio_publish, livestage_audio_push, livestage_audio_read, livestage_audio_unpublish,
 };
+pub use beauty::{
+    LIVESTAGE_CONTRAST_HIGH, LIVESTAGE_CONTRAST_LOW, LIVESTAGE_CONTRAST_NORMAL,
+    LivestageBeautyOptions, livestage_beauty, livestage_beauty_options_default,
+};
+pub use camera::{livestage_camera_publish, livestage_cameras};
 pub use effects::{
     LivestageEffectOptions, livestage_effect_options_default, livestage_effect_play,
     livestage_effect_preload, livestage_effect_stop, livestage_effect_stop_all,
@@ -162,6 +179,10 @@ pub use error::{
     LIVESTAGE_OK, livestage_last_error,
 };
 pub use events::livestage_poll_event;
+pub use file::{
+    LIVESTAGE_FILE_AUTO, LIVESTAGE_FILE_DECODE, LIVESTAGE_FILE_FORWARD, livestage_file_publish,
+    livestage_image_publish,
+};
 pub use hooks::{
     LIVESTAGE_HOOK_CAPTURE, LIVESTAGE_HOOK_ENCODE, LIVESTAGE_HOOK_PLAYBACK,
     LIVESTAGE_HOOK_REMOTE_VOICE, LivestageAudioHookFn, LivestageHookFormat, livestage_audio_hook,

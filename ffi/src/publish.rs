@@ -1,7 +1,8 @@
 //! Publishing video through the C ABI: frames the app pushes (a camera's render texture read
 //! back, a minimap, a rules card), as the camera track or as any other video track of its
-//! choosing. A channel keeps its video publishers by track id; a screen share (`screen.rs`)
-//! is one of them.
+//! choosing. A channel keeps its video publishers by track id; a screen share (`screen.rs`), a
+//! webcam (`camera.rs`), a picture or a video file (`file.rs`) is one of them, each started
+//! through [`publish`], the one path every video publishing call takes.
 
 use std::ffi::c_char;
 
@@ -9,10 +10,14 @@ use livestage_media::video::{CustomSender, CustomSource};
 use livestage_net::engine::now_us;
 use livestage_net::publish::{Publisher, Video, VideoSource};
 use livestage_proto::track::{self, Kind, Track, TrackId};
+use livestage_proto::{Error as ProductError, ErrorCode};
 
 use crate::args;
 use crate::client::Client;
-use crate::error::{Error, LIVESTAGE_ERR_NOT_PUBLISHING, Result, guard};
+use crate::error::{
+    Error, LIVESTAGE_ERR_ARGUMENT, LIVESTAGE_ERR_NOT_PUBLISHING, LIVESTAGE_ERR_UNAVAILABLE, Result,
+    guard,
+};
 use crate::handles;
 use crate::video::{LIVESTAGE_FLIP_Y, rgba_frame};
 
@@ -30,12 +35,7 @@ pub(crate) fn fps(fps: f32) -> Result<f32> {
 /// any), replacing the channel's publisher of the same track id. The old publisher is stopped
 /// first: stopping unpublishes its track, which must not undo the new one's publication. Every
 /// video publisher of the engine shares its video chain (the local hook).
-pub(crate) fn start(
-    client: &Client,
-    channel: &str,
-    video: Video,
-    sender: Option<CustomSender>,
-) -> Result<()> {
+fn start(client: &Client, channel: &str, video: Video, sender: Option<CustomSender>) -> Result<()> {
     let video = Video {
         controls: client.video_hooks.controls.clone(),
         ..video
@@ -66,8 +66,37 @@ pub(crate) fn start(
     Ok(())
 }
 
-/// Starts publishing pushed frames as track `id` from `source` (`livestage_video_publish_track`).
-fn publish(
+/// The C error for a video source that could not be opened (a screen, a camera, a picture or
+/// a file), from its product error: `LIVESTAGE_ERR_ARGUMENT` for `invalid_input` (a target,
+/// camera index or file that does not exist or cannot be used), `LIVESTAGE_ERR_UNAVAILABLE`
+/// otherwise (`screen_unavailable`, `camera_unavailable`, a source that went away).
+pub(crate) fn source_error(e: &ProductError) -> Error {
+    let code = match e.code {
+        ErrorCode::InvalidInput => LIVESTAGE_ERR_ARGUMENT,
+        _ => LIVESTAGE_ERR_UNAVAILABLE,
+    };
+    Error::new(code, e.message.clone())
+}
+
+/// Starts publishing in a joined `channel` the video `open` makes (with the sender of a pushed
+/// source), once the engine and the channel are known: every video publishing call goes
+/// through here, so a source that is slow to open (a camera, a file) is not opened for a
+/// channel that is not joined.
+pub(crate) fn publish(
+    engine: i64,
+    channel: &str,
+    open: impl FnOnce() -> Result<(Video, Option<CustomSender>)>,
+) -> Result<i32> {
+    handles::with(engine, |client| {
+        client.channel(channel, |_| ())?;
+        let (video, sender) = open()?;
+        start(client, channel, video, sender)?;
+        Ok(0)
+    })
+}
+
+/// Starts publishing pushed frames as `track` (`livestage_video_publish_track`).
+fn publish_pushed(
     engine: i64,
     channel: &str,
     track: Track,
@@ -78,14 +107,12 @@ fn publish(
     let fps = self::fps(fps)?;
     let (source, sender) =
         CustomSource::new(width, height).map_err(|e| Error::argument(e.to_string()))?;
-    handles::with(engine, |client| {
-        client.channel(channel, |_| ())?;
+    publish(engine, channel, || {
         let video = Video {
             bitrate_bps: (bitrate_bps > 0).then_some(bitrate_bps),
             ..Video::new(VideoSource::Custom(source), fps).as_track(track)
         };
-        start(client, channel, video, Some(sender))?;
-        Ok(0)
+        Ok((video, Some(sender)))
     })
 }
 
@@ -111,7 +138,7 @@ pub unsafe extern "C" fn livestage_video_publish(
         // SAFETY: the caller's contract.
         let channel = unsafe { args::text(channel, "channel") }?;
         let track = Track::camera();
-        publish(engine, channel, track, (width, height), fps, bitrate_bps)
+        publish_pushed(engine, channel, track, (width, height), fps, bitrate_bps)
     })
 }
 
@@ -151,7 +178,7 @@ pub unsafe extern "C" fn livestage_video_publish_track(
             Kind::Video,
             args::video_source(source)?,
         );
-        publish(engine, channel, track, (width, height), fps, bitrate_bps)
+        publish_pushed(engine, channel, track, (width, height), fps, bitrate_bps)
     })
 }
 
@@ -182,8 +209,9 @@ unsafe fn push(
                 Some(Some(sender)) => sender,
                 Some(None) => {
                     return Err(Error::argument(format!(
-                        "video track {track} in {channel:?} is a screen share, which captures its \
-                         own frames; push to a track published with livestage_video_publish_track"
+                        "video track {track} in {channel:?} makes its own frames (a screen share, \
+                         a camera, a picture or a file); push to a track published with \
+                         livestage_video_publish or livestage_video_publish_track"
                     )));
                 }
                 None => return Err(not_publishing(channel, track)),
@@ -288,7 +316,8 @@ pub(crate) unsafe fn unpublish(engine: i64, channel: *const c_char, track: u8) -
     })
 }
 
-/// Stops publishing the camera track: `livestage_video_unpublish_track` with track 0.
+/// Stops publishing the camera track, whatever it shows (pushed frames, a webcam, a picture or
+/// a file): `livestage_video_unpublish_track` with track 0.
 ///
 /// Main thread (any thread but the audio thread); waits for the encoder's current frame.
 ///
@@ -301,7 +330,8 @@ pub unsafe extern "C" fn livestage_video_unpublish(engine: i64, channel: *const 
     unsafe { unpublish(engine, channel, track::CAMERA) }
 }
 
-/// Stops publishing video track `track` in a channel (a pushed track or the screen share);
+/// Stops publishing video track `track` in a channel (pushed frames, the screen share, a
+/// webcam, a picture or a file);
 /// viewers get `track_unpublished`. `LIVESTAGE_ERR_NOT_PUBLISHING` when it is not published.
 ///
 /// Main thread (any thread but the audio thread); waits for the encoder's current frame.

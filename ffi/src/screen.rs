@@ -10,12 +10,13 @@ use std::ffi::c_char;
 use livestage_media::video::ScreenSource;
 use livestage_media::video::screen::{self, Options, Rect, ScreenError, Target};
 use livestage_net::publish::{Video, VideoSource, screen_error};
-use livestage_proto::ErrorCode;
 use livestage_proto::track::{self, Track};
 use serde_json::json;
 
 use crate::args;
-use crate::error::{Error, LIVESTAGE_ERR_NOT_PUBLISHING, LIVESTAGE_ERR_UNAVAILABLE, Result, guard};
+use crate::error::{
+    Error, LIVESTAGE_ERR_NOT_PUBLISHING, LIVESTAGE_ERR_UNAVAILABLE, Result, guard, write_listing,
+};
 use crate::{handles, publish};
 
 /// Share a whole display (`id` from `livestage_screens`' `displays`).
@@ -28,11 +29,7 @@ pub const LIVESTAGE_SCREEN_REGION: i32 = 2;
 /// The C error for a screen capture error: `LIVESTAGE_ERR_ARGUMENT` for a target that does not
 /// exist, `LIVESTAGE_ERR_UNAVAILABLE` when capture cannot work here or the source went away.
 fn error(e: &ScreenError) -> Error {
-    let code = match screen_error(e).code {
-        ErrorCode::InvalidInput => crate::error::LIVESTAGE_ERR_ARGUMENT,
-        _ => LIVESTAGE_ERR_UNAVAILABLE,
-    };
-    Error::new(code, e.to_string())
+    publish::source_error(&screen_error(e))
 }
 
 /// What can be shared, as the JSON `livestage_screens` writes.
@@ -67,17 +64,8 @@ fn list() -> Result<String> {
 /// `buf` must be null or valid for `capacity` bytes of writing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn livestage_screens(buf: *mut c_char, capacity: usize) -> i32 {
-    guard(|| {
-        let text = list()?;
-        let size = text.len() + 1;
-        if !buf.is_null() && capacity >= size {
-            // SAFETY: `buf` is valid for `capacity >= size` bytes (the caller's contract).
-            let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), size) };
-            out[..text.len()].copy_from_slice(text.as_bytes());
-            out[text.len()] = 0;
-        }
-        Ok(i32::try_from(size).unwrap_or(i32::MAX))
-    })
+    // SAFETY: the caller's contract.
+    guard(|| Ok(unsafe { write_listing(&list()?, buf, capacity) }))
 }
 
 /// What `livestage_screen_share`'s arguments ask to capture.
@@ -168,8 +156,7 @@ pub unsafe extern "C" fn livestage_screen_share(
         // SAFETY: the caller's contract.
         let channel = unsafe { args::text(channel, "channel") }?;
         let fps = publish::fps(fps)?;
-        handles::with(engine, |client| {
-            client.channel(channel, |_| ())?;
+        publish::publish(engine, channel, || {
             let (target, region) = self::target(target, id, (x, y, width, height))?;
             let options = Options {
                 fps,
@@ -181,8 +168,7 @@ pub unsafe extern "C" fn livestage_screen_share(
                 dual: true,
                 ..Video::new(VideoSource::Screen(source), fps).as_track(Track::screen())
             };
-            publish::start(client, channel, video, None)?;
-            Ok(0)
+            Ok((video, None))
         })
     })
 }

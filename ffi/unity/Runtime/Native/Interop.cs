@@ -65,6 +65,12 @@ namespace Livestage.Native
         public const int LIVESTAGE_PIXELS_I420 = 0;
         public const int LIVESTAGE_PIXELS_RGBA = 1;
         public const uint LIVESTAGE_VIDEO_REMOTE_BUDGET_MS = 33;
+        public const int LIVESTAGE_CONTRAST_LOW = 0;
+        public const int LIVESTAGE_CONTRAST_NORMAL = 1;
+        public const int LIVESTAGE_CONTRAST_HIGH = 2;
+        public const int LIVESTAGE_FILE_AUTO = 0;
+        public const int LIVESTAGE_FILE_FORWARD = 1;
+        public const int LIVESTAGE_FILE_DECODE = 2;
 
         /// <summary>LivestageAudioHookFn: called on an audio thread with a frame to read and
         /// rewrite in place. Pass a static method marked [MonoPInvokeCallback] (IL2CPP needs
@@ -239,6 +245,30 @@ namespace Livestage.Native
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int livestage_screen_stop(long engine, byte[] channel);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_cameras(byte[] buf, UIntPtr capacity);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_camera_publish(long engine, byte[] channel, int device, uint width,
+            uint height, float fps);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_image_publish(long engine, byte[] channel, byte[] path, float fps);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_file_publish(long engine, byte[] channel, byte[] path, int looped,
+            int mode);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern BeautyOptions livestage_beauty_options_default();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_beauty(long engine, ref BeautyOptions options);
+
+        /// <summary>The same call with options a pointer: IntPtr.Zero turns beauty off.</summary>
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "livestage_beauty")]
+        public static extern int livestage_beauty_ptr(long engine, IntPtr options);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int livestage_read_stamp(byte[] rgba, UIntPtr len, uint width, uint height, uint flags,
@@ -467,6 +497,29 @@ namespace Livestage.Native
         public static EffectOptions Default
         {
             get { return Interop.livestage_effect_options_default(); }
+        }
+    }
+
+    /// <summary>The beauty effects (LivestageBeautyOptions): each strength 0 (off) to 1
+    /// (strongest). Start from BeautyOptions.Default.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct BeautyOptions
+    {
+        /// <summary>How much skin is smoothed (edges, eyes, hair and the background are kept).</summary>
+        public float Smoothness;
+        /// <summary>How much skin is brightened.</summary>
+        public float Lightening;
+        /// <summary>The shape of the lightening curve; no effect while Lightening is 0.</summary>
+        public BeautyContrast Contrast;
+        /// <summary>How much redder skin gets.</summary>
+        public float Redness;
+        /// <summary>How much the whole picture is sharpened.</summary>
+        public float Sharpness;
+
+        /// <summary>Every effect off, normal contrast.</summary>
+        public static BeautyOptions Default
+        {
+            get { return Interop.livestage_beauty_options_default(); }
         }
     }
 

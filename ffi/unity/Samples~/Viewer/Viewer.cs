@@ -8,7 +8,9 @@
 //
 // As a host it can publish too: --publish-track ID publishes pushed frames as the camera and
 // as a second, custom video track ID; --share-screen display shares the first display as the
-// screen track.
+// screen track; --publish-image FILE publishes a PNG or JPEG as the camera instead, with
+// beauty's lightening at --beauty L (0 to 1); the report has image, cameras (Engine.Cameras:
+// how many, or "unavailable") and beauty_refused (the code an out-of-range SetBeauty got).
 //
 // Its own audio: --publish-voice HZ pushes a tone as its microphone; --music FILE plays music
 // (--music-loops N times) and --effect FILE a sound effect, which the channel hears with the
@@ -23,6 +25,7 @@
 //   mono Viewer.exe --server ADDR --cert PEM --token T [--role host|audience]
 //                   [--duration S] [--report FILE] [--fps N]
 //                   [--publish-track ID] [--share-screen display]
+//                   [--publish-image FILE] [--beauty L]
 //                   [--publish-voice HZ] [--music FILE] [--music-loops N] [--effect FILE]
 //                   [--voice PRESET] [--hook POINT] [--hook-throw POINT]
 //                   [--video-hooks rgba|i420]
@@ -362,6 +365,8 @@ namespace Livestage.Samples
         static double duration = 10, fps = 60;
         static int publishTrack = -1;
         static bool shareScreen;
+        static string publishImage;
+        static float beauty;
         static readonly LocalAudio localAudio = new LocalAudio();
         static VideoTap videoTap;
         const int PublishWidth = 160, PublishHeight = 120;
@@ -377,7 +382,7 @@ namespace Livestage.Samples
                 Console.Error.WriteLine(e.Message);
                 Console.Error.WriteLine("usage: mono Viewer.exe --server ADDR --cert PEM --token T " +
                     "[--role host|audience] [--duration S] [--report FILE] [--fps N] [--publish-track ID] " +
-                    "[--share-screen display] [--publish-voice HZ] [--music FILE] [--music-loops N] " +
+                    "[--share-screen display] [--publish-image FILE] [--beauty L] [--publish-voice HZ] [--music FILE] [--music-loops N] " +
                     "[--effect FILE] [--voice PRESET] [--hook POINT] [--hook-throw POINT] " +
                     "[--video-hooks rgba|i420]");
                 return 2;
@@ -411,6 +416,10 @@ namespace Livestage.Samples
                     case "--duration": duration = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                     case "--fps": fps = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                     case "--publish-track": publishTrack = byte.Parse(value); break;
+                    case "--publish-image": publishImage = value; break;
+                    case "--beauty":
+                        beauty = float.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
+                        break;
                     case "--publish-voice":
                         localAudio.VoiceHz = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
                         break;
@@ -441,6 +450,10 @@ namespace Livestage.Samples
             if (server == null || cert == null || token == null)
             {
                 throw new ArgumentException("--server, --cert and --token are required");
+            }
+            if (publishImage != null && publishTrack >= 0)
+            {
+                throw new ArgumentException("--publish-image and --publish-track both publish the camera; pick one");
             }
         }
 
@@ -510,7 +523,7 @@ namespace Livestage.Samples
                                     See(roster, tracksSeen, p);
                                 }
                                 if (!ev.GetBool("resumed") && ev.GetParticipant("me").Role == Role.Host &&
-                                    (publishTrack >= 0 || shareScreen))
+                                    (publishTrack >= 0 || shareScreen || publishImage != null))
                                 {
                                     publishing = Publish(engine, channel, report);
                                 }
@@ -794,7 +807,8 @@ namespace Livestage.Samples
         }
 
         /// <summary>Starts what this host publishes: pushed frames as the camera and as a second,
-        /// custom video track (--publish-track), and the first display (--share-screen).</summary>
+        /// custom video track (--publish-track) or a picture as the camera (--publish-image, with
+        /// --beauty), and the first display (--share-screen).</summary>
         static Publishing Publish(Engine engine, string channel, Dictionary<string, object> report)
         {
             var publishing = new Publishing();
@@ -804,6 +818,10 @@ namespace Livestage.Samples
                 engine.PublishVideoTrack(channel, (byte)publishTrack, TrackSource.Custom, PublishWidth, PublishHeight,
                     15);
                 publishing.Track = (byte)publishTrack;
+            }
+            if (publishImage != null)
+            {
+                PublishImage(engine, channel, report);
             }
             if (shareScreen)
             {
@@ -824,6 +842,35 @@ namespace Livestage.Samples
                 }
             }
             return publishing;
+        }
+
+        /// <summary>Publishes --publish-image as the camera with beauty (--beauty), after
+        /// listing the cameras and trying a beauty value out of range.</summary>
+        static void PublishImage(Engine engine, string channel, Dictionary<string, object> report)
+        {
+            try
+            {
+                report["cameras"] = (long)Engine.Cameras().Count;
+            }
+            catch (LivestageException e)
+            {
+                report["cameras"] = e.Code == Interop.LIVESTAGE_ERR_UNAVAILABLE ? "unavailable" : e.Message;
+            }
+            BeautyOptions options = BeautyOptions.Default;
+            options.Smoothness = 2;
+            try
+            {
+                engine.SetBeauty(options);
+            }
+            catch (LivestageException e)
+            {
+                report["beauty_refused"] = (long)e.Code;
+            }
+            options = BeautyOptions.Default;
+            options.Lightening = beauty;
+            engine.SetBeauty(beauty > 0 ? options : (BeautyOptions?)null);
+            engine.PublishImage(channel, publishImage, 10);
+            report["image"] = "ok";
         }
 
         static Dictionary<string, object> ErrorReport(string code, string message)
