@@ -21,21 +21,10 @@ fn error(e: &CameraError) -> Error {
     publish::source_error(&camera_error(e))
 }
 
-/// The JSON of the cameras `livestage_cameras` writes.
+/// The JSON of the cameras `livestage_cameras` writes (the shape `livestage cameras --json`
+/// prints).
 fn listing(devices: &[Device]) -> String {
-    let cameras = devices.iter().map(|d| {
-        let modes = d.modes.iter().map(|m| {
-            json!({
-                "format": m.format.to_string(), "width": m.width, "height": m.height,
-                "fps": m.fps,
-            })
-        });
-        json!({
-            "index": d.index, "name": d.name, "path": d.path,
-            "modes": modes.collect::<Vec<_>>(),
-        })
-    });
-    json!({ "cameras": cameras.collect::<Vec<_>>() }).to_string()
+    json!({ "cameras": devices }).to_string()
 }
 
 /// Writes the cameras that can be opened into `buf` as NUL-terminated UTF-8 JSON:

@@ -36,14 +36,7 @@ fn error(e: &ScreenError) -> Error {
 fn list() -> Result<String> {
     let displays = screen::displays().map_err(|e| error(&e))?;
     let windows = screen::windows().map_err(|e| error(&e))?;
-    let value = json!({
-        "displays": displays.iter().map(|d| json!({
-            "id": d.id, "name": d.name, "x": d.x, "y": d.y, "width": d.width, "height": d.height,
-        })).collect::<Vec<_>>(),
-        "windows": windows.iter().map(|w| json!({
-            "id": w.id, "title": w.title, "x": w.x, "y": w.y, "width": w.width, "height": w.height,
-        })).collect::<Vec<_>>(),
-    });
+    let value = json!({ "displays": displays, "windows": windows });
     Ok(value.to_string())
 }
 

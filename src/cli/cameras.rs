@@ -25,15 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     if args.json {
-        let value = json!({
-            "cameras": cameras.iter().map(|c| json!({
-                "index": c.index, "name": c.name, "path": c.path,
-                "modes": c.modes.iter().map(|m| json!({
-                    "format": m.format.to_string(), "width": m.width, "height": m.height,
-                    "fps": m.fps,
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        });
+        let value = json!({ "cameras": cameras });
         println!("{value}");
         return Ok(ExitCode::SUCCESS);
     }

@@ -27,16 +27,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A display without a window manager lists no windows; that is not an error.
     let windows = screen::windows().unwrap_or_default();
     if args.json {
-        let value = json!({
-            "displays": displays.iter().map(|d| json!({
-                "id": d.id, "name": d.name, "x": d.x, "y": d.y,
-                "width": d.width, "height": d.height,
-            })).collect::<Vec<_>>(),
-            "windows": windows.iter().map(|w| json!({
-                "id": w.id, "title": w.title, "x": w.x, "y": w.y,
-                "width": w.width, "height": w.height,
-            })).collect::<Vec<_>>(),
-        });
+        let value = json!({ "displays": displays, "windows": windows });
         println!("{value}");
         return Ok(ExitCode::SUCCESS);
     }

@@ -80,6 +80,13 @@ impl Format {
     }
 }
 
+/// As its name (`"MJPEG"`, `"YUYV"`, `"NV12"`, or the FourCC of another format).
+impl serde::Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

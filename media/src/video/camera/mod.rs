@@ -45,8 +45,8 @@ pub use super::pixel::Format;
 /// A rate within this fraction of the requested one counts as reaching it (29.97 for 30).
 const RATE_TOLERANCE: f32 = 0.97;
 
-/// A camera that can be opened.
-#[derive(Debug, Clone, PartialEq)]
+/// A camera that can be opened; serialized as `{"index", "name", "path", "modes"}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Device {
     /// What [`CameraSource::open`] takes: the `N` of `/dev/videoN` on Linux.
     pub index: u32,
@@ -58,8 +58,9 @@ pub struct Device {
     pub modes: Vec<Mode>,
 }
 
-/// One pixel format at one size, with the frame rates the camera offers for it.
-#[derive(Debug, Clone, PartialEq)]
+/// One pixel format at one size, with the frame rates the camera offers for it; serialized
+/// as `{"format": "MJPEG", "width", "height", "fps": [...]}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Mode {
     /// The pixel format.
     pub format: Format,

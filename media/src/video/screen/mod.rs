@@ -49,7 +49,7 @@ pub use grab::Grabber;
 pub use source::ScreenSource;
 
 /// A display (a monitor) that can be shared.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Display {
     /// Identifies the display to [`Target::Display`]; stable while the display exists (the
     /// RandR monitor's name atom, or 0 for a screen without RandR monitors).
@@ -67,7 +67,7 @@ pub struct Display {
 }
 
 /// A top-level window that can be shared.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Window {
     /// The X window id, for [`Target::Window`].
     pub id: u32,
