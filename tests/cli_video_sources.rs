@@ -142,31 +142,7 @@ fn a_still_card_reaches_the_viewer_and_beauty_lightens_its_skin() {
 fn a_video_file_plays_to_the_viewer() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("clip.mp4");
-    let made = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=30",
-        ])
-        .args([
-            "-t",
-            "6",
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "baseline",
-            "-g",
-            "30",
-        ])
-        .args(["-pix_fmt", "yuv420p"])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg (./dev setup installs it; CI has it)");
-    assert!(made.success());
+    common::test_clip(&clip, 6, &["-profile:v", "baseline", "-g", "30"]);
 
     let server = serve(&[]);
     let report = |name: &str| dir.path().join(format!("{name}.json"));

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,29 +39,7 @@ fn fixture(name: &str, secs: u32, args: &[&str]) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("video_sources");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=30",
-        ])
-        .args([
-            "-t",
-            &secs.to_string(),
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(args)
-        .arg(&path)
-        .status()
-        .expect("ffmpeg (./dev setup installs it; CI has it)");
-    assert!(status.success(), "ffmpeg made no {name}");
+    test_clip(&path, secs, args);
     path
 }
 

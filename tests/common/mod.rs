@@ -161,3 +161,24 @@ pub fn announce(engine: &Engine, tracks: &[livestage::proto::track::Track]) {
     };
     wait(engine, Duration::from_secs(5), all).expect("the server announced the tracks");
 }
+
+/// Writes a 320x240 30 fps H.264 test video (ffmpeg's `testsrc`) of `secs` seconds to `path`,
+/// with the extra ffmpeg arguments `args` (profile, GOP, B-frames).
+pub fn test_clip(path: &std::path::Path, secs: u32, args: &[&str]) {
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=size=320x240:rate=30")
+        .args([
+            "-t",
+            &secs.to_string(),
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(args)
+        .arg(path)
+        .status()
+        .expect("ffmpeg (./dev setup installs it; CI has it)");
+    assert!(status.success(), "ffmpeg made no {}", path.display());
+}
