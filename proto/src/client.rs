@@ -621,7 +621,8 @@ impl Session {
             | Event::LayerChanged { .. }
             | Event::Data { .. }
             | Event::Refused { .. }
-            | Event::TokenExpiring { .. } => None,
+            | Event::TokenExpiring { .. }
+            | Event::Push { .. } => None,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod client;
 pub mod error;
 pub mod id;
 pub mod media;
+pub mod push;
 pub mod rate;
 pub mod reorder;
 pub mod server;

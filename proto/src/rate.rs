@@ -108,6 +108,8 @@ pub enum Limited {
     Hint,
     /// Publishing and unpublishing tracks: each is announced to the whole channel.
     Track,
+    /// CDN push requests: each may start an encoder and RTMP connections on the server.
+    Push,
 }
 
 impl Limited {
@@ -120,23 +122,25 @@ impl Limited {
             Limited::Renew => (1, 2),
             Limited::Hint => (60, 120),
             Limited::Track => (5, 16),
+            Limited::Push => (2, 5),
         }
     }
 
-    const ALL: [Limited; 6] = [
+    const ALL: [Limited; 7] = [
         Limited::Role,
         Limited::Moderate,
         Limited::Subscribe,
         Limited::Renew,
         Limited::Hint,
         Limited::Track,
+        Limited::Push,
     ];
 }
 
 /// One sender's buckets for the [`Limited`] request kinds.
 #[derive(Clone, Debug)]
 pub struct RequestRate {
-    buckets: [Bucket; 6],
+    buckets: [Bucket; 7],
 }
 
 impl RequestRate {

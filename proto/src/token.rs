@@ -32,16 +32,20 @@ pub enum Grant {
     /// Promote, demote, mute, kick and set hearing sets.
     #[serde(rename = "moderator")]
     Moderator,
+    /// Start, change and stop CDN pushes of the channel (moderators may too).
+    #[serde(rename = "push")]
+    Push,
 }
 
 impl Grant {
     /// Every grant, in order.
-    pub const ALL: [Grant; 5] = [
+    pub const ALL: [Grant; 6] = [
         Grant::Join,
         Grant::PublishAudio,
         Grant::PublishVideo,
         Grant::PublishData,
         Grant::Moderator,
+        Grant::Push,
     ];
 
     /// The name used in tokens and on the command line.
@@ -52,6 +56,7 @@ impl Grant {
             Grant::PublishVideo => "publish-video",
             Grant::PublishData => "publish-data",
             Grant::Moderator => "moderator",
+            Grant::Push => "push",
         }
     }
 

@@ -19,8 +19,8 @@ use crate::track::{self, Track, TrackId};
 /// audience instead of listing it ([`Event::Audience`]) and made a kick a ban
 /// ([`Action::Kick`], [`Action::Unban`]); version 4 made media tracks first-class
 /// ([`Participant::tracks`], [`Request::Publish`], per-track subscriptions and mutes, a track
-/// id in every media packet).
-pub const VERSION: u16 = 4;
+/// id in every media packet); version 5 added CDN pushes ([`Request::Push`], [`Event::Push`]).
+pub const VERSION: u16 = 5;
 /// Largest control frame body, in bytes. A longer frame is a protocol error.
 pub const MAX_FRAME: usize = 64 * 1024;
 /// Largest data message payload, in bytes.
@@ -181,6 +181,9 @@ pub enum Request {
     /// zero-byte message against the sender's data message rate limit
     /// ([`ErrorCode::RateLimited`] beyond it), so toggling cannot flood the channel.
     RaiseHand(bool),
+    /// Start, change or stop a CDN push of the channel (moderators and holders of the `push`
+    /// grant). Each URL's progress comes back as [`Event::Push`].
+    Push(crate::push::Request),
 }
 
 /// Moderator actions.
@@ -359,6 +362,16 @@ pub enum Event {
     TokenRenewed {
         /// New expiry, seconds since the Unix epoch.
         expires: u64,
+    },
+    /// A URL of a CDN push changed state. Sent to the user who started the push and to the
+    /// channel's moderators.
+    Push {
+        /// The push.
+        name: String,
+        /// The URL, as given.
+        url: String,
+        /// Its state now.
+        state: crate::push::UrlState,
     },
 }
 

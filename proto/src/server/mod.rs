@@ -13,12 +13,14 @@
 //! The modules follow the data flow: [`admission`](self) (hello, join, resume, tokens, bans),
 //! `roster` (who sees whom, pages, audience counts), `moderation` (roles, hands, moderator
 //! actions), `tracks` (publishing, per-track mutes and subscriptions), `data` (data messages),
-//! `media` (routes and media feedback), `session` (one session's state).
+//! `media` (routes and media feedback), `push` (CDN pushes: permission, names, state
+//! reports), `session` (one session's state).
 
 mod admission;
 mod data;
 mod media;
 mod moderation;
+mod push;
 mod roster;
 mod session;
 mod tracks;
@@ -119,6 +121,17 @@ pub enum Output {
     Close {
         /// Which.
         conn: ConnId,
+    },
+    /// Start, change or stop a CDN push (already checked: the requester may push, the name
+    /// is free or running as the request needs, every field is valid). The glue reports each
+    /// URL's state through [`Server::push_state`].
+    Push {
+        /// The channel pushed.
+        channel: ChannelId,
+        /// Who asked (a stop may come from the core itself when the requester left).
+        by: UserId,
+        /// What to do.
+        request: crate::push::Request,
     },
 }
 
@@ -370,7 +383,9 @@ impl Server {
         };
         let about = s.participant();
         let channel = s.channel.clone();
-        if let Some(conn) = s.conn {
+        let conn = s.conn;
+        self.stop_pushes_of(sid, reason);
+        if let Some(conn) = conn {
             if let Some(error) = goodbye {
                 self.send(conn, ServerFrame::Goodbye(error));
             }
@@ -483,6 +498,10 @@ impl Server {
                 self.moderate(sid, action, now_ms)
             }
             Request::RaiseHand(raised) => self.raise_hand(sid, raised, now_ms),
+            Request::Push(request) => {
+                self.charge(sid, Limited::Push, now_ms)?;
+                self.push(sid, request)
+            }
             Request::RenewToken(jwt) => {
                 self.charge(sid, Limited::Renew, now_ms)?;
                 self.renew(sid, &jwt, now_ms)

@@ -25,6 +25,8 @@ pub(super) struct Channel {
     pub restrictions: BTreeMap<UserId, Restriction>,
     /// The audience count last sent to the hosts, and when.
     pub audience_told: (u32, u64),
+    /// The CDN pushes running, by name, with the user who started each.
+    pub pushes: BTreeMap<String, UserId>,
 }
 
 /// A moderator's mutes and hearing set for one user of a channel.
@@ -44,6 +46,7 @@ impl Channel {
             hands: BTreeMap::new(),
             restrictions: BTreeMap::new(),
             audience_told: (0, 0),
+            pushes: BTreeMap::new(),
         }
     }
 

@@ -23,6 +23,8 @@ pub struct Net {
     pub server: Server,
     pub now: u64,
     pub clients: Vec<Client>,
+    /// CDN push requests the server passed to its glue: (channel, by, request).
+    pub pushes: Vec<(String, String, livestage_proto::push::Request)>,
     next_conn: u64,
 }
 
@@ -44,6 +46,7 @@ impl Net {
             server: Server::new(config),
             now: T0,
             clients: Vec::new(),
+            pushes: Vec::new(),
             next_conn: 1,
         }
     }
@@ -207,6 +210,11 @@ impl Net {
                             c.session.handle_lost();
                         }
                     }
+                    Output::Push {
+                        channel,
+                        by,
+                        request,
+                    } => self.pushes.push((channel, by, request)),
                 }
             }
             for c in &mut self.clients {

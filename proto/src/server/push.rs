@@ -1,0 +1,133 @@
+//! CDN pushes as the core sees them: who may start, change and stop one, which names run in
+//! each channel, and who hears of each URL's state. The pushes themselves (decoding,
+//! composing, RTMP) run in the glue, which acts on [`Output::Push`] and reports back through
+//! [`Server::push_state`].
+
+use crate::error::{Error, ErrorCode};
+use crate::id::SessionId;
+use crate::push::{self, UrlState};
+use crate::token::Grant;
+use crate::wire::{Event, LeaveReason};
+
+use super::{Output, Server};
+
+impl Server {
+    pub(super) fn push(&mut self, sid: SessionId, request: push::Request) -> Result<(), Error> {
+        let Some(s) = self.sessions.get(&sid) else {
+            return Ok(());
+        };
+        if !s.claims.allows(Grant::Moderator) && !s.claims.allows(Grant::Push) {
+            let msg = format!(
+                "{}'s token grants neither moderator nor push, so it cannot push the channel",
+                s.user()
+            );
+            return Err(Error::new(ErrorCode::NotPermitted, msg));
+        }
+        request.validate()?;
+        let (channel, by) = (s.channel.clone(), s.user().to_owned());
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return Ok(());
+        };
+        let name = request.name().to_owned();
+        let running = ch.pushes.contains_key(&name);
+        match &request {
+            push::Request::Start { .. } if running => {
+                let msg = format!("a push named {name:?} is running; stop it or pick another name");
+                return Err(Error::new(ErrorCode::InvalidInput, msg));
+            }
+            push::Request::Start { .. } if ch.pushes.len() >= push::MAX_PER_CHANNEL => {
+                let msg = format!(
+                    "{channel} runs {} pushes already, the most a channel may",
+                    push::MAX_PER_CHANNEL
+                );
+                return Err(Error::new(ErrorCode::InvalidInput, msg));
+            }
+            push::Request::Start { .. } => {
+                ch.pushes.insert(name, by.clone());
+            }
+            _ if !running => {
+                let msg = format!("no push named {name:?} runs in {channel}");
+                return Err(Error::new(ErrorCode::InvalidInput, msg));
+            }
+            push::Request::Stop { .. } => {
+                ch.pushes.remove(&name);
+            }
+            push::Request::Update { .. } => {}
+        }
+        self.outputs.push_back(Output::Push {
+            channel,
+            by,
+            request,
+        });
+        Ok(())
+    }
+
+    /// Tells the push's requester and the channel's moderators that a URL of push `name`
+    /// changed state. A push whose requester left, or that was stopped, is no longer
+    /// reported on.
+    pub fn push_state(&mut self, channel: &str, name: &str, url: &str, state: UrlState) {
+        let Some(ch) = self.channels.get(channel) else {
+            return;
+        };
+        let Some(owner) = ch.pushes.get(name) else {
+            return;
+        };
+        let told: Vec<SessionId> = ch
+            .members
+            .iter()
+            .filter(|(user, _)| *user == owner)
+            .map(|(_, sid)| *sid)
+            .chain(ch.members.values().copied().filter(|sid| {
+                self.sessions
+                    .get(sid)
+                    .is_some_and(|s| s.claims.allows(Grant::Moderator) && s.user() != owner)
+            }))
+            .collect();
+        let event = Event::Push {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            state,
+        };
+        for sid in told {
+            self.emit(sid, event.clone());
+        }
+        self.finish_step();
+    }
+
+    /// A push the glue could not keep running (every URL failed, or its pipeline stopped):
+    /// its name is free again.
+    pub fn push_ended(&mut self, channel: &str, name: &str) {
+        if let Some(ch) = self.channels.get_mut(channel) {
+            ch.pushes.remove(name);
+        }
+    }
+
+    /// The pushes a departing user started stop with it (not when it only joined again from
+    /// elsewhere: the new session is the same user).
+    pub(super) fn stop_pushes_of(&mut self, sid: SessionId, reason: LeaveReason) {
+        if reason == LeaveReason::Replaced {
+            return;
+        }
+        let Some(s) = self.sessions.get(&sid) else {
+            return;
+        };
+        let (channel, user) = (s.channel.clone(), s.user().to_owned());
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        let names: Vec<String> = ch
+            .pushes
+            .iter()
+            .filter(|(_, owner)| **owner == user)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in names {
+            ch.pushes.remove(&name);
+            self.outputs.push_back(Output::Push {
+                channel: channel.clone(),
+                by: user.clone(),
+                request: push::Request::Stop { name },
+            });
+        }
+    }
+}
