@@ -123,3 +123,14 @@ pub fn i420_to_rgba(src: &I420) -> Rgba {
     i420_to_rgba_into(src, &mut dst).expect("dst was created with the size of src");
     dst
 }
+
+/// The BT.601 limited-range `[Y, Cb, Cr]` of an RGB colour, as the converters above produce
+/// for a flat area of it (to fill a plane with a colour, or to check one).
+pub fn rgb_to_yuv([r, g, b]: [u8; 3]) -> [u8; 3] {
+    let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
+    let y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0;
+    let cb = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0;
+    let cr = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0;
+    // The coefficients keep each value within 16..=240, so the casts cannot saturate.
+    [y.round() as u8, cb.round() as u8, cr.round() as u8]
+}

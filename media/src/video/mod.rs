@@ -5,6 +5,8 @@
 //! - [`convert`]: RGBA <-> I420 (BT.601 limited range, as openh264 expects).
 //! - [`beauty`]: the [`Beauty`] filter (skin smoothing, lightening, redness, sharpness), in place
 //!   on a publisher's raw frames.
+//! - [`compose`]: the [`Compositor`], which draws a channel's hosts into one picture (the CDN
+//!   push): regions, z-order, alpha, crop or fit, placeholders and a watermark.
 //! - [`pixel`]: camera pixel formats (YUYV, NV12, MJPEG) into I420, padded rows and odd sizes
 //!   included.
 //! - [`scale`]: the I420 [`Scaler`], [`scale::fit`] (the size a source publishes) and
@@ -47,6 +49,7 @@
 
 pub mod beauty;
 pub mod camera;
+pub mod compose;
 pub mod convert;
 pub mod decode;
 pub mod encode;
@@ -62,6 +65,7 @@ pub mod still;
 
 pub use beauty::Beauty;
 pub use camera::{CameraError, CameraSource};
+pub use compose::Compositor;
 pub use decode::Decoder;
 pub use encode::{Encoded, Encoder};
 pub use file::FileSource;

@@ -21,6 +21,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use super::convert::rgb_to_yuv;
 use super::frame::{FrameError, I420, check_same_size, check_size};
 
 /// Blocks per stamp row.
@@ -172,7 +173,7 @@ impl TestPattern {
     /// Paints the background colour and the empty (grey) band into `base`.
     fn paint_base(&mut self) {
         let width = self.base.width() as usize;
-        let (luma, cb, cr) = bt601_limited(self.colour);
+        let [luma, cb, cr] = rgb_to_yuv(self.colour);
         let band_rows = (self.block * ROWS) as usize;
         let (y, u, v) = self.base.planes_mut();
         y.fill(luma);
@@ -325,16 +326,6 @@ fn crc16(stamp: &Stamp) -> u16 {
         }
     }
     crc
-}
-
-/// BT.601 limited-range `(Y, Cb, Cr)` of an RGB colour.
-fn bt601_limited([r, g, b]: [u8; 3]) -> (u8, u8, u8) {
-    let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
-    let y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0;
-    let cb = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0;
-    let cr = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0;
-    // The coefficients keep each value within 16..=240, so the casts cannot saturate.
-    (y.round() as u8, cb.round() as u8, cr.round() as u8)
 }
 
 /// Sets the pixels in `xs` x `ys` of a plane with rows `stride` bytes long to `value`.

@@ -17,7 +17,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::images::{CroppedImageMut, Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 use super::frame::{FrameError, I420, MAX_HEIGHT, MAX_WIDTH, MIN_HEIGHT, MIN_WIDTH};
@@ -103,6 +103,53 @@ impl Scaler {
         let mut dst = I420::new(width, height)?;
         self.scale_into(src, &mut dst);
         Ok(dst)
+    }
+
+    /// Scales the `area` of `src` (`[left, top, width, height]` in its pixels, fractions allowed,
+    /// clamped to the picture) into the `window` (`[left, top, width, height]`) of `dst`.
+    ///
+    /// `src` and `dst` are `(pixels, width, height)`, tightly packed, both of `kind` (`U8` for a
+    /// plane, `U8x4` for RGBA, whose alpha is then respected). The window must lie inside `dst`
+    /// and not be empty. An area of the window's size at whole pixels is a plain copy.
+    pub(crate) fn area(
+        &mut self,
+        kind: PixelType,
+        src: (&[u8], u32, u32),
+        area: [f64; 4],
+        dst: (&mut [u8], u32, u32),
+        window: [u32; 4],
+    ) {
+        /// The narrowest area kept, in source pixels: fast_image_resize rejects an empty one.
+        const MIN_SPAN: f64 = 1e-3;
+        /// Kept between the area's far edge and the picture's, against rounding past it.
+        const MARGIN: f64 = 1e-9;
+        let (src_pixels, src_w, src_h) = src;
+        let (dst_pixels, dst_w, dst_h) = dst;
+        let (w, h) = (f64::from(src_w), f64::from(src_h));
+        let [left, top, width, height] = area;
+        let left = left.clamp(0.0, w - MIN_SPAN);
+        let top = top.clamp(0.0, h - MIN_SPAN);
+        let inside = |start: f64, span: f64, end: f64| {
+            let span = span.max(MIN_SPAN / 2.0);
+            if start + span <= end {
+                span
+            } else {
+                end - start - MARGIN
+            }
+        };
+        let width = inside(left, width, w);
+        let height = inside(top, height, h);
+        let src = ImageRef::new(src_w, src_h, src_pixels, kind)
+            .expect("the caller passes a tightly packed picture of the stated size and kind");
+        let mut dst = Image::from_slice_u8(dst_w, dst_h, dst_pixels, kind)
+            .expect("the caller passes a tightly packed picture of the stated size and kind");
+        let [x, y, window_w, window_h] = window;
+        let mut window = CroppedImageMut::new(&mut dst, x, y, window_w, window_h)
+            .expect("the caller passes a window inside the destination");
+        let options = self.options.crop(left, top, width, height);
+        self.resizer
+            .resize(&src, &mut window, &options)
+            .expect("the area was clamped inside a non-empty source of the same kind");
     }
 
     fn plane(&mut self, src_size: (u32, u32), src: &[u8], dst_size: (u32, u32), dst: &mut [u8]) {
