@@ -325,7 +325,10 @@ mod tests {
             // The decoder lags one frame; skip it and the ramp-in, compare the steady part.
             let steady = &decoded[4 * FRAME_SAMPLES * ch..(rate as usize - FRAME_SAMPLES) * ch];
             let freq = dominant_frequency(&mono(steady, ch), rate).expect("a tone");
-            assert!((freq - 1000.0).abs() < 5.0, "{rate} Hz x{channels}: {freq} Hz");
+            assert!(
+                (freq - 1000.0).abs() < 5.0,
+                "{rate} Hz x{channels}: {freq} Hz"
+            );
             let input_db = Level::measure(&input[4 * FRAME_SAMPLES * ch..]).dbfs;
             let output_db = Level::measure(steady).dbfs;
             assert!(
