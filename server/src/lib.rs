@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod glue;
+pub mod rtmp;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -1,5 +1,6 @@
 //! Audio: 20 ms frames of interleaved `f32` samples from source to wire and back.
 //!
+//! - [`aac`]: the AAC-LC [`aac::Encoder`] for RTMP/FLV output (CDN push).
 //! - [`format`](mod@format): the [`Format`] (16, 24 or 48 kHz, mono or stereo) and the 20 ms frame.
 //! - [`codec`]: the Opus [`Encoder`] (loss-adaptive in-band FEC) and [`Decoder`] (decode,
 //!   FEC recovery, concealment).
@@ -46,6 +47,7 @@
 //! # Ok::<(), livestage_media::audio::Error>(())
 //! ```
 
+pub mod aac;
 pub mod codec;
 pub mod device;
 pub mod effects;
