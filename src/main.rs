@@ -23,6 +23,8 @@ enum Command {
     Bot(cli::bot::Args),
     /// Many connections in one process, for capacity runs.
     Load(cli::load::Args),
+    /// Push a channel to RTMP URLs (CDNs) with a layout, as a moderator, and report the states.
+    Push(cli::push::Args),
     /// A UDP proxy that adds loss, delay, jitter, reordering and outages.
     Proxy(cli::proxy::Args),
     /// List the displays and windows a screen share can take.
@@ -53,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Bot(a) => cli::bot::run(a),
         Command::Load(a) => cli::load::run(a),
         Command::Proxy(a) => cli::proxy::run(a),
+        Command::Push(a) => cli::push::run(a),
         Command::Screens(a) => cli::screens::run(a),
         Command::Cameras(a) => cli::cameras::run(a),
         Command::Demo(a) => cli::demo::run(a),

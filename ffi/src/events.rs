@@ -211,6 +211,25 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
             wire::Event::TokenRenewed { expires } => {
                 json!({ "type": "token_renewed", "expires": expires })
             }
+            wire::Event::Push { name, url, state } => {
+                let (reason, message) = match state {
+                    livestage_proto::push::UrlState::Failed { reason, message } => {
+                        (Some(reason.as_str()), Some(message.as_str()))
+                    }
+                    livestage_proto::push::UrlState::Recovering { reason, .. } => {
+                        (None, Some(reason.as_str()))
+                    }
+                    _ => (None, None),
+                };
+                json!({
+                    "type": "push",
+                    "name": name,
+                    "url": url,
+                    "state": state.as_str(),
+                    "reason": reason,
+                    "message": message,
+                })
+            }
             wire::Event::LayerChanged {
                 media_id,
                 track,

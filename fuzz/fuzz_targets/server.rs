@@ -188,6 +188,26 @@ impl Harness {
                     self.learn(conn, frame);
                 }
                 Output::Close { conn } => closed.push(conn),
+                // As the glue does: report each URL (the longest state message the glue
+                // builds), and free the name of a stopped push.
+                Output::Push {
+                    channel, request, ..
+                } => {
+                    use livestage_proto::push::{FailReason, Request, UrlState};
+                    let name = request.name().to_owned();
+                    if let Request::Start { urls, .. } = &request {
+                        for url in urls {
+                            let state = UrlState::Failed {
+                                reason: FailReason::Unreachable,
+                                message: "m".repeat(600),
+                            };
+                            self.server.push_state(&channel, &name, url, state);
+                        }
+                    }
+                    if let Request::Stop { .. } = request {
+                        self.server.push_ended(&channel, &name);
+                    }
+                }
             }
         }
         for conn in closed {

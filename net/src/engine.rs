@@ -282,6 +282,12 @@ impl Engine {
         self.request(channel, Request::RaiseHand(raised));
     }
 
+    /// Starts, changes or stops a CDN push of the channel (moderators and holders of the
+    /// `push` grant); each URL's state comes back as [`wire::Event::Push`].
+    pub fn push(&self, channel: &str, request: livestage_proto::push::Request) {
+        self.request(channel, Request::Push(Box::new(request)));
+    }
+
     /// Replaces the token of a live channel membership.
     pub fn renew_token(&self, channel: &str, token: &str) {
         self.request(channel, Request::RenewToken(token.into()));

@@ -485,7 +485,7 @@ mod tests {
             users: vec![region("a", 1000, 640)],
             ..Layout::default()
         };
-        let error = start(layout).validate().unwrap_err();
+        let error = start(layout).validate().expect_err("outside the canvas");
         assert_eq!(error.code, ErrorCode::InvalidInput);
         assert!(error.message.contains("\"a\""), "{}", error.message);
     }
@@ -571,11 +571,11 @@ mod tests {
             },
             ..Layout::default()
         };
-        let request = crate::wire::Request::Push(Request::Start {
+        let request = crate::wire::Request::Push(Box::new(Request::Start {
             name: "a".repeat(64),
             urls: vec!["u".repeat(MAX_URL_LEN); MAX_URLS],
             layout,
-        });
+        }));
         let frame = crate::wire::ClientFrame::Request {
             seq: u64::MAX,
             request,

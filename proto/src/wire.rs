@@ -183,7 +183,7 @@ pub enum Request {
     RaiseHand(bool),
     /// Start, change or stop a CDN push of the channel (moderators and holders of the `push`
     /// grant). Each URL's progress comes back as [`Event::Push`].
-    Push(crate::push::Request),
+    Push(Box<crate::push::Request>),
 }
 
 /// Moderator actions.

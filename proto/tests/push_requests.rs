@@ -12,15 +12,15 @@ use livestage_proto::wire::{Event, Request, Role};
 const URL: &str = "rtmp://127.0.0.1/live/main";
 
 fn start(name: &str) -> Request {
-    Request::Push(push::Request::Start {
+    Request::Push(Box::new(push::Request::Start {
         name: name.into(),
         urls: vec![URL.into()],
         layout: Layout::default(),
-    })
+    }))
 }
 
 fn stop(name: &str) -> Request {
-    Request::Push(push::Request::Stop { name: name.into() })
+    Request::Push(Box::new(push::Request::Stop { name: name.into() }))
 }
 
 /// The error codes of the requests refused among `events`.
@@ -95,7 +95,7 @@ fn updating_or_stopping_an_unknown_push_is_refused() {
         add: vec![],
         remove: vec![],
     };
-    net.send(m, Request::Push(update));
+    net.send(m, Request::Push(Box::new(update)));
     assert_eq!(refusals(net.events(m)), vec![ErrorCode::InvalidInput; 2]);
     assert!(net.pushes.is_empty());
 }
@@ -113,7 +113,7 @@ fn an_invalid_layout_never_reaches_the_glue() {
         urls: vec![URL.into()],
         layout,
     };
-    net.send(m, Request::Push(bad));
+    net.send(m, Request::Push(Box::new(bad)));
     assert_eq!(refusals(net.events(m)), vec![ErrorCode::InvalidInput]);
     assert!(net.pushes.is_empty());
 }

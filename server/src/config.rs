@@ -9,6 +9,8 @@ use livestage_proto::server as core;
 use livestage_proto::wire::{DataLimits, Profile};
 use serde::Deserialize;
 
+use crate::allow::Allow;
+
 /// Everything `livestage serve` needs. In TOML:
 ///
 /// ```toml
@@ -30,6 +32,11 @@ use serde::Deserialize;
 ///
 /// [channels.lobby]
 /// profile = "communication"
+///
+/// [push]                            # where CDN pushes may go (nothing by default)
+/// allow = ["rtmp://live.example.com/app/"]
+/// [inject]                          # what injects may pull (URL prefixes, file folders)
+/// allow = ["rtmp://origin.example.com/", "/srv/media"]
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +75,16 @@ pub struct Config {
     /// Most unacknowledged events per session before it is dropped as too slow.
     #[serde(default = "default_backlog")]
     pub max_backlog: usize,
+    /// The name in the certificate: the server's own push viewers connect to it over loopback
+    /// expecting this name (the dev certificate's is `localhost`).
+    #[serde(default = "default_server_name")]
+    pub server_name: String,
+    /// Where CDN pushes may connect.
+    #[serde(default)]
+    pub push: Allow,
+    /// What injects may pull from.
+    #[serde(default)]
+    pub inject: Allow,
 }
 
 /// Shortest app secret accepted: HS256 wants a key as long as its 32-byte output.
@@ -117,6 +134,9 @@ pub struct ChannelConfig {
 
 fn default_listen() -> SocketAddr {
     "0.0.0.0:4443".parse().expect("literal socket address")
+}
+fn default_server_name() -> String {
+    "localhost".into()
 }
 fn default_app() -> String {
     "livestage".into()

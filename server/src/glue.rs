@@ -11,7 +11,7 @@
 //! handling its input ends only its session.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +31,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{interval, timeout};
 use tracing::{debug, error, info};
 
+use crate::allow::Allow;
+use crate::push::{self, Pushes};
 use crate::tls::Identity;
 
 /// How long a new connection may take to open its control stream and say hello.
@@ -137,10 +139,14 @@ fn server_transport() -> quinn::TransportConfig {
 pub struct Listener {
     endpoint: quinn::Endpoint,
     core: core::Server,
+    cert_pem: String,
+    push: Allow,
+    server_name: String,
 }
 
 /// Binds the QUIC endpoint.
 pub fn bind(addr: SocketAddr, identity: Identity, core: core::Config) -> anyhow::Result<Listener> {
+    let identity_pem = identity.cert_pem.clone();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -158,6 +164,9 @@ pub fn bind(addr: SocketAddr, identity: Identity, core: core::Config) -> anyhow:
     Ok(Listener {
         endpoint,
         core: core::Server::new(core),
+        cert_pem: identity_pem,
+        push: Allow::default(),
+        server_name: "localhost".into(),
     })
 }
 
@@ -167,9 +176,20 @@ impl Listener {
         Ok(self.endpoint.local_addr()?)
     }
 
+    /// Lets CDN pushes go where `allow` says (nowhere by default). The server's own push
+    /// viewers connect over loopback expecting `server_name` in its certificate.
+    pub fn allow_pushes(&mut self, allow: Allow, server_name: &str) {
+        self.push = allow;
+        self.server_name = server_name.to_owned();
+    }
+
     /// Serves until `stop` fires (or forever when it never does).
     pub async fn run(self, mut stop: oneshot::Receiver<()>) {
-        let Listener { endpoint, mut core } = self;
+        let ctx = self.push_context();
+        let Listener {
+            endpoint, mut core, ..
+        } = self;
+        let (mut pushes, mut push_reports) = Pushes::new(ctx);
         let (to_core, mut inbox) = mpsc::channel::<ToCore>(4096);
         let mut peers: HashMap<ConnId, Peer> = HashMap::new();
         let mut tick = interval(TICK);
@@ -230,6 +250,7 @@ impl Listener {
                         }
                     }
                 },
+                Some(report) = push_reports.recv() => pushes.report(&mut core, report),
                 _ = tick.tick() => {
                     let now = now_ms();
                     if catch_unwind(AssertUnwindSafe(|| core.handle_timeout(now))).is_err() {
@@ -251,6 +272,13 @@ impl Listener {
                             p.may_publish
                                 .store(core.may_publish(conn), Ordering::Relaxed);
                         }
+                    }
+                    Output::Push {
+                        channel,
+                        by,
+                        request,
+                    } => {
+                        pushes.handle(&mut core, channel, &by, request);
                     }
                     Output::Close { conn } => {
                         if let Some(p) = peers.remove(&conn) {
@@ -275,6 +303,39 @@ impl Listener {
         info!(sessions = core.session_count(), "server stopped");
     }
 }
+
+impl Listener {
+    /// What the server's pushes need: how to reach this server as a client on this machine.
+    fn push_context(&self) -> push::Context {
+        let mut server = self
+            .endpoint
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 4443)));
+        if server.ip().is_unspecified() {
+            server.set_ip(match server {
+                SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let config = self.core.config();
+        push::Context {
+            server,
+            server_name: self.server_name.clone(),
+            cert_pem: self.cert_pem.clone().into_bytes(),
+            app: config.app.clone(),
+            secret: String::from_utf8_lossy(&config.secret).into_owned(),
+            token_secs: config
+                .max_token_secs
+                .unwrap_or(PUSH_TOKEN_SECS)
+                .min(PUSH_TOKEN_SECS),
+            allow: self.push.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+/// Lifetime of a push viewer's token (the push ends with it, or with its requester).
+const PUSH_TOKEN_SECS: u64 = 7 * 24 * 3600;
 
 async fn serve_connection(incoming: quinn::Incoming, id: ConnId, core: mpsc::Sender<ToCore>) {
     let conn = match incoming.await {

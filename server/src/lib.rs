@@ -11,8 +11,10 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod allow;
 pub mod config;
 pub mod glue;
+pub mod push;
 pub mod rtmp;
 pub mod tls;
 
@@ -90,7 +92,8 @@ impl Embedded {
             .enable_all()
             .build()?;
         let core = config.core(&secret, random_seed());
-        let listener = runtime.block_on(async { glue::bind(config.listen, identity, core) })?;
+        let mut listener = runtime.block_on(async { glue::bind(config.listen, identity, core) })?;
+        listener.allow_pushes(config.push.clone(), &config.server_name);
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()

@@ -136,6 +136,7 @@ impl Requests {
                 layer,
             } => engine.request_keyframe(ch, media_id, track, layer),
             Request::RaiseHand(raised) => engine.raise_hand(ch, raised),
+            Request::Push(request) => engine.push(ch, *request),
         }
         numbers.then(|| {
             *numbered += 1;

@@ -11,6 +11,7 @@ pub mod load;
 pub mod load_churn;
 pub mod pattern;
 pub mod proxy;
+pub mod push;
 pub mod screens;
 pub mod serve;
 pub mod token;

@@ -37,6 +37,11 @@ pub struct Args {
     /// Everyone a host in every channel (communication profile).
     #[arg(long)]
     communication: bool,
+    /// A URL prefix (or, for injects, a folder) that CDN pushes and injects may use;
+    /// repeatable, added to the config's `[push]` and `[inject]` lists. With --dev and no
+    /// --allow, loopback addresses (and files under the working directory) are allowed.
+    #[arg(long = "allow", value_name = "PREFIX")]
+    allow: Vec<String>,
 }
 
 /// Serves until interrupted.
@@ -57,6 +62,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if args.communication {
         config.profile = Profile::Communication;
+    }
+    config.push.allow.extend(args.allow.iter().cloned());
+    config.inject.allow.extend(args.allow.iter().cloned());
+    if args.dev && args.allow.is_empty() {
+        config.push.loopback = true;
+        config.inject.loopback = true;
     }
     let (identity, secret) = if args.dev {
         let identity = Identity::self_signed()?;
@@ -86,7 +97,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     livestage_server::config::check_secret(&secret)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let listener = glue::bind(config.listen, identity, config.core(&secret, livestage_server::random_seed()))?;
+        let mut listener = glue::bind(config.listen, identity, config.core(&secret, livestage_server::random_seed()))?;
+        listener.allow_pushes(config.push.clone(), &config.server_name);
         let addr = listener.local_addr()?;
         if args.dev {
             println!(

@@ -271,6 +271,20 @@ pub enum Req {
         low: bool,
     },
     RaiseHand(bool),
+    /// A CDN push request on one of a few names, with a URL of up to `url_len` bytes.
+    Push {
+        name: u8,
+        op: PushOp,
+        url_len: u16,
+    },
+}
+
+/// What a push request does.
+#[derive(Arbitrary, Debug)]
+pub enum PushOp {
+    Start { users: Vec<Who> },
+    Update { add: bool },
+    Stop,
 }
 
 /// When a ban ends.
@@ -374,6 +388,43 @@ impl Req {
                 layer: layer(low),
             },
             Req::RaiseHand(raised) => Request::RaiseHand(raised),
+            Req::Push { name, op, url_len } => {
+                use livestage_proto::push;
+                let name = format!("p{}", name % 4);
+                let url = format!("rtmp://127.0.0.1/live/{}", "k".repeat(usize::from(url_len)));
+                Request::Push(Box::new(match op {
+                    PushOp::Start { users } => push::Request::Start {
+                        name,
+                        urls: vec![url],
+                        layout: push::Layout {
+                            users: users
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, w)| push::Region {
+                                    user: w.id(),
+                                    rect: push::Rect {
+                                        x: (i as u32 * 16) % 1200,
+                                        y: 0,
+                                        width: 16,
+                                        height: 16,
+                                    },
+                                    z: 0,
+                                    alpha: 255,
+                                    fit: push::Fit::Crop,
+                                })
+                                .collect(),
+                            ..push::Layout::default()
+                        },
+                    },
+                    PushOp::Update { add } => push::Request::Update {
+                        name,
+                        layout: None,
+                        add: if add { vec![url] } else { vec![] },
+                        remove: vec![],
+                    },
+                    PushOp::Stop => push::Request::Stop { name },
+                }))
+            }
         }
     }
 }

@@ -500,7 +500,7 @@ impl Server {
             Request::RaiseHand(raised) => self.raise_hand(sid, raised, now_ms),
             Request::Push(request) => {
                 self.charge(sid, Limited::Push, now_ms)?;
-                self.push(sid, request)
+                self.push(sid, *request)
             }
             Request::RenewToken(jwt) => {
                 self.charge(sid, Limited::Renew, now_ms)?;

@@ -49,10 +49,8 @@ impl Server {
                 let msg = format!("no push named {name:?} runs in {channel}");
                 return Err(Error::new(ErrorCode::InvalidInput, msg));
             }
-            push::Request::Stop { .. } => {
-                ch.pushes.remove(&name);
-            }
-            push::Request::Update { .. } => {}
+            // The glue reports the URLs stopped, then frees the name (`push_ended`).
+            push::Request::Stop { .. } | push::Request::Update { .. } => {}
         }
         self.outputs.push_back(Output::Push {
             channel,
@@ -94,8 +92,8 @@ impl Server {
         self.finish_step();
     }
 
-    /// A push the glue could not keep running (every URL failed, or its pipeline stopped):
-    /// its name is free again.
+    /// A push is over (stopped as asked, every URL failed, or its pipeline failed): its name
+    /// is free again and its states are no longer reported.
     pub fn push_ended(&mut self, channel: &str, name: &str) {
         if let Some(ch) = self.channels.get_mut(channel) {
             ch.pushes.remove(name);
@@ -103,7 +101,8 @@ impl Server {
     }
 
     /// The pushes a departing user started stop with it (not when it only joined again from
-    /// elsewhere: the new session is the same user).
+    /// elsewhere: the new session is the same user). The moderators hear of it; the glue
+    /// frees the names.
     pub(super) fn stop_pushes_of(&mut self, sid: SessionId, reason: LeaveReason) {
         if reason == LeaveReason::Replaced {
             return;
@@ -112,7 +111,7 @@ impl Server {
             return;
         };
         let (channel, user) = (s.channel.clone(), s.user().to_owned());
-        let Some(ch) = self.channels.get_mut(&channel) else {
+        let Some(ch) = self.channels.get(&channel) else {
             return;
         };
         let names: Vec<String> = ch
@@ -122,7 +121,6 @@ impl Server {
             .map(|(name, _)| name.clone())
             .collect();
         for name in names {
-            ch.pushes.remove(&name);
             self.outputs.push_back(Output::Push {
                 channel: channel.clone(),
                 by: user.clone(),

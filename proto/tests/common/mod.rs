@@ -214,7 +214,13 @@ impl Net {
                         channel,
                         by,
                         request,
-                    } => self.pushes.push((channel, by, request)),
+                    } => {
+                        // As the glue does once it has reported the URLs stopped.
+                        if let livestage_proto::push::Request::Stop { name } = &request {
+                            self.server.push_ended(&channel, name);
+                        }
+                        self.pushes.push((channel, by, request));
+                    }
                 }
             }
             for c in &mut self.clients {
