@@ -111,6 +111,16 @@ impl Drop for Stage {
     }
 }
 
+/// The pushes encode, ffmpeg decodes and nginx relays on a CI machine of two cores: one test
+/// at a time, so each one's timing claims hold.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn moderator() -> String {
     cli::token("show", "mod", "join,moderator", "600")
 }
@@ -251,6 +261,7 @@ fn listen(url: &str, secs: u32) -> Vec<f32> {
 
 #[test]
 fn a_side_by_side_push_reaches_nginx_and_follows_a_live_layout_change() {
+    let _serial = serial();
     let Some(nginx) = Nginx::start() else { return };
     let stage = Stage::start(30);
     let dir = stage.dir.path();
@@ -335,10 +346,12 @@ fn a_side_by_side_push_reaches_nginx_and_follows_a_live_layout_change() {
 
 #[test]
 fn urls_are_added_and_removed_while_the_push_runs() {
+    let _serial = serial();
     let Some(nginx) = Nginx::start() else { return };
-    let stage = Stage::start(30);
+    let stage = Stage::start(45);
     let side = layout(stage.dir.path(), "side.json", "red", "blue");
     let (a, b) = (nginx.url("a"), nginx.url("b"));
+    let started = Instant::now();
     let (push, report) = stage.push(
         &moderator(),
         &[
@@ -347,7 +360,7 @@ fn urls_are_added_and_removed_while_the_push_runs() {
             "--layout",
             side.to_str().unwrap(),
             "--duration",
-            "16",
+            "30",
             "--add-url",
             &b,
             "--after",
@@ -366,7 +379,10 @@ fn urls_are_added_and_removed_while_the_push_runs() {
         probe(&b, Duration::from_secs(10)).is_some(),
         "the added URL receives too"
     );
-    std::thread::sleep(Duration::from_secs(5));
+    // `a` is removed at 10 s by the push CLI's clock; nginx drops its stream at once.
+    std::thread::sleep(
+        (started + Duration::from_secs(12)).saturating_duration_since(Instant::now()),
+    );
     assert!(
         probe(&a, Duration::from_secs(2)).is_none(),
         "the removed URL no longer receives"
@@ -389,6 +405,7 @@ fn urls_are_added_and_removed_while_the_push_runs() {
 
 #[test]
 fn a_push_recovers_when_the_rtmp_server_restarts() {
+    let _serial = serial();
     let Some(mut nginx) = Nginx::start() else {
         return;
     };
@@ -433,6 +450,7 @@ fn a_push_recovers_when_the_rtmp_server_restarts() {
 
 #[test]
 fn a_url_off_the_allow_list_and_a_non_moderator_are_refused() {
+    let _serial = serial();
     let Some(nginx) = Nginx::start() else { return };
     // Only example.invalid is allowed: loopback is not.
     let server = cli::serve(&["--allow", "rtmp://example.invalid/"]);
