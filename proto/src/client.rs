@@ -622,7 +622,8 @@ impl Session {
             | Event::Data { .. }
             | Event::Refused { .. }
             | Event::TokenExpiring { .. }
-            | Event::Push { .. } => None,
+            | Event::Push { .. }
+            | Event::Inject { .. } => None,
         }
     }
 

@@ -15,6 +15,7 @@
 pub mod client;
 pub mod error;
 pub mod id;
+pub mod inject;
 pub mod media;
 pub mod push;
 pub mod rate;

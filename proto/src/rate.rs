@@ -108,7 +108,8 @@ pub enum Limited {
     Hint,
     /// Publishing and unpublishing tracks: each is announced to the whole channel.
     Track,
-    /// CDN push requests: each may start an encoder and RTMP connections on the server.
+    /// CDN push and inject requests: each may start decoders, an encoder and RTMP
+    /// connections on the server.
     Push,
 }
 

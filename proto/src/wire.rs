@@ -19,8 +19,9 @@ use crate::track::{self, Track, TrackId};
 /// audience instead of listing it ([`Event::Audience`]) and made a kick a ban
 /// ([`Action::Kick`], [`Action::Unban`]); version 4 made media tracks first-class
 /// ([`Participant::tracks`], [`Request::Publish`], per-track subscriptions and mutes, a track
-/// id in every media packet); version 5 added CDN pushes ([`Request::Push`], [`Event::Push`]).
-pub const VERSION: u16 = 5;
+/// id in every media packet); version 5 added CDN pushes ([`Request::Push`], [`Event::Push`]);
+/// version 6 injects ([`Request::Inject`], [`Event::Inject`]).
+pub const VERSION: u16 = 6;
 /// Largest control frame body, in bytes. A longer frame is a protocol error.
 pub const MAX_FRAME: usize = 64 * 1024;
 /// Largest data message payload, in bytes.
@@ -184,6 +185,9 @@ pub enum Request {
     /// Start, change or stop a CDN push of the channel (moderators and holders of the `push`
     /// grant). Each URL's progress comes back as [`Event::Push`].
     Push(Box<crate::push::Request>),
+    /// Start, change or stop an inject: a stream or file the server publishes into the
+    /// channel as `inject-<name>` (moderators). Its state comes back as [`Event::Inject`].
+    Inject(Box<crate::inject::Request>),
 }
 
 /// Moderator actions.
@@ -370,6 +374,14 @@ pub enum Event {
         name: String,
         /// The URL, as given.
         url: String,
+        /// Its state now.
+        state: crate::push::UrlState,
+    },
+    /// An inject changed state. Sent to the user who started it and to the channel's
+    /// moderators.
+    Inject {
+        /// The inject.
+        name: String,
         /// Its state now.
         state: crate::push::UrlState,
     },

@@ -14,10 +14,11 @@
 //! `roster` (who sees whom, pages, audience counts), `moderation` (roles, hands, moderator
 //! actions), `tracks` (publishing, per-track mutes and subscriptions), `data` (data messages),
 //! `media` (routes and media feedback), `push` (CDN pushes: permission, names, state
-//! reports), `session` (one session's state).
+//! reports), `inject` (streams and files published into a channel: the same), `session` (one session's state).
 
 mod admission;
 mod data;
+mod inject;
 mod media;
 mod moderation;
 mod push;
@@ -132,6 +133,16 @@ pub enum Output {
         by: UserId,
         /// What to do.
         request: crate::push::Request,
+    },
+    /// Start, change or stop an inject (already checked like a push). The glue reports its
+    /// state through [`Server::inject_state`].
+    Inject {
+        /// The channel injected into.
+        channel: ChannelId,
+        /// Who asked (a stop may come from the core itself when the requester left).
+        by: UserId,
+        /// What to do.
+        request: crate::inject::Request,
     },
 }
 
@@ -385,6 +396,7 @@ impl Server {
         let channel = s.channel.clone();
         let conn = s.conn;
         self.stop_pushes_of(sid, reason);
+        self.stop_injects_of(sid, reason);
         if let Some(conn) = conn {
             if let Some(error) = goodbye {
                 self.send(conn, ServerFrame::Goodbye(error));
@@ -501,6 +513,10 @@ impl Server {
             Request::Push(request) => {
                 self.charge(sid, Limited::Push, now_ms)?;
                 self.push(sid, *request)
+            }
+            Request::Inject(request) => {
+                self.charge(sid, Limited::Push, now_ms)?;
+                self.inject(sid, *request)
             }
             Request::RenewToken(jwt) => {
                 self.charge(sid, Limited::Renew, now_ms)?;

@@ -70,17 +70,7 @@ impl Server {
         let Some(owner) = ch.pushes.get(name) else {
             return;
         };
-        let told: Vec<SessionId> = ch
-            .members
-            .iter()
-            .filter(|(user, _)| *user == owner)
-            .map(|(_, sid)| *sid)
-            .chain(ch.members.values().copied().filter(|sid| {
-                self.sessions
-                    .get(sid)
-                    .is_some_and(|s| s.claims.allows(Grant::Moderator) && s.user() != owner)
-            }))
-            .collect();
+        let told = self.owner_and_moderators(channel, owner);
         let event = Event::Push {
             name: name.to_owned(),
             url: url.to_owned(),
@@ -90,6 +80,24 @@ impl Server {
             self.emit(sid, event.clone());
         }
         self.finish_step();
+    }
+
+    /// The sessions of `owner` in `channel` and of the channel's other moderators: who hears
+    /// of a push's or an inject's states.
+    pub(super) fn owner_and_moderators(&self, channel: &str, owner: &str) -> Vec<SessionId> {
+        let Some(ch) = self.channels.get(channel) else {
+            return Vec::new();
+        };
+        ch.members
+            .iter()
+            .filter(|(user, _)| *user == owner)
+            .map(|(_, sid)| *sid)
+            .chain(ch.members.values().copied().filter(|sid| {
+                self.sessions
+                    .get(sid)
+                    .is_some_and(|s| s.claims.allows(Grant::Moderator) && s.user() != owner)
+            }))
+            .collect()
     }
 
     /// A push is over (stopped as asked, every URL failed, or its pipeline failed): its name

@@ -27,6 +27,8 @@ pub(super) struct Channel {
     pub audience_told: (u32, u64),
     /// The CDN pushes running, by name, with the user who started each.
     pub pushes: BTreeMap<String, UserId>,
+    /// The injects running, by name, with the user who started each.
+    pub injects: BTreeMap<String, UserId>,
 }
 
 /// A moderator's mutes and hearing set for one user of a channel.
@@ -47,6 +49,7 @@ impl Channel {
             restrictions: BTreeMap::new(),
             audience_told: (0, 0),
             pushes: BTreeMap::new(),
+            injects: BTreeMap::new(),
         }
     }
 

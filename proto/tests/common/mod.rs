@@ -25,6 +25,8 @@ pub struct Net {
     pub clients: Vec<Client>,
     /// CDN push requests the server passed to its glue: (channel, by, request).
     pub pushes: Vec<(String, String, livestage_proto::push::Request)>,
+    /// What the core asked the glue's injects to do: (channel, by, request).
+    pub injects: Vec<(String, String, livestage_proto::inject::Request)>,
     next_conn: u64,
 }
 
@@ -47,6 +49,7 @@ impl Net {
             now: T0,
             clients: Vec::new(),
             pushes: Vec::new(),
+            injects: Vec::new(),
             next_conn: 1,
         }
     }
@@ -220,6 +223,16 @@ impl Net {
                             self.server.push_ended(&channel, name);
                         }
                         self.pushes.push((channel, by, request));
+                    }
+                    Output::Inject {
+                        channel,
+                        by,
+                        request,
+                    } => {
+                        if let livestage_proto::inject::Request::Stop { name } = &request {
+                            self.server.inject_ended(&channel, name);
+                        }
+                        self.injects.push((channel, by, request));
                     }
                 }
             }
