@@ -25,6 +25,9 @@ enum Command {
     Load(cli::load::Args),
     /// Push a channel to RTMP URLs (CDNs) with a layout, as a moderator, and report the states.
     Push(cli::push::Args),
+    /// Publish a file on the server into a channel as `inject-<name>`, as a moderator, and
+    /// report its states.
+    Inject(cli::inject::Args),
     /// A UDP proxy that adds loss, delay, jitter, reordering and outages.
     Proxy(cli::proxy::Args),
     /// List the displays and windows a screen share can take.
@@ -56,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Load(a) => cli::load::run(a),
         Command::Proxy(a) => cli::proxy::run(a),
         Command::Push(a) => cli::push::run(a),
+        Command::Inject(a) => cli::inject::run(a),
         Command::Screens(a) => cli::screens::run(a),
         Command::Cameras(a) => cli::cameras::run(a),
         Command::Demo(a) => cli::demo::run(a),

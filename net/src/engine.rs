@@ -288,6 +288,12 @@ impl Engine {
         self.request(channel, Request::Push(Box::new(request)));
     }
 
+    /// Starts, changes or stops an inject into the channel (moderators): the server publishes
+    /// a stream or file as `inject-<name>`; its state comes back as [`wire::Event::Inject`].
+    pub fn inject(&self, channel: &str, request: livestage_proto::inject::Request) {
+        self.request(channel, Request::Inject(Box::new(request)));
+    }
+
     /// Replaces the token of a live channel membership.
     pub fn renew_token(&self, channel: &str, token: &str) {
         self.request(channel, Request::RenewToken(token.into()));

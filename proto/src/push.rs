@@ -385,6 +385,11 @@ pub enum FailReason {
     Unreachable,
     /// The push could not start on the server (its pipeline failed).
     Internal,
+    /// An inject's file does not exist.
+    NotFound,
+    /// An inject's source cannot be played: not MP4, Matroska or FLV-in-RTMP, or not H.264
+    /// video (with AAC or another decodable audio), or damaged.
+    Unsupported,
 }
 
 impl FailReason {
@@ -396,6 +401,8 @@ impl FailReason {
             Self::Refused => "refused",
             Self::Unreachable => "unreachable",
             Self::Internal => "internal",
+            Self::NotFound => "not_found",
+            Self::Unsupported => "unsupported",
         }
     }
 }

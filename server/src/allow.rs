@@ -34,6 +34,50 @@ impl Allow {
     }
 }
 
+/// Why a file path is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PathRefused {
+    /// Outside every allowed folder (whether or not it exists is not told).
+    NotAllowed(String),
+    /// Inside an allowed folder, but there is no such file.
+    NotFound(String),
+}
+
+impl Allow {
+    /// Checks a file path for an inject: with symbolic links and `..` resolved, it must lie
+    /// inside one of the folders on the list (entries without `://`) and exist. Loopback does
+    /// not cover files: a file is only ever allowed by a folder named in the config. Whether
+    /// a file outside the folders exists is never told. Returns the resolved path, which is
+    /// what the inject opens.
+    pub fn path(&self, path: &str) -> Result<std::path::PathBuf, PathRefused> {
+        let path = std::path::Path::new(path);
+        // A missing file is judged by its resolved folder, so `..` cannot step outside.
+        let resolved = std::fs::canonicalize(path).ok().or_else(|| {
+            let folder = std::fs::canonicalize(path.parent()?).ok()?;
+            Some(folder.join(path.file_name()?))
+        });
+        let inside = resolved.as_ref().is_some_and(|resolved| {
+            self.allow
+                .iter()
+                .filter(|entry| !entry.contains("://"))
+                .filter_map(|folder| std::fs::canonicalize(folder).ok())
+                .any(|folder| resolved.starts_with(folder))
+        });
+        match resolved {
+            Some(resolved) if inside && resolved.is_file() => Ok(resolved),
+            Some(_) if inside => Err(PathRefused::NotFound(format!(
+                "{} is not a file on the server",
+                path.display()
+            ))),
+            _ => Err(PathRefused::NotAllowed(format!(
+                "{} is not inside a folder on the server's allow-list; add its folder to the \
+                 config's `[inject] allow` (or `serve --allow`)",
+                path.display()
+            ))),
+        }
+    }
+}
+
 /// Whether `prefix` covers `url`: the same scheme (any case), then `url` continues the prefix
 /// at a boundary (`/`, `:` or the end) unless the prefix itself ends with `/`.
 fn matches_prefix(url: &str, prefix: &str) -> bool {
@@ -92,6 +136,38 @@ mod tests {
         assert!(a.url("rtmp://b.example.com/live/key").is_ok());
         assert!(a.url("rtmp://b.example.com/other/key").is_err());
         assert!(a.url("rtmps://cdn.example.com/live/key").is_err());
+    }
+
+    #[test]
+    fn files_are_allowed_inside_listed_folders_only() {
+        let dir = tempfile::tempdir().expect("test setup");
+        let inside = dir.path().join("media");
+        std::fs::create_dir(&inside).expect("test setup");
+        std::fs::write(inside.join("film.mp4"), b"x").expect("test setup");
+        std::fs::write(dir.path().join("secret"), b"x").expect("test setup");
+        let folder = inside.to_str().expect("test setup");
+        let a = allow(&[folder, "rtmp://cdn.example.com"], true);
+        let film = format!("{folder}/film.mp4");
+        assert_eq!(
+            a.path(&film).expect("test setup"),
+            inside.join("film.mp4").canonicalize().expect("test setup")
+        );
+        // `..` out of the folder and a missing file are refused, differently only inside
+        // it; loopback does not allow files.
+        let not_allowed = |r| matches!(r, Err(PathRefused::NotAllowed(_)));
+        assert!(not_allowed(a.path(&format!("{folder}/../secret"))));
+        assert!(not_allowed(a.path(&format!("{folder}/../missing"))));
+        let missing = a.path(&format!("{folder}/missing.mp4"));
+        assert!(matches!(missing, Err(PathRefused::NotFound(_))));
+        assert!(matches!(a.path(folder), Err(PathRefused::NotFound(_))));
+        assert!(not_allowed(allow(&[], true).path(&film)));
+        // A sibling folder whose name starts like the allowed one is outside it.
+        let sibling = dir.path().join("media2");
+        std::fs::create_dir(&sibling).expect("test setup");
+        std::fs::write(sibling.join("f.mp4"), b"x").expect("test setup");
+        assert!(not_allowed(
+            a.path(sibling.join("f.mp4").to_str().expect("test setup"))
+        ));
     }
 
     #[test]

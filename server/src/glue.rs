@@ -32,6 +32,7 @@ use tokio::time::{interval, timeout};
 use tracing::{debug, error, info};
 
 use crate::allow::Allow;
+use crate::inject::Injects;
 use crate::push::{self, Pushes};
 use crate::tls::Identity;
 
@@ -141,6 +142,7 @@ pub struct Listener {
     core: core::Server,
     cert_pem: String,
     push: Allow,
+    inject: Allow,
     server_name: String,
 }
 
@@ -166,6 +168,7 @@ pub fn bind(addr: SocketAddr, identity: Identity, core: core::Config) -> anyhow:
         core: core::Server::new(core),
         cert_pem: identity_pem,
         push: Allow::default(),
+        inject: Allow::default(),
         server_name: "localhost".into(),
     })
 }
@@ -183,13 +186,22 @@ impl Listener {
         self.server_name = server_name.to_owned();
     }
 
+    /// Lets injects open what `allow` names (nothing by default): its folders for files.
+    pub fn allow_injects(&mut self, allow: Allow) {
+        self.inject = allow;
+    }
+
     /// Serves until `stop` fires (or forever when it never does).
     pub async fn run(self, mut stop: oneshot::Receiver<()>) {
         let ctx = self.push_context();
         let Listener {
-            endpoint, mut core, ..
+            endpoint,
+            mut core,
+            inject,
+            ..
         } = self;
-        let (mut pushes, mut push_reports) = Pushes::new(ctx);
+        let (mut pushes, mut push_reports) = Pushes::new(ctx.clone());
+        let (mut injects, mut inject_reports) = Injects::new(ctx, inject);
         let (to_core, mut inbox) = mpsc::channel::<ToCore>(4096);
         let mut peers: HashMap<ConnId, Peer> = HashMap::new();
         let mut tick = interval(TICK);
@@ -251,6 +263,7 @@ impl Listener {
                     }
                 },
                 Some(report) = push_reports.recv() => pushes.report(&mut core, report),
+                Some(report) = inject_reports.recv() => injects.report(&mut core, report),
                 _ = tick.tick() => {
                     let now = now_ms();
                     if catch_unwind(AssertUnwindSafe(|| core.handle_timeout(now))).is_err() {
@@ -279,6 +292,13 @@ impl Listener {
                         request,
                     } => {
                         pushes.handle(&mut core, channel, &by, request);
+                    }
+                    Output::Inject {
+                        channel,
+                        by,
+                        request,
+                    } => {
+                        injects.handle(&mut core, channel, &by, request);
                     }
                     Output::Close { conn } => {
                         if let Some(p) = peers.remove(&conn) {

@@ -14,6 +14,8 @@
 pub mod allow;
 pub mod config;
 pub mod glue;
+pub mod inject;
+mod loopback;
 pub mod push;
 pub mod rtmp;
 pub mod tls;

@@ -137,6 +137,7 @@ impl Requests {
             } => engine.request_keyframe(ch, media_id, track, layer),
             Request::RaiseHand(raised) => engine.raise_hand(ch, raised),
             Request::Push(request) => engine.push(ch, *request),
+            Request::Inject(request) => engine.inject(ch, *request),
         }
         numbers.then(|| {
             *numbered += 1;

@@ -7,6 +7,7 @@ pub mod bot_music;
 pub mod bot_publish;
 pub mod cameras;
 pub mod demo;
+pub mod inject;
 pub mod load;
 pub mod load_churn;
 pub mod pattern;

@@ -99,6 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let mut listener = glue::bind(config.listen, identity, config.core(&secret, livestage_server::random_seed()))?;
         listener.allow_pushes(config.push.clone(), &config.server_name);
+        listener.allow_injects(config.inject.clone());
         let addr = listener.local_addr()?;
         if args.dev {
             println!(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use livestage_media::audio::{self, MixTap, processing};
-use livestage_proto::track::MICROPHONE;
+use livestage_proto::track::{Source, Track};
 
 use super::INITIAL_LOSS;
 use super::chain::{Chain, VoiceControls};
@@ -43,6 +43,9 @@ pub struct Audio {
     /// [`controls`](Self::controls): all on for [`AudioSource::Capture`], off for tones and
     /// pushed voice (a game engine's microphone is usually processed already).
     pub processing: processing::Settings,
+    /// The track it is published as (a microphone by default); a track of music or an
+    /// injected stream is encoded at the music bitrate throughout.
+    pub track: Track,
     /// What the playout plays, for the echo canceller ([`Playout::echo_reference`]).
     ///
     /// [`Playout::echo_reference`]: crate::playout::Playout::echo_reference
@@ -61,6 +64,7 @@ impl Audio {
             controls: VoiceControls::default(),
             mix: None,
             processing,
+            track: Track::microphone(),
             echo: None,
         }
     }
@@ -185,7 +189,14 @@ pub(super) fn spawn(
             Some(Input::Custom(custom))
         }
     };
-    let mut encoder = audio::Encoder::new(format, VOICE_BPS)?;
+    let track = voice.track.id;
+    // Music and injected streams are not speech: they keep the music bitrate.
+    let floor = if matches!(voice.track.source, Source::Music | Source::Inject) {
+        MUSIC_BPS
+    } else {
+        VOICE_BPS
+    };
+    let mut encoder = audio::Encoder::new(format, floor)?;
     let mut chain = Chain::new(
         voice.controls,
         format,
@@ -221,16 +232,12 @@ pub(super) fn spawn(
                     } else {
                         since_music.saturating_add(1)
                     };
-                    let bps = if since_music < 50 {
-                        MUSIC_BPS
-                    } else {
-                        VOICE_BPS
-                    };
+                    let bps = if since_music < 50 { MUSIC_BPS } else { floor };
                     if encoder.bitrate() != bps {
                         encoder.set_bitrate(bps)?;
                     }
                     let packet = encoder.encode(frame)?;
-                    engine.send_audio(&channel, MICROPHONE, stream, seq, now_us(), &packet);
+                    engine.send_audio(&channel, track, stream, seq, now_us(), &packet);
                     shared.count.fetch_add(1, Ordering::Relaxed);
                 }
                 if input.is_pushed() {

@@ -106,8 +106,9 @@ impl Publisher {
             track.validate()?;
             tracks.push(track);
         }
-        if audio_source.is_some() {
-            tracks.push(Track::microphone());
+        if let Some(audio) = &audio_source {
+            audio.track.validate()?;
+            tracks.push(audio.track.clone());
         }
         // Announced before the first frame, so no frame reaches the link before its track is
         // known there (the link holds a new track's media until the server confirms it). A

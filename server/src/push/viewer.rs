@@ -5,13 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use crossbeam_channel::Receiver;
 use livestage_media::audio::Format;
 use livestage_net::Engine;
-use livestage_net::engine::{ConnectionState, EventKind, JoinOptions};
+use livestage_net::engine::{ConnectionState, EventKind};
 use livestage_net::playout::{self, Playout, VideoFrame};
 use livestage_proto::client::RosterChange;
 use livestage_proto::media::Layer;
@@ -20,9 +19,8 @@ use livestage_proto::track::CAMERA;
 use livestage_proto::wire::{Participant, Role};
 
 use super::Context;
+use crate::loopback;
 
-/// How long joining may take before the push gives up.
-const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Mixed voice frames (20 ms each) waiting for the encoder; the newest are dropped beyond it.
 const VOICE_QUEUE: usize = 50;
 
@@ -41,9 +39,8 @@ pub struct Viewer {
 impl Viewer {
     /// Joins `channel` as `user` (audience) and waits until it is in.
     pub fn join(ctx: &Context, channel: &str, user: &str, channels: u16) -> anyhow::Result<Self> {
-        let token =
-            crate::mint_token(&ctx.app, &ctx.secret, channel, user, "join", ctx.token_secs)?;
-        let engine = Arc::new(Engine::new()?);
+        let (engine, peers) = loopback::join(ctx, channel, user, "join", Role::Audience)
+            .map_err(|e| anyhow::anyhow!("the push's viewer could not join: {e}"))?;
         let format = Format::new(48_000, channels).context("voice format")?;
         let (voice_tx, voice) = crossbeam_channel::bounded(VOICE_QUEUE);
         let config = playout::Config {
@@ -53,10 +50,6 @@ impl Viewer {
             ..playout::Config::default()
         };
         let playout = Playout::start(engine.clone(), config)?;
-        let mut options =
-            JoinOptions::new(ctx.server, &ctx.cert_pem, channel, &token, Role::Audience);
-        options.server_name = ctx.server_name.clone();
-        engine.join(options);
         let mut viewer = Self {
             engine,
             playout,
@@ -65,24 +58,8 @@ impl Viewer {
             voice,
             gone: None,
         };
-        let deadline = Instant::now() + JOIN_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(event) = viewer.engine.events().recv_timeout(left) else {
-                bail!("the push's viewer could not join {channel} within {JOIN_TIMEOUT:?}");
-            };
-            if let EventKind::Joined { peers, .. } = &event.kind {
-                viewer.replace(peers);
-                return Ok(viewer);
-            }
-            if let EventKind::State {
-                state: ConnectionState::Disconnected,
-                error,
-            } = &event.kind
-            {
-                bail!("the push's viewer was refused: {error:?}");
-            }
-        }
+        viewer.replace(&peers);
+        Ok(viewer)
     }
 
     /// Follows the roster; subscribes to what `layout` needs from new or changed hosts.

@@ -98,6 +98,7 @@ impl Shift {
 }
 
 struct Worker {
+    location: Location,
     decoded: Decoded,
     options: MusicOptions,
     shift: Shift,
@@ -124,6 +125,7 @@ impl Worker {
             position = at * u64::from(RATE) / 1000;
         }
         Ok(Self {
+            location: location.clone(),
             decoded,
             shift: Shift::new(options.pitch, options.speed),
             options,
@@ -243,7 +245,9 @@ impl Worker {
                     last = true;
                     break;
                 }
-                self.decoded.seek(0)?;
+                // Opened again rather than sought back: symphonia 0.6 cannot read an MP4
+                // again after a seek from its end ("isomp4: no atom pending read").
+                self.decoded = Decoded::open(&self.location)?;
                 self.position = 0;
             }
         }

@@ -1,0 +1,193 @@
+//! Injects, the glue side: acts on the core's [`Output::Inject`](core::Output::Inject), checks
+//! the source against the `[inject]` allow-list, runs one [`worker`] thread per inject and
+//! passes its state back to the core, which tells the requester and the channel's moderators.
+//!
+//! Data flow of one inject: the source (a file through the media crate's demuxer and music
+//! decoder) -> the net crate's [`Publisher`](livestage_net::publish::Publisher), joined to this
+//! server over loopback QUIC as the host `inject-<name>`. The forwarding path sees an ordinary
+//! host; the inject is subject to the host cap, mutes, hearing sets and kicks like anyone.
+//!
+//! The manager lives in the core task and never blocks it: starting an inject spawns its
+//! thread, stopping one only signals it.
+
+mod worker;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crossbeam_channel::Sender;
+use livestage_proto::inject;
+use livestage_proto::push::{FailReason, UrlState};
+use livestage_proto::server as core;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::allow::{Allow, PathRefused};
+use crate::push::Context;
+
+/// An inject: (channel, name).
+pub type Key = (String, String);
+
+/// A worker's state change.
+#[derive(Debug)]
+pub struct Report {
+    key: Key,
+    run: u64,
+    state: UrlState,
+}
+
+/// What the manager asks of a running worker.
+#[derive(Debug)]
+enum Command {
+    Volume(u8),
+    Stop,
+}
+
+/// What an inject plays, once allowed.
+#[derive(Clone, Debug)]
+enum Source {
+    /// A file on this server (resolved, inside an allowed folder).
+    File(PathBuf),
+}
+
+struct Running {
+    run: u64,
+    commands: Sender<Command>,
+}
+
+/// Every inject of the server.
+pub struct Injects {
+    ctx: Context,
+    allow: Allow,
+    running: HashMap<Key, Running>,
+    reports: mpsc::UnboundedSender<Report>,
+    next_run: u64,
+}
+
+impl Injects {
+    /// No injects yet; sources must be on `allow`. Workers report on the returned receiver
+    /// (feed it to [`Injects::report`]).
+    pub fn new(ctx: Context, allow: Allow) -> (Self, mpsc::UnboundedReceiver<Report>) {
+        let (reports, rx) = mpsc::unbounded_channel();
+        let injects = Self {
+            ctx,
+            allow,
+            running: HashMap::new(),
+            reports,
+            next_run: 1,
+        };
+        (injects, rx)
+    }
+
+    /// Acts on a checked request from the core.
+    pub fn handle(
+        &mut self,
+        core: &mut core::Server,
+        channel: String,
+        by: &str,
+        request: inject::Request,
+    ) {
+        let key = (channel, request.name().to_owned());
+        match request {
+            inject::Request::Start {
+                source, options, ..
+            } => {
+                let source = match self.source(&source) {
+                    Ok(source) => source,
+                    Err((reason, message)) => {
+                        self.end(core, &key, failed(reason, message));
+                        return;
+                    }
+                };
+                let run = self.next_run;
+                self.next_run += 1;
+                let (commands, inbox) = crossbeam_channel::unbounded();
+                let job = worker::Job {
+                    ctx: self.ctx.clone(),
+                    key: key.clone(),
+                    run,
+                    source,
+                    options,
+                };
+                if let Err(e) = worker::spawn(job, inbox, self.reports.clone()) {
+                    warn!(
+                        channel = key.0,
+                        inject = key.1,
+                        "cannot start an inject: {e}"
+                    );
+                    let state = failed(FailReason::Internal, format!("cannot start: {e}"));
+                    self.end(core, &key, state);
+                    return;
+                }
+                info!(channel = key.0, inject = key.1, by, "inject started");
+                self.running.insert(key, Running { run, commands });
+            }
+            inject::Request::Update { volume, .. } => {
+                if let Some(running) = self.running.get(&key) {
+                    let _ = running.commands.send(Command::Volume(volume));
+                }
+            }
+            inject::Request::Stop { .. } => {
+                info!(channel = key.0, inject = key.1, by, "inject stopped");
+                if let Some(running) = self.running.remove(&key) {
+                    let _ = running.commands.send(Command::Stop);
+                }
+                self.end(core, &key, UrlState::Stopped);
+            }
+        }
+    }
+
+    /// Passes a worker's state on to the core; a final state ends the inject.
+    pub fn report(&mut self, core: &mut core::Server, report: Report) {
+        let Report { key, run, state } = report;
+        if self.running.get(&key).is_none_or(|r| r.run != run) {
+            return; // From an earlier run.
+        }
+        if state.is_final() {
+            self.running.remove(&key);
+            self.end(core, &key, state);
+        } else {
+            core.inject_state(&key.0, &key.1, state);
+        }
+    }
+
+    /// Reports the last state and frees the name.
+    fn end(&mut self, core: &mut core::Server, key: &Key, state: UrlState) {
+        if let UrlState::Failed { reason, message } = &state {
+            warn!(
+                channel = key.0,
+                inject = key.1,
+                reason = reason.as_str(),
+                "inject failed: {message}"
+            );
+        }
+        core.inject_state(&key.0, &key.1, state);
+        core.inject_ended(&key.0, &key.1);
+    }
+
+    /// What `source` names, if the allow-list lets the server open it.
+    fn source(&self, source: &str) -> Result<Source, (FailReason, String)> {
+        if let Some((scheme, _)) = source.split_once("://") {
+            return Err((
+                FailReason::BadUrl,
+                format!("{scheme}:// sources are not supported; give a file path on the server"),
+            ));
+        }
+        self.allow
+            .path(source)
+            .map(Source::File)
+            .map_err(|why| match why {
+                PathRefused::NotAllowed(why) => (FailReason::NotAllowed, why),
+                PathRefused::NotFound(why) => (FailReason::NotFound, why),
+            })
+    }
+}
+
+/// A failure as the wire reports it; the message is cut so the event always fits a control
+/// frame.
+fn failed(reason: FailReason, message: String) -> UrlState {
+    UrlState::Failed {
+        reason,
+        message: message.chars().take(600).collect(),
+    }
+}
