@@ -212,19 +212,22 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
                 json!({ "type": "token_renewed", "expires": expires })
             }
             wire::Event::Push { name, url, state } => {
-                let (reason, message) = match state {
-                    livestage_proto::push::UrlState::Failed { reason, message } => {
-                        (Some(reason.as_str()), Some(message.as_str()))
-                    }
-                    livestage_proto::push::UrlState::Recovering { reason, .. } => {
-                        (None, Some(reason.as_str()))
-                    }
-                    _ => (None, None),
-                };
+                let (reason, message) = why(state);
                 json!({
                     "type": "push",
                     "name": name,
                     "url": url,
+                    "state": state.as_str(),
+                    "reason": reason,
+                    "message": message,
+                })
+            }
+            wire::Event::Inject { name, state } => {
+                let (reason, message) = why(state);
+                json!({
+                    "type": "inject",
+                    "name": name,
+                    "user": livestage_proto::inject::user_of(name),
                     "state": state.as_str(),
                     "reason": reason,
                     "message": message,
@@ -398,6 +401,17 @@ pub unsafe extern "C" fn livestage_poll_event(
             }
         })
     })
+}
+
+/// A push's or an inject's failure reason and message (or why it is recovering).
+fn why(state: &livestage_proto::push::UrlState) -> (Option<&'static str>, Option<&str>) {
+    match state {
+        livestage_proto::push::UrlState::Failed { reason, message } => {
+            (Some(reason.as_str()), Some(message.as_str()))
+        }
+        livestage_proto::push::UrlState::Recovering { reason, .. } => (None, Some(reason.as_str())),
+        _ => (None, None),
+    }
 }
 
 #[cfg(test)]

@@ -350,6 +350,37 @@ fn a_b_frame_file_is_decoded_and_shown_in_presentation_order() {
 }
 
 #[test]
+fn a_looped_b_frame_file_shows_every_pass_in_decode_mode() {
+    // Each pass of a decoded file ends with a flush; every pass after it must decode too
+    // (a reused openh264 decoder lost every other pass after its first few frames).
+    let options = Options {
+        looped: true,
+        mode: Mode::Decode,
+    };
+    let mut source = FileSource::open(b_frames("mp4"), options).unwrap();
+    // Three passes of 2 s at 30 fps would be 180 frames: count frames over the 2nd and 3rd.
+    let deadline = Instant::now() + Duration::from_millis(5_500);
+    let mut times = Vec::new();
+    while Instant::now() < deadline {
+        if let Some((_, capture_us)) = source.latest() {
+            times.push(capture_us);
+        }
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    let first = times[0];
+    let later = times.iter().filter(|t| **t >= first + 2_000_000).count();
+    assert!(
+        later >= 90,
+        "frames of the later passes: {later} of about 105"
+    );
+    let largest_gap = times.windows(2).map(|t| t[1] - t[0]).max().unwrap();
+    assert!(
+        largest_gap < 200_000,
+        "no pass is skipped: a {largest_gap} us gap"
+    );
+}
+
+#[test]
 fn a_consumer_that_falls_behind_loses_frames_up_to_a_keyframe() {
     let mut source = FileSource::open(fast(), Options::default()).unwrap();
     // Keyframes every 30 frames; not reading for 1.2 s overflows the queue of QUEUE.

@@ -295,8 +295,8 @@ fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
         wire::Event::AudioLoss { .. }
         | wire::Event::KeyframeRequest { .. }
         | wire::Event::TokenRenewed { .. } => {}
-        // CDN pushes are driven from the CLI and the server for now.
-        wire::Event::Push { .. } => {}
+        // CDN pushes and injects are driven from the CLI and the server for now.
+        wire::Event::Push { .. } | wire::Event::Inject { .. } => {}
     }
 }
 

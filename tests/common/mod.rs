@@ -165,9 +165,26 @@ pub fn announce(engine: &Engine, tracks: &[livestage::proto::track::Track]) {
 /// Writes a 320x240 30 fps H.264 test video (ffmpeg's `testsrc`) of `secs` seconds to `path`,
 /// with the extra ffmpeg arguments `args` (profile, GOP, B-frames).
 pub fn test_clip(path: &std::path::Path, secs: u32, args: &[&str]) {
-    let status = std::process::Command::new("ffmpeg")
+    clip(path, secs, None, args);
+}
+
+/// The same with a sine tone of `hz` at 44.1 kHz as AAC beside the video.
+pub fn test_clip_with_tone(path: &std::path::Path, secs: u32, hz: u32, args: &[&str]) {
+    clip(path, secs, Some(hz), args);
+}
+
+fn clip(path: &std::path::Path, secs: u32, tone: Option<u32>, args: &[&str]) {
+    let mut command = std::process::Command::new("ffmpeg");
+    command
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc=size=320x240:rate=30")
+        .arg("testsrc=size=320x240:rate=30");
+    if let Some(hz) = tone {
+        command
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency={hz}:sample_rate=44100"))
+            .args(["-c:a", "aac", "-b:a", "96k"]);
+    }
+    let status = command
         .args([
             "-t",
             &secs.to_string(),

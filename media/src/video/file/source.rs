@@ -439,6 +439,12 @@ impl Decode {
             self.show(picture, clock)?;
         }
         self.waiting.clear();
+        // A fresh decoder for the next pass: after a flush, openh264 2.7 failed every frame
+        // after the next pass's first few, so every other pass of a looped file was lost.
+        match Decoder::reordering() {
+            Ok(decoder) => self.decoder = decoder,
+            Err(e) => tracing::warn!("no new decoder for the next pass, keeping the old: {e}"),
+        }
         Ok(())
     }
 
