@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use livestage_media::video::file::Mode;
 use livestage_media::video::screen::ContentHint;
-use livestage_media::video::{self, FileSource, I420, Scaler, StillSource, TestPattern, scale};
+use livestage_media::video::{
+    self, Access, EncodedSource, FileSource, I420, Scaler, StillSource, TestPattern, scale,
+};
 use livestage_proto::media::{Layer, VideoHeader};
 use livestage_proto::track::{Track, TrackId};
 use livestage_proto::{Error, ErrorCode};
@@ -136,8 +138,35 @@ enum Prepared {
         chain: Chain,
         fps: f32,
     },
-    /// A file whose H.264 goes out as it is.
-    Forward(FileSource),
+    /// H.264 that goes out as it is.
+    Forward(Forwarded),
+}
+
+/// Encoded video forwarded without decoding.
+enum Forwarded {
+    /// A file, paced by its own thread.
+    File(FileSource),
+    /// A live stream's access units, as they arrive.
+    Stream(EncodedSource),
+}
+
+impl Forwarded {
+    fn next(&mut self, timeout: Duration) -> Option<Access> {
+        match self {
+            Self::File(file) => file.next_encoded_timeout(timeout),
+            Self::Stream(stream) => stream.next_timeout(timeout),
+        }
+    }
+
+    /// Why nothing more will come, once that is so.
+    fn ended(&self) -> Option<Error> {
+        match self {
+            Self::File(file) => file.ended().map(|e| file_error(&e)),
+            Self::Stream(stream) => stream
+                .is_closed()
+                .then(|| Error::new(ErrorCode::SourceEnded, "the stream ended")),
+        }
+    }
 }
 
 /// Starts the video thread of `video` as track `track`; it stops when `shared.stop` is set,
@@ -176,8 +205,8 @@ pub(super) fn spawn(
                 chain,
                 fps,
             }) => encode(&out, frames, layered, chain, fps),
-            Ok(Prepared::Forward(file)) => {
-                forward(&out, file);
+            Ok(Prepared::Forward(source)) => {
+                forward(&out, source);
                 Ok(())
             }
             Err(e) => {
@@ -228,13 +257,13 @@ fn encode(
 /// Sends a forwarded file's access units as they fall due, as the high layer, until stopped
 /// or the file ends. Keyframe requests cannot be honoured without an encoder: the file's next
 /// keyframe serves them.
-fn forward(out: &Out, mut file: FileSource) {
+fn forward(out: &Out, mut source: Forwarded) {
     let mut sent = 0;
     while !out.stopped() {
         for requested in out.shared.keyframe.iter() {
             requested.store(false, Ordering::Relaxed);
         }
-        match file.next_encoded_timeout(Duration::from_millis(20)) {
+        match source.next(Duration::from_millis(20)) {
             Some(access) => {
                 out.send(
                     Layer::High,
@@ -246,8 +275,8 @@ fn forward(out: &Out, mut file: FileSource) {
                 sent += 1;
             }
             None => {
-                if let Some(error) = file.ended() {
-                    out.end(file_error(&error));
+                if let Some(error) = source.ended() {
+                    out.end(error);
                     break;
                 }
             }
@@ -287,6 +316,7 @@ fn prepare(video: Video) -> anyhow::Result<Prepared> {
             None,
             None,
         ),
+        VideoSource::Encoded(stream) => return Ok(Prepared::Forward(Forwarded::Stream(stream))),
         VideoSource::File {
             demuxer,
             mut options,
@@ -296,7 +326,7 @@ fn prepare(video: Video) -> anyhow::Result<Prepared> {
             }
             let file = FileSource::new(demuxer, options)?;
             if file.mode() == Mode::Forward {
-                return Ok(Prepared::Forward(file));
+                return Ok(Prepared::Forward(Forwarded::File(file)));
             }
             (Frames::File(file), None, None)
         }

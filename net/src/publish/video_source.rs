@@ -12,7 +12,8 @@ use livestage_media::video::camera::CameraError;
 use livestage_media::video::file::{self, Demuxer, FileError, Mode};
 use livestage_media::video::screen::{ScreenError, ScreenSource};
 use livestage_media::video::{
-    CameraSource, CustomSource, FileSource, I420, StillError, StillSource, TestPattern,
+    CameraSource, CustomSource, EncodedSource, FileSource, I420, StillError, StillSource,
+    TestPattern,
 };
 use livestage_proto::{Error, ErrorCode};
 
@@ -48,6 +49,12 @@ pub enum VideoSource {
         /// Once or looped, forwarded or decoded.
         options: file::Options,
     },
+    /// H.264 already encoded elsewhere (a live stream), sent as it arrives without decoding:
+    /// no encoder, no low layer, keyframe requests wait for the stream's next keyframe. The
+    /// track ends with `source_ended` once the [`EncodedSender`](livestage_media::video::EncodedSender)
+    /// is dropped. Every receiver must decode what is sent: check the stream's
+    /// [`Info::forwardable`](livestage_media::video::file::Info::forwardable) first.
+    Encoded(EncodedSource),
 }
 
 impl VideoSource {

@@ -153,6 +153,8 @@ impl Demuxer {
                 let (track, config) = mkv::Track::open(input.open()?.0)?;
                 (Reader::Mkv(Box::new(track)), config, probe)
             }
+            // `sniff` knows files only.
+            Container::Stream => return Err(FileError::NotVideoFile),
         };
         let sps = &config.sps;
         let fps = probe

@@ -21,9 +21,10 @@ const NAL_PPS: u8 = 8;
 pub(super) const MAX_ACCESS_BYTES: usize = 32 << 20;
 
 /// A track's decoder configuration: how samples frame their NAL units, and the parameter sets
-/// that go before every IDR.
+/// that go before every IDR. Files and streams (an FLV AVC sequence header is the same record)
+/// share it.
 #[derive(Debug, Clone)]
-pub(super) struct Config {
+pub struct Config {
     /// Bytes in each NAL unit's length prefix: 1, 2 or 4.
     length_size: usize,
     /// Every SPS then every PPS of the configuration, each after a start code.
@@ -71,6 +72,25 @@ impl Config {
             parameter_sets,
             sps,
         })
+    }
+
+    /// What a live stream with this configuration is, as far as its SPS says: its size and
+    /// profile, 30 fps unless the SPS times it, and B-frames unless the SPS rules them out.
+    pub fn stream_info(&self) -> super::Info {
+        let sps = &self.sps;
+        super::Info {
+            container: super::Container::Stream,
+            width: sps.width,
+            height: sps.height,
+            fps: sps.fps.filter(|f| f.is_finite() && *f > 0.0).unwrap_or(30.0),
+            duration_us: None,
+            frames: None,
+            profile: sps.profile,
+            level: sps.level,
+            b_frames: sps.reorders != Some(false),
+            progressive: sps.progressive,
+            yuv420_8bit: sps.yuv420_8bit,
+        }
     }
 
     /// One sample (AVCC: each NAL unit after its big-endian length) as an Annex B access unit,
@@ -130,7 +150,7 @@ impl Config {
 
 /// What a sequence parameter set says about the stream.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Sps {
+pub struct Sps {
     /// The profile (from `profile_idc` and the constraint flags).
     pub profile: Profile,
     /// `level_idc`: 31 is level 3.1.

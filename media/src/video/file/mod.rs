@@ -84,7 +84,9 @@ mod mp4;
 mod source;
 
 pub use demux::{Demuxer, Sample};
-pub use source::{Access, FileSource, QUEUE};
+pub use h264::{Config as AvcConfig, Sps};
+pub use super::encoded::Access;
+pub use source::{FileSource, QUEUE};
 
 use super::frame::{MAX_HEIGHT, MAX_WIDTH, MIN_HEIGHT, MIN_WIDTH, check_size};
 
@@ -119,6 +121,8 @@ pub enum Container {
     Mp4,
     /// Matroska: `.mkv`, `.webm`.
     Matroska,
+    /// Not a file: a live stream (RTMP's FLV) whose configuration came with it.
+    Stream,
 }
 
 /// An H.264 profile, from the SPS's `profile_idc` and constraint flags.

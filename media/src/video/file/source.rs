@@ -4,14 +4,14 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::{Demuxer, FileError, Info, Mode, Options, Sample};
+use crate::video::encoded::{Access, EncodedSender, EncodedSource, encoded};
 use crate::video::source::{CustomSender, CustomSource};
 use crate::video::{Decoder, I420, Scaler, now_us};
 
@@ -23,21 +23,6 @@ const MAX_GAP_US: u64 = 5_000_000;
 /// Decode mode: the most presentation times waiting for their pictures (openh264 holds a few
 /// with B-frames); beyond this the oldest are stale (a picture was lost) and dropped.
 const MAX_WAITING: usize = 16;
-
-/// An encoded access unit handed out in [`Mode::Forward`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Access {
-    /// Annex B NAL units; an IDR comes with the SPS and PPS before it.
-    pub data: Vec<u8>,
-    /// Holds an IDR slice: decodes without earlier frames.
-    pub keyframe: bool,
-    /// When the frame is due, in microseconds since the Unix epoch: the source's start plus
-    /// its place on the timeline, which keeps increasing across loops.
-    pub capture_us: u64,
-    /// Its presentation time within the file, in microseconds from the first frame (starts
-    /// again at each loop).
-    pub pts_us: u64,
-}
 
 /// A video file played in real time on its own thread, forwarded or decoded (see the
 /// [module docs](super)).
@@ -55,9 +40,8 @@ pub struct Access {
 pub struct FileSource {
     info: Info,
     mode: Mode,
-    access: Receiver<Access>,
+    access: EncodedSource,
     frames: Option<CustomSource>,
-    dropped: Arc<AtomicU64>,
     stop: Sender<()>,
     ended: Arc<OnceLock<FileError>>,
     thread: Option<JoinHandle<()>>,
@@ -91,16 +75,9 @@ impl FileSource {
             Mode::Auto if info.forwardable().is_ok() => Mode::Forward,
             Mode::Auto | Mode::Decode => Mode::Decode,
         };
-        let (tx, access) = crossbeam_channel::bounded(QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
+        let (sender, access) = encoded(QUEUE);
         let (output, frames) = if mode == Mode::Forward {
-            let forward = Forward {
-                tx,
-                evict: access.clone(),
-                skipping: false,
-                dropped: Arc::clone(&dropped),
-            };
-            (Output::Forward(forward), None)
+            (Output::Forward(sender), None)
         } else {
             let (frames, sender) =
                 CustomSource::new(info.width, info.height).map_err(|_| FileError::Size {
@@ -135,7 +112,6 @@ impl FileSource {
             mode,
             access,
             frames,
-            dropped,
             stop,
             ended,
             thread: Some(thread),
@@ -165,7 +141,7 @@ impl FileSource {
     /// [`Mode::Forward`]: the next access unit that is due, or `None` when none is (and always
     /// in [`Mode::Decode`]). Never blocks.
     pub fn next_encoded(&mut self) -> Option<Access> {
-        self.access.try_recv().ok()
+        self.access.next()
     }
 
     /// As [`next_encoded`](Self::next_encoded), waiting up to `timeout` for one.
@@ -173,7 +149,7 @@ impl FileSource {
         if self.mode != Mode::Forward {
             return None;
         }
-        self.access.recv_timeout(timeout).ok()
+        self.access.next_timeout(timeout)
     }
 
     /// [`Mode::Decode`]: the newest frame shown since the last call, with the time it was due
@@ -185,7 +161,7 @@ impl FileSource {
 
     /// Access units dropped because the consumer fell behind ([`Mode::Forward`]).
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.access.dropped()
     }
 
     /// Why the source stopped: [`FileError::Ended`] once a file played once has shown its last
@@ -326,7 +302,7 @@ impl Player {
 
 /// Where due frames go.
 enum Output {
-    Forward(Forward),
+    Forward(EncodedSender),
     Decode(Box<Decode>),
 }
 
@@ -353,42 +329,6 @@ impl Output {
         match self {
             Self::Forward(_) => Ok(()),
             Self::Decode(decode) => decode.finish(clock),
-        }
-    }
-}
-
-/// Forward mode: the bounded queue and its drop policy.
-struct Forward {
-    tx: Sender<Access>,
-    /// The queue's other end, to throw out stale units when a keyframe finds it full.
-    evict: Receiver<Access>,
-    /// Dropping until the next keyframe, because a frame before was dropped.
-    skipping: bool,
-    dropped: Arc<AtomicU64>,
-}
-
-impl Forward {
-    fn offer(&mut self, access: Access) {
-        if self.skipping && !access.keyframe {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        match self.tx.try_send(access) {
-            Ok(()) => self.skipping = false,
-            Err(TrySendError::Full(access)) if access.keyframe => {
-                // Everything queued is older than this keyframe, which does not need it.
-                let stale = self.evict.try_iter().count() as u64;
-                self.dropped.fetch_add(stale, Ordering::Relaxed);
-                // Only this thread sends, and the queue was just emptied.
-                let _ = self.tx.try_send(access);
-                self.skipping = false;
-            }
-            Err(TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                self.skipping = true;
-            }
-            // The source is gone; the thread stops at its next wait.
-            Err(TrySendError::Disconnected(_)) => {}
         }
     }
 }
