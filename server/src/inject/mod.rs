@@ -1,16 +1,19 @@
 //! Injects, the glue side: acts on the core's [`Output::Inject`](core::Output::Inject), checks
-//! the source against the `[inject]` allow-list, runs one [`worker`] thread per inject and
-//! passes its state back to the core, which tells the requester and the channel's moderators.
+//! the source against the `[inject]` allow-list, runs one thread per inject and passes its
+//! state back to the core, which tells the requester and the channel's moderators.
 //!
-//! Data flow of one inject: the source (a file through the media crate's demuxer and music
-//! decoder) -> the net crate's [`Publisher`](livestage_net::publish::Publisher), joined to this
-//! server over loopback QUIC as the host `inject-<name>`. The forwarding path sees an ordinary
-//! host; the inject is subject to the host cap, mutes, hearing sets and kicks like anyone.
+//! Data flow of one inject: the source ([`file`]: the media crate's demuxer and music decoder;
+//! [`stream`]: an RTMP stream played over TCP) -> the net crate's
+//! [`Publisher`](livestage_net::publish::Publisher), joined to this server over loopback QUIC
+//! as the host `inject-<name>` ([`stage`]). The forwarding path sees an ordinary host; the
+//! inject is subject to the host cap, mutes, hearing sets and kicks like anyone.
 //!
 //! The manager lives in the core task and never blocks it: starting an inject spawns its
 //! thread, stopping one only signals it.
 
-mod worker;
+mod file;
+mod stage;
+mod stream;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,6 +27,7 @@ use tracing::{info, warn};
 
 use crate::allow::{Allow, PathRefused};
 use crate::push::Context;
+use crate::rtmp;
 
 /// An inject: (channel, name).
 pub type Key = (String, String);
@@ -48,6 +52,43 @@ enum Command {
 enum Source {
     /// A file on this server (resolved, inside an allowed folder).
     File(PathBuf),
+    /// A live RTMP stream on an allowed server.
+    Rtmp(rtmp::Url),
+}
+
+/// Everything one inject needs to start.
+struct Job {
+    ctx: Context,
+    key: Key,
+    run: u64,
+    source: Source,
+    options: inject::Options,
+}
+
+/// Starts the thread of `job`; its states go to `reports`, the last one final.
+fn spawn(
+    job: Job,
+    commands: crossbeam_channel::Receiver<Command>,
+    reports: mpsc::UnboundedSender<Report>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("livestage-inject-{}", job.run))
+        .spawn(move || {
+            let report = |state| {
+                let _ = reports.send(Report {
+                    key: job.key.clone(),
+                    run: job.run,
+                    state,
+                });
+            };
+            report(UrlState::Connecting);
+            let last = match &job.source {
+                Source::File(path) => file::run(&job, path, &commands, &report),
+                Source::Rtmp(url) => stream::run(&job, url, &commands, &report),
+            };
+            report(last);
+        })
+        .map(drop)
 }
 
 struct Running {
@@ -102,14 +143,14 @@ impl Injects {
                 let run = self.next_run;
                 self.next_run += 1;
                 let (commands, inbox) = crossbeam_channel::unbounded();
-                let job = worker::Job {
+                let job = Job {
                     ctx: self.ctx.clone(),
                     key: key.clone(),
                     run,
                     source,
                     options,
                 };
-                if let Err(e) = worker::spawn(job, inbox, self.reports.clone()) {
+                if let Err(e) = spawn(job, inbox, self.reports.clone()) {
                     warn!(
                         channel = key.0,
                         inject = key.1,
@@ -168,10 +209,18 @@ impl Injects {
     /// What `source` names, if the allow-list lets the server open it.
     fn source(&self, source: &str) -> Result<Source, (FailReason, String)> {
         if let Some((scheme, _)) = source.split_once("://") {
-            return Err((
-                FailReason::BadUrl,
-                format!("{scheme}:// sources are not supported; give a file path on the server"),
-            ));
+            if !scheme.eq_ignore_ascii_case("rtmp") {
+                let message = format!(
+                    "{scheme}:// sources are not supported; give an rtmp:// URL or a file path \
+                     on the server"
+                );
+                return Err((FailReason::BadUrl, message));
+            }
+            let url = rtmp::Url::parse(source).map_err(|e| (FailReason::BadUrl, e.to_string()))?;
+            self.allow
+                .url(source)
+                .map_err(|why| (FailReason::NotAllowed, why))?;
+            return Ok(Source::Rtmp(url));
         }
         self.allow
             .path(source)

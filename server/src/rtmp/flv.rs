@@ -160,9 +160,189 @@ pub fn aac_frame(au: &[u8]) -> Bytes {
     b.freeze()
 }
 
+/// A video body as it arrives from an RTMP server we play from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoIn<'a> {
+    /// The AVCDecoderConfigurationRecord.
+    AvcConfig(&'a [u8]),
+    /// Length-prefixed NAL units of one access unit.
+    Avc {
+        /// The frame type says keyframe.
+        keyframe: bool,
+        /// Presentation minus decode time, in milliseconds (non-zero with B-frames).
+        composition_ms: i32,
+        /// The NAL units, each after its length.
+        data: &'a [u8],
+    },
+    /// An end-of-sequence marker, or a codec other than AVC (ignored).
+    Other,
+}
+
+/// Reads a video body.
+///
+/// # Errors
+///
+/// A body too short for its header.
+pub fn parse_video(body: &[u8]) -> Result<VideoIn<'_>, String> {
+    let [first, kind, c0, c1, c2, data @ ..] = body else {
+        return Err(format!("a {}-byte video body is too short", body.len()));
+    };
+    if u32::from(first & 0x0f) != AVC_CODEC_ID {
+        return Ok(VideoIn::Other);
+    }
+    // 24-bit signed composition time.
+    let raw = (i32::from(*c0) << 16) | (i32::from(*c1) << 8) | i32::from(*c2);
+    let composition_ms = (raw << 8) >> 8;
+    Ok(match kind {
+        0 => VideoIn::AvcConfig(data),
+        1 => VideoIn::Avc {
+            keyframe: first >> 4 == 1,
+            composition_ms,
+            data,
+        },
+        _ => VideoIn::Other,
+    })
+}
+
+/// An audio body as it arrives from an RTMP server we play from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioIn<'a> {
+    /// The AudioSpecificConfig.
+    AacConfig(&'a [u8]),
+    /// One raw AAC access unit.
+    Aac(&'a [u8]),
+    /// A codec other than AAC (MP3, Speex...: not played).
+    Other,
+}
+
+/// Reads an audio body.
+///
+/// # Errors
+///
+/// A body too short for its header.
+pub fn parse_audio(body: &[u8]) -> Result<AudioIn<'_>, String> {
+    let [first, rest @ ..] = body else {
+        return Err("an empty audio body".into());
+    };
+    if u32::from(first >> 4) != AAC_CODEC_ID {
+        return Ok(AudioIn::Other);
+    }
+    let [kind, data @ ..] = rest else {
+        return Err("an AAC body without its packet type".into());
+    };
+    Ok(match kind {
+        0 => AudioIn::AacConfig(data),
+        _ => AudioIn::Aac(data),
+    })
+}
+
+/// What an AudioSpecificConfig says, as much as an ADTS header needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asc {
+    /// Audio object type (2 = AAC LC).
+    pub object_type: u8,
+    /// Sampling frequency index (3 = 48 kHz, 4 = 44.1 kHz).
+    pub frequency_index: u8,
+    /// Channel configuration (1 = mono, 2 = stereo).
+    pub channels: u8,
+}
+
+impl Asc {
+    /// Reads the first two bytes of an AudioSpecificConfig.
+    ///
+    /// # Errors
+    ///
+    /// Too short, or an escape (explicit frequency, extended object type) ADTS cannot carry.
+    pub fn parse(asc: &[u8]) -> Result<Self, String> {
+        let [a, b, ..] = asc else {
+            return Err("the AAC configuration is shorter than 2 bytes".into());
+        };
+        let object_type = a >> 3;
+        let frequency_index = ((a & 0x07) << 1) | (b >> 7);
+        let channels = (b >> 3) & 0x0f;
+        if !(1..=4).contains(&object_type) || frequency_index > 12 || channels == 0 {
+            return Err(format!(
+                "AAC object type {object_type}, frequency index {frequency_index}, \
+                 {channels} channels cannot be played (AAC LC at a standard rate is)"
+            ));
+        }
+        Ok(Self {
+            object_type,
+            frequency_index,
+            channels,
+        })
+    }
+
+    /// The 7-byte ADTS header (no CRC) for a raw access unit of `len` bytes, so a stream of
+    /// them reads as an `.aac` file.
+    pub fn adts_header(&self, len: usize) -> [u8; 7] {
+        let frame = (len + 7).min(0x1fff) as u16;
+        let profile = self.object_type - 1;
+        [
+            0xff,
+            0xf1,
+            (profile << 6) | (self.frequency_index << 2) | (self.channels >> 2),
+            ((self.channels & 3) << 6) | ((frame >> 11) as u8 & 0x03),
+            (frame >> 3) as u8,
+            (((frame & 7) as u8) << 5) | 0x1f,
+            0xfc,
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn incoming_bodies_read_back_as_they_were_built() {
+        let config = avc_sequence_header(&SPS, &PPS).expect("valid");
+        let VideoIn::AvcConfig(record) = parse_video(&config).expect("parses") else {
+            panic!("a configuration");
+        };
+        assert_eq!(record[0], 1, "the record's version");
+        let frame = avc_frame(&keyframe(), true, -40).expect("has a slice");
+        let VideoIn::Avc {
+            keyframe,
+            composition_ms,
+            data,
+        } = parse_video(&frame).expect("parses")
+        else {
+            panic!("NAL units");
+        };
+        assert!(keyframe);
+        assert_eq!(composition_ms, -40);
+        assert_eq!(data, &frame[5..]);
+        assert!(parse_video(&[0x17, 1]).is_err());
+        assert_eq!(parse_video(&[0x12, 1, 0, 0, 0]), Ok(VideoIn::Other));
+        let asc = [0x11, 0x90]; // AAC LC, 48 kHz, stereo.
+        assert_eq!(
+            parse_audio(&aac_sequence_header(&asc)),
+            Ok(AudioIn::AacConfig(&asc[..]))
+        );
+        assert_eq!(
+            parse_audio(&aac_frame(&[7, 8])),
+            Ok(AudioIn::Aac(&[7, 8][..]))
+        );
+        assert_eq!(parse_audio(&[0x2f, 1]), Ok(AudioIn::Other));
+    }
+
+    #[test]
+    fn an_adts_header_carries_the_configuration_and_the_length() {
+        let asc = Asc::parse(&[0x12, 0x10]).expect("AAC LC 44.1 kHz stereo");
+        assert_eq!(
+            (asc.object_type, asc.frequency_index, asc.channels),
+            (2, 4, 2)
+        );
+        let header = asc.adts_header(100);
+        assert_eq!(&header[..2], &[0xff, 0xf1]);
+        let frame = (usize::from(header[3] & 3) << 11)
+            | (usize::from(header[4]) << 3)
+            | usize::from(header[5] >> 5);
+        assert_eq!(frame, 107);
+        assert!(Asc::parse(&[0x12]).is_err());
+        assert!(Asc::parse(&[0xf8, 0x00]).is_err());
+    }
 
     const SPS: [u8; 6] = [0x67, 0x42, 0xC0, 0x1E, 0xAB, 0xCD];
     const PPS: [u8; 3] = [0x68, 0xCE, 0x3C];

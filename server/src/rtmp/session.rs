@@ -90,7 +90,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    fn transient(e: impl std::fmt::Display) -> Self {
+    pub(super) fn transient(e: impl std::fmt::Display) -> Self {
         Self::Transient(e.to_string())
     }
 }
@@ -188,28 +188,16 @@ impl Session {
     pub fn handle_input(&mut self, bytes: &[u8]) -> Result<Progress, Fault> {
         let rest = match &mut self.phase {
             Phase::Handshake(handshake) => {
-                match handshake
-                    .process_bytes(bytes)
-                    .map_err(|e| Fault::transient(format!("RTMP handshake failed: {e:?}")))?
-                {
-                    HandshakeProcessResult::InProgress { response_bytes } => {
-                        self.outbound.extend(response_bytes);
-                        return Ok(Progress::Pending);
-                    }
-                    HandshakeProcessResult::Completed {
-                        response_bytes,
-                        remaining_bytes,
-                    } => {
-                        self.outbound.extend(response_bytes);
-                        self.phase = Phase::Connecting;
-                        let request = self
-                            .client
-                            .request_connection(self.url.app.clone())
-                            .map_err(|e| Fault::transient(format!("{e:?}")))?;
-                        self.absorb(vec![request])?;
-                        remaining_bytes
-                    }
-                }
+                let Some(rest) = shake(handshake, bytes, &mut self.outbound)? else {
+                    return Ok(Progress::Pending);
+                };
+                self.phase = Phase::Connecting;
+                let request = self
+                    .client
+                    .request_connection(self.url.app.clone())
+                    .map_err(|e| Fault::transient(format!("{e:?}")))?;
+                self.absorb(vec![request])?;
+                rest
             }
             _ => bytes.to_vec(),
         };
@@ -341,6 +329,31 @@ impl Session {
                 }
             }
             _ => Ok(()),
+        }
+    }
+}
+
+/// Feeds `bytes` to a client handshake, queueing its answers in `outbound`; once it is done,
+/// the bytes that came after it.
+pub(super) fn shake(
+    handshake: &mut Handshake,
+    bytes: &[u8],
+    outbound: &mut Vec<u8>,
+) -> Result<Option<Vec<u8>>, Fault> {
+    match handshake
+        .process_bytes(bytes)
+        .map_err(|e| Fault::transient(format!("RTMP handshake failed: {e:?}")))?
+    {
+        HandshakeProcessResult::InProgress { response_bytes } => {
+            outbound.extend(response_bytes);
+            Ok(None)
+        }
+        HandshakeProcessResult::Completed {
+            response_bytes,
+            remaining_bytes,
+        } => {
+            outbound.extend(response_bytes);
+            Ok(Some(remaining_bytes))
         }
     }
 }

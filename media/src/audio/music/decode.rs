@@ -58,11 +58,36 @@ impl Decoded {
     /// [`MusicError::NotFound`], [`MusicError::Io`] for a stream that cannot be read,
     /// [`MusicError::Unsupported`] when no container or codec fits.
     pub fn open(location: &Location) -> Result<Self, MusicError> {
-        let source = location.open()?;
+        let name = location.to_string();
+        Self::from_source(location.open()?, location.extension().as_deref(), &name)
+    }
+
+    /// Decodes a live stream read from `reader` (e.g. ADTS AAC as an RTMP stream brings it,
+    /// with `extension` `"aac"` as the container hint), named `name` in errors. Reads block
+    /// until the stream has data; the end of the reader is the end of the stream. It cannot
+    /// seek.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn from_stream(
+        reader: Box<dyn std::io::Read + Send + Sync>,
+        extension: &str,
+        name: &str,
+    ) -> Result<Self, MusicError> {
+        let source = Box::new(symphonia::core::io::ReadOnlySource::new(reader));
+        Self::from_source(source, Some(extension), name)
+    }
+
+    fn from_source(
+        source: Box<dyn symphonia::core::io::MediaSource>,
+        extension: Option<&str>,
+        location: &str,
+    ) -> Result<Self, MusicError> {
         let stream = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
-        if let Some(ext) = location.extension() {
-            hint.with_extension(&ext);
+        if let Some(ext) = extension {
+            hint.with_extension(ext);
         }
         let format = symphonia::default::get_probe()
             .probe(

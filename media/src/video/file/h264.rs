@@ -82,7 +82,10 @@ impl Config {
             container: super::Container::Stream,
             width: sps.width,
             height: sps.height,
-            fps: sps.fps.filter(|f| f.is_finite() && *f > 0.0).unwrap_or(30.0),
+            fps: sps
+                .fps
+                .filter(|f| f.is_finite() && *f > 0.0)
+                .unwrap_or(30.0),
             duration_us: None,
             frames: None,
             profile: sps.profile,

@@ -83,9 +83,9 @@ mod mkv;
 mod mp4;
 mod source;
 
+pub use super::encoded::Access;
 pub use demux::{Demuxer, Sample};
 pub use h264::{Config as AvcConfig, Sps};
-pub use super::encoded::Access;
 pub use source::{FileSource, QUEUE};
 
 use super::frame::{MAX_HEIGHT, MAX_WIDTH, MIN_HEIGHT, MIN_WIDTH, check_size};
