@@ -4,21 +4,60 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../server/tests/nginx/mod.rs"]
+mod nginx;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::cli::{self, BIN, Server};
+use nginx::Nginx;
 use serde_json::Value;
 
 const TONE: f64 = 440.0;
 
-/// A server whose injects may open files in `dir`.
+/// A server whose injects may open files in `dir` and play streams from `rtmp://127.0.0.1`.
 fn stage() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let server = cli::serve(&["--allow", dir.path().to_str().unwrap()]);
+    let server = cli::serve(&["--allow", dir.path().to_str().unwrap(), "--allow", RTMP]);
     (server, dir)
+}
+
+/// The RTMP servers injects may play from in these tests (nginx picks a free port).
+const RTMP: &str = "rtmp://127.0.0.1";
+
+/// ffmpeg publishing a 320x240 30 fps test picture and a 440 Hz AAC tone to `url` in real
+/// time for `secs`, with the extra x264 arguments `x264`.
+fn publish_rtmp(url: &str, secs: u32, x264: &[&str]) -> Child {
+    Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=30",
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args([
+            "-t",
+            &secs.to_string(),
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "30",
+        ])
+        .args(x264)
+        .args(["-c:a", "aac", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg (./dev setup installs it; CI has it)")
 }
 
 /// Runs `livestage inject` as the moderator `mod` with `args`; its exit status and report.
@@ -220,6 +259,8 @@ fn sources_outside_the_allow_list_missing_or_not_video_and_non_moderators_are_re
         (missing.to_str().unwrap(), "not_found:"),
         (not_video.to_str().unwrap(), "unsupported:"),
         ("rtsp://127.0.0.1/live", "bad_url:"),
+        ("rtmp://127.0.0.1", "bad_url:"),
+        ("rtmp://192.0.2.1/live/film", "not_allowed:"),
     ];
     for (source, reason) in cases {
         let args = ["--source", source, "--duration", "5"];
@@ -243,4 +284,76 @@ fn sources_outside_the_allow_list_missing_or_not_video_and_non_moderators_are_re
             .starts_with("not_permitted"),
         "{report}"
     );
+}
+
+#[test]
+fn a_live_rtmp_stream_is_injected_and_the_audience_sees_and_hears_it() {
+    let Some(nginx) = Nginx::start() else {
+        return;
+    };
+    let (server, dir) = stage();
+    let source = nginx.url("film");
+    let mut ffmpeg = publish_rtmp(&source, 12, &["-bf", "0"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let (fan, fan_report) = viewer(&server, dir.path(), 9, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let args = ["--source", &source, "--name", "live", "--duration", "7"];
+    let child = inject(&server, dir.path(), &moderator(), &args);
+    let (ok, report) = cli::finish(child, &report_path(dir.path(), "inject"));
+    assert!(ok, "{report}");
+    assert_eq!(
+        states(&report),
+        ["connecting", "running", "stopped"],
+        "{report}"
+    );
+    let (ok, fan) = cli::finish(fan, &fan_report);
+    let _ = ffmpeg.kill();
+    assert!(ok, "{fan}");
+    // About 6.5 s on stage at 30 fps (the stream's own frames, forwarded): 195.
+    let video = media(&fan, "video", "inject-live");
+    assert!(video["frames"].as_u64().unwrap() >= 150, "{video}");
+    assert_eq!(video["in_order"], true, "{video}");
+    assert_eq!(video["decode_errors"], 0, "{video}");
+    let audio = media(&fan, "audio", "inject-live");
+    assert!(audio["frames"].as_u64().unwrap() >= 250, "{audio}");
+    let hz = audio["tone_hz"].as_f64().unwrap();
+    assert!((hz - TONE).abs() < 5.0, "the stream's tone, got {hz} Hz");
+}
+
+#[test]
+fn a_b_frame_stream_is_re_encoded_and_the_inject_recovers_when_its_server_restarts() {
+    let Some(mut nginx) = Nginx::start() else {
+        return;
+    };
+    let (server, dir) = stage();
+    let source = nginx.url("film");
+    let mut ffmpeg = publish_rtmp(&source, 30, &["-bf", "2"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let (fan, fan_report) = viewer(&server, dir.path(), 14, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let args = ["--source", &source, "--name", "live", "--duration", "12"];
+    let child = inject(&server, dir.path(), &moderator(), &args);
+    std::thread::sleep(Duration::from_secs(4));
+    // The RTMP server goes away and comes back; the stream is published again.
+    let _ = ffmpeg.kill();
+    nginx.restart();
+    let mut ffmpeg = publish_rtmp(&source, 30, &["-bf", "2"]);
+    let (ok, report) = cli::finish(child, &report_path(dir.path(), "inject"));
+    let (fan_ok, fan) = cli::finish(fan, &fan_report);
+    let _ = ffmpeg.kill();
+    assert!(ok, "{report}");
+    let states = states(&report);
+    let recovered = states.windows(2).any(|w| w == ["recovering", "running"]);
+    assert!(recovered, "{states:?}");
+    assert_eq!(states.last(), Some(&"stopped"));
+    assert!(fan_ok, "{fan}");
+    // Decoded and encoded again, before and after the restart: forwarded, B-frames fail in
+    // the receivers' decoder after a few frames (decode errors), so none means re-encoded.
+    let video = media(&fan, "video", "inject-live");
+    assert!(video["frames"].as_u64().unwrap() >= 150, "{video}");
+    assert_eq!(video["decode_errors"], 0, "{video}");
+    assert_eq!(video["in_order"], true, "{video}");
+    let audio = media(&fan, "audio", "inject-live");
+    let hz = audio["tone_hz"].as_f64().unwrap();
+    assert!((hz - TONE).abs() < 5.0, "the stream's tone, got {hz} Hz");
 }
