@@ -208,6 +208,22 @@ impl Harness {
                         self.server.push_ended(&channel, &name);
                     }
                 }
+                // As the glue does: the longest state it reports, then the end of a stop.
+                Output::Inject {
+                    channel, request, ..
+                } => {
+                    use livestage_proto::inject::Request;
+                    use livestage_proto::push::{FailReason, UrlState};
+                    let name = request.name().to_owned();
+                    let state = UrlState::Failed {
+                        reason: FailReason::Unsupported,
+                        message: "m".repeat(600),
+                    };
+                    self.server.inject_state(&channel, &name, state);
+                    if let Request::Stop { .. } = request {
+                        self.server.inject_ended(&channel, &name);
+                    }
+                }
             }
         }
         for conn in closed {

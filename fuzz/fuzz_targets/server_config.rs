@@ -3,11 +3,15 @@
 //!
 //! The config module is compiled from its source file rather than through the
 //! `livestage-server` crate, which would bring in quinn, tokio, rustls and the media codecs
-//! (openh264, Opus) for one TOML parser; config.rs uses nothing else of its crate.
+//! (openh264, Opus) for one TOML parser; config.rs uses nothing of its crate but the
+//! allow-lists (allow.rs, compiled the same way).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
+#[allow(dead_code)]
+#[path = "../../server/src/allow.rs"]
+mod allow;
 #[allow(dead_code)]
 #[path = "../../server/src/config.rs"]
 mod config;

@@ -277,6 +277,14 @@ pub enum Req {
         op: PushOp,
         url_len: u16,
     },
+    /// An inject request on one of a few names (or a long one), with a source of up to
+    /// `source_len` bytes and any volume.
+    Inject {
+        name: u8,
+        stop: bool,
+        source_len: u16,
+        volume: u8,
+    },
 }
 
 /// What a push request does.
@@ -423,6 +431,33 @@ impl Req {
                         remove: vec![],
                     },
                     PushOp::Stop => push::Request::Stop { name },
+                }))
+            }
+            Req::Inject {
+                name,
+                stop,
+                source_len,
+                volume,
+            } => {
+                use livestage_proto::inject;
+                // Names near the id limit too: `inject-` makes the participant id longer.
+                let name = if name >= 250 {
+                    "n".repeat(usize::from(name) - 190)
+                } else {
+                    format!("i{}", name % 4)
+                };
+                let source = format!("/srv/{}", "f".repeat(usize::from(source_len)));
+                Request::Inject(Box::new(if stop {
+                    inject::Request::Stop { name }
+                } else {
+                    inject::Request::Start {
+                        name,
+                        source,
+                        options: inject::Options {
+                            volume,
+                            ..inject::Options::default()
+                        },
+                    }
                 }))
             }
         }
