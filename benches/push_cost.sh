@@ -36,7 +36,7 @@ CONF
 }
 # CPU seconds (user + system) of process $1 so far.
 cpu() { python3 -c "import os,sys; f=open(f'/proc/{sys.argv[1]}/stat').read().rsplit(')',1)[1].split(); print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))" "$1"; }
-tok() { "$B" token --secret x --channel bench --user "$1" --grants "$2"; }
+tok() { "$B" token --channel bench --user "$1" --grants "$2"; }
 # A grid layout of N hosts h0..h(N-1) on a 1280x720 canvas.
 grid() {
   python3 - "$1" > "$tmp/grid$1.json" <<'PY'

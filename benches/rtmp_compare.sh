@@ -41,7 +41,7 @@ timeout -s KILL $((DUR + 5)) ffmpeg -loglevel error -fflags nobuffer -flags low_
 echo "== Livestage: openh264 -> QUIC SFU -> decode ($SIZE@$FPS, $KIND, ${DUR}s)"
 LIVESTAGE_SECRET=bench-secret-of-at-least-32-bytes-long "$B" serve --dev --listen 127.0.0.1:19351 --cert-out "$tmp/cert.pem" >/dev/null 2>&1 & pids+=($!)
 sleep 1
-tok() { "$B" token --secret bench --channel bench --user "$1" --grants "$2"; }
+tok() { "$B" token --secret bench-secret-of-at-least-32-bytes-long --channel bench --user "$1" --grants "$2"; }
 "$B" bot --server 127.0.0.1:19351 --cert "$tmp/cert.pem" --token "$(tok viewer join)" \
   --duration $((DUR + 4)) --report "$tmp/ours.json" >/dev/null 2>&1 & viewer=$!
 sleep 1

@@ -1,4 +1,4 @@
-//! Injects end to end: `livestage serve --dev --allow DIR`, a file made by ffmpeg (H.264 and a
+//! Injects end to end: `livestage serve --dev --allow DIR`, files made by ffmpeg (H.264 and a
 //! 440 Hz AAC tone), `livestage inject` as a moderator, and an audience bot that must see and
 //! hear `inject-<name>` like any host: frames in order and decodable, the tone's frequency.
 #![allow(clippy::unwrap_used)]
@@ -356,4 +356,40 @@ fn a_b_frame_stream_is_re_encoded_and_the_inject_recovers_when_its_server_restar
     let audio = media(&fan, "audio", "inject-live");
     let hz = audio["tone_hz"].as_f64().unwrap();
     assert!((hz - TONE).abs() < 5.0, "the stream's tone, got {hz} Hz");
+}
+
+#[test]
+fn an_flv_file_plays_through_the_stream_path_until_it_ends() {
+    let (server, dir) = stage();
+    let film = dir.path().join("recording.flv");
+    common::test_clip_with_tone(&film, 3, 440, &["-g", "30", "-bf", "0"]);
+    let (fan, fan_report) = viewer(&server, dir.path(), 8, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let args = [
+        "--source",
+        film.to_str().unwrap(),
+        "--name",
+        "rec",
+        "--duration",
+        "20",
+    ];
+    let child = inject(&server, dir.path(), &moderator(), &args);
+    let (ok, report) = cli::finish(child, &report_path(dir.path(), "inject"));
+    assert!(ok, "{report}");
+    assert_eq!(
+        states(&report),
+        ["connecting", "running", "stopped"],
+        "{report}"
+    );
+    let (ok, fan) = cli::finish(fan, &fan_report);
+    assert!(ok, "{fan}");
+    // 3 s at 30 fps, paced by the tags' timestamps: 90 frames.
+    let video = media(&fan, "video", "inject-rec");
+    assert!(video["frames"].as_u64().unwrap() >= 85, "{video}");
+    assert_eq!(video["in_order"], true, "{video}");
+    assert_eq!(video["decode_errors"], 0, "{video}");
+    let audio = media(&fan, "audio", "inject-rec");
+    assert!(audio["frames"].as_u64().unwrap() >= 130, "{audio}");
+    let hz = audio["tone_hz"].as_f64().unwrap();
+    assert!((hz - TONE).abs() < 5.0, "the recording's tone, got {hz} Hz");
 }

@@ -32,7 +32,7 @@ pub enum Request {
     Start {
         /// The inject's name; its participant is `inject-<name>`.
         name: String,
-        /// An `rtmp://` URL or a path on the server (MP4 or Matroska), on the server's
+        /// An `rtmp://` URL or a path on the server (MP4, Matroska or FLV), on the server's
         /// `[inject]` allow-list.
         source: String,
         /// How to play it.

@@ -31,8 +31,8 @@ pub struct Args {
     /// Name in the server certificate.
     #[arg(long, default_value = "localhost")]
     server_name: String,
-    /// What to inject: a path on the server (MP4 or Matroska with H.264), inside a folder on
-    /// the server's `[inject]` allow-list.
+    /// What to inject: an `rtmp://` URL, or a path on the server (MP4, Matroska or FLV with
+    /// H.264), on the server's `[inject]` allow-list.
     #[arg(long)]
     source: String,
     /// Play the file again from the start when it ends.

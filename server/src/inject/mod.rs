@@ -2,8 +2,9 @@
 //! the source against the `[inject]` allow-list, runs one thread per inject and passes its
 //! state back to the core, which tells the requester and the channel's moderators.
 //!
-//! Data flow of one inject: the source ([`file`]: the media crate's demuxer and music decoder;
-//! [`stream`]: an RTMP stream played over TCP) -> the net crate's
+//! Data flow of one inject: the source ([`file`]: MP4 and Matroska through the media crate's
+//! demuxer and music decoder; [`stream`]: an RTMP stream played over TCP, or an FLV file read
+//! by [`flv_file`]) -> the net crate's
 //! [`Publisher`](livestage_net::publish::Publisher), joined to this server over loopback QUIC
 //! as the host `inject-<name>` ([`stage`]). The forwarding path sees an ordinary host; the
 //! inject is subject to the host cap, mutes, hearing sets and kicks like anyone.
@@ -12,6 +13,7 @@
 //! thread, stopping one only signals it.
 
 mod file;
+mod flv_file;
 mod stage;
 mod stream;
 
@@ -50,8 +52,10 @@ enum Command {
 /// What an inject plays, once allowed.
 #[derive(Clone, Debug)]
 enum Source {
-    /// A file on this server (resolved, inside an allowed folder).
+    /// An MP4 or Matroska file on this server (resolved, inside an allowed folder).
     File(PathBuf),
+    /// An FLV file on this server, played like an RTMP stream.
+    FlvFile(PathBuf),
     /// A live RTMP stream on an allowed server.
     Rtmp(rtmp::Url),
 }
@@ -84,6 +88,7 @@ fn spawn(
             report(UrlState::Connecting);
             let last = match &job.source {
                 Source::File(path) => file::run(&job, path, &commands, &report),
+                Source::FlvFile(path) => stream::run_file(&job, path, &commands, &report),
                 Source::Rtmp(url) => stream::run(&job, url, &commands, &report),
             };
             report(last);
@@ -222,13 +227,15 @@ impl Injects {
                 .map_err(|why| (FailReason::NotAllowed, why))?;
             return Ok(Source::Rtmp(url));
         }
-        self.allow
-            .path(source)
-            .map(Source::File)
-            .map_err(|why| match why {
-                PathRefused::NotAllowed(why) => (FailReason::NotAllowed, why),
-                PathRefused::NotFound(why) => (FailReason::NotFound, why),
-            })
+        let path = self.allow.path(source).map_err(|why| match why {
+            PathRefused::NotAllowed(why) => (FailReason::NotAllowed, why),
+            PathRefused::NotFound(why) => (FailReason::NotFound, why),
+        })?;
+        Ok(if flv_file::sniff(&path) {
+            Source::FlvFile(path)
+        } else {
+            Source::File(path)
+        })
     }
 }
 

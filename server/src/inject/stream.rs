@@ -1,5 +1,6 @@
 //! An inject of a live RTMP stream: plays it ([`rtmp::play`]) over a blocking TCP connection
-//! on the inject's thread, and publishes what arrives as it arrives.
+//! on the inject's thread, and publishes what arrives as it arrives. An FLV file on the server
+//! takes the same path, each tag when its timestamp falls due.
 //!
 //! - Video: the FLV's AVC configuration says what the stream is. When every receiver decodes
 //!   it (no B-frames by its SPS) and no output size or rate was asked for, its access units are
@@ -14,8 +15,10 @@
 //! gives up after [`Backoff::give_up_after`](rtmp::Backoff::give_up_after); a refusal
 //! (`StreamNotFound`, a rejected `connect`) fails at once.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -29,6 +32,7 @@ use livestage_net::publish::{AudioSender, Video, VideoSource};
 use livestage_proto::push::{FailReason, UrlState};
 use tracing::{info, warn};
 
+use super::flv_file::FlvFile;
 use super::stage::{self, Heard, Pictures, Stage};
 use super::{Command, Job, failed};
 use crate::rtmp::flv::{self, Asc, AudioIn, VideoIn};
@@ -44,6 +48,10 @@ const READ_TIMEOUT: Duration = Duration::from_millis(50);
 const STALL: Duration = Duration::from_secs(10);
 /// ADTS frames waiting for the sound thread; beyond it new ones are dropped.
 const SOUND_QUEUE: usize = 64;
+/// Where a looped FLV file's next pass starts after the last tag of the one before.
+const FRAME_MS: u64 = 33;
+/// The longest jump between an FLV file's tag times that is played as it is.
+const MAX_GAP_MS: u64 = 5_000;
 
 /// Plays `url` for `job`; `report` hears each state but the last, which is returned.
 pub(super) fn run(
@@ -52,27 +60,30 @@ pub(super) fn run(
     commands: &Receiver<Command>,
     report: &impl Fn(UrlState),
 ) -> UrlState {
-    let mut pull = Pull {
-        job,
-        url,
-        volume: Arc::new(AtomicU32::new(f32::to_bits(
-            f32::from(job.options.volume) / 100.0,
-        ))),
-        live: None,
-        asc: None,
-        config: None,
-    };
-    let last = pull.run(commands, report);
-    if let Some(live) = pull.live.take() {
-        live.stage.leave();
-    }
+    let mut pull = Pull::new(job, url.redacted());
+    let last = pull.run(url, commands, report);
+    pull.leave();
+    last
+}
+
+/// Plays the FLV file at `path` for `job` the same way, paced by its timestamps.
+pub(super) fn run_file(
+    job: &Job,
+    path: &Path,
+    commands: &Receiver<Command>,
+    report: &impl Fn(UrlState),
+) -> UrlState {
+    let mut pull = Pull::new(job, path.display().to_string());
+    let last = pull.play_file(path, commands, report);
+    pull.leave();
     last
 }
 
 /// Where one inject stands with its stream.
 struct Pull<'a> {
     job: &'a Job,
-    url: &'a Url,
+    /// The source, for messages (a URL without its key's query).
+    name: String,
     /// The volume as f32 bits, shared with the sound thread.
     volume: Arc<AtomicU32>,
     /// The participant and its feeds, once the first keyframe came.
@@ -105,11 +116,99 @@ enum Ended {
     Lost(Fault),
 }
 
-impl Pull<'_> {
-    fn run(&mut self, commands: &Receiver<Command>, report: &impl Fn(UrlState)) -> UrlState {
+impl<'a> Pull<'a> {
+    fn new(job: &'a Job, name: String) -> Self {
+        let volume = f32::from(job.options.volume) / 100.0;
+        Self {
+            job,
+            name,
+            volume: Arc::new(AtomicU32::new(volume.to_bits())),
+            live: None,
+            asc: None,
+            config: None,
+        }
+    }
+
+    fn leave(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.stage.leave();
+        }
+    }
+
+    /// Plays an FLV file, each tag when its timestamp falls due; again from the start when
+    /// looped (the timeline continuing), until its end, a stop or a kick.
+    fn play_file(
+        &mut self,
+        path: &Path,
+        commands: &Receiver<Command>,
+        report: &impl Fn(UrlState),
+    ) -> UrlState {
+        let open = || -> Result<FlvFile<BufReader<File>>, UrlState> {
+            let file = File::open(path).map_err(|e| failed(FailReason::NotFound, e.to_string()))?;
+            FlvFile::open(BufReader::new(file))
+                .map_err(|e| failed(FailReason::Unsupported, e.to_string()))
+        };
+        let mut flv = match open() {
+            Ok(flv) => flv,
+            Err(state) => return state,
+        };
+        let start = Instant::now();
+        // Where this pass starts on the timeline, the pass's first tag time, the latest time.
+        let (mut base_ms, mut first, mut end_ms) = (0u64, None::<u32>, 0u64);
+        let mut running = false;
+        loop {
+            let media = match flv.next() {
+                Ok(Some(media)) => media,
+                Ok(None) if self.job.options.looped && first.is_some() => {
+                    base_ms = end_ms + FRAME_MS;
+                    first = None;
+                    flv = match open() {
+                        Ok(flv) => flv,
+                        Err(state) => return state,
+                    };
+                    continue;
+                }
+                Ok(None) => return UrlState::Stopped,
+                Err(e) => return failed(FailReason::Unsupported, e.to_string()),
+            };
+            let ts = match &media {
+                Media::Video { ts_ms, .. } | Media::Audio { ts_ms, .. } => *ts_ms,
+            };
+            let offset = u64::from(ts.saturating_sub(*first.get_or_insert(ts)));
+            // A damaged file's absurd jump is cut to a few seconds.
+            let at_ms = (base_ms + offset).min(end_ms + MAX_GAP_MS);
+            end_ms = end_ms.max(at_ms);
+            let due = start + Duration::from_millis(at_ms);
+            loop {
+                if let Some(state) = self.tend(commands) {
+                    return state;
+                }
+                let left = due.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(READ_TIMEOUT));
+            }
+            match self.media(media) {
+                Ok(true) if !running => {
+                    running = true;
+                    report(UrlState::Running);
+                }
+                Ok(_) => {}
+                Err(state) => return state,
+            }
+        }
+    }
+
+    fn run(
+        &mut self,
+        url: &Url,
+        commands: &Receiver<Command>,
+        report: &impl Fn(UrlState),
+    ) -> UrlState {
         let mut retry = Retry::new(rtmp::Backoff::default(), Instant::now());
         loop {
-            let fault = match self.connection(commands, report, &mut retry) {
+            let fault = match self.connection(url, commands, report, &mut retry) {
                 Ended::Done(state) => return state,
                 Ended::Lost(fault) => fault,
             };
@@ -126,7 +225,7 @@ impl Pull<'_> {
             let (attempt, delay) = match retry.failed(Instant::now(), rand::random()) {
                 Decision::Retry { attempt, delay } => (attempt, delay),
                 Decision::GiveUp => {
-                    let message = format!("{} never played: {reason}", self.url.redacted());
+                    let message = format!("{} never played: {reason}", self.name);
                     return failed(FailReason::Unreachable, message);
                 }
             };
@@ -163,12 +262,13 @@ impl Pull<'_> {
     /// One connection: connect, play, publish what arrives, until it ends.
     fn connection(
         &mut self,
+        url: &Url,
         commands: &Receiver<Command>,
         report: &impl Fn(UrlState),
         retry: &mut Retry,
     ) -> Ended {
         let transient = |e: std::io::Error| Ended::Lost(Fault::Transient(e.to_string()));
-        let address = (self.url.host.as_str(), self.url.port);
+        let address = (url.host.as_str(), url.port);
         let addr = match address.to_socket_addrs().map(|mut a| a.next()) {
             Ok(Some(addr)) => addr,
             Ok(None) => return Ended::Lost(Fault::Transient("no address".into())),
@@ -182,7 +282,7 @@ impl Pull<'_> {
         if let Err(e) = socket.set_read_timeout(Some(READ_TIMEOUT)) {
             return transient(e);
         }
-        let mut play = match Play::new(self.url.clone()) {
+        let mut play = match Play::new(url.clone()) {
             Ok(play) => play,
             Err(fault) => return Ended::Lost(fault),
         };
@@ -336,7 +436,7 @@ impl Pull<'_> {
         let mut stage = Stage::join(self.job, with_sound)?;
         let (audio, sound) = if let Some(asc) = self.asc {
             let (audio, sender) = stage::sound_track().map_err(|e| internal(format!("{e:#}")))?;
-            let pipe = spawn_sound(asc, sender, self.volume.clone(), self.url.redacted())
+            let pipe = spawn_sound(asc, sender, self.volume.clone(), self.name.clone())
                 .map_err(|e| internal(e.to_string()))?;
             (Some(audio), Some(pipe))
         } else {
