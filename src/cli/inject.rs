@@ -1,6 +1,6 @@
-//! `livestage inject`: asks a server to publish a file on the server into the token's channel
-//! as the host `inject-<name>` (the token's user must be a moderator), keeps it running for a
-//! while and reports its states.
+//! `livestage inject`: asks a server to publish a live RTMP stream or a file on the server into
+//! the token's channel as the host `inject-<name>` (the token's user must be a moderator),
+//! keeps it running for a while and reports its states.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
