@@ -56,7 +56,7 @@ measure() { # name path source
   sleep 5
   c=$(cpu $SERVE); sleep "$WINDOW"; d=$(cpu $SERVE)
   wait "$inj" || true
-  python3 -c "import sys; a,b,c,d,w=map(float,sys.argv[1:6]); print(f'| {sys.argv[6]} | {sys.argv[7]} | {(d-c)/w*100:.0f}% | {(b-a)/w*100:.0f}% |')" \
+  python3 -c "import sys; a,b,c,d,w=map(float,sys.argv[1:6]); print(f'| {sys.argv[6]} | {sys.argv[7]} | {(d-c)/w*100:.1f}% | {(b-a)/w*100:.1f}% |')" \
     "$a" "$b" "$c" "$d" "$WINDOW" "$1" "$2"
   sleep 2
 }
@@ -64,7 +64,7 @@ measure "file, High, no B-frames" "forwarded" "$tmp/fwd.mp4"
 measure "file, High, 2 B-frames" "decoded, re-encoded" "$tmp/bf.mp4"
 for bf in 0 2; do
   # shellcheck disable=SC2046
-  ffmpeg -v error -re -stream_loop -1 -i "$tmp/fwd.mp4" -t $((SECS + 20)) $(x264 $bf) -f flv "$RTMP/bf$bf" & pids+=($!)
+  ffmpeg -v error -re -stream_loop -1 -i "$tmp/fwd.mp4" -t $((4 * SECS + 30)) $(x264 $bf) -f flv "$RTMP/bf$bf" & pids+=($!)
 done
 sleep 2
 measure "RTMP, no B-frames" "forwarded" "$RTMP/bf0"

@@ -51,30 +51,6 @@ PY
 start_nginx
 "$B" serve --dev --listen 127.0.0.1:19361 --cert-out "$tmp/cert.pem" >/dev/null 2>&1 & SERVE=$!; pids+=($SERVE)
 sleep 1
-echo "| hosts | server CPU forwarding only | with the push | push alone |"
-echo "|---|---|---|---|"
-for n in 2 4 9; do
-  hosts=()
-  for i in $(seq 0 $((n - 1))); do
-    "$B" bot --server 127.0.0.1:19361 --cert "$tmp/cert.pem" --token "$(tok h$i join,publish-audio,publish-video)" \
-      --role host --publish video=testpattern:640x360@30,audio=tone:$((300 + 50 * i)) --duration $((3 * WINDOW + 20)) >/dev/null 2>&1 &
-    hosts+=($!); pids+=($!)
-  done
-  sleep 4
-  a=$(cpu $SERVE); sleep "$WINDOW"; b=$(cpu $SERVE)
-  grid "$n"
-  "$B" push --server 127.0.0.1:19361 --cert "$tmp/cert.pem" --token "$(tok mod join,moderator)" \
-    --url rtmp://127.0.0.1:19360/live/grid$n --layout "$tmp/grid$n.json" --duration $((WINDOW + 8)) --report "$tmp/push$n.json" >/dev/null 2>&1 &
-  push=$!; pids+=($push)
-  sleep 5
-  c=$(cpu $SERVE); sleep "$WINDOW"; d=$(cpu $SERVE)
-  wait "$push" || true
-  for h in "${hosts[@]}"; do kill "$h" 2>/dev/null || true; done
-  python3 -c "import sys; a,b,c,d,w=map(float,sys.argv[1:]); f=(b-a)/w*100; p=(d-c)/w*100; print(f'| {int(sys.argv[6])} | {f:.0f}% | {p:.0f}% | {p-f:.0f}% |')" "$a" "$b" "$c" "$d" "$WINDOW" "$n"
-  sleep 2
-done
-
-echo
 echo "== glass to glass: host 1280x720@30 -> push -> nginx -> ffmpeg, and a direct viewer, same run"
 cat > "$tmp/full.json" <<JSON
 {"width": 1280, "height": 720, "fps": 30, "bitrate_kbps": 2500, "gop": 30,
@@ -86,8 +62,12 @@ DUR=20
 "$B" bot --server 127.0.0.1:19361 --cert "$tmp/cert.pem" --token "$(tok g2g join,publish-audio,publish-video)" \
   --role host --publish video=testpattern:1280x720@30,audio=tone:440 --duration $((DUR + 6)) >/dev/null 2>&1 & pids+=($!)
 "$B" push --server 127.0.0.1:19361 --cert "$tmp/cert.pem" --token "$(tok mod join,moderator)" \
-  --url rtmp://127.0.0.1:19360/live/g2g --layout "$tmp/full.json" --duration $((DUR + 4)) >/dev/null 2>&1 & pids+=($!)
-sleep 3
+  --name g2g --url rtmp://127.0.0.1:19360/live/g2g --layout "$tmp/full.json" --duration $((DUR + 4)) >/dev/null 2>&1 & pids+=($!)
+# Until the push is on nginx (the push joins and waits for a keyframe first).
+for _ in $(seq 50); do
+  ffprobe -v error -rw_timeout 2000000 -show_streams rtmp://127.0.0.1:19360/live/g2g >/dev/null 2>&1 && break
+  sleep 0.2
+done
 timeout -s KILL "$DUR" ffmpeg -loglevel error -fflags nobuffer -flags low_delay -probesize 100000 \
     -analyzeduration 300000 -threads 1 -i rtmp://127.0.0.1:19360/live/g2g -an \
     -f rawvideo -pix_fmt yuv420p - \
@@ -104,12 +84,36 @@ print(f"| host -> server -> Livestage viewer (direct) | {o['frames']} | {ol['p50
 PY
 
 echo
+echo "| hosts | server CPU forwarding only | with the push | push alone |"
+echo "|---|---|---|---|"
+for n in 2 4 9; do
+  hosts=()
+  for i in $(seq 0 $((n - 1))); do
+    "$B" bot --server 127.0.0.1:19361 --cert "$tmp/cert.pem" --token "$(tok h$i join,publish-audio,publish-video)" \
+      --role host --publish video=testpattern:640x360@30,audio=tone:$((300 + 50 * i)) --duration $((3 * WINDOW + 20)) >/dev/null 2>&1 &
+    hosts+=($!); pids+=($!)
+  done
+  sleep 4
+  a=$(cpu $SERVE); sleep "$WINDOW"; b=$(cpu $SERVE)
+  grid "$n"
+  "$B" push --server 127.0.0.1:19361 --cert "$tmp/cert.pem" --token "$(tok mod join,moderator)" \
+    --name grid$n --url rtmp://127.0.0.1:19360/live/grid$n --layout "$tmp/grid$n.json" --duration $((WINDOW + 8)) --report "$tmp/push$n.json" >/dev/null 2>&1 &
+  push=$!; pids+=($push)
+  sleep 5
+  c=$(cpu $SERVE); sleep "$WINDOW"; d=$(cpu $SERVE)
+  wait "$push" || true
+  for h in "${hosts[@]}"; do kill "$h" 2>/dev/null || true; done
+  python3 -c "import sys; a,b,c,d,w=map(float,sys.argv[1:6]); f=(b-a)/w*100; p=(d-c)/w*100; print(f'| {int(sys.argv[6])} | {f:.0f}% | {p:.0f}% | {p-f:.0f}% |')" "$a" "$b" "$c" "$d" "$WINDOW" "$n"
+  sleep 2
+done
+
+echo
 echo "== recovery after the RTMP server restarts"
 "$B" bot --server 127.0.0.1:19361 --cert "$tmp/cert.pem" --token "$(tok h0 join,publish-audio,publish-video)" \
   --role host --publish video=testpattern:640x360@30,audio=tone:440 --duration 40 >/dev/null 2>&1 & pids+=($!)
 grid 1
 "$B" push --server 127.0.0.1:19361 --cert "$tmp/cert.pem" --token "$(tok mod join,moderator)" \
-  --url rtmp://127.0.0.1:19360/live/r --layout "$tmp/grid1.json" --duration 35 --report "$tmp/recover.json" >/dev/null 2>&1 & pids+=($!)
+  --name recover --url rtmp://127.0.0.1:19360/live/r --layout "$tmp/grid1.json" --duration 35 --report "$tmp/recover.json" >/dev/null 2>&1 & pids+=($!)
 sleep 6
 kill "$NGINX"; wait "$NGINX" 2>/dev/null || true
 sleep 2
