@@ -10,7 +10,8 @@
 #      Livestage viewer of the same host.
 #   3. Time to recover: nginx killed and started again; from the restart until ffprobe sees the
 #      stream again.
-# Needs ffmpeg, nginx and libnginx-mod-rtmp. Usage: benches/push_cost.sh  (env: WINDOW=10)
+# 2 runs first, on a fresh server and nginx. Needs ffmpeg, nginx and libnginx-mod-rtmp.
+# Usage: benches/push_cost.sh  (env: WINDOW=10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WINDOW=${WINDOW:-10}
