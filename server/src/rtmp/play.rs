@@ -11,7 +11,7 @@ use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
 };
 
-use super::session::{Fault, classify_rejection, shake};
+use super::session::{Fault, classify_rejection, read_guarded, shake};
 use super::url::Url;
 
 /// One media body from the stream, with its timestamp in milliseconds of the stream's clock.
@@ -110,10 +110,7 @@ impl Play {
             _ => bytes.to_vec(),
         };
         if !rest.is_empty() {
-            let results = self
-                .client
-                .handle_input(&rest)
-                .map_err(|e| Fault::transient(format!("RTMP protocol error: {e:?}")))?;
+            let results = read_guarded(&mut self.client, &rest)?;
             self.absorb(results)?;
         }
         Ok(std::mem::take(&mut self.media))

@@ -202,10 +202,7 @@ impl Session {
             _ => bytes.to_vec(),
         };
         if !rest.is_empty() {
-            let results = self
-                .client
-                .handle_input(&rest)
-                .map_err(|e| Fault::transient(format!("RTMP protocol error: {e:?}")))?;
+            let results = read_guarded(&mut self.client, &rest)?;
             self.absorb(results)?;
         }
         Ok(if self.is_published() {
@@ -330,6 +327,25 @@ impl Session {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// Hands what the server sent to `rml_rtmp`. Version 0.8 panics on some malformed messages
+/// (an AMF0 command with fewer values than it expects, found by the `rtmp_play` fuzz target):
+/// a hostile RTMP server must not take a push's or an inject's thread down, so a panic there
+/// is a protocol error and the connection is dropped (and retried with a fresh session).
+pub(super) fn read_guarded(
+    client: &mut ClientSession,
+    bytes: &[u8],
+) -> Result<Vec<ClientSessionResult>, Fault> {
+    let read =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.handle_input(bytes)));
+    match read {
+        Ok(Ok(results)) => Ok(results),
+        Ok(Err(e)) => Err(Fault::transient(format!("RTMP protocol error: {e:?}"))),
+        Err(_) => Err(Fault::transient(
+            "the RTMP server sent a message the RTMP library cannot read",
+        )),
     }
 }
 
