@@ -27,10 +27,20 @@ fn stage() -> (Server, tempfile::TempDir) {
 /// The RTMP servers injects may play from in these tests (nginx picks a free port).
 const RTMP: &str = "rtmp://127.0.0.1";
 
+/// An ffmpeg publishing to RTMP, stopped when dropped (also when an assertion fails).
+struct Publishing(Child);
+
+impl Drop for Publishing {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// ffmpeg publishing a 320x240 30 fps test picture and a 440 Hz AAC tone to `url` in real
 /// time for `secs`, with the extra x264 arguments `x264`.
-fn publish_rtmp(url: &str, secs: u32, x264: &[&str]) -> Child {
-    Command::new("ffmpeg")
+fn publish_rtmp(url: &str, secs: u32, x264: &[&str]) -> Publishing {
+    let child = Command::new("ffmpeg")
         .args([
             "-v",
             "error",
@@ -57,7 +67,8 @@ fn publish_rtmp(url: &str, secs: u32, x264: &[&str]) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("ffmpeg (./dev setup installs it; CI has it)")
+        .expect("ffmpeg (./dev setup installs it; CI has it)");
+    Publishing(child)
 }
 
 /// Runs `livestage inject` as the moderator `mod` with `args`; its exit status and report.
@@ -293,7 +304,7 @@ fn a_live_rtmp_stream_is_injected_and_the_audience_sees_and_hears_it() {
     };
     let (server, dir) = stage();
     let source = nginx.url("film");
-    let mut ffmpeg = publish_rtmp(&source, 12, &["-bf", "0"]);
+    let ffmpeg = publish_rtmp(&source, 12, &["-bf", "0"]);
     std::thread::sleep(Duration::from_secs(1));
     let (fan, fan_report) = viewer(&server, dir.path(), 9, &[]);
     std::thread::sleep(Duration::from_millis(500));
@@ -307,7 +318,7 @@ fn a_live_rtmp_stream_is_injected_and_the_audience_sees_and_hears_it() {
         "{report}"
     );
     let (ok, fan) = cli::finish(fan, &fan_report);
-    let _ = ffmpeg.kill();
+    drop(ffmpeg);
     assert!(ok, "{fan}");
     // About 6.5 s on stage at 30 fps (the stream's own frames, forwarded): 195.
     let video = media(&fan, "video", "inject-live");
@@ -327,7 +338,7 @@ fn a_b_frame_stream_is_re_encoded_and_the_inject_recovers_when_its_server_restar
     };
     let (server, dir) = stage();
     let source = nginx.url("film");
-    let mut ffmpeg = publish_rtmp(&source, 30, &["-bf", "2"]);
+    let ffmpeg = publish_rtmp(&source, 30, &["-bf", "2"]);
     std::thread::sleep(Duration::from_secs(1));
     let (fan, fan_report) = viewer(&server, dir.path(), 14, &[]);
     std::thread::sleep(Duration::from_millis(500));
@@ -335,12 +346,12 @@ fn a_b_frame_stream_is_re_encoded_and_the_inject_recovers_when_its_server_restar
     let child = inject(&server, dir.path(), &moderator(), &args);
     std::thread::sleep(Duration::from_secs(4));
     // The RTMP server goes away and comes back; the stream is published again.
-    let _ = ffmpeg.kill();
+    drop(ffmpeg);
     nginx.restart();
-    let mut ffmpeg = publish_rtmp(&source, 30, &["-bf", "2"]);
+    let ffmpeg = publish_rtmp(&source, 30, &["-bf", "2"]);
     let (ok, report) = cli::finish(child, &report_path(dir.path(), "inject"));
     let (fan_ok, fan) = cli::finish(fan, &fan_report);
-    let _ = ffmpeg.kill();
+    drop(ffmpeg);
     assert!(ok, "{report}");
     let states = states(&report);
     let recovered = states.windows(2).any(|w| w == ["recovering", "running"]);
