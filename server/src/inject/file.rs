@@ -89,7 +89,7 @@ impl Played {
         } else {
             (None, None)
         };
-        stage.publish(video, audio)?;
+        stage.publish(Some(video), audio)?;
         Ok(Self {
             stage,
             reencode,

@@ -23,7 +23,8 @@ use crate::loopback::{self, JoinError};
 pub(super) struct Stage {
     engine: Arc<Engine>,
     channel: String,
-    publisher: Option<Publisher>,
+    /// The video and the sound publisher (a stream's sound may start after its video).
+    publishers: Vec<Publisher>,
 }
 
 /// What the engine said since the last look.
@@ -55,16 +56,15 @@ impl Stage {
         Ok(Self {
             engine,
             channel: channel.clone(),
-            publisher: None,
+            publishers: Vec::new(),
         })
     }
 
-    /// Starts publishing `video` and `audio`.
-    pub fn publish(&mut self, video: Video, audio: Option<Audio>) -> Result<(), UrlState> {
-        let publisher =
-            Publisher::start_with(self.engine.clone(), &self.channel, Some(video), audio)
-                .map_err(|e| failed(FailReason::Internal, format!("{e:#}")))?;
-        self.publisher = Some(publisher);
+    /// Starts publishing `video` and `audio` (either may come later, in another call).
+    pub fn publish(&mut self, video: Option<Video>, audio: Option<Audio>) -> Result<(), UrlState> {
+        let publisher = Publisher::start_with(self.engine.clone(), &self.channel, video, audio)
+            .map_err(|e| failed(FailReason::Internal, format!("{e:#}")))?;
+        self.publishers.push(publisher);
         Ok(())
     }
 
@@ -72,7 +72,7 @@ impl Stage {
     pub fn follow(&mut self) -> Heard {
         let mut heard = Heard::Nothing;
         while let Ok(event) = self.engine.events().try_recv() {
-            if let Some(publisher) = &self.publisher {
+            for publisher in &self.publishers {
                 publisher.handle(&event.kind);
             }
             match event.kind {
@@ -92,14 +92,14 @@ impl Stage {
     }
 
     /// Stops publishing and leaves.
-    pub fn leave(mut self) {
-        if let Some(publisher) = self.publisher.take()
-            && let Err(e) = publisher.stop()
-        {
-            warn!(
-                channel = self.channel,
-                "the inject's publisher stopped with: {e:#}"
-            );
+    pub fn leave(self) {
+        for publisher in self.publishers {
+            if let Err(e) = publisher.stop() {
+                warn!(
+                    channel = self.channel,
+                    "the inject's publisher stopped with: {e:#}"
+                );
+            }
         }
         self.engine.leave(&self.channel);
     }

@@ -356,7 +356,10 @@ impl<'a> Pull<'a> {
             Media::Audio { body, .. } => {
                 match flv::parse_audio(&body) {
                     Ok(AudioIn::AacConfig(asc)) => match Asc::parse(asc) {
-                        Ok(asc) => self.asc = Some(asc),
+                        Ok(asc) => {
+                            self.asc = Some(asc);
+                            self.start_sound()?;
+                        }
                         Err(e) => warn!(inject = self.job.key.1, "no sound injected: {e}"),
                     },
                     Ok(AudioIn::Aac(unit)) => self.sound(unit),
@@ -384,6 +387,7 @@ impl<'a> Pull<'a> {
                 return Ok(false);
             }
             self.live = Some(self.go_live()?);
+            self.start_sound()?;
         }
         let Some(live) = &mut self.live else {
             return Ok(false);
@@ -432,28 +436,33 @@ impl<'a> Pull<'a> {
             (video, Feed::Decode(Box::new(decoder), pictures))
         };
         video.track = stage::video_track();
-        let with_sound = self.asc.is_some();
-        let mut stage = Stage::join(self.job, with_sound)?;
-        let (audio, sound) = if let Some(asc) = self.asc {
-            let (audio, sender) = stage::sound_track().map_err(|e| internal(format!("{e:#}")))?;
-            let pipe = spawn_sound(asc, sender, self.volume.clone(), self.name.clone())
-                .map_err(|e| internal(e.to_string()))?;
-            (Some(audio), Some(pipe))
-        } else {
-            (None, None)
-        };
-        stage.publish(video, audio)?;
-        info!(
-            inject = self.job.key.1,
-            forward,
-            sound = with_sound,
-            "the stream is live"
-        );
+        // A stream's sound may start after its first keyframe: the grant is there for it.
+        let mut stage = Stage::join(self.job, true)?;
+        stage.publish(Some(video), None)?;
+        info!(inject = self.job.key.1, forward, "the stream is live");
         Ok(Live {
             stage,
             video: feed,
-            sound,
+            sound: None,
         })
+    }
+
+    /// Publishes the sound track once the participant is on stage and the stream's AAC
+    /// configuration is known (whichever comes last); once only.
+    fn start_sound(&mut self) -> Result<(), UrlState> {
+        let (Some(asc), Some(live)) = (self.asc, &mut self.live) else {
+            return Ok(());
+        };
+        if live.sound.is_some() {
+            return Ok(());
+        }
+        let internal = |e: String| failed(FailReason::Internal, e);
+        let (audio, sender) = stage::sound_track().map_err(|e| internal(format!("{e:#}")))?;
+        let pipe = spawn_sound(asc, sender, self.volume.clone(), self.name.clone())
+            .map_err(|e| internal(e.to_string()))?;
+        live.stage.publish(None, Some(audio))?;
+        live.sound = Some(pipe);
+        Ok(())
     }
 
     /// One raw AAC access unit to the sound thread, as an ADTS frame.
