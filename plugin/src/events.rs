@@ -60,6 +60,34 @@ pub struct HandChanged {
     pub raised: bool,
 }
 
+/// A URL of a CDN push this client started (or, for a moderator, any push of the channel)
+/// changed state.
+#[derive(Message, EntityEvent, Clone, Debug)]
+pub struct PushState {
+    /// The channel entity.
+    #[event_target]
+    pub channel: Entity,
+    /// The push's name.
+    pub name: String,
+    /// The URL.
+    pub url: String,
+    /// Its state now (`failed` carries the reason and the server's message).
+    pub state: livestage_proto::push::UrlState,
+}
+
+/// An inject this client started (or, for a moderator, any inject of the channel) changed
+/// state; its participant is `inject-<name>`.
+#[derive(Message, EntityEvent, Clone, Debug)]
+pub struct InjectState {
+    /// The channel entity.
+    #[event_target]
+    pub channel: Entity,
+    /// The inject's name.
+    pub name: String,
+    /// Its state now (`failed` carries the reason and the server's message).
+    pub state: livestage_proto::push::UrlState,
+}
+
 /// A data message arrived.
 #[derive(Message, EntityEvent, Clone, Debug)]
 pub struct DataReceived {

@@ -88,8 +88,8 @@ pub use channel::{
 };
 pub use client::{Livestage, RemoteServer, grants};
 pub use events::{
-    ConnectionChanged, DataReceived, HandChanged, Joined, Left, LivestageError, RoleChanged,
-    TokenExpiring,
+    ConnectionChanged, DataReceived, HandChanged, InjectState, Joined, Left, LivestageError,
+    PushState, RoleChanged, TokenExpiring,
 };
 pub use livestage_media::video::camera as webcam;
 pub use livestage_media::video::screen::{
@@ -101,13 +101,16 @@ pub use livestage_net::playout::Placement;
 pub use livestage_proto::error::{Error, ErrorCode};
 pub use livestage_proto::media::Layer;
 pub use livestage_proto::wire::{Action, Role};
+pub use livestage_proto::{inject as inject_request, push as push_request};
 pub use offscreen::{HIDDEN_GRACE, ShownBy, ShowsVideo, VideoPaused};
 pub use plugin::{LivestagePlugin, LivestageSystems, Server};
 pub use publish::{
     Beauty, CustomVideo, LocalAudio, LocalPreview, LocalVideo, OpeningVideo, Publish, PushFrame,
     StopScreenShare, Unpublish,
 };
-pub use requests::{Join, Leave, Moderate, RaiseHand, RenewToken, SendData, SetRole, Subscribe};
+pub use requests::{
+    Inject, Join, Leave, Moderate, Push, RaiseHand, RenewToken, SendData, SetRole, Subscribe,
+};
 pub use track::{Track, TrackMuted, TrackOf, TrackSource, Tracks, track_of};
 pub use video::{RemoteVideo, UploadTimings, VideoUpload, video_image};
 pub use video_hooks::{LocalVideoHook, RemoteVideoHook, VideoHookRemoved, VideoRenderer};

@@ -19,8 +19,8 @@ use crate::channel::{
 };
 use crate::client::Livestage;
 use crate::events::{
-    ConnectionChanged, DataReceived, HandChanged, Joined, Left, LivestageError, RoleChanged,
-    TokenExpiring,
+    ConnectionChanged, DataReceived, HandChanged, InjectState, Joined, Left, LivestageError,
+    PushState, RoleChanged, TokenExpiring,
 };
 use crate::publish::OpeningVideo;
 use crate::track;
@@ -295,8 +295,27 @@ fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
         wire::Event::AudioLoss { .. }
         | wire::Event::KeyframeRequest { .. }
         | wire::Event::TokenRenewed { .. } => {}
-        // CDN pushes and injects are driven from the CLI and the server for now.
-        wire::Event::Push { .. } | wire::Event::Inject { .. } => {}
+        wire::Event::Push { name, url, state } => {
+            report(
+                world,
+                PushState {
+                    channel,
+                    name,
+                    url,
+                    state,
+                },
+            );
+        }
+        wire::Event::Inject { name, state } => {
+            report(
+                world,
+                InjectState {
+                    channel,
+                    name,
+                    state,
+                },
+            );
+        }
     }
 }
 

@@ -77,6 +77,29 @@ pub struct RaiseHand {
     pub raised: bool,
 }
 
+/// Start, change or stop a CDN push of the channel (moderators and holders of the `push`
+/// grant): the server composes the hosts with the request's layout and pushes RTMP. Each URL's
+/// progress arrives as a [`PushState`](crate::PushState) message; a refusal as a
+/// [`LivestageError`].
+#[derive(EntityEvent, Clone, Debug)]
+pub struct Push {
+    /// The channel entity.
+    pub entity: Entity,
+    /// What to do.
+    pub request: livestage_proto::push::Request,
+}
+
+/// Start, change or stop an inject (moderators): the server publishes an RTMP stream or a
+/// file into the channel as the host `inject-<name>`, which then appears as a participant.
+/// Its progress arrives as an [`InjectState`](crate::InjectState) message.
+#[derive(EntityEvent, Clone, Debug)]
+pub struct Inject {
+    /// The channel entity.
+    pub entity: Entity,
+    /// What to do.
+    pub request: livestage_proto::inject::Request,
+}
+
 /// Choose what to receive from a remote participant (its voice, and the high or low video
 /// layer or none, for all its tracks) or from one of its tracks (a [`Track`] entity: `audio`
 /// for an audio track, `video` for a video track). Everyone is received at the high layer
@@ -264,6 +287,24 @@ pub(crate) fn moderate(request: On<Moderate>, client: Res<Livestage>, mut comman
 pub(crate) fn raise_hand(request: On<RaiseHand>, client: Res<Livestage>, mut commands: Commands) {
     match client.link_of(request.entity) {
         Some(link) => client.engine.raise_hand(link, request.raised),
+        None => {
+            commands.write_message(not_joined(request.entity));
+        }
+    };
+}
+
+pub(crate) fn push(request: On<Push>, client: Res<Livestage>, mut commands: Commands) {
+    match client.link_of(request.entity) {
+        Some(link) => client.engine.push(link, request.request.clone()),
+        None => {
+            commands.write_message(not_joined(request.entity));
+        }
+    };
+}
+
+pub(crate) fn inject(request: On<Inject>, client: Res<Livestage>, mut commands: Commands) {
+    match client.link_of(request.entity) {
+        Some(link) => client.engine.inject(link, request.request.clone()),
         None => {
             commands.write_message(not_joined(request.entity));
         }

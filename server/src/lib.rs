@@ -96,6 +96,7 @@ impl Embedded {
         let core = config.core(&secret, random_seed());
         let mut listener = runtime.block_on(async { glue::bind(config.listen, identity, core) })?;
         listener.allow_pushes(config.push.clone(), &config.server_name);
+        listener.allow_injects(config.inject.clone());
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()
