@@ -9,7 +9,7 @@ use crate::id::SessionId;
 use crate::inject;
 use crate::push::UrlState;
 use crate::token::Grant;
-use crate::wire::{Event, LeaveReason};
+use crate::wire::Event;
 
 use super::{Output, Server};
 
@@ -89,34 +89,6 @@ impl Server {
     pub fn inject_ended(&mut self, channel: &str, name: &str) {
         if let Some(ch) = self.channels.get_mut(channel) {
             ch.injects.remove(name);
-        }
-    }
-
-    /// The injects a departing user started stop with it (not when it only joined again from
-    /// elsewhere); the glue reports them stopped and frees the names.
-    pub(super) fn stop_injects_of(&mut self, sid: SessionId, reason: LeaveReason) {
-        if reason == LeaveReason::Replaced {
-            return;
-        }
-        let Some(s) = self.sessions.get(&sid) else {
-            return;
-        };
-        let (channel, user) = (s.channel.clone(), s.user().to_owned());
-        let Some(ch) = self.channels.get(&channel) else {
-            return;
-        };
-        let names: Vec<String> = ch
-            .injects
-            .iter()
-            .filter(|(_, owner)| **owner == user)
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in names {
-            self.outputs.push_back(Output::Inject {
-                channel: channel.clone(),
-                by: user.clone(),
-                request: inject::Request::Stop { name },
-            });
         }
     }
 }

@@ -395,8 +395,7 @@ impl Server {
         let about = s.participant();
         let channel = s.channel.clone();
         let conn = s.conn;
-        self.stop_pushes_of(sid, reason);
-        self.stop_injects_of(sid, reason);
+        self.stop_jobs_of(sid, reason);
         if let Some(conn) = conn {
             if let Some(error) = goodbye {
                 self.send(conn, ServerFrame::Goodbye(error));

@@ -108,10 +108,10 @@ impl Server {
         }
     }
 
-    /// The pushes a departing user started stop with it (not when it only joined again from
-    /// elsewhere: the new session is the same user). The moderators hear of it; the glue
-    /// frees the names.
-    pub(super) fn stop_pushes_of(&mut self, sid: SessionId, reason: LeaveReason) {
+    /// The pushes and injects a departing user started stop with it (not when it only joined
+    /// again from elsewhere: the new session is the same user). The moderators hear of it;
+    /// the glue frees the names.
+    pub(super) fn stop_jobs_of(&mut self, sid: SessionId, reason: LeaveReason) {
         if reason == LeaveReason::Replaced {
             return;
         }
@@ -122,18 +122,25 @@ impl Server {
         let Some(ch) = self.channels.get(&channel) else {
             return;
         };
-        let names: Vec<String> = ch
-            .pushes
-            .iter()
-            .filter(|(_, owner)| **owner == user)
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in names {
-            self.outputs.push_back(Output::Push {
+        let started_by = |jobs: &std::collections::BTreeMap<String, String>| -> Vec<String> {
+            jobs.iter()
+                .filter(|(_, owner)| **owner == user)
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        let (pushes, injects) = (started_by(&ch.pushes), started_by(&ch.injects));
+        let stops = pushes
+            .into_iter()
+            .map(|name| Output::Push {
                 channel: channel.clone(),
                 by: user.clone(),
                 request: push::Request::Stop { name },
-            });
-        }
+            })
+            .chain(injects.into_iter().map(|name| Output::Inject {
+                channel: channel.clone(),
+                by: user.clone(),
+                request: crate::inject::Request::Stop { name },
+            }));
+        self.outputs.extend(stops);
     }
 }

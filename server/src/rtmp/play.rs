@@ -6,12 +6,10 @@
 //! [`Play::handle_input`], which returns the media bodies that arrived.
 
 use bytes::Bytes;
-use rml_rtmp::handshake::{Handshake, PeerType};
-use rml_rtmp::sessions::{
-    ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
-};
+use rml_rtmp::handshake::Handshake;
+use rml_rtmp::sessions::{ClientSession, ClientSessionEvent, ClientSessionResult};
 
-use super::session::{Fault, classify_rejection, read_guarded, shake};
+use super::session::{Fault, classify_rejection, client, read_guarded, shake};
 use super::url::Url;
 
 /// One media body from the stream, with its timestamp in milliseconds of the stream's clock.
@@ -57,18 +55,10 @@ impl Play {
     ///
     /// A [`Fault::Transient`] if `rml_rtmp` cannot set up (not expected).
     pub fn new(url: Url) -> Result<Self, Fault> {
-        let mut handshake = Handshake::new(PeerType::Client);
-        let c0c1 = handshake
-            .generate_outbound_p0_and_p1()
-            .map_err(|e| Fault::transient(format!("{e:?}")))?;
-        let mut config = ClientSessionConfig::new();
-        config.tc_url = Some(url.tc_url.clone());
-        config.flash_version = "LNX 9,0,124,2 (livestage)".to_owned();
-        let (client, results) =
-            ClientSession::new(config).map_err(|e| Fault::transient(format!("{e:?}")))?;
+        let (handshake, c0c1, client, results) = client(&url, "LNX 9,0,124,2 (livestage)")?;
         let mut play = Self {
             url,
-            phase: Phase::Handshake(Box::new(handshake)),
+            phase: Phase::Handshake(handshake),
             client,
             outbound: c0c1,
             media: Vec::new(),

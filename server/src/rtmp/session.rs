@@ -142,18 +142,10 @@ impl Session {
     ///
     /// A [`Fault::Transient`] if `rml_rtmp` cannot set up (not expected).
     pub fn new(url: Url) -> Result<Self, Fault> {
-        let mut handshake = Handshake::new(PeerType::Client);
-        let c0c1 = handshake
-            .generate_outbound_p0_and_p1()
-            .map_err(|e| Fault::transient(format!("{e:?}")))?;
-        let mut config = ClientSessionConfig::new();
-        config.tc_url = Some(url.tc_url.clone());
-        config.flash_version = "FMLE/3.0 (compatible; livestage)".to_owned();
-        let (client, results) =
-            ClientSession::new(config).map_err(|e| Fault::transient(format!("{e:?}")))?;
+        let (handshake, c0c1, client, results) = client(&url, "FMLE/3.0 (compatible; livestage)")?;
         let mut session = Self {
             url,
-            phase: Phase::Handshake(Box::new(handshake)),
+            phase: Phase::Handshake(handshake),
             client,
             outbound: c0c1,
             gate: Gate::default(),
@@ -328,6 +320,33 @@ impl Session {
             _ => Ok(()),
         }
     }
+}
+
+/// A client's start on `url`: its handshake with the first bytes to send (C0 and C1), and
+/// the `rml_rtmp` session with what it produced on creation. `flash_version` is what it tells
+/// the server it is (encoders and players say different things).
+pub(super) fn client(
+    url: &Url,
+    flash_version: &str,
+) -> Result<
+    (
+        Box<Handshake>,
+        Vec<u8>,
+        ClientSession,
+        Vec<ClientSessionResult>,
+    ),
+    Fault,
+> {
+    let mut handshake = Handshake::new(PeerType::Client);
+    let c0c1 = handshake
+        .generate_outbound_p0_and_p1()
+        .map_err(|e| Fault::transient(format!("{e:?}")))?;
+    let mut config = ClientSessionConfig::new();
+    config.tc_url = Some(url.tc_url.clone());
+    config.flash_version = flash_version.to_owned();
+    let (client, results) =
+        ClientSession::new(config).map_err(|e| Fault::transient(format!("{e:?}")))?;
+    Ok((Box::new(handshake), c0c1, client, results))
 }
 
 /// Hands what the server sent to `rml_rtmp`. Version 0.8 panics on some malformed messages
