@@ -64,7 +64,8 @@ impl Channel {
             .insert(participant.user.clone(), participant.media_id);
     }
 
-    /// Applies what the server asks of a publisher (keyframes, FEC) to this channel's.
+    /// Applies what the server and the path ask of a publisher (keyframes, voice protection)
+    /// to this channel's.
     fn handle(&self, kind: &EventKind) {
         for (p, _) in self.video.values() {
             p.handle(kind);

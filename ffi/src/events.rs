@@ -146,6 +146,13 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
             "track": track,
             "error": error(e),
         }),
+        EventKind::Link(link) => json!({
+            "type": "link",
+            "rtt_ms": link.rtt_ms,
+            "uplink_loss_percent": link.uplink_loss_percent,
+            "bandwidth_kbps": link.bandwidth_kbps,
+            "voice_copies": link.voice_copies,
+        }),
         // A new roster after this client's role changed; single changes are told by the
         // server events that cause them.
         EventKind::Roster(RosterChange::Replace(all)) => json!({
@@ -254,7 +261,7 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
                 "user": user,
                 "track": track,
             }),
-            wire::Event::KeyframeRequest { .. } | wire::Event::AudioLoss { .. } => return None,
+            wire::Event::KeyframeRequest { .. } => return None,
         },
     };
     value["channel"] = Value::from(event.channel.as_str());

@@ -139,6 +139,23 @@ pub enum EventKind {
         /// Why (e.g. [`ErrorCode::SourceEnded`]).
         error: Error,
     },
+    /// The path to the server as this client's QUIC connection measures it, once a second
+    /// while connected. A publisher's voice protection follows `uplink_loss_percent`.
+    Link(LinkStats),
+}
+
+/// The path to the server, from this client's QUIC connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Smoothed round-trip time, milliseconds.
+    pub rtt_ms: u32,
+    /// Packets this client sent that the server did not acknowledge, smoothed, percent.
+    pub uplink_loss_percent: u8,
+    /// What the congestion controller lets this client send now (congestion window over
+    /// the round trip), kilobits per second: the available uplink as far as QUIC knows.
+    pub bandwidth_kbps: u32,
+    /// Extra copies of each voice datagram sent now ([`livestage_proto::redundancy`]).
+    pub voice_copies: u8,
 }
 
 /// Media that arrived from a publisher, still encoded.
@@ -365,11 +382,6 @@ impl Engine {
         );
     }
 
-    /// Reports the audio loss measured from a publisher over the last second (percent).
-    pub fn report_loss(&self, channel: &str, media_id: u64, percent: u8) {
-        self.request(channel, Request::ReportLoss { media_id, percent });
-    }
-
     /// Publishes one encoded video frame of `header.track` (dropped if not connected, if the
     /// path is congested, or while the server does not have the track published).
     pub fn send_video(&self, channel: &str, header: VideoHeader, payload: Vec<u8>) {
@@ -494,15 +506,12 @@ async fn dispatch(
                 links.insert(channel, tx);
             }
             Command::Link { channel, command } => {
-                // Media and media hints (loss reports, keyframe requests) for a channel that was
+                // Media and media hints (keyframe requests) for a channel that was
                 // just left are dropped quietly; a real request there is an app error worth
                 // reporting.
                 let is_media = match &command {
                     LinkCommand::Request(r) => {
-                        matches!(
-                            r,
-                            Request::ReportLoss { .. } | Request::RequestKeyframe { .. }
-                        )
+                        matches!(r, Request::RequestKeyframe { .. })
                     }
                     LinkCommand::Publish(_) | LinkCommand::Unpublish(_) | LinkCommand::End(..) => {
                         false

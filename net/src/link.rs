@@ -1,7 +1,8 @@
 //! One channel membership's link, driven by the [`Engine`](crate::Engine)'s runtime: connect,
 //! run the sans-IO client [`Session`] over the control stream, resume after losses; send the
 //! front end's media (holding a new track's media until the server confirms the track, dropping
-//! a congested layer until its next keyframe) and hand incoming media back in order.
+//! a congested layer until its next keyframe, sending voice again on a lossy uplink) and hand
+//! incoming media back in order; once a second, report the path ([`EventKind::Link`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,16 +12,17 @@ use bytes::Bytes;
 use crossbeam_channel::Sender;
 use livestage_proto::client::{Gate, Notice, Session};
 use livestage_proto::media::{AudioPacket, Layer, VideoHeader};
+use livestage_proto::redundancy::{self, History, LossMeter};
 use livestage_proto::reorder::Reorder;
 use livestage_proto::track::TrackId;
 use livestage_proto::wire::{self, Request, ServerFrame};
 use livestage_proto::{Error, ErrorCode};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until, timeout};
 
 use crate::engine::{
-    ConnectionState, EVENT_QUEUE, Event, EventKind, JoinOptions, LinkCommand, MediaEvent,
-    MediaKind, PUBLISH_IN_FLIGHT, now_ms,
+    ConnectionState, EVENT_QUEUE, Event, EventKind, JoinOptions, LinkCommand, LinkStats,
+    MediaEvent, MediaKind, PUBLISH_IN_FLIGHT, now_ms,
 };
 use crate::media::{VideoSender, read_video};
 use crate::transport::{self, ReadError};
@@ -211,6 +213,9 @@ async fn run_connection(
     };
     let video = VideoSender::new(conn.clone(), PUBLISH_IN_FLIGHT);
     let mut skipping: Vec<(TrackId, Layer)> = Vec::new();
+    let mut uplink = Uplink::default();
+    let mut measure = interval(MEASURE_EVERY);
+    measure.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Media of tracks announced but not confirmed yet, oldest first (see `Gate::Wait`).
     let mut held: VecDeque<LinkCommand> = VecDeque::new();
     let receiver = tokio::spawn(receive_media(conn.clone(), link.to_owned(), media.clone()));
@@ -248,7 +253,7 @@ async fn run_connection(
             request = requests.recv() => match request {
                 Some(media @ (LinkCommand::Video { .. } | LinkCommand::Audio { .. })) => {
                     match session.gate(media_track(&media)) {
-                        Gate::Send => send_media(conn, &video, &mut skipping, media, emit),
+                        Gate::Send => send_media(conn, &video, &mut skipping, &mut uplink, media, emit),
                         Gate::Wait => {
                             if held.len() == HELD_MEDIA {
                                 held.pop_front();
@@ -264,6 +269,11 @@ async fn run_connection(
             _ = async { sleep_until(wake.unwrap_or_else(Instant::now)).await }, if wake.is_some() => {
                 session.handle_timeout(now_ms());
             }
+            _ = measure.tick() => {
+                if let Some(stats) = uplink.measure(conn) {
+                    emit(EventKind::Link(stats));
+                }
+            }
         }
         // Media held for tracks the server has confirmed since goes out now, in order.
         while let Some(media) = held.front() {
@@ -274,7 +284,7 @@ async fn run_connection(
                 }
                 Gate::Send => {
                     let media = held.pop_front().expect("a front exists");
-                    send_media(conn, &video, &mut skipping, media, emit);
+                    send_media(conn, &video, &mut skipping, &mut uplink, media, emit);
                 }
             }
         }
@@ -312,6 +322,61 @@ fn media_track(media: &LinkCommand) -> TrackId {
     }
 }
 
+/// How often the path's loss is read from QUIC (and the copies adjusted).
+const MEASURE_EVERY: Duration = Duration::from_millis(200);
+/// Measurements between two [`EventKind::Link`] reports (one a second).
+const REPORT_EVERY: u32 = 5;
+
+/// The uplink's loss and the voice copies it asks for.
+#[derive(Default)]
+struct Uplink {
+    meter: LossMeter,
+    copies: u8,
+    /// Recent voice datagrams per track, with the stream they belong to.
+    recent: HashMap<TrackId, (u32, History<Bytes>)>,
+    ticks: u32,
+}
+
+impl Uplink {
+    /// Reads the connection's counters; once every [`REPORT_EVERY`] calls returns the stats.
+    fn measure(&mut self, conn: &quinn::Connection) -> Option<LinkStats> {
+        let stats = conn.stats();
+        self.meter
+            .update(stats.path.sent_packets, stats.path.lost_packets);
+        let loss = self.meter.percent();
+        self.copies = redundancy::copies(loss);
+        self.ticks += 1;
+        if !self.ticks.is_multiple_of(REPORT_EVERY) {
+            return None;
+        }
+        let rtt_ms = stats.path.rtt.as_millis().max(1) as u64;
+        Some(LinkStats {
+            rtt_ms: rtt_ms.min(u64::from(u32::MAX)) as u32,
+            uplink_loss_percent: loss,
+            bandwidth_kbps: (stats.path.cwnd * 8 / rtt_ms).min(u64::from(u32::MAX)) as u32,
+            voice_copies: self.copies,
+        })
+    }
+
+    /// Sends a voice datagram, and again the earlier ones due for a copy now.
+    fn send_voice(&mut self, conn: &quinn::Connection, track: TrackId, datagram: Bytes) {
+        let Ok(packet) = AudioPacket::decode(&datagram) else {
+            return;
+        };
+        let (stream, seq) = (packet.stream, packet.seq);
+        let (current, history) = self.recent.entry(track).or_default();
+        if *current != stream {
+            *current = stream;
+            history.clear();
+        }
+        let _ = conn.send_datagram(datagram.clone());
+        for copy in history.due(seq, self.copies) {
+            let _ = conn.send_datagram(copy.clone());
+        }
+        history.push(seq, datagram);
+    }
+}
+
 /// Sends one video frame or audio datagram. After a congested moment a video layer is dropped
 /// until its next keyframe (later frames would not decode without the dropped one), and the
 /// publisher is asked for one.
@@ -319,6 +384,7 @@ fn send_media(
     conn: &quinn::Connection,
     video: &VideoSender,
     skipping: &mut Vec<(TrackId, Layer)>,
+    uplink: &mut Uplink,
     media: LinkCommand,
     emit: &impl Fn(EventKind),
 ) {
@@ -337,9 +403,7 @@ fn send_media(
                 }));
             }
         }
-        LinkCommand::Audio { datagram, .. } => {
-            let _ = conn.send_datagram(datagram);
-        }
+        LinkCommand::Audio { track, datagram } => uplink.send_voice(conn, track, datagram),
         _ => {}
     }
 }

@@ -60,6 +60,20 @@ impl Participants {
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AudienceCount(pub u32);
 
+/// The path to the server for this channel, as the client's QUIC connection measures it
+/// (updated each second while connected). On the channel entity.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Link {
+    /// Round-trip time, milliseconds.
+    pub rtt_ms: u32,
+    /// Share of this client's packets the server did not acknowledge, percent.
+    pub uplink_loss_percent: u8,
+    /// What QUIC's congestion controller lets this client send now, kbit/s.
+    pub bandwidth_kbps: u32,
+    /// Extra copies of each voice packet sent because of that loss.
+    pub voice_copies: u8,
+}
+
 /// The channel a participant entity belongs to.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
 #[relationship(relationship_target = Participants)]

@@ -83,7 +83,7 @@ pub use audio::{
 };
 pub use channel::{
     Audience, AudienceCount, AudioLevel, AudioMuted, Channel, Connected, Connecting, Disconnected,
-    HandRaised, Hearing, Host, LocalParticipant, MediaStats, Moderator, NetworkQuality,
+    HandRaised, Hearing, Host, Link, LocalParticipant, MediaStats, Moderator, NetworkQuality,
     Participant, ParticipantOf, Participants, Reconnecting, Speaking, VideoMuted,
 };
 pub use client::{Livestage, RemoteServer, grants};

@@ -14,7 +14,7 @@ use livestage_proto::wire::{self, Role};
 
 use crate::channel::{
     Audience, AudienceCount, AudioMuted, Connected, Connecting, Disconnected, HandRaised, Hearing,
-    Host, LocalParticipant, MediaStats, Moderator, Participant, ParticipantOf, Participants,
+    Host, Link, LocalParticipant, MediaStats, Moderator, Participant, ParticipantOf, Participants,
     Reconnecting, Speaking, VideoMuted,
 };
 use crate::client::Livestage;
@@ -149,6 +149,14 @@ fn apply(world: &mut World, channel: Entity, kind: EventKind) {
         }
         EventKind::Roster(change) => roster_change(world, channel, change),
         EventKind::Server(event) => server_event(world, channel, event),
+        EventKind::Link(link) => {
+            world.entity_mut(channel).insert(Link {
+                rtt_ms: link.rtt_ms,
+                uplink_loss_percent: link.uplink_loss_percent,
+                bandwidth_kbps: link.bandwidth_kbps,
+                voice_copies: link.voice_copies,
+            });
+        }
         // A local source that ended by itself (a shared window closed) is an error to show.
         EventKind::LocalError(error) | EventKind::TrackEnded { error, .. } => report(
             world,
@@ -292,9 +300,7 @@ fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
             }
         }
         // Publisher hints, handled by the channel's publisher before this.
-        wire::Event::AudioLoss { .. }
-        | wire::Event::KeyframeRequest { .. }
-        | wire::Event::TokenRenewed { .. } => {}
+        wire::Event::KeyframeRequest { .. } | wire::Event::TokenRenewed { .. } => {}
         wire::Event::Push { name, url, state } => {
             report(
                 world,

@@ -617,7 +617,6 @@ impl Session {
             }
             Event::HearingChanged { .. }
             | Event::KeyframeRequest { .. }
-            | Event::AudioLoss { .. }
             | Event::LayerChanged { .. }
             | Event::Data { .. }
             | Event::Refused { .. }

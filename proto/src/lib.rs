@@ -19,6 +19,7 @@ pub mod inject;
 pub mod media;
 pub mod push;
 pub mod rate;
+pub mod redundancy;
 pub mod reorder;
 pub mod server;
 pub mod token;

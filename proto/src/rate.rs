@@ -104,7 +104,7 @@ pub enum Limited {
     Subscribe,
     /// Token renewals (each verifies a signature).
     Renew,
-    /// Loss reports and keyframe requests (one per publisher each second, and after errors).
+    /// Keyframe requests (after decode errors).
     Hint,
     /// Publishing and unpublishing tracks: each is announced to the whole channel.
     Track,

@@ -20,8 +20,10 @@ use crate::track::{self, Track, TrackId};
 /// ([`Action::Kick`], [`Action::Unban`]); version 4 made media tracks first-class
 /// ([`Participant::tracks`], [`Request::Publish`], per-track subscriptions and mutes, a track
 /// id in every media packet); version 5 added CDN pushes ([`Request::Push`], [`Event::Push`]);
-/// version 6 injects ([`Request::Inject`], [`Event::Inject`]).
-pub const VERSION: u16 = 6;
+/// version 6 injects ([`Request::Inject`], [`Event::Inject`]); version 7 dropped the audio
+/// loss reports (each leg now measures its own loss from QUIC, see
+/// [`redundancy`](crate::redundancy)).
+pub const VERSION: u16 = 7;
 /// Largest control frame body, in bytes. A longer frame is a protocol error.
 pub const MAX_FRAME: usize = 64 * 1024;
 /// Largest data message payload, in bytes.
@@ -159,14 +161,6 @@ pub enum Request {
     Publish(Track),
     /// Stop a track; its media is refused from now on.
     Unpublish(TrackId),
-    /// Report the audio loss measured from a publisher over the last second (0 to 100), so
-    /// the publisher can adapt its forward error correction.
-    ReportLoss {
-        /// The publisher's media id.
-        media_id: u64,
-        /// Percent of frames lost before recovery.
-        percent: u8,
-    },
     /// Ask a publisher for a keyframe (e.g. after decode errors); throttled by the server.
     RequestKeyframe {
         /// The publisher's media id, as carried by its media.
@@ -339,11 +333,6 @@ pub enum Event {
     TokenExpiring {
         /// Seconds left.
         remaining_secs: u64,
-    },
-    /// The worst audio loss your subscribers currently report (percent); tune FEC to it.
-    AudioLoss {
-        /// Percent.
-        percent: u8,
     },
     /// The server moved this client to another video layer of a publisher (e.g. the low layer
     /// because the high one did not fit its path).

@@ -178,61 +178,6 @@ fn keyframe_requests_are_throttled() {
 }
 
 #[test]
-fn the_publisher_hears_the_worst_recent_loss_at_most_once_a_second() {
-    let mut net = Net::new();
-    let host = net.host("host");
-    let a = net.audience("a");
-    let b = net.audience("b");
-    let host_id = net.clients[host].session.me().unwrap().media_id;
-    let told = |net: &mut Net| -> Vec<u8> {
-        net.events(host)
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::AudioLoss { percent } => Some(percent),
-                _ => None,
-            })
-            .collect()
-    };
-    net.send(
-        a,
-        Request::ReportLoss {
-            media_id: host_id,
-            percent: 4,
-        },
-    );
-    net.send(
-        b,
-        Request::ReportLoss {
-            media_id: host_id,
-            percent: 20,
-        },
-    );
-    assert_eq!(
-        told(&mut net),
-        vec![4],
-        "the first report is passed on, the next waits"
-    );
-    net.advance(1000);
-    net.send(
-        a,
-        Request::ReportLoss {
-            media_id: host_id,
-            percent: 5,
-        },
-    );
-    assert_eq!(told(&mut net), vec![20], "the worst subscriber counts");
-    net.advance(6000);
-    net.send(
-        a,
-        Request::ReportLoss {
-            media_id: host_id,
-            percent: 0,
-        },
-    );
-    assert_eq!(told(&mut net), vec![0], "b's old report expired");
-}
-
-#[test]
 fn a_subscriber_that_keeps_falling_behind_is_moved_to_the_low_layer() {
     let mut net = Net::new();
     let host = net.host("host");

@@ -7,8 +7,8 @@
 //! What a hostile connection can cost is bounded here: its control frames queue in a bounded
 //! writer (a client that stops reading is disconnected), its media is stopped unread unless it
 //! may publish, a video frame must arrive within a deadline, its audio datagrams are capped
-//! per second and never wait for room in the shared inbox, and a panic in the core while
-//! handling its input ends only its session.
+//! per second and never wait for room in the shared inbox (copies of a frame stop here:
+//! [`crate::voice`]), and a panic in the core while handling its input ends only its session.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -22,6 +22,7 @@ use bytes::Bytes;
 use livestage_net::media::{VideoSender, read_video};
 use livestage_net::transport::{self, ReadError};
 use livestage_proto::media::{self, AudioPacket, Kind, Layer, VideoHeader};
+use livestage_proto::redundancy;
 use livestage_proto::server::{self as core, ConnId, Input, Output};
 use livestage_proto::track::TrackId;
 use livestage_proto::wire;
@@ -35,6 +36,7 @@ use crate::allow::Allow;
 use crate::inject::Injects;
 use crate::push::{self, Pushes};
 use crate::tls::Identity;
+use crate::voice::{Downlink, Voices};
 
 /// How long a new connection may take to open its control stream and say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,9 +51,10 @@ const VIDEO_IN_FLIGHT: usize = 16;
 const WRITER_QUEUE: usize = 4096;
 /// Longest a publisher may take to deliver one video frame's stream.
 const VIDEO_DEADLINE: Duration = Duration::from_secs(2);
-/// Audio datagrams one connection may send per second (20 ms frames are 50); the rest are
-/// dropped before they reach the shared inbox.
-const AUDIO_PER_SEC: u32 = 150;
+/// Audio datagrams one connection may send per second: 50 frames a second on two tracks, each
+/// sent up to three times on a lossy uplink ([`redundancy::MAX_COPIES`]); the rest are dropped
+/// before they reach the shared inbox.
+const AUDIO_PER_SEC: u32 = 50 * 2 * (1 + redundancy::MAX_COPIES as u32);
 
 enum ToCore {
     Open {
@@ -94,6 +97,8 @@ struct Peer {
     video: VideoSender,
     /// Publisher track layers this subscriber fell behind on: skip until their next keyframe.
     skipping: HashSet<(u64, TrackId, Layer)>,
+    /// The loss on the path to this client, which sets its voice copies.
+    downlink: Downlink,
 }
 
 impl Peer {
@@ -204,6 +209,7 @@ impl Listener {
         let (mut injects, mut inject_reports) = Injects::new(ctx, inject);
         let (to_core, mut inbox) = mpsc::channel::<ToCore>(4096);
         let mut peers: HashMap<ConnId, Peer> = HashMap::new();
+        let mut voices = Voices::default();
         let mut tick = interval(TICK);
         let mut next_conn = 1;
         loop {
@@ -217,7 +223,7 @@ impl Listener {
                 Some(msg) = inbox.recv() => match msg {
                     ToCore::Open { conn, writer, connection, may_publish } => {
                         let video = VideoSender::new(connection.clone(), VIDEO_IN_FLIGHT);
-                        let peer = Peer { writer, connection, may_publish, video, skipping: HashSet::new() };
+                        let peer = Peer { writer, connection, may_publish, video, skipping: HashSet::new(), downlink: Downlink::default() };
                         peers.insert(conn, peer);
                     }
                     ToCore::Input { conn, input } => {
@@ -225,6 +231,7 @@ impl Listener {
                         contain(&mut core, conn, |core| core.handle_input(conn, input, now_ms()));
                         if closed {
                             peers.remove(&conn);
+                            voices.forget(conn);
                         } else if let Some(peer) = peers.get(&conn) {
                             peer.may_publish.store(core.may_publish(conn), Ordering::Relaxed);
                         }
@@ -248,17 +255,16 @@ impl Listener {
                         contain(&mut core, conn, |core| core.route(conn, 0, kind, now_ms()));
                     }
                     ToCore::Audio { conn, datagram } => {
-                        // The reader checked the datagram, so it decodes.
-                        let track = AudioPacket::decode(&datagram).map_or(0, |p| p.track);
-                        let route = contain(&mut core, conn, |core| core.route(conn, track, Kind::Audio, now_ms()));
-                        if let Some(Ok(route)) = route {
+                        // The reader checked the datagram, so it decodes; a copy the publisher
+                        // sent for its own lossy uplink goes no further.
+                        if let Ok(packet) = AudioPacket::decode(&datagram)
+                            && voices.first(conn, &packet)
+                            && let Some(Ok(route)) = contain(&mut core, conn, |core| core.route(conn, packet.track, Kind::Audio, now_ms()))
+                        {
                             let mut stamped = datagram.to_vec();
                             AudioPacket::stamp(&mut stamped, route.media_id);
-                            let stamped = Bytes::from(stamped);
-                            for peer in route.to.iter().filter_map(|to| peers.get(to)) {
-                                // Datagrams are dropped by QUIC when the peer's buffer is full.
-                                let _ = peer.connection.send_datagram(stamped.clone());
-                            }
+                            let to = route.to.iter().filter_map(|to| peers.get(to)).map(|p| (&p.connection, p.downlink.copies()));
+                            voices.send(conn, &packet, Bytes::from(stamped), to);
                         }
                     }
                 },
@@ -266,6 +272,9 @@ impl Listener {
                 Some(report) = inject_reports.recv() => injects.report(&mut core, report),
                 _ = tick.tick() => {
                     let now = now_ms();
+                    for peer in peers.values_mut() {
+                        peer.downlink.measure(&peer.connection);
+                    }
                     if catch_unwind(AssertUnwindSafe(|| core.handle_timeout(now))).is_err() {
                         error!("the server core panicked running its timers; carrying on");
                     }

@@ -19,6 +19,7 @@ mod loopback;
 pub mod push;
 pub mod rtmp;
 pub mod tls;
+mod voice;
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;

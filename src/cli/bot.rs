@@ -129,11 +129,21 @@ pub struct Report {
     /// PNG files `--snapshot` wrote.
     snapshots: Vec<PathBuf>,
     published: Published,
-    /// The last audio loss subscribers reported to this publisher (its FEC setting).
-    fec_loss_percent: Option<u8>,
+    /// The path to the server as this bot's QUIC connection last measured it.
+    link: Option<LinkReport>,
     /// What became of `--music`.
     #[serde(skip_serializing_if = "Option::is_none")]
     music: Option<MusicReport>,
+}
+
+/// The last [`EventKind::Link`] figures, with the worst uplink loss seen.
+#[derive(Serialize, Default)]
+struct LinkReport {
+    rtt_ms: u32,
+    uplink_loss_percent: u8,
+    max_uplink_loss_percent: u8,
+    bandwidth_kbps: u32,
+    voice_copies: u8,
 }
 
 #[derive(Serialize, Default)]
@@ -407,16 +417,10 @@ impl<'a> Live<'a> {
             }
             EventKind::Roster(RosterChange::Gone(_)) => {}
             EventKind::Server(event) => {
-                match &event {
-                    Event::KeyframeRequest { .. } | Event::AudioLoss { .. } => {
-                        for p in &self.publishers {
-                            p.handle(&EventKind::Server(event.clone()));
-                        }
-                        if let Event::AudioLoss { percent } = &event {
-                            self.report.fec_loss_percent = Some(*percent);
-                        }
+                if let Event::KeyframeRequest { .. } = &event {
+                    for p in &self.publishers {
+                        p.handle(&EventKind::Server(event.clone()));
                     }
-                    _ => {}
                 }
                 self.on_server_event(event)
             }
@@ -426,6 +430,18 @@ impl<'a> Live<'a> {
             }
             EventKind::TrackEnded { error, .. } => {
                 self.report.error.get_or_insert(error.into());
+            }
+            EventKind::Link(stats) => {
+                for p in &self.publishers {
+                    p.handle(&EventKind::Link(stats));
+                }
+                let link = self.report.link.get_or_insert_with(LinkReport::default);
+                link.rtt_ms = stats.rtt_ms;
+                link.uplink_loss_percent = stats.uplink_loss_percent;
+                link.max_uplink_loss_percent =
+                    link.max_uplink_loss_percent.max(stats.uplink_loss_percent);
+                link.bandwidth_kbps = stats.bandwidth_kbps;
+                link.voice_copies = stats.voice_copies;
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The bot's received media: verifying what arrives per publisher track (frame order,
 //! glass-to-glass latency from the burned-in capture stamp, tone frequency), keeping each video
-//! track's last picture for `--snapshot`.
+//! track's last picture for `--snapshot`. Voice plays out every 20 ms through the same
+//! [`RemoteVoice`] as a real client (jitter buffer, FEC and DRED recovery, concealment).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -9,7 +10,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use livestage_media::audio::{self, dominant_frequency};
+use livestage_media::audio::jitter::Arrival;
+use livestage_media::audio::remote::{Counts, Outcome};
+use livestage_media::audio::{self, RemoteVoice, dominant_frequency};
 use livestage_media::video::{self, I420, read_stamp};
 pub use livestage_net::engine::now_us;
 use livestage_net::{Engine, MediaEvent, MediaKind};
@@ -67,15 +70,32 @@ impl Percentiles {
     }
 }
 
-/// What arrived from one publisher's audio.
+/// What arrived from one publisher's audio, played out as a client plays it.
 #[derive(Serialize, Default, Clone)]
 pub struct AudioReport {
-    /// Packets received.
+    /// Packets received (each frame once, however many copies came).
     pub frames: u64,
-    /// Frames missing in the sequence, which a player conceals.
+    /// Frames played from their own packet.
+    pub played: u64,
+    /// Frames lost on the way and rebuilt from a later packet (FEC or DRED).
+    pub recovered: u64,
+    /// Of those, rebuilt from DRED.
+    pub dred: u64,
+    /// Frames lost beyond recovery, concealed (not counting the slots after the sender's
+    /// last packet).
     pub concealed: u64,
+    /// Share of the sender's frames heard (played or recovered), `0..=1`.
+    pub heard: f64,
+    /// Copies of packets already received (the redundancy that arrived twice).
+    pub duplicates: u64,
     /// Packets the decoder refused.
     pub decode_errors: u64,
+    /// Mouth to ear: the capture timestamp in the packet header to the moment the jitter
+    /// buffer hands the frame to the mixer (for a rebuilt frame, the later packet's stamp less
+    /// the frames between), in milliseconds. Not a stamp read from the sound itself.
+    pub latency_ms: Percentiles,
+    /// The jitter buffer's delay at the end, milliseconds.
+    pub delay_ms: u64,
     /// Dominant frequency of the decoded audio, if any.
     pub tone_hz: Option<f32>,
     /// The strongest spectral peaks of the decoded audio (up to four, strongest first).
@@ -110,12 +130,65 @@ pub struct Received {
 }
 
 struct AudioState {
-    /// Frames received and concealed when loss was last reported.
-    reported: (u64, u64),
-    decoder: audio::Decoder,
-    last_seq: Option<u32>,
+    voice: RemoteVoice,
+    stream: u32,
+    /// Counts of the streams before the current one.
+    before: Counts,
+    latencies: Vec<f64>,
     tail: Vec<f32>,
     report: AudioReport,
+}
+
+/// The bot's playout delay target, as a client's default.
+const JITTER_MS: u64 = 60;
+
+impl AudioState {
+    fn new(stream: u32) -> Option<Self> {
+        Some(Self {
+            voice: RemoteVoice::new(audio::Format::MONO_48K, JITTER_MS).ok()?,
+            stream,
+            before: Counts::default(),
+            latencies: Vec::new(),
+            tail: Vec::new(),
+            report: AudioReport::default(),
+        })
+    }
+
+    /// One 20 ms slot of playout.
+    fn tick(&mut self, now_ms: u64) {
+        let Some(frame) = self.voice.pop(now_ms) else {
+            return;
+        };
+        if frame.outcome != Outcome::Stretched
+            && let Some(capture) = frame.capture_us
+        {
+            self.latencies
+                .push(now_us().saturating_sub(capture) as f64 / 1000.0);
+        }
+        self.tail.extend_from_slice(&frame.samples);
+        // Keep the last second for the frequency check.
+        if self.tail.len() > 48_000 {
+            self.tail.drain(..self.tail.len() - 48_000);
+        }
+    }
+
+    fn finish(mut self) -> AudioReport {
+        let mut all = self.before + self.voice.counts();
+        // The sender stopped: the slots played out after its last packet were not lost.
+        all.concealed = all.concealed.saturating_sub(self.voice.trailing_missing());
+        let r = &mut self.report;
+        r.played = all.played;
+        r.recovered = all.fec + all.dred;
+        r.dred = all.dred;
+        r.concealed = all.concealed;
+        r.heard = all.heard() as f64 / all.total().max(1) as f64;
+        r.decode_errors = all.decode_errors;
+        r.delay_ms = self.voice.jitter().delay_ms();
+        r.latency_ms = Percentiles::of(self.latencies);
+        r.tone_hz = dominant_frequency(&self.tail, 48_000);
+        r.peaks_hz = audio::spectrum::peaks(&self.tail, 48_000, 4);
+        self.report
+    }
 }
 
 /// Verifies incoming media on a thread; [`Verifier::finish`] returns reports by track.
@@ -127,24 +200,31 @@ pub struct Verifier {
 impl Verifier {
     /// Starts verifying; `joined` is when the join began (for first-frame time). Decode
     /// errors ask the publisher for a keyframe, so the stream recovers quickly; those requests
-    /// and loss reports go through `requests`, which numbers everything the bot sends.
+    /// go through `requests`, which numbers everything the bot sends.
     pub fn start(engine: Arc<Engine>, requests: Arc<Requests>, joined: Instant) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut videos: HashMap<TrackKey, VideoState> = HashMap::new();
             let mut audios: HashMap<TrackKey, AudioState> = HashMap::new();
-            let mut last_loss_report = Instant::now();
+            let clock = Instant::now();
+            let mut slots = 0u64;
             while !flag.load(Ordering::Relaxed) {
-                if last_loss_report.elapsed() >= Duration::from_secs(1) {
-                    last_loss_report = Instant::now();
-                    report_loss(&requests, &mut audios);
+                // Voice plays out on a 20 ms clock, as a client's does.
+                let due = Duration::from_millis(20 * (slots + 1));
+                let now = clock.elapsed();
+                if now >= due {
+                    slots += 1;
+                    let now_ms = now.as_millis() as u64;
+                    audios.values_mut().for_each(|a| a.tick(now_ms));
+                    continue;
                 }
-                let Ok(event) = engine.media().recv_timeout(Duration::from_millis(50)) else {
+                let Ok(event) = engine.media().recv_timeout(due - now) else {
                     continue;
                 };
                 let key = (event.media_id, event.track);
-                if let Some(layer) = on_media(event, joined, &mut videos, &mut audios) {
+                let now_ms = clock.elapsed().as_millis() as u64;
+                if let Some(layer) = on_media(event, joined, now_ms, &mut videos, &mut audios) {
                     let v = videos
                         .get_mut(&key)
                         .expect("a video state exists for a video frame");
@@ -169,11 +249,7 @@ impl Verifier {
                 .collect();
             let audio = audios
                 .into_iter()
-                .map(|(key, mut a)| {
-                    a.report.tone_hz = dominant_frequency(&a.tail, 48_000);
-                    a.report.peaks_hz = audio::spectrum::peaks(&a.tail, 48_000, 4);
-                    (key, a.report)
-                })
+                .map(|(key, a)| (key, a.finish()))
                 .collect();
             Received {
                 video,
@@ -198,6 +274,7 @@ impl Verifier {
 fn on_media(
     event: MediaEvent,
     joined: Instant,
+    now_ms: u64,
     videos: &mut HashMap<TrackKey, VideoState>,
     audios: &mut HashMap<TrackKey, AudioState>,
 ) -> Option<Layer> {
@@ -247,57 +324,29 @@ fn on_media(
             }
             None
         }
-        MediaKind::Audio { seq, payload, .. } => {
+        MediaKind::Audio {
+            stream,
+            seq,
+            capture_us,
+            payload,
+        } => {
             let a = match audios.entry(key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let Ok(decoder) = audio::Decoder::new(audio::Format::MONO_48K) else {
-                        return None;
-                    };
-                    let report = AudioReport::default();
-                    e.insert(AudioState {
-                        reported: (0, 0),
-                        decoder,
-                        last_seq: None,
-                        tail: Vec::new(),
-                        report,
-                    })
-                }
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(AudioState::new(stream)?),
             };
-            a.report.frames += 1;
-            if let Some(last) = a.last_seq {
-                let gap = seq.wrapping_sub(last);
-                if gap > 1 && gap < 1000 {
-                    a.report.concealed += u64::from(gap - 1);
-                }
+            if a.stream != stream {
+                // A new publication numbers its frames from 0 again: a fresh voice.
+                let fresh = RemoteVoice::new(audio::Format::MONO_48K, JITTER_MS).ok()?;
+                a.before += std::mem::replace(&mut a.voice, fresh).counts();
+                a.stream = stream;
             }
-            a.last_seq = Some(seq);
-            match a.decoder.decode(&payload) {
-                Ok(samples) => {
-                    a.tail.extend_from_slice(&samples);
-                    // Keep the last second for the frequency check.
-                    if a.tail.len() > 48_000 {
-                        a.tail.drain(..a.tail.len() - 48_000);
-                    }
-                }
-                Err(_) => a.report.decode_errors += 1,
+            match a.voice.push(seq, payload.to_vec(), capture_us, now_ms) {
+                Arrival::Buffered => a.report.frames += 1,
+                Arrival::Duplicate => a.report.duplicates += 1,
+                Arrival::Late => {}
             }
             None
         }
-    }
-}
-
-/// Tells each audio publisher how much of its audio was lost here in the last second.
-fn report_loss(requests: &Requests, audios: &mut HashMap<TrackKey, AudioState>) {
-    for (&(media_id, _), a) in audios.iter_mut() {
-        let (got, lost) = (a.report.frames, a.report.concealed);
-        let (got_then, lost_then) = a.reported;
-        let total = (got - got_then) + (lost - lost_then);
-        if let Some(percent) = ((lost - lost_then) * 100).checked_div(total) {
-            let percent = percent.min(100) as u8;
-            requests.send(Request::ReportLoss { media_id, percent });
-        }
-        a.reported = (got, lost);
     }
 }
 

@@ -129,7 +129,6 @@ impl Requests {
             } => engine.subscribe_track(ch, &user, track, audio, video),
             Request::Publish(track) => engine.publish_track(ch, track),
             Request::Unpublish(id) => engine.unpublish_track(ch, id),
-            Request::ReportLoss { media_id, percent } => engine.report_loss(ch, media_id, percent),
             Request::RequestKeyframe {
                 media_id,
                 track,

@@ -298,9 +298,9 @@ fn narrate(who: &str, kind: EventKind) {
             Event::RoleChanged { .. }
             | Event::PeerJoined(_)
             | Event::Audience { .. }
-            | Event::KeyframeRequest { .. }
-            | Event::AudioLoss { .. },
-        ) => return,
+            | Event::KeyframeRequest { .. },
+        )
+        | EventKind::Link(_) => return,
         EventKind::Server(Event::PeerLeft { user, reason }) => {
             format!("sees {user} leave ({reason:?})")
         }

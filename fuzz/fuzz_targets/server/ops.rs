@@ -261,10 +261,6 @@ pub enum Req {
     },
     Publish(TrackSpec),
     Unpublish(Tid),
-    ReportLoss {
-        media_id: u8,
-        percent: u8,
-    },
     RequestKeyframe {
         media_id: u8,
         track: Tid,
@@ -379,13 +375,6 @@ impl Req {
             },
             Req::Publish(spec) => Request::Publish(spec.track()),
             Req::Unpublish(track) => Request::Unpublish(track.id()),
-            Req::ReportLoss {
-                media_id: id,
-                percent,
-            } => Request::ReportLoss {
-                media_id: media_id(id),
-                percent,
-            },
             Req::RequestKeyframe {
                 media_id: id,
                 track,

@@ -71,18 +71,18 @@ pub enum Error {
     #[error("could not start the audio device thread: {0}")]
     Thread(#[source] std::io::Error),
     /// libopus refused the input (for a packet: it is corrupt).
-    #[error("opus {op} failed: {source}")]
+    #[error("opus {op} failed: {}", code.message())]
     Opus {
         /// What was being done.
         op: &'static str,
         /// The libopus error.
-        source: opus::Error,
+        code: opusic_c::ErrorCode,
     },
 }
 
 impl Error {
     /// Wraps a libopus error with what was being done.
-    pub(crate) fn opus(op: &'static str) -> impl FnOnce(opus::Error) -> Error {
-        move |source| Error::Opus { op, source }
+    pub(crate) fn opus(op: &'static str) -> impl FnOnce(opusic_c::ErrorCode) -> Error {
+        move |code| Error::Opus { op, code }
     }
 }

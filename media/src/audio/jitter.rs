@@ -12,8 +12,15 @@
 //! - a copy of a buffered packet is a *duplicate* and dropped;
 //! - the buffer spans at most [`CAPACITY`] consecutive sequence numbers: a newer packet
 //!   pushes the oldest out and playout skips ahead, so latency stays bounded;
-//! - playout starts `target_delay_ms` after the first packet arrives, at the lowest sequence
-//!   number buffered by then;
+//! - playout starts `target_delay_ms` (more under loss, see below) after the first packet
+//!   arrives, at the lowest sequence number buffered by then;
+//! - a missing slot is handed out with the nearest later packet buffered
+//!   ([`Slot::Recover`]), whose redundancy (FEC, DRED) may rebuild it;
+//! - the delay adapts to loss: the buffer tracks how often a slot's packet is missing when
+//!   its turn comes, and waits long enough that a later packet is very likely there to
+//!   recover from (at 80% missing, 280 ms more), never more than [`MAX_DELAY_MS`]. It grows
+//!   by a concealed slot ([`Slot::Stretch`]) at most every [`GROW_EVERY`] slots and shrinks
+//!   back by skipping a frame ([`Stats::skipped`]) at most every [`SHRINK_EVERY`];
 //! - after [`REBUFFER_AFTER`] consecutive missing slots with nothing buffered (the sender
 //!   stopped or the network stalled) playout stops and [`pop`](JitterBuffer::pop) returns
 //!   `None` until the next packet has waited `target_delay_ms` again; if that packet is far
@@ -32,20 +39,42 @@ pub const CAPACITY: usize = 50;
 /// Consecutive missing slots, with nothing buffered, after which playout stops (200 ms).
 pub const REBUFFER_AFTER: u32 = 10;
 
+/// The most the buffer delays playout, in milliseconds, however lossy the path: the
+/// mouth-to-ear bound is this plus the one-way network delay and one 20 ms frame.
+pub const MAX_DELAY_MS: u64 = 400;
+
+/// Least slots between two steps up of the delay while playing (200 ms): loss that
+/// arrives is met within a few seconds.
+pub const GROW_EVERY: u32 = 10;
+
+/// Least slots between two steps down (one second): the delay comes back slowly, so a
+/// passing quiet moment does not undo it.
+pub const SHRINK_EVERY: u32 = 50;
+
+/// Weight of each slot in the missing rate (about the last two seconds count).
+const MISSING_WEIGHT: f64 = 1.0 / 100.0;
+
+/// Wait long enough that no later packet arrives at most this often.
+const UNCOVERED: f64 = 0.05;
+
 /// What to play for one 20 ms slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Slot {
     /// The packet for this slot: decode it.
     Packet(Vec<u8>),
-    /// This slot's packet is missing but the next one has arrived: recover this slot from
-    /// the FEC data of `next` ([`Decoder::decode_fec`](super::codec::Decoder::decode_fec)).
-    /// `next` stays buffered and is played in the following slot.
+    /// This slot's packet is missing but a later one has arrived: recover this slot from
+    /// its redundancy ([`Decoder::recover`](super::codec::Decoder::recover)). The later
+    /// packet stays buffered and is played in its own slot.
     Recover {
-        /// The packet of the following slot.
-        next: Vec<u8>,
+        /// The nearest later packet buffered.
+        later: Vec<u8>,
+        /// How many slots after this one it plays (1: the next).
+        distance: u32,
     },
     /// Nothing to go on: conceal ([`Decoder::conceal`](super::codec::Decoder::conceal)).
     Missing,
+    /// No frame of the sender: a slot inserted to grow the delay under loss. Conceal it.
+    Stretch,
 }
 
 /// What [`JitterBuffer::push`] did with a packet.
@@ -61,8 +90,8 @@ pub enum Arrival {
 
 /// Counters since the buffer was created.
 ///
-/// Every slot [`pop`](JitterBuffer::pop) returns counts once in `played`, `recovered` or
-/// `concealed`.
+/// Every slot [`pop`](JitterBuffer::pop) returns counts once in `played`, `recovered`,
+/// `concealed` or `stretched`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Packets pushed, including duplicates and late ones.
@@ -81,6 +110,10 @@ pub struct Stats {
     pub concealed: u64,
     /// Times playout stopped to buffer again.
     pub rebuffers: u64,
+    /// Slots inserted to grow the delay ([`Slot::Stretch`]).
+    pub stretched: u64,
+    /// Slots skipped to shrink the delay (never returned, so in no other counter).
+    pub skipped: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +142,15 @@ pub struct JitterBuffer {
     missing_run: u32,
     state: State,
     stats: Stats,
+    /// How often a slot's packet was missing when its turn came, smoothed.
+    missing_rate: f64,
+    /// Slots counted in `missing_rate`.
+    missing_samples: u32,
+    /// Slots added (positive) or skipped (negative) since playout started: the delay now is
+    /// the target plus this many frames.
+    adapted: i64,
+    /// Slots since the delay last changed.
+    since_adapt: u32,
 }
 
 impl JitterBuffer {
@@ -124,7 +166,35 @@ impl JitterBuffer {
             missing_run: 0,
             state: State::Idle,
             stats: Stats::default(),
+            missing_rate: 0.0,
+            missing_samples: 0,
+            adapted: 0,
+            since_adapt: 0,
         }
+    }
+
+    /// The delay playout aims for now: the target plus what the measured loss asks for,
+    /// within [`MAX_DELAY_MS`].
+    pub fn wanted_delay_ms(&self) -> u64 {
+        let m = self.missing_rate;
+        // Wait `d` more slots so that all of them miss with probability m^d <= UNCOVERED.
+        let slots = if m < 0.02 {
+            0.0
+        } else {
+            (UNCOVERED.ln() / m.min(0.99).ln()).ceil()
+        };
+        (self.target_delay_ms + slots as u64 * 20).min(MAX_DELAY_MS.max(self.target_delay_ms))
+    }
+
+    /// The delay playout runs at now: the target plus the slots added, less those skipped.
+    pub fn delay_ms(&self) -> u64 {
+        self.target_delay_ms
+            .saturating_add_signed(self.adapted * 20)
+    }
+
+    /// How often a slot's packet was missing at its turn lately, `0.0..=1.0`.
+    pub fn missing_rate(&self) -> f64 {
+        self.missing_rate
     }
 
     /// The delay between the first packet and the start of playout.
@@ -135,6 +205,11 @@ impl JitterBuffer {
     /// Changes the target delay; it applies the next time playout starts.
     pub fn set_target_delay_ms(&mut self, target_delay_ms: u64) {
         self.target_delay_ms = target_delay_ms;
+    }
+
+    /// The sequence number of the slot [`pop`](Self::pop) returned last (as pushed).
+    pub fn last_popped(&self) -> Option<u32> {
+        self.next.map(|next| next.wrapping_sub(1) as u32)
     }
 
     /// The counters.
@@ -188,7 +263,7 @@ impl JitterBuffer {
         self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
         if self.state == State::Idle {
             self.state = State::Buffering {
-                start_at: now_ms.saturating_add(self.target_delay_ms),
+                start_at: now_ms.saturating_add(self.wanted_delay_ms()),
             };
         }
         self.trim();
@@ -207,23 +282,61 @@ impl JitterBuffer {
             self.skip_to(first);
             self.missing_run = 0;
             self.state = State::Playing;
+            // Playout starts at the delay the loss asks for (see `push`).
+            let extra = self.wanted_delay_ms().saturating_sub(self.target_delay_ms) / 20;
+            self.adapted = extra as i64;
+            self.since_adapt = 0;
         }
         if self.state != State::Playing {
             return None;
         }
         let seq = self.next?;
+        self.since_adapt = self.since_adapt.saturating_add(1);
+        if self.since_adapt >= GROW_EVERY {
+            let (now, wanted) = (self.delay_ms(), self.wanted_delay_ms());
+            if wanted >= now + 20 {
+                // Grow: play a concealed slot and keep this one for the next call.
+                self.adapted += 1;
+                self.since_adapt = 0;
+                self.stats.stretched += 1;
+                return Some(Slot::Stretch);
+            }
+            if self.since_adapt >= SHRINK_EVERY
+                && now >= wanted + 40
+                && self.frames.contains_key(&(seq + 1))
+            {
+                // Shrink: drop this slot's frame (a packet follows, so nothing is concealed).
+                self.adapted -= 1;
+                self.since_adapt = 0;
+                self.stats.skipped += 1;
+                self.next = Some(seq + 1);
+                self.played_bits <<= 1;
+                if self.frames.remove(&seq).is_some() {
+                    self.played_bits |= 1;
+                }
+                return self.pop(now_ms);
+            }
+        }
         self.next = Some(seq + 1);
         self.played_bits <<= 1;
         if let Some(packet) = self.frames.remove(&seq) {
             self.played_bits |= 1;
             self.missing_run = 0;
             self.stats.played += 1;
+            self.count_missing(false);
             return Some(Slot::Packet(packet));
         }
-        if let Some(next) = self.frames.get(&(seq + 1)) {
+        let later = self.frames.range(seq + 1..).next();
+        if let Some((later_seq, later)) = later.map(|(&s, p)| (s, p.clone())) {
+            // A gap before a packet that came is loss; a sender that went quiet is not, so a
+            // missing slot with nothing after it does not count.
+            self.count_missing(true);
             self.missing_run = 0;
             self.stats.recovered += 1;
-            return Some(Slot::Recover { next: next.clone() });
+            return Some(Slot::Recover {
+                later,
+                distance: (later_seq - seq) as u32,
+            });
         }
         self.missing_run += 1;
         self.stats.concealed += 1;
@@ -232,6 +345,14 @@ impl JitterBuffer {
             self.stats.rebuffers += 1;
         }
         Some(Slot::Missing)
+    }
+
+    fn count_missing(&mut self, missing: bool) {
+        let sample = if missing { 1.0 } else { 0.0 };
+        // A plain average over the first slots, so the first second already counts.
+        self.missing_samples = self.missing_samples.saturating_add(1);
+        let weight = (1.0 / f64::from(self.missing_samples)).max(MISSING_WEIGHT);
+        self.missing_rate += weight * (sample - self.missing_rate);
     }
 
     /// Extends a wrapping sequence number to 64 bits, nearest to the highest one seen.

@@ -2,11 +2,13 @@
 //!
 //! - [`aac`]: the AAC-LC [`aac::Encoder`] for RTMP/FLV output (CDN push).
 //! - [`format`](mod@format): the [`Format`] (16, 24 or 48 kHz, mono or stereo) and the 20 ms frame.
-//! - [`codec`]: the Opus [`Encoder`] (loss-adaptive in-band FEC) and [`Decoder`] (decode,
-//!   FEC recovery, concealment).
+//! - [`codec`]: the Opus [`Encoder`] (loss-adaptive [`Protection`]: in-band FEC and DRED) and
+//!   [`Decoder`] (decode, recovery from a later packet's FEC or DRED, concealment).
 //! - [`tone`]: the [`Tone`] test source and [`dominant_frequency`] to check what arrived.
 //! - [`jitter`]: the sans-IO [`JitterBuffer`], which says for each 20 ms [`Slot`] whether to
-//!   decode, recover or conceal.
+//!   decode, recover or conceal, with a delay that grows with loss.
+//! - [`remote`]: a [`RemoteVoice`], the jitter buffer and decoder of one remote stream, as
+//!   every front end plays it.
 //! - [`mixer`]: the [`Mixer`] of several remote users with per-user volume and soft clipping.
 //! - [`level`]: frame [`Level`]s and the [`SpeakingDetector`].
 //! - [`music`], [`effects`] and [`local_mix`]: music (file or URL, decoded ahead) and sound
@@ -25,7 +27,7 @@
 //! let format = Format::new(48_000, 1)?;
 //! let mut tone = Tone::new(format, 440.0, 0.5)?;
 //! let mut encoder = Encoder::new(format, 32_000)?;
-//! encoder.set_expected_loss(10)?; // measured by the receivers; turns FEC on
+//! encoder.set_expected_loss(5)?; // measured on the path; turns FEC on
 //! let mut decoder = Decoder::new(format)?;
 //! let mut jitter = JitterBuffer::new(40);
 //!
@@ -38,8 +40,8 @@
 //!     let frame = match jitter.pop(now_ms) {
 //!         None => continue, // still buffering: play silence
 //!         Some(Slot::Packet(packet)) => decoder.decode(&packet)?,
-//!         Some(Slot::Recover { next }) => decoder.decode_fec(&next)?,
-//!         Some(Slot::Missing) => decoder.conceal()?,
+//!         Some(Slot::Recover { later, distance }) => decoder.recover(&later, distance)?.0,
+//!         Some(Slot::Missing | Slot::Stretch) => decoder.conceal()?,
 //!     };
 //!     assert!(Level::measure(&frame).dbfs > -30.0);
 //! }
@@ -61,11 +63,12 @@ pub mod mixer;
 pub mod music;
 pub mod processing;
 pub mod queue;
+pub mod remote;
 pub mod spectrum;
 pub mod tone;
 pub mod voice_changer;
 
-pub use codec::{Decoder, Encoder};
+pub use codec::{Decoder, Encoder, Protection, Recovery};
 pub use device::{Backend, Capture, Playback};
 pub use error::{Error, Result};
 pub use format::{FRAME_MS, Format};
@@ -75,5 +78,6 @@ pub use level::{Level, SpeakingDetector};
 pub use local_mix::{LocalMix, MixEvent, MixTap};
 pub use mixer::Mixer;
 pub use queue::{Reader, Writer};
+pub use remote::RemoteVoice;
 pub use tone::{Tone, dominant_frequency};
 pub use voice_changer::{VoiceChanger, VoicePreset};

@@ -147,10 +147,13 @@ pub struct Stats {
     pub video_bytes: u64,
     /// Audio frames played from packets.
     pub audio_played: u64,
-    /// Audio frames recovered from the next packet's FEC.
+    /// Audio frames lost on the way and rebuilt from a later packet's FEC or DRED.
     pub audio_recovered: u64,
-    /// Audio frames concealed.
+    /// Audio frames lost beyond recovery and concealed.
     pub audio_concealed: u64,
+    /// The jitter buffer's delay now, in milliseconds (it grows with loss; see
+    /// [`audio::jitter`]).
+    pub audio_delay_ms: u64,
     /// Audio packets dropped because the audio clock fell behind.
     pub audio_dropped: u64,
     /// Latest audio level.
@@ -171,6 +174,7 @@ impl Stats {
             audio_recovered: self.audio_recovered + other.audio_recovered,
             audio_concealed: self.audio_concealed + other.audio_concealed,
             audio_dropped: self.audio_dropped + other.audio_dropped,
+            audio_delay_ms: self.audio_delay_ms.max(other.audio_delay_ms),
             level_dbfs: self.level_dbfs.max(other.level_dbfs),
         }
     }
@@ -351,9 +355,7 @@ impl Playout {
             std::thread::Builder::new()
                 .name("livestage-voice".into())
                 .spawn(move || {
-                    voice::play(
-                        config, playback, &audio_rx, &shared, &stop, &events_tx, &engine,
-                    )
+                    voice::play(config, playback, &audio_rx, &shared, &stop, &events_tx)
                 })?
         };
         Ok(Self {

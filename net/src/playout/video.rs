@@ -68,13 +68,14 @@ pub(super) fn dispatch(
             MediaKind::Audio {
                 stream,
                 seq,
+                capture_us,
                 payload,
-                ..
             } => {
                 let packet = Voiced {
                     key,
                     stream,
                     seq,
+                    capture_us,
                     payload: payload.to_vec(),
                 };
                 if let Err(TrySendError::Full(packet)) = voice.try_send(packet) {

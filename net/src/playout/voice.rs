@@ -8,29 +8,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use livestage_media::audio::remote::Outcome;
 use livestage_media::audio::{
-    self, HookInfo, HookPoint, HookRunner, JitterBuffer, Level, Mixer, Playback, Slot,
-    SpeakingDetector,
+    self, HookInfo, HookPoint, HookRunner, Level, Mixer, Playback, RemoteVoice, SpeakingDetector,
 };
 use livestage_proto::media::{Stream, Streams};
 
 use super::{Config, Key, PlayoutEvent, Shared, lock};
-use crate::engine::Engine;
 
 /// An audio packet on its way from the dispatcher to the audio clock.
 pub(super) struct Voiced {
     pub key: Key,
     pub stream: u32,
     pub seq: u32,
+    pub capture_us: u64,
     pub payload: Vec<u8>,
 }
 
 struct Voice {
     streams: Streams,
-    /// Frames counted and lost when loss was last reported (of the current stream).
-    reported: (u64, u64),
-    jitter: JitterBuffer,
-    decoder: audio::Decoder,
+    remote: RemoteVoice,
     speaking: SpeakingDetector,
     frame: Vec<f32>,
     /// This voice's runner of the remote-voice hook, and which setting of it it runs.
@@ -41,32 +38,35 @@ impl Voice {
     fn new(config: &Config) -> anyhow::Result<Self> {
         Ok(Self {
             streams: Streams::new(),
-            reported: (0, 0),
-            jitter: JitterBuffer::new(config.jitter_ms),
-            decoder: audio::Decoder::new(config.format)?,
+            remote: RemoteVoice::new(config.format, config.jitter_ms)?,
             speaking: SpeakingDetector::new(Default::default()),
             frame: Vec::new(),
             hook: None,
         })
     }
 
-    /// Takes in a packet of `stream`; a new stream starts the jitter buffer, decoder and
-    /// loss reports afresh (its sequence numbers start again at 0), an ended one is dropped.
-    fn push(&mut self, config: &Config, stream: u32, seq: u32, payload: Vec<u8>, now_ms: u64) {
+    /// Takes in a packet of `stream`; a new stream starts the jitter buffer and decoder
+    /// afresh (its sequence numbers start again at 0), an ended one is dropped.
+    fn push(&mut self, config: &Config, packet: Voiced, now_ms: u64) {
+        let Voiced {
+            stream,
+            seq,
+            capture_us,
+            payload,
+            ..
+        } = packet;
         let first = self.streams.current().is_none();
         match self.streams.check(stream) {
             Stream::Current => {}
             Stream::Ended => return,
             Stream::New if first => {}
             Stream::New => {
-                if let Ok(decoder) = audio::Decoder::new(config.format) {
-                    self.decoder = decoder;
+                if let Ok(remote) = RemoteVoice::new(config.format, config.jitter_ms) {
+                    self.remote = remote;
                 }
-                self.jitter = JitterBuffer::new(config.jitter_ms);
-                self.reported = (0, 0);
             }
         }
-        self.jitter.push(seq, payload, now_ms);
+        self.remote.push(seq, payload, capture_us, now_ms);
     }
 }
 
@@ -77,7 +77,6 @@ pub(super) fn play(
     shared: &Mutex<Shared>,
     stop: &AtomicBool,
     events: &Sender<PlayoutEvent>,
-    engine: &Engine,
 ) {
     let Ok(mut mixer) = Mixer::new(config.format) else {
         return;
@@ -93,14 +92,14 @@ pub(super) fn play(
         }
         let now_ms = start.elapsed().as_millis() as u64;
         while let Ok(packet) = packets.try_recv() {
-            let voice = match voices.entry(packet.key) {
+            let voice = match voices.entry(packet.key.clone()) {
                 Entry::Occupied(e) => e.into_mut(),
                 Entry::Vacant(e) => match Voice::new(&config) {
                     Ok(voice) => e.insert(voice),
                     Err(_) => continue,
                 },
             };
-            voice.push(&config, packet.stream, packet.seq, packet.payload, now_ms);
+            voice.push(&config, packet, now_ms);
         }
         let mut guard = lock(shared);
         // Through a plain reference, so stats and placement borrow as separate fields.
@@ -110,25 +109,15 @@ pub(super) fn play(
             if let Some(stream) = voice.streams.current() {
                 stats.count_audio(stream);
             }
-            let decoded = match voice.jitter.pop(now_ms) {
-                None => None,
-                Some(Slot::Packet(p)) => voice
-                    .decoder
-                    .decode(&p)
-                    .ok()
-                    .inspect(|_| stats.audio_played += 1),
-                Some(Slot::Recover { next }) => voice
-                    .decoder
-                    .decode_fec(&next)
-                    .ok()
-                    .inspect(|_| stats.audio_recovered += 1),
-                Some(Slot::Missing) => voice
-                    .decoder
-                    .conceal()
-                    .ok()
-                    .inspect(|_| stats.audio_concealed += 1),
-            };
-            voice.frame = decoded.unwrap_or_else(|| silence.clone());
+            let decoded = voice.remote.pop(now_ms);
+            match decoded.as_ref().map(|f| f.outcome) {
+                Some(Outcome::Played) => stats.audio_played += 1,
+                Some(Outcome::Fec | Outcome::Dred) => stats.audio_recovered += 1,
+                Some(Outcome::Concealed) => stats.audio_concealed += 1,
+                Some(Outcome::Stretched) | None => {}
+            }
+            stats.audio_delay_ms = voice.remote.jitter().delay_ms();
+            voice.frame = decoded.map_or_else(|| silence.clone(), |f| f.samples);
             let level = Level::measure(&voice.frame);
             stats.level_dbfs = level.dbfs;
             // The app's hook sees each voice as decoded, before volume and placement.
@@ -163,17 +152,6 @@ pub(super) fn play(
             // Speaking and level describe the voice as sent; placement is what this ear hears.
             if let Some(placement) = s.placement.get(&key.1) {
                 placement.apply(&mut voice.frame, config.format.channels);
-            }
-            // Once a second, tell the publisher how much it lost to us, so it can tune FEC.
-            if tick % 50 == 0 {
-                let total = stats.audio_played + stats.audio_recovered + stats.audio_concealed;
-                let lost = stats.audio_recovered + stats.audio_concealed;
-                let (total_then, lost_then) = voice.reported;
-                if total > total_then {
-                    let percent = (lost - lost_then) * 100 / (total - total_then);
-                    engine.report_loss(&key.0, key.1, percent.min(100) as u8);
-                }
-                voice.reported = (total, lost);
             }
             let was = voice.speaking.is_speaking();
             if voice.speaking.update(level) != was {

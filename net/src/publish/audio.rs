@@ -1,7 +1,7 @@
 //! The voice side of a [`Publisher`](super::Publisher): a tone, the capture device (with its
 //! null fallback) or samples the app pushes, encoded with Opus on a thread of its own and sent
 //! as the microphone track: generated and captured voice paced by the wall clock, pushed voice
-//! as it arrives, forward error correction tuned to the loss subscribers report.
+//! as it arrives, protection (FEC, DRED) tuned to the uplink's loss.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -163,7 +163,7 @@ impl AudioSender {
 /// What the voice thread shares with its [`Publisher`](super::Publisher).
 pub(super) struct Shared {
     pub stop: Arc<AtomicBool>,
-    /// The audio loss subscribers report, which sets the encoder's FEC.
+    /// The uplink's loss, which sets the encoder's protection.
     pub loss: Arc<AtomicU8>,
     /// Frames sent.
     pub count: Arc<AtomicU64>,
@@ -207,7 +207,7 @@ pub(super) fn spawn(
     );
     // Frames since music or effects last sounded; the bitrate drops back after a second.
     let mut since_music = u32::MAX;
-    // Start with some protection until the first loss report arrives.
+    // Start with some protection until the path's loss is first measured.
     encoder.set_expected_loss(INITIAL_LOSS)?;
     let channel = channel.to_owned();
     let thread = std::thread::Builder::new()

@@ -49,7 +49,7 @@ pub use video::Video;
 pub use video_chain::VideoControls;
 pub use video_source::{VideoSource, camera_error, file_error, screen_error, still_error};
 
-/// FEC protection before any subscriber reported its loss.
+/// Voice protection before the path's loss is first measured.
 const INITIAL_LOSS: u8 = 10;
 
 /// Running publishers; stop them by dropping.
@@ -164,8 +164,8 @@ impl Publisher {
         self.tracks.iter().find(|t| t.is_video()).map(|t| t.id)
     }
 
-    /// Applies what the server asks of a publisher: keyframes of its video track and FEC
-    /// tuned to reported loss.
+    /// Applies what the server and the path ask of a publisher: keyframes of its video track,
+    /// and voice protection tuned to the uplink's loss ([`EventKind::Link`]).
     pub fn handle(&self, event: &EventKind) {
         match event {
             EventKind::Server(wire::Event::KeyframeRequest { track, layer })
@@ -173,14 +173,13 @@ impl Publisher {
             {
                 self.request_keyframe(*layer)
             }
-            EventKind::Server(wire::Event::AudioLoss { percent }) => {
-                self.set_expected_loss(*percent)
-            }
+            EventKind::Link(link) => self.set_expected_loss(link.uplink_loss_percent),
             _ => {}
         }
     }
 
-    /// Subscribers report `percent` audio loss: tune forward error correction to it.
+    /// The uplink loses `percent` of its packets: protect voice accordingly
+    /// ([`audio::Protection::for_loss`](livestage_media::audio::Protection::for_loss)).
     pub fn set_expected_loss(&self, percent: u8) {
         self.loss.store(percent.min(100), Ordering::Relaxed);
     }

@@ -155,8 +155,6 @@ impl Server {
             subscriptions: HashMap::new(),
             keyframe_asked: HashMap::new(),
             media_refused_at: None,
-            loss_reports: HashMap::new(),
-            loss_told: None,
             low_layer_at: HashMap::new(),
             congested_at: HashMap::new(),
         };

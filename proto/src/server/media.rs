@@ -1,7 +1,6 @@
 //! Media routing and its feedback: who receives each audio track and video layer of a publisher,
-//! congestion (moving a subscriber to the low layer, and probing its way back up), keyframe
-//! requests and loss reports. The server never looks inside media; it only decides where it
-//! goes.
+//! congestion (moving a subscriber to the low layer, and probing its way back up), and keyframe
+//! requests. The server never looks inside media; it only decides where it goes.
 //!
 //! Back up: a subscriber the server moved down is tried on the high layer again once its path
 //! has been quiet for [`PROBE_AFTER_MS`]. If the high layer congests it within
@@ -27,10 +26,6 @@ pub const KEYFRAME_INTERVAL_MS: u64 = 500;
 pub const CONGESTION_WINDOW_MS: u64 = 10_000;
 /// A publisher counts as sending a low layer this long after its last low frame.
 const LOW_LAYER_FRESH_MS: u64 = 2_000;
-/// Loss reports older than this no longer count.
-const LOSS_REPORT_TTL_MS: u64 = 5_000;
-/// Least time between two loss notices to one publisher.
-const LOSS_TELL_INTERVAL_MS: u64 = 1_000;
 /// Least time between two "your media is refused" notices to one session.
 const MEDIA_REFUSAL_INTERVAL_MS: u64 = 5_000;
 /// A subscriber moved down tries the high layer again after this long without congestion.
@@ -171,38 +166,6 @@ impl Server {
         };
         self.routes.insert((sid, track, kind), route.clone());
         Ok(route)
-    }
-
-    /// Records a subscriber's loss report and tells the publisher the worst current one when
-    /// it changed by 2 points or more, at most once a second.
-    pub(super) fn report_loss(
-        &mut self,
-        publisher: SessionId,
-        from: SessionId,
-        percent: u8,
-        now_ms: u64,
-    ) {
-        let Some(p) = self.sessions.get_mut(&publisher) else {
-            return;
-        };
-        p.loss_reports.insert(from, (percent, now_ms));
-        // Reports older than 5 s (a subscriber that left or stopped reporting) no longer count.
-        p.loss_reports
-            .retain(|_, (_, at)| now_ms < *at + LOSS_REPORT_TTL_MS);
-        let worst = p
-            .loss_reports
-            .values()
-            .map(|(pct, _)| *pct)
-            .max()
-            .unwrap_or(0);
-        let due = match p.loss_told {
-            None => true,
-            Some((told, at)) => now_ms >= at + LOSS_TELL_INTERVAL_MS && told.abs_diff(worst) >= 2,
-        };
-        if due {
-            p.loss_told = Some((worst, now_ms));
-            self.emit(publisher, Event::AudioLoss { percent: worst });
-        }
     }
 
     /// The glue could not keep up sending `layer` of track `track` of publisher `media_id` to

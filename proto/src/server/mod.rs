@@ -538,14 +538,6 @@ impl Server {
                 self.charge(sid, Limited::Track, now_ms)?;
                 self.unpublish(sid, id)
             }
-            Request::ReportLoss { media_id, percent } => {
-                self.charge(sid, Limited::Hint, now_ms)?;
-                let publisher = SessionId(media_id);
-                if self.same_channel(sid, publisher) {
-                    self.report_loss(publisher, sid, percent.min(100), now_ms);
-                }
-                Ok(())
-            }
             Request::RequestKeyframe {
                 media_id,
                 track,

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use crate::id::{ChannelId, SessionId, UserId};
+use crate::id::{ChannelId, UserId};
 use crate::media::{Kind, Layer};
 use crate::rate::{DataRate, RequestRate};
 use crate::token::{Claims, Grant};
@@ -45,10 +45,6 @@ pub(super) struct Session {
     pub keyframe_asked: HashMap<(TrackId, Layer), u64>,
     /// When this session was last told its media was refused.
     pub media_refused_at: Option<u64>,
-    /// As a publisher: audio loss each subscriber reported, with when.
-    pub loss_reports: HashMap<SessionId, (u8, u64)>,
-    /// As a publisher: the loss last told, and when.
-    pub loss_told: Option<(u8, u64)>,
     /// As a publisher: when each track last sent low-layer video.
     pub low_layer_at: HashMap<TrackId, u64>,
     /// As a subscriber: when each publisher track's high layer last congested its path.
