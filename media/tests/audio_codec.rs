@@ -195,7 +195,7 @@ fn error_against(recovered: &[f32], truth: &[f32]) -> f32 {
 }
 
 #[test]
-fn fec_recovers_a_lost_frame_only_when_loss_is_expected() {
+fn fec_recovers_a_lost_frame_when_loss_is_expected_and_dred_otherwise() {
     for format in [
         Format::MONO_48K,
         Format::new(16_000, 1).unwrap(),
@@ -226,11 +226,8 @@ fn fec_recovers_a_lost_frame_only_when_loss_is_expected() {
             let recovered = error_against(&recovered, &truth);
             let concealed = error_against(&plc.conceal().unwrap(), &truth);
             if loss == 0 {
-                assert_eq!(how, Recovery::Concealed, "{format:?}");
-                assert_eq!(
-                    recovered, concealed,
-                    "{format:?}: FEC without FEC data conceals"
-                );
+                // No FEC copy on a clean path; the baseline DRED rebuilds the frame instead.
+                assert_eq!(how, Recovery::Dred, "{format:?}");
             } else {
                 assert_eq!(how, Recovery::Fec, "{format:?}");
                 assert!(

@@ -250,6 +250,17 @@ impl Handle {
         let mut link = self.shared.link();
         link.up = up;
         link.down = down;
+        link.pending = None;
+    }
+
+    /// Replaces the impairment of both directions `after` from now (the link stays as it is
+    /// until then), so a client can join over a clean path that degrades later. Returns
+    /// immediately; a later call replaces a change still waiting.
+    pub fn set_impairment_after(&self, after: Duration, up: Impairment, down: Impairment) {
+        let Some(at) = Instant::now().checked_add(after) else {
+            return; // Never, in practice.
+        };
+        self.shared.link().pending = Some((at, up, down));
     }
 
     /// Counters since the proxy started.
@@ -274,6 +285,23 @@ impl Shared {
         self.link.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The impairment of one direction now, applying a pending change that is due.
+    fn impairment(&self, now: Instant, up: bool) -> Impairment {
+        let mut link = self.link();
+        if let Some((at, ..)) = &link.pending
+            && now >= *at
+            && let Some((_, up, down)) = link.pending.take()
+        {
+            link.up = up;
+            link.down = down;
+        }
+        if up {
+            link.up.clone()
+        } else {
+            link.down.clone()
+        }
+    }
+
     fn in_outage(&self, now: Instant) -> bool {
         let link = self.link();
         link.outage || link.outage_until.is_some_and(|until| now < until)
@@ -294,6 +322,8 @@ struct Link {
     down: Impairment,
     outage: bool,
     outage_until: Option<Instant>,
+    /// A change of both directions' impairment, and when it applies.
+    pending: Option<(Instant, Impairment, Impairment)>,
 }
 
 /// Per-direction decision state: its own RNG stream and Gilbert-Elliott state.
@@ -472,6 +502,7 @@ impl Relay {
                 down,
                 outage: false,
                 outage_until: None,
+                pending: None,
             }),
             forwarded: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -527,7 +558,7 @@ impl Relay {
             self.shared.count_dropped();
             return;
         };
-        let imp = self.shared.link().up.clone();
+        let imp = self.shared.impairment(now, true);
         let hold = self.up.decide(&imp);
         let hold = self.up.shape(&imp, now, data.len(), hold);
         self.schedule(now, hold, Dest::Upstream(upstream), data.to_vec());
@@ -543,7 +574,7 @@ impl Relay {
             self.shared.count_dropped();
             return;
         }
-        let imp = self.shared.link().down.clone();
+        let imp = self.shared.impairment(now, false);
         let hold = self.down.decide(&imp);
         let hold = self.down.shape(&imp, now, data.len(), hold);
         self.schedule(now, hold, Dest::Client(client), data);

@@ -301,6 +301,41 @@ async fn outage_drops_everything_until_lifted() {
 }
 
 #[tokio::test]
+async fn impairment_after_a_clean_period() {
+    timeout(HARD_TIMEOUT, async {
+        let (proxy, client) = setup(6, Impairment::default(), Impairment::default()).await;
+        let handle = proxy.handle();
+        let lossy = Impairment {
+            loss: 1.0,
+            ..Impairment::default()
+        };
+        let started = Instant::now();
+        handle.set_impairment_after(Duration::from_millis(300), lossy.clone(), lossy);
+        for seq in 0..5 {
+            assert!(
+                ping(&client, seq, Duration::from_millis(200))
+                    .await
+                    .is_some(),
+                "clean before the change"
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "pings are quick"
+        );
+        tokio::time::sleep_until(started + Duration::from_millis(320)).await;
+        assert!(
+            ping(&client, 5, Duration::from_millis(200)).await.is_none(),
+            "impaired after it"
+        );
+        handle.set_impairment(Impairment::default(), Impairment::default());
+        assert!(ping(&client, 6, Duration::from_millis(200)).await.is_some());
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
 async fn outage_drops_replies_too() {
     timeout(HARD_TIMEOUT, async {
         // The echo answers late, so the outage starts after the request went up and before

@@ -59,6 +59,10 @@ pub struct Args {
     /// Seconds to stay in the channel at most.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Count received voice (frames heard, concealed, bitrate, mouth to ear) only from this
+    /// many seconds after the start, e.g. once an impairment begins.
+    #[arg(long, default_value_t = 0.0)]
+    measure_after: f64,
     /// Name in the server certificate.
     #[arg(long, default_value = "localhost")]
     server_name: String,
@@ -338,7 +342,14 @@ impl<'a> Live<'a> {
             JoinOptions::new(args.server, &self.setup.pem, &channel, &args.token, role);
         options.server_name = args.server_name.clone();
         options.pace_data = !args.no_pacing;
-        let verifier = Verifier::start(self.engine.clone(), self.requests.clone(), self.started);
+        let measure_after =
+            Duration::try_from_secs_f64(self.args.measure_after).unwrap_or_default();
+        let verifier = Verifier::start(
+            self.engine.clone(),
+            self.requests.clone(),
+            self.started,
+            self.started + measure_after,
+        );
         let deadline = self.started + Duration::from_secs_f64(args.duration);
         self.engine.join(options);
 

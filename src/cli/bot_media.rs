@@ -84,8 +84,14 @@ pub struct AudioReport {
     /// Frames lost beyond recovery, concealed (not counting the slots after the sender's
     /// last packet).
     pub concealed: u64,
-    /// Share of the sender's frames heard (played or recovered), `0..=1`.
+    /// Frames the sender sent from the first to the last packet that arrived here.
+    pub sent: u64,
+    /// Share of those heard (played or recovered), `0..=1`: frames never played out (while
+    /// playout waited to buffer again) count as not heard.
     pub heard: f64,
+    /// Voice received, all copies counted, kbit/s of Opus payload from the first packet to
+    /// the last.
+    pub kbps: f64,
     /// Copies of packets already received (the redundancy that arrived twice).
     pub duplicates: u64,
     /// Packets the decoder refused.
@@ -132,6 +138,15 @@ pub struct Received {
 struct AudioState {
     voice: RemoteVoice,
     stream: u32,
+    /// First and last sequence number of the current stream, and the frames sent in the
+    /// streams before it.
+    seqs: Option<(u32, u32)>,
+    sent_before: u64,
+    /// The current voice's counts when counting (re)started.
+    offset: Counts,
+    /// Payload bytes received (copies included), and when the first and last packet came.
+    bytes: u64,
+    arrivals: Option<(u64, u64)>,
     /// Counts of the streams before the current one.
     before: Counts,
     latencies: Vec<f64>,
@@ -147,6 +162,11 @@ impl AudioState {
         Some(Self {
             voice: RemoteVoice::new(audio::Format::MONO_48K, JITTER_MS).ok()?,
             stream,
+            seqs: None,
+            sent_before: 0,
+            offset: Counts::default(),
+            bytes: 0,
+            arrivals: None,
             before: Counts::default(),
             latencies: Vec::new(),
             tail: Vec::new(),
@@ -172,16 +192,61 @@ impl AudioState {
         }
     }
 
+    /// Counts from now on: what played so far is forgotten, and the frames sent are counted
+    /// from the next slot to play.
+    fn restart_counts(&mut self) {
+        self.offset = self.voice.counts();
+        self.before = Counts::default();
+        self.sent_before = 0;
+        self.bytes = 0;
+        self.arrivals = None;
+        self.latencies.clear();
+        self.report.frames = 0;
+        self.report.duplicates = 0;
+        if let Some((_, last)) = self.seqs {
+            let next = self
+                .voice
+                .jitter()
+                .last_popped()
+                .map_or(last, |s| s.wrapping_add(1));
+            self.seqs = Some((next, last));
+        }
+    }
+
+    /// Frames sent in the current stream from the first packet seen to the last.
+    fn sent_now(&self) -> u64 {
+        self.seqs
+            .map_or(0, |(first, last)| u64::from(last.wrapping_sub(first)) + 1)
+    }
+
+    /// Notes packet `seq` of `payload_len` bytes arriving at `now_ms`.
+    fn count(&mut self, seq: u32, payload_len: usize, now_ms: u64) {
+        self.bytes += payload_len as u64;
+        let first = self.arrivals.map_or(now_ms, |(first, _)| first);
+        self.arrivals = Some((first, now_ms));
+        self.seqs = Some(match self.seqs {
+            None => (seq, seq),
+            // Ahead of the last (within half the sequence space): the new last.
+            Some((first, last)) if seq.wrapping_sub(last) < u32::MAX / 2 => (first, seq),
+            Some(seqs) => seqs,
+        });
+    }
+
     fn finish(mut self) -> AudioReport {
-        let mut all = self.before + self.voice.counts();
+        let mut all = self.before + (self.voice.counts() - self.offset);
         // The sender stopped: the slots played out after its last packet were not lost.
         all.concealed = all.concealed.saturating_sub(self.voice.trailing_missing());
+        let sent = self.sent_before + self.sent_now();
         let r = &mut self.report;
         r.played = all.played;
         r.recovered = all.fec + all.dred;
         r.dred = all.dred;
         r.concealed = all.concealed;
-        r.heard = all.heard() as f64 / all.total().max(1) as f64;
+        r.sent = sent;
+        r.heard = all.heard() as f64 / r.sent.max(1) as f64;
+        if let Some((first, last)) = self.arrivals.filter(|(f, l)| l > f) {
+            r.kbps = self.bytes as f64 * 8.0 / (last - first) as f64;
+        }
         r.decode_errors = all.decode_errors;
         r.delay_ms = self.voice.jitter().delay_ms();
         r.latency_ms = Percentiles::of(self.latencies);
@@ -201,7 +266,13 @@ impl Verifier {
     /// Starts verifying; `joined` is when the join began (for first-frame time). Decode
     /// errors ask the publisher for a keyframe, so the stream recovers quickly; those requests
     /// go through `requests`, which numbers everything the bot sends.
-    pub fn start(engine: Arc<Engine>, requests: Arc<Requests>, joined: Instant) -> Self {
+    /// Voice is counted from `measure_from` on.
+    pub fn start(
+        engine: Arc<Engine>,
+        requests: Arc<Requests>,
+        joined: Instant,
+        measure_from: Instant,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -209,7 +280,12 @@ impl Verifier {
             let mut audios: HashMap<TrackKey, AudioState> = HashMap::new();
             let clock = Instant::now();
             let mut slots = 0u64;
+            let mut measuring = false;
             while !flag.load(Ordering::Relaxed) {
+                if !measuring && Instant::now() >= measure_from {
+                    measuring = true;
+                    audios.values_mut().for_each(AudioState::restart_counts);
+                }
                 // Voice plays out on a 20 ms clock, as a client's does.
                 let due = Duration::from_millis(20 * (slots + 1));
                 let now = clock.elapsed();
@@ -337,9 +413,13 @@ fn on_media(
             if a.stream != stream {
                 // A new publication numbers its frames from 0 again: a fresh voice.
                 let fresh = RemoteVoice::new(audio::Format::MONO_48K, JITTER_MS).ok()?;
-                a.before += std::mem::replace(&mut a.voice, fresh).counts();
+                let old = std::mem::replace(&mut a.voice, fresh).counts();
+                a.before += old - std::mem::take(&mut a.offset);
+                a.sent_before += a.sent_now();
+                a.seqs = None;
                 a.stream = stream;
             }
+            a.count(seq, payload.len(), now_ms);
             match a.voice.push(seq, payload.to_vec(), capture_us, now_ms) {
                 Arrival::Buffered => a.report.frames += 1,
                 Arrival::Duplicate => a.report.duplicates += 1,

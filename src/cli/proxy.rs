@@ -42,6 +42,9 @@ pub struct Args {
     /// Seed for the loss and delay decisions.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Keep the link clean for this many seconds, then impair it (clients join first).
+    #[arg(long, default_value_t = 0.0)]
+    after: f64,
     /// Stop after this many seconds (runs until interrupted when absent).
     #[arg(long)]
     duration: Option<f64>,
@@ -61,13 +64,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         rate_bps: args.rate_kbps.map(|k| k * 1000),
         queue: Duration::from_millis(args.queue_ms),
     };
+    let after = Duration::try_from_secs_f64(args.after)
+        .map_err(|_| anyhow::anyhow!("--after {} is not a number of seconds", args.after))?;
+    let clean = after > Duration::ZERO;
     let proxy = Proxy::spawn(Config {
         listen: args.listen,
         upstream: args.upstream,
         seed: args.seed,
-        up: impairment.clone(),
-        down: impairment,
+        up: if clean {
+            Impairment::default()
+        } else {
+            impairment.clone()
+        },
+        down: if clean {
+            Impairment::default()
+        } else {
+            impairment.clone()
+        },
     })?;
+    if clean {
+        proxy
+            .handle()
+            .set_impairment_after(after, impairment.clone(), impairment);
+    }
     println!(
         "proxy listening on {} -> {}",
         proxy.local_addr(),

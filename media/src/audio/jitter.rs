@@ -17,8 +17,8 @@
 //! - a missing slot is handed out with the nearest later packet buffered
 //!   ([`Slot::Recover`]), whose redundancy (FEC, DRED) may rebuild it;
 //! - the delay adapts to loss: the buffer tracks how often a slot's packet is missing when
-//!   its turn comes, and waits long enough that a later packet is very likely there to
-//!   recover from (at 80% missing, 280 ms more), never more than [`MAX_DELAY_MS`]. It grows
+//!   its turn comes, and waits long enough that a later packet is there to recover from 99
+//!   times in 100 (at 50% missing, 140 ms more), never more than [`MAX_DELAY_MS`]. It grows
 //!   by a concealed slot ([`Slot::Stretch`]) at most every [`GROW_EVERY`] slots and shrinks
 //!   back by skipping a frame ([`Stats::skipped`]) at most every [`SHRINK_EVERY`];
 //! - after [`REBUFFER_AFTER`] consecutive missing slots with nothing buffered (the sender
@@ -47,15 +47,16 @@ pub const MAX_DELAY_MS: u64 = 400;
 /// arrives is met within a few seconds.
 pub const GROW_EVERY: u32 = 10;
 
-/// Least slots between two steps down (one second): the delay comes back slowly, so a
-/// passing quiet moment does not undo it.
-pub const SHRINK_EVERY: u32 = 50;
+/// Least slots between two steps down (two seconds), and only when the delay is 80 ms above
+/// what the loss asks for: the delay comes back slowly, so a passing quiet moment does not
+/// undo it, and each step down drops a frame.
+pub const SHRINK_EVERY: u32 = 100;
 
 /// Weight of each slot in the missing rate (about the last two seconds count).
 const MISSING_WEIGHT: f64 = 1.0 / 100.0;
 
 /// Wait long enough that no later packet arrives at most this often.
-const UNCOVERED: f64 = 0.05;
+const UNCOVERED: f64 = 0.01;
 
 /// What to play for one 20 ms slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,7 +303,7 @@ impl JitterBuffer {
                 return Some(Slot::Stretch);
             }
             if self.since_adapt >= SHRINK_EVERY
-                && now >= wanted + 40
+                && now >= wanted + 80
                 && self.frames.contains_key(&(seq + 1))
             {
                 // Shrink: drop this slot's frame (a packet follows, so nothing is concealed).

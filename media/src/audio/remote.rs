@@ -91,6 +91,22 @@ impl std::ops::Add for Counts {
     }
 }
 
+impl std::ops::Sub for Counts {
+    type Output = Counts;
+
+    /// The counts since `o` was taken (saturating).
+    fn sub(self, o: Counts) -> Counts {
+        Counts {
+            played: self.played.saturating_sub(o.played),
+            fec: self.fec.saturating_sub(o.fec),
+            dred: self.dred.saturating_sub(o.dred),
+            concealed: self.concealed.saturating_sub(o.concealed),
+            stretched: self.stretched.saturating_sub(o.stretched),
+            decode_errors: self.decode_errors.saturating_sub(o.decode_errors),
+        }
+    }
+}
+
 impl std::ops::AddAssign for Counts {
     fn add_assign(&mut self, o: Counts) {
         *self = *self + o;

@@ -23,6 +23,15 @@ pub const MAX_PACKET_BYTES: usize = 1500;
 /// Bitrates accepted by [`Encoder::new`] and [`Encoder::set_bitrate`], in bits per second.
 pub const BITRATES: std::ops::RangeInclusive<u32> = 6_000..=256_000;
 
+/// DRED carried even on a clean uplink, in milliseconds: a viewer's own lossy downlink is
+/// protected only by what the publisher put in each packet (the server never re-encodes), and
+/// the publisher cannot raise it for one viewer without raising it for all. At 32 kbps it
+/// costs about 6 kbit/s (BENCHMARKS.md).
+pub const BASELINE_DRED_MS: u16 = 200;
+
+/// The least loss told to libopus while DRED is on.
+const DRED_LOSS_HINT: u8 = 5;
+
 /// How an [`Encoder`] protects its packets at a given expected loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protection {
@@ -37,14 +46,14 @@ pub struct Protection {
 }
 
 impl Protection {
-    /// The protection for `loss_percent` of packets lost: none on a clean path; otherwise
-    /// FEC (it rebuilds a single lost frame more faithfully than DRED, and the decoder
+    /// The protection for `loss_percent` of packets lost on the uplink: on a clean path the
+    /// [`BASELINE_DRED_MS`] alone; otherwise FEC (it rebuilds a single lost frame more faithfully than DRED, and the decoder
     /// blends back sooner after it) with DRED for longer gaps: 200 ms below 10% loss,
     /// 400 ms (the most the jitter buffer waits) below 30%, and from 30% as much as fits
     /// at 48 kbps (about 535 ms).
     pub fn for_loss(loss_percent: u8) -> Protection {
         let (fec, dred_ms, min_bitrate) = match loss_percent {
-            0 => (false, 0, 0),
+            0 => (false, BASELINE_DRED_MS, 0),
             1..10 => (true, 200, 0),
             10..30 => (true, 400, 40_000),
             _ => (true, 1_000, 48_000),
@@ -106,7 +115,8 @@ impl std::fmt::Debug for Encoder {
 
 impl Encoder {
     /// An encoder for `format` at `bitrate_bps` (see [`BITRATES`]; 24000 to 32000 suits
-    /// mono speech). Unprotected until [`set_expected_loss`](Self::set_expected_loss).
+    /// mono speech), protected as for a clean path until
+    /// [`set_expected_loss`](Self::set_expected_loss).
     pub fn new(format: Format, bitrate_bps: u32) -> Result<Encoder> {
         let inner =
             opusic_c::Encoder::new(channels(format)?, sample_rate(format)?, Application::Voip)
@@ -182,8 +192,14 @@ impl Encoder {
         self.inner
             .set_bitrate(Bitrate::Value(self.effective_bitrate()))
             .map_err(Error::opus("set bitrate"))?;
+        // libopus sizes DRED by the loss it is told and sends none at 0%.
+        let hint = if p.dred_ms > 0 {
+            self.expected_loss.max(DRED_LOSS_HINT)
+        } else {
+            self.expected_loss
+        };
         self.inner
-            .set_packet_loss(self.expected_loss)
+            .set_packet_loss(hint)
             .map_err(Error::opus("set packet loss"))?;
         let fec = if p.fec {
             InbandFec::Mode1
