@@ -38,6 +38,10 @@ pub struct Decoder {
     /// consecutive lost frames recover from one parse.
     parsed: Option<(Vec<u8>, (usize, usize))>,
     format: Format,
+    /// The last packet decoded was mono (its TOC byte says so): what DRED and concealment
+    /// rebuild for it is made mono too, so a mono voice never drifts apart between the two
+    /// sides of a stereo output.
+    mono_stream: bool,
 }
 
 // SAFETY: the three libopus states are plain heap memory owned by this value alone, with no
@@ -96,6 +100,7 @@ impl Decoder {
             dred,
             parsed: None,
             format,
+            mono_stream: true,
         })
     }
 
@@ -109,6 +114,8 @@ impl Decoder {
     /// A corrupt packet, or one of another duration, is an `Err`; the decoder stays usable.
     pub fn decode(&mut self, packet: &[u8]) -> Result<Vec<f32>> {
         self.check_packet(packet, "decode")?;
+        // Bit 2 of the TOC byte: stereo.
+        self.mono_stream = packet[0] & 0x04 == 0;
         self.run(packet, false, "decode")
     }
 
@@ -144,6 +151,7 @@ impl Decoder {
                 )
             };
             self.check_decoded(check("decode dred", n)?)?;
+            self.keep_mono(&mut out);
             return Ok((out, Recovery::Dred));
         }
         Ok((self.conceal()?, Recovery::Concealed))
@@ -167,7 +175,18 @@ impl Decoder {
             )
         };
         self.check_decoded(check("conceal", n)?)?;
+        self.keep_mono(&mut out);
         Ok(out)
+    }
+
+    /// Makes both sides of a stereo frame their mean when the stream is mono.
+    fn keep_mono(&self, frame: &mut [f32]) {
+        if self.format.channels == 2 && self.mono_stream {
+            for lr in frame.chunks_exact_mut(2) {
+                let mid = (lr[0] + lr[1]) * 0.5;
+                lr.fill(mid);
+            }
+        }
     }
 
     /// The span before `packet` its DRED covers, as `(nearest, farthest)` offsets in
