@@ -363,6 +363,12 @@ fn on_media(
                 v.report.layers.push(layer);
             }
             if v.decoder.is_none() {
+                // A decoder starts at a keyframe: the frames before it (joined mid-GOP) have
+                // nothing to refer to, so they are skipped, not counted as decode errors, and
+                // a keyframe is asked for.
+                if !header.keyframe {
+                    return Some(header.layer);
+                }
                 v.decoder = video::Decoder::new().ok();
             }
             let decoder = v.decoder.as_mut()?;
