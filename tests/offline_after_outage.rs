@@ -30,10 +30,11 @@ fn a_long_outage_goes_offline() {
     let a = join(&server, proxy.local_addr(), "a", HOST, Role::Host);
     let b = join(&server, server.addr, "b", HOST, Role::Host);
     proxy.handle().set_outage(true);
-    // The connection idles out after 4 s, then the 2 s window runs out.
+    // The connection idles out after 15 s (transport::IDLE_TIMEOUT), then the 2 s window runs
+    // out.
     let seen = wait(
         &b,
-        Duration::from_secs(15),
+        Duration::from_secs(25),
         |k| matches!(k, EventKind::Server(Event::PeerLeft { user, reason: LeaveReason::Offline }) if user == "a"),
     );
     assert!(seen.is_ok(), "b never saw a go offline: {seen:#?}");

@@ -77,6 +77,14 @@ fn the_viewer_receives_frames_voice_and_data_under_mono() {
     );
     assert_eq!(v["data"]["received"], 8, "{v:#}");
     assert_eq!(v["data"]["from"]["chat"], 8, "{v:#}");
+    // The path as the link events grade it: a clean loopback, though a busy machine may
+    // stretch its round trip.
+    let link = &v["link"];
+    assert!(link["rtt_ms"].as_u64().is_some_and(|r| r >= 1), "{v:#}");
+    assert!(
+        ["excellent", "good", "poor"].contains(&link["quality"].as_str().unwrap_or("")),
+        "{v:#}"
+    );
     let video = &v["video"]["cam"];
     let frames = video["frames"].as_u64().unwrap();
     assert!(frames >= 40, "15 fps for about 5 s: {video:#}");

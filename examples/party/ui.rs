@@ -7,8 +7,8 @@
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, save_to_disk};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, EguiTextureHandle, egui};
-use bevy_livestage::HandRaised;
 use bevy_livestage::prelude::*;
+use bevy_livestage::{HandRaised, Link};
 
 use crate::Options;
 use crate::messages::FromPlayer;
@@ -79,6 +79,7 @@ fn draw(
     )>,
     cameras: Query<(&RemoteVideo, &TrackSource)>,
     previews: Query<&LocalPreview>,
+    links: Query<&Link>,
     mut sharing: ResMut<Sharing>,
 ) -> Result {
     let now = time.elapsed_secs();
@@ -308,6 +309,15 @@ fn draw(
             });
         ui.add_space(16.0);
         egui::CollapsingHeader::new("Stats").show(ui, |ui| {
+            if let Ok(link) = links.get(point) {
+                ui.label(format!(
+                    "Your link: RTT {} ms, uplink loss {}%, {} kbit/s, {}",
+                    link.rtt_ms,
+                    link.uplink_loss_percent,
+                    link.bandwidth_kbps,
+                    link.quality.as_str().replace('_', " "),
+                ));
+            }
             egui::Grid::new("stats").striped(true).show(ui, |ui| {
                 for h in ["user", "fps", "kbps", "voice loss", "delay", "layer"] {
                     ui.strong(h);
@@ -450,12 +460,13 @@ fn seat_controls(
 
 /// The network-quality icon: signal bars coloured by grade.
 fn quality_icon(quality: NetworkQuality) -> (&'static str, egui::Color32) {
-    let colour = match quality {
-        NetworkQuality::Excellent => egui::Color32::GREEN,
-        NetworkQuality::Good => egui::Color32::LIGHT_GREEN,
-        NetworkQuality::Poor => egui::Color32::YELLOW,
-        NetworkQuality::Bad => egui::Color32::RED,
-        NetworkQuality::Unknown => egui::Color32::GRAY,
+    let colour = match quality.0 {
+        Quality::Excellent => egui::Color32::GREEN,
+        Quality::Good => egui::Color32::LIGHT_GREEN,
+        Quality::Poor => egui::Color32::YELLOW,
+        Quality::Bad => egui::Color32::ORANGE,
+        Quality::VeryBad | Quality::Down => egui::Color32::RED,
+        Quality::Unknown => egui::Color32::GRAY,
     };
     ("📶", colour)
 }

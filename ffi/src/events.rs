@@ -152,6 +152,7 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
             "uplink_loss_percent": link.uplink_loss_percent,
             "bandwidth_kbps": link.bandwidth_kbps,
             "voice_copies": link.voice_copies,
+            "quality": link.quality.as_str(),
         }),
         // A new roster after this client's role changed; single changes are told by the
         // server events that cause them.

@@ -23,6 +23,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use livestage_proto::client::RosterChange;
 use livestage_proto::media::{AudioPacket, Layer, VideoHeader};
+use livestage_proto::quality::Quality;
 use livestage_proto::track::{Track, TrackId};
 use livestage_proto::wire::{self, Action, Participant, Profile, Request, Role};
 use livestage_proto::{Error, ErrorCode};
@@ -57,7 +58,7 @@ pub struct JoinOptions {
 }
 
 impl JoinOptions {
-    /// Options with the defaults: server name `localhost`, pacing on, 5 s connect timeout.
+    /// Options with the defaults: server name `localhost`, pacing on, 10 s connect timeout.
     pub fn new(
         server: SocketAddr,
         cert_pem: &[u8],
@@ -74,7 +75,7 @@ impl JoinOptions {
             token: token.into(),
             role,
             pace_data: true,
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -156,6 +157,9 @@ pub struct LinkStats {
     pub bandwidth_kbps: u32,
     /// Extra copies of each voice datagram sent now ([`livestage_proto::redundancy`]).
     pub voice_copies: u8,
+    /// The path graded from loss and round trip ([`Quality::of_path`]);
+    /// [`Quality::Down`] while nothing is heard from the server.
+    pub quality: Quality,
 }
 
 /// Media that arrived from a publisher, still encoded.

@@ -11,7 +11,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use crossbeam_channel::Sender;
 use livestage_proto::client::{Gate, Notice, Session};
-use livestage_proto::media::{AudioPacket, Layer, VideoHeader};
+use livestage_proto::media::{AudioPacket, Layer, PROBE, VideoHeader};
+use livestage_proto::quality::{self, Quality};
 use livestage_proto::redundancy::{self, History, LossMeter};
 use livestage_proto::reorder::Reorder;
 use livestage_proto::track::TrackId;
@@ -29,8 +30,13 @@ use crate::transport::{self, ReadError};
 
 /// How one connection attempt ended.
 enum Outcome {
-    /// The path broke; resume on a new connection.
-    Lost,
+    /// The path broke (nothing was heard since `silent_since`); resume on a new connection.
+    Lost {
+        /// When the server was last heard from.
+        silent_since: Instant,
+        /// Whether `Reconnecting` was reported already (the path went quiet before it broke).
+        reported: bool,
+    },
     /// The session is over; the link stops.
     Over,
 }
@@ -73,19 +79,31 @@ pub async fn run_link(
         state: ConnectionState::Connecting,
         error: None,
     });
-    let mut backoff = Duration::from_millis(100);
-    // Until the first welcome: the connect timeout; after a loss: the server's resume window.
+    // Until the first welcome: the connect timeout; after a loss: the resume window.
     let mut give_up = Instant::now() + options.connect_timeout;
     let mut leaving = false;
     loop {
-        let attempt =
-            endpoint.connect_with(client_config.clone(), options.server, &options.server_name);
-        let connected = match attempt {
-            Ok(connecting) => timeout(Duration::from_secs(3), connecting)
-                .await
-                .ok()
-                .and_then(Result::ok),
-            Err(e) => {
+        let reached = reach(
+            &endpoint,
+            &client_config,
+            &options,
+            give_up,
+            &mut session,
+            &mut requests,
+            &emit,
+            &mut leaving,
+        )
+        .await;
+        let conn = match reached {
+            Reached::Connection(conn) => conn,
+            Reached::Ended => return,
+            Reached::Left => {
+                return emit(EventKind::State {
+                    state: ConnectionState::Disconnected,
+                    error: None,
+                });
+            }
+            Reached::Unusable(e) => {
                 let error =
                     Error::new(ErrorCode::ServerUnreachable, format!("cannot connect: {e}"));
                 return emit(EventKind::State {
@@ -93,48 +111,66 @@ pub async fn run_link(
                     error: Some(error),
                 });
             }
+            Reached::GaveUp => {
+                let error = Error::new(
+                    ErrorCode::ServerUnreachable,
+                    format!(
+                        "no answer from {} (is `livestage serve` running there?)",
+                        options.server
+                    ),
+                );
+                session.handle_failed(error.clone());
+                return emit(EventKind::State {
+                    state: ConnectionState::Disconnected,
+                    error: Some(error),
+                });
+            }
         };
-        if let Some(conn) = connected {
-            backoff = Duration::from_millis(100);
-            let outcome = run_connection(
-                &conn,
-                &channel,
-                &mut session,
-                &mut requests,
-                &emit,
-                &overflowed,
-                &media,
-                &mut leaving,
-            )
-            .await;
-            conn.close(0u32.into(), b"bye");
-            match outcome {
-                Outcome::Over if overflowed.load(Ordering::Relaxed) => {
-                    let msg = format!("{EVENT_QUEUE} events unread; left the channel");
-                    let error = Error::new(ErrorCode::Overloaded, msg);
-                    // Waits for room (off the runtime), so the front end learns why once it
-                    // reads again.
-                    let (events, channel) = (events.clone(), channel.clone());
-                    tokio::task::spawn_blocking(move || {
-                        let kind = EventKind::State {
-                            state: ConnectionState::Disconnected,
-                            error: Some(error),
-                        };
-                        let _ = events.send(Event { channel, kind });
-                    });
-                    return;
-                }
-                Outcome::Over => return,
-                Outcome::Lost if leaving => {
-                    return emit(EventKind::State {
+        let outcome = run_connection(
+            &conn,
+            &channel,
+            &mut session,
+            &mut requests,
+            &emit,
+            &overflowed,
+            &media,
+            &mut leaving,
+        )
+        .await;
+        conn.close(0u32.into(), b"bye");
+        match outcome {
+            Outcome::Over if overflowed.load(Ordering::Relaxed) => {
+                let msg = format!("{EVENT_QUEUE} events unread; left the channel");
+                let error = Error::new(ErrorCode::Overloaded, msg);
+                // Waits for room (off the runtime), so the front end learns why once it
+                // reads again.
+                let (events, channel) = (events.clone(), channel.clone());
+                tokio::task::spawn_blocking(move || {
+                    let kind = EventKind::State {
                         state: ConnectionState::Disconnected,
-                        error: None,
-                    });
-                }
-                Outcome::Lost => {
-                    session.handle_lost();
-                    if session.is_established() {
-                        give_up = Instant::now() + Duration::from_secs(25);
+                        error: Some(error),
+                    };
+                    let _ = events.send(Event { channel, kind });
+                });
+                return;
+            }
+            Outcome::Over => return,
+            Outcome::Lost { .. } if leaving => {
+                return emit(EventKind::State {
+                    state: ConnectionState::Disconnected,
+                    error: None,
+                });
+            }
+            Outcome::Lost {
+                silent_since,
+                reported,
+            } => {
+                session.handle_lost();
+                if session.is_established() {
+                    // The server keeps the session for its resume window after its own idle
+                    // timeout noticed the loss; trying longer could only meet an expired one.
+                    give_up = silent_since + transport::IDLE_TIMEOUT + RESUME_WINDOW;
+                    if !reported {
                         emit(EventKind::State {
                             state: ConnectionState::Reconnecting,
                             error: None,
@@ -143,33 +179,81 @@ pub async fn run_link(
                 }
             }
         }
-        if Instant::now() >= give_up {
-            let error = Error::new(
-                ErrorCode::ServerUnreachable,
-                format!(
-                    "no answer from {} (is `livestage serve` running there?)",
-                    options.server
-                ),
-            );
-            session.handle_failed(error.clone());
-            return emit(EventKind::State {
-                state: ConnectionState::Disconnected,
-                error: Some(error),
-            });
+    }
+}
+
+/// How a server's resume window is assumed to last (the server's default `resume_secs`); a
+/// client stops resuming this long after the server would have noticed the loss.
+const RESUME_WINDOW: Duration = Duration::from_secs(20);
+
+/// A new handshake starts this often while none has finished, each an independent chance
+/// through a lossy path (a single handshake's own retransmissions back off exponentially, so
+/// after a few losses it waits seconds between tries). On a clean path the first one finishes
+/// long before the second would start.
+const RACE_EVERY: Duration = Duration::from_millis(500);
+/// Handshakes in flight at most; each costs the server one pending connection.
+const RACE_WIDTH: usize = 8;
+
+/// How reaching the server ended.
+enum Reached {
+    /// A connection is up (the others in the race are dropped, which closes them).
+    Connection(quinn::Connection),
+    /// No handshake finished before the deadline.
+    GaveUp,
+    /// The app asked to leave meanwhile.
+    Left,
+    /// The app dropped the link.
+    Ended,
+    /// The endpoint cannot connect at all (say, an address of the wrong family).
+    Unusable(quinn::ConnectError),
+}
+
+/// Races handshakes to the server until one finishes or `give_up` passes, still taking the
+/// app's requests (media meanwhile is dropped; requests queue in the session).
+#[allow(clippy::too_many_arguments)]
+async fn reach(
+    endpoint: &quinn::Endpoint,
+    config: &quinn::ClientConfig,
+    options: &JoinOptions,
+    give_up: Instant,
+    session: &mut Session,
+    requests: &mut mpsc::UnboundedReceiver<LinkCommand>,
+    emit: &impl Fn(EventKind),
+    leaving: &mut bool,
+) -> Reached {
+    let mut racing = tokio::task::JoinSet::new();
+    let mut next = Instant::now();
+    loop {
+        if *leaving {
+            return Reached::Left;
         }
-        // Keep accepting requests while waiting, so nothing the app sends is lost.
-        let wake = Instant::now() + backoff;
-        loop {
-            tokio::select! {
-                _ = sleep_until(wake) => break,
-                request = requests.recv() => match request {
-                    Some(LinkCommand::Video { .. } | LinkCommand::Audio { .. }) => {} // Dropped.
-                    Some(command) => control(&mut session, command, &emit, &mut leaving),
-                    None => return,
-                },
+        let now = Instant::now();
+        if now >= give_up {
+            return Reached::GaveUp;
+        }
+        if now >= next && racing.len() < RACE_WIDTH {
+            match endpoint.connect_with(config.clone(), options.server, &options.server_name) {
+                Ok(connecting) => {
+                    racing.spawn(connecting);
+                }
+                Err(e) => return Reached::Unusable(e),
             }
+            next = now + RACE_EVERY;
         }
-        backoff = (backoff * 2).min(Duration::from_secs(1));
+        tokio::select! {
+            Some(done) = racing.join_next() => {
+                if let Ok(Ok(conn)) = done {
+                    return Reached::Connection(conn);
+                }
+                // This handshake failed (timed out, refused); the next starts on schedule.
+            }
+            _ = sleep_until(next.min(give_up)) => {}
+            request = requests.recv() => match request {
+                Some(LinkCommand::Video { .. } | LinkCommand::Audio { .. }) => {} // Dropped.
+                Some(command) => control(session, command, emit, leaving),
+                None => return Reached::Ended,
+            },
+        }
     }
 }
 
@@ -208,12 +292,19 @@ async fn run_connection(
     media: &Sender<MediaEvent>,
     leaving: &mut bool,
 ) -> Outcome {
+    let lost_now = || Outcome::Lost {
+        silent_since: Instant::now(),
+        reported: false,
+    };
     let Ok((mut send, mut recv)) = conn.open_bi().await else {
-        return Outcome::Lost;
+        return lost_now();
     };
     let video = VideoSender::new(conn.clone(), PUBLISH_IN_FLIGHT);
     let mut skipping: Vec<(TrackId, Layer)> = Vec::new();
     let mut uplink = Uplink::default();
+    let mut silence = Silence::new();
+    let mut probe = interval(PROBE_EVERY);
+    probe.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut measure = interval(MEASURE_EVERY);
     measure.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Media of tracks announced but not confirmed yet, oldest first (see `Gate::Wait`).
@@ -233,7 +324,7 @@ async fn run_connection(
     let hello = wire::encode(&session.hello());
     if transport::write_frame(&mut send, &hello).await.is_err() {
         reader.abort();
-        return Outcome::Lost;
+        return lost_now();
     }
     let outcome = loop {
         let wake = session
@@ -248,7 +339,7 @@ async fn run_connection(
                     }
                 }
                 Some(Err(ReadError::Malformed(error))) => session.handle_failed(error),
-                Some(Err(ReadError::Closed)) | None => break Outcome::Lost,
+                Some(Err(ReadError::Closed)) | None => break Outcome::Lost { silent_since: silence.last_heard, reported: silence.stalled },
             },
             request = requests.recv() => match request {
                 Some(media @ (LinkCommand::Video { .. } | LinkCommand::Audio { .. })) => {
@@ -269,8 +360,15 @@ async fn run_connection(
             _ = async { sleep_until(wake.unwrap_or_else(Instant::now)).await }, if wake.is_some() => {
                 session.handle_timeout(now_ms());
             }
+            _ = probe.tick(), if !session.is_live() || silence.stalled || session.pending() > 0 => {
+                let _ = conn.send_datagram(Bytes::from_static(PROBE));
+            }
             _ = measure.tick() => {
-                if let Some(stats) = uplink.measure(conn) {
+                let stats = conn.stats();
+                if let Some(state) = silence.update(stats.udp_rx.datagrams, session.is_live()) {
+                    emit(EventKind::State { state, error: None });
+                }
+                if let Some(stats) = uplink.measure(&stats, silence.stalled) {
                     emit(EventKind::Link(stats));
                 }
             }
@@ -339,8 +437,7 @@ struct Uplink {
 
 impl Uplink {
     /// Reads the connection's counters; once every [`REPORT_EVERY`] calls returns the stats.
-    fn measure(&mut self, conn: &quinn::Connection) -> Option<LinkStats> {
-        let stats = conn.stats();
+    fn measure(&mut self, stats: &quinn::ConnectionStats, stalled: bool) -> Option<LinkStats> {
         self.meter
             .update(stats.path.sent_packets, stats.path.lost_packets);
         let loss = self.meter.percent();
@@ -349,12 +446,19 @@ impl Uplink {
         if !self.ticks.is_multiple_of(REPORT_EVERY) {
             return None;
         }
-        let rtt_ms = stats.path.rtt.as_millis().max(1) as u64;
+        let rtt_ms = stats.path.rtt.as_millis().clamp(1, u128::from(u32::MAX)) as u32;
+        let quality = if stalled {
+            Quality::Down
+        } else {
+            Quality::of_path(loss, rtt_ms)
+        };
         Some(LinkStats {
-            rtt_ms: rtt_ms.min(u64::from(u32::MAX)) as u32,
+            rtt_ms,
             uplink_loss_percent: loss,
-            bandwidth_kbps: (stats.path.cwnd * 8 / rtt_ms).min(u64::from(u32::MAX)) as u32,
+            bandwidth_kbps: (stats.path.cwnd * 8 / u64::from(rtt_ms)).min(u64::from(u32::MAX))
+                as u32,
             voice_copies: self.copies,
+            quality,
         })
     }
 
@@ -374,6 +478,52 @@ impl Uplink {
             let _ = conn.send_datagram(copy.clone());
         }
         history.push(seq, datagram);
+    }
+}
+
+/// How often a [`PROBE`] goes out while this client waits for the server: for the welcome on
+/// a new connection, for the acknowledgement of a request, or for anything at all after
+/// [`STALL`]. On a path losing 80% each way, QUIC alone resends a lost packet only after
+/// a timeout that doubles each time; each probe instead draws an acknowledgement with 4% odds
+/// that tells QUIC what was lost (joins at 80% loss: 19 in 20 within 30 s with probes, half
+/// without; see tests/join_under_loss.rs).
+const PROBE_EVERY: Duration = Duration::from_millis(50);
+
+/// Nothing heard from the server for this long while joined is reported as
+/// [`ConnectionState::Reconnecting`] (and [`ConnectionState::Connected`] again when the path
+/// comes back); the connection itself is given up only after [`transport::IDLE_TIMEOUT`].
+pub const STALL: Duration = Duration::from_millis(quality::STALL_MS);
+
+/// When the server was last heard from, from the connection's received-datagram counter.
+struct Silence {
+    received: u64,
+    last_heard: Instant,
+    stalled: bool,
+}
+
+impl Silence {
+    fn new() -> Self {
+        Self {
+            received: 0,
+            last_heard: Instant::now(),
+            stalled: false,
+        }
+    }
+
+    /// Takes the counter's current value; returns the state to report when it changed.
+    fn update(&mut self, received: u64, joined: bool) -> Option<ConnectionState> {
+        if received != self.received {
+            self.received = received;
+            self.last_heard = Instant::now();
+            if self.stalled {
+                self.stalled = false;
+                return Some(ConnectionState::Connected);
+            }
+        } else if joined && !self.stalled && self.last_heard.elapsed() >= STALL {
+            self.stalled = true;
+            return Some(ConnectionState::Reconnecting);
+        }
+        None
     }
 }
 

@@ -18,11 +18,17 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 /// ALPN protocol id of Livestage over QUIC.
 pub const ALPN: &[u8] = b"livestage/1";
 
-/// A connection that hears nothing for this long is considered lost; the session then
-/// resumes on a new connection. Short, so a dead path is noticed quickly.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
-/// Keep-alive interval, well under [`IDLE_TIMEOUT`] so a few lost probes are tolerated.
+/// A connection that hears nothing for this long is given up; the session then resumes on a
+/// new connection. Long enough that a quiet connection on a path losing 80% of its packets
+/// each way survives: the client reports `reconnecting` after 4 s of silence (`link::STALL`)
+/// and then probes 20 times a second, so that some acknowledgement gets back through.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Keep-alive interval (client side; the server's acknowledgements of them keep both idle
+/// timers fed, and probing from the server as well would double what an idle audience costs).
 pub const KEEP_ALIVE: Duration = Duration::from_millis(800);
+/// The round trip assumed before one is measured: the first handshake packet is sent again
+/// after about three times this, instead of after a second with QUIC's default of 333 ms.
+pub const INITIAL_RTT: Duration = Duration::from_millis(100);
 
 /// Transport parameters used by both ends.
 pub fn transport_config() -> quinn::TransportConfig {
@@ -31,9 +37,10 @@ pub fn transport_config() -> quinn::TransportConfig {
     t.max_idle_timeout(Some(
         IDLE_TIMEOUT
             .try_into()
-            .expect("4 s fits a QUIC idle timeout"),
+            .expect("15 s fits a QUIC idle timeout"),
     ));
     t.keep_alive_interval(Some(KEEP_ALIVE));
+    t.initial_rtt(INITIAL_RTT);
     // Media must keep flowing through random loss: BBR models bandwidth and delay instead of
     // halving its window on every lost packet as loss-based controllers do.
     t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));

@@ -4,6 +4,7 @@
 use bevy::prelude::*;
 use livestage_proto::error::Error;
 use livestage_proto::media::Layer;
+use livestage_proto::quality::Quality;
 
 /// A live channel. Spawn one, then trigger [`Join`](crate::Join) on it; several channels may
 /// be joined at once, and the same channel may be joined by two entities (as two users).
@@ -72,6 +73,9 @@ pub struct Link {
     pub bandwidth_kbps: u32,
     /// Extra copies of each voice packet sent because of that loss.
     pub voice_copies: u8,
+    /// The path graded from loss and round trip ([`Quality::of_path`]); [`Quality::Down`]
+    /// while nothing is heard from the server (then the channel is also `Reconnecting`).
+    pub quality: Quality,
 }
 
 /// The channel a participant entity belongs to.
@@ -137,43 +141,11 @@ impl Default for AudioLevel {
     }
 }
 
-/// How well a remote participant's media arrives, judged each second from voice loss and
-/// video delay.
-#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum NetworkQuality {
-    /// No media yet.
-    #[default]
-    Unknown,
-    /// Under 1% of voice concealed and video under 150 ms old.
-    Excellent,
-    /// Under 5% concealed, video under 300 ms.
-    Good,
-    /// Under 15% concealed, video under 600 ms.
-    Poor,
-    /// Worse.
-    Bad,
-}
-
-impl NetworkQuality {
-    /// Grades a second of media: the share of voice frames concealed (0..1) and the age of
-    /// the newest video frame when it was decoded, if any.
-    pub fn grade(concealed: Option<f32>, video_delay_ms: Option<f32>) -> Self {
-        if concealed.is_none() && video_delay_ms.is_none() {
-            return Self::Unknown;
-        }
-        let loss = concealed.unwrap_or(0.0);
-        let delay = video_delay_ms.unwrap_or(0.0);
-        if loss < 0.01 && delay < 150.0 {
-            Self::Excellent
-        } else if loss < 0.05 && delay < 300.0 {
-            Self::Good
-        } else if loss < 0.15 && delay < 600.0 {
-            Self::Poor
-        } else {
-            Self::Bad
-        }
-    }
-}
+/// How well a remote participant's media arrives, graded each second from the share of its
+/// voice that had to be rebuilt or concealed and the delay of its video
+/// ([`Quality::of_media`]), on the same scale as the channel's own [`Link`].
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deref)]
+pub struct NetworkQuality(pub Quality);
 
 /// Receive statistics of a remote participant over the last second.
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq)]

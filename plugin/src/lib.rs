@@ -100,6 +100,7 @@ pub use livestage_net::engine::ConnectionState;
 pub use livestage_net::playout::Placement;
 pub use livestage_proto::error::{Error, ErrorCode};
 pub use livestage_proto::media::Layer;
+pub use livestage_proto::quality::Quality;
 pub use livestage_proto::wire::{Action, Role};
 pub use livestage_proto::{inject as inject_request, push as push_request};
 pub use offscreen::{HIDDEN_GRACE, ShownBy, ShowsVideo, VideoPaused};
@@ -126,9 +127,9 @@ pub mod prelude {
         LocalParticipant, LocalPreview, LocalVideo, LocalVideoHook, MediaStats, Moderate,
         Moderator, MusicChanged, MusicControl, MusicStatus, NetworkQuality, OpeningVideo,
         Participant, ParticipantOf, Participants, PlayEffect, PlayMusic, PreloadEffect, Publish,
-        PushFrame, RaiseHand, RemoteVideo, RemoteVideoHook, Role, RoleChanged, ScreenTarget,
-        SendData, SetRole, SetVoiceProcessing, ShowsVideo, SpatialVoice, Speaking, StopEffect,
-        StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks, Unpublish,
+        PushFrame, Quality, RaiseHand, RemoteVideo, RemoteVideoHook, Role, RoleChanged,
+        ScreenTarget, SendData, SetRole, SetVoiceProcessing, ShowsVideo, SpatialVoice, Speaking,
+        StopEffect, StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks, Unpublish,
         VideoHookRemoved, VideoRenderer, VideoUpload, VoiceListener, VoiceVolume, beauty, file,
         grants,
     };

@@ -155,6 +155,7 @@ fn apply(world: &mut World, channel: Entity, kind: EventKind) {
                 uplink_loss_percent: link.uplink_loss_percent,
                 bandwidth_kbps: link.bandwidth_kbps,
                 voice_copies: link.voice_copies,
+                quality: link.quality,
             });
         }
         // A local source that ended by itself (a shared window closed) is an error to show.

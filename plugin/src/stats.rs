@@ -4,6 +4,7 @@
 
 use bevy::prelude::*;
 use livestage_net::playout::Stats;
+use livestage_proto::quality::Quality;
 
 use crate::channel::{
     AudioLevel, LocalParticipant, MediaStats, NetworkQuality, Participant, ParticipantOf,
@@ -82,7 +83,7 @@ pub(crate) fn refresh(
         stats.audio_loss = audio_loss.unwrap_or(0.0);
         stats.audio_frames = now.audio_played + now.audio_recovered + now.audio_concealed;
         level.0 = if played > 0 { now.level_dbfs } else { -100.0 };
-        *quality = NetworkQuality::grade(audio_loss, video_delay);
+        *quality = NetworkQuality(Quality::of_media(audio_loss, video_delay));
         commands.entity(entity).insert(Baseline(now));
     }
 }

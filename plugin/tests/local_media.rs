@@ -114,7 +114,7 @@ fn the_test_pattern_publishes_and_previews() {
     assert!(stats.video_kbps > 10.0, "{stats:?}");
     assert_ne!(
         *app.world().get::<NetworkQuality>(p).unwrap(),
-        NetworkQuality::Unknown
+        NetworkQuality(Quality::Unknown)
     );
     assert!(app.world().get::<LocalPreview>(streamer).is_some());
 

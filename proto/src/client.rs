@@ -202,6 +202,11 @@ impl Session {
         self.state == State::Ended
     }
 
+    /// Whether the server has welcomed (or resumed) the session on the current connection.
+    pub fn is_live(&self) -> bool {
+        self.state == State::Live
+    }
+
     /// Whether the session was ever welcomed (so a new connection resumes it).
     pub fn is_established(&self) -> bool {
         self.resume.is_some()

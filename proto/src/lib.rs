@@ -18,6 +18,7 @@ pub mod id;
 pub mod inject;
 pub mod media;
 pub mod push;
+pub mod quality;
 pub mod rate;
 pub mod redundancy;
 pub mod reorder;

@@ -28,6 +28,11 @@ pub const MAX_AUDIO_PAYLOAD: usize = 1200;
 pub const STREAM_VIDEO: u8 = 1;
 /// Largest encoded video header.
 pub const MAX_VIDEO_HEADER: usize = 64;
+/// An empty datagram: a client sends these while it waits for the server (joining, or hearing
+/// nothing) so the server's acknowledgements of them let QUIC find and resend its lost packets
+/// sooner. Receivers drop it (it is no audio packet); it counts against the sender's datagram
+/// budget like any other.
+pub const PROBE: &[u8] = &[];
 
 /// Which of a publisher's two video streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -38,8 +38,10 @@ use crate::push::{self, Pushes};
 use crate::tls::Identity;
 use crate::voice::{Downlink, Voices};
 
-/// How long a new connection may take to open its control stream and say hello.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a new connection may take to open its control stream and say hello: as long as
+/// it may stay silent ([`transport::IDLE_TIMEOUT`]), since at 80% loss the stream's first
+/// bytes can take several retransmissions to arrive.
+const HELLO_TIMEOUT: Duration = transport::IDLE_TIMEOUT;
 /// How often the core's timers run.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -135,8 +137,7 @@ fn server_transport() -> quinn::TransportConfig {
     t.stream_receive_window(frame.into());
     t.receive_window((2 * frame).into());
     t.datagram_receive_buffer_size(Some(64 * 1024));
-    // Clients send the keep-alives; the server's acknowledgements of them keep both idle
-    // timers fed. Probing from this side as well doubled the packets an idle audience costs.
+    // Clients send the keep-alives (transport::KEEP_ALIVE).
     t.keep_alive_interval(None);
     t
 }
@@ -395,7 +396,7 @@ async fn serve_connection(incoming: quinn::Incoming, id: ConnId, core: mpsc::Sen
             timeout(HELLO_TIMEOUT, read).await.unwrap_or_else(|_| {
                 Err(ReadError::Malformed(Error::new(
                     ErrorCode::ProtocolError,
-                    "no hello within 5 s",
+                    format!("no hello within {} s", HELLO_TIMEOUT.as_secs()),
                 )))
             })
         } else {

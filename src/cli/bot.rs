@@ -18,6 +18,7 @@ use livestage_net::publish::VideoControls;
 use livestage_net::{Engine, JoinOptions};
 use livestage_proto::client::RosterChange;
 use livestage_proto::media::Layer;
+use livestage_proto::quality::Quality;
 use livestage_proto::token::{self, Claims};
 use livestage_proto::wire::{Event, Participant, Request, Role};
 use livestage_proto::{Error, ErrorCode};
@@ -148,6 +149,12 @@ struct LinkReport {
     max_uplink_loss_percent: u8,
     bandwidth_kbps: u32,
     voice_copies: u8,
+    /// The last grade (`excellent` .. `very_bad`, `down`).
+    quality: &'static str,
+    /// The worst grade reported.
+    worst_quality: &'static str,
+    #[serde(skip)]
+    worst: Quality,
 }
 
 #[derive(Serialize, Default)]
@@ -453,6 +460,9 @@ impl<'a> Live<'a> {
                     link.max_uplink_loss_percent.max(stats.uplink_loss_percent);
                 link.bandwidth_kbps = stats.bandwidth_kbps;
                 link.voice_copies = stats.voice_copies;
+                link.quality = stats.quality.as_str();
+                link.worst = link.worst.min(stats.quality);
+                link.worst_quality = link.worst.as_str();
             }
         }
     }

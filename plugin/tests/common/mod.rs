@@ -59,7 +59,7 @@ pub fn join(app: &mut App, channel: &str, user: &str, grants: &str, role: Role) 
 
 /// Steps the app until `done` holds, failing after 10 s.
 pub fn update_until(app: &mut App, what: &str, mut done: impl FnMut(&mut World) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         app.update();
         if done(app.world_mut()) {
@@ -105,7 +105,7 @@ impl Bot {
             token,
             role,
         ));
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let event = engine.events().recv_timeout(Duration::from_millis(100));
             if let Ok(event) = event {

@@ -48,6 +48,27 @@ namespace Livestage.Native
         }
     }
 
+    /// <summary>The path to the server as a "link" event reports it, once a second while
+    /// connected.</summary>
+    public sealed class LinkStats
+    {
+        /// <summary>Smoothed round-trip time, milliseconds.</summary>
+        public uint RttMs;
+        /// <summary>Share of this client's packets the server did not acknowledge, percent.</summary>
+        public byte UplinkLossPercent;
+        /// <summary>What the congestion controller lets this client send now, kbit/s.</summary>
+        public uint BandwidthKbps;
+        /// <summary>Extra copies of each voice packet sent because of the loss.</summary>
+        public byte VoiceCopies;
+        /// <summary>The path's grade: excellent, good, poor, bad, very_bad or down.</summary>
+        public string Quality;
+
+        public override string ToString()
+        {
+            return Quality + " (RTT " + RttMs + " ms, uplink loss " + UplinkLossPercent + "%)";
+        }
+    }
+
     /// <summary>An error carried by an event: a stable snake_case code and a message.</summary>
     public sealed class EventError
     {
@@ -154,6 +175,26 @@ namespace Livestage.Native
                     return null;
                 }
                 return new EventError { Code = AsString(fields, "code"), Message = AsString(fields, "message") };
+            }
+        }
+
+        /// <summary>The figures of a link event, or null for other events.</summary>
+        public LinkStats Link
+        {
+            get
+            {
+                if (Type != "link")
+                {
+                    return null;
+                }
+                return new LinkStats
+                {
+                    RttMs = (uint)GetULong("rtt_ms"),
+                    UplinkLossPercent = (byte)GetULong("uplink_loss_percent"),
+                    BandwidthKbps = (uint)GetULong("bandwidth_kbps"),
+                    VoiceCopies = (byte)GetULong("voice_copies"),
+                    Quality = GetString("quality"),
+                };
             }
         }
 

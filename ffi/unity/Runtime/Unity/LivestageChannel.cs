@@ -52,6 +52,14 @@ namespace Livestage.Unity
         /// <summary>True between the joined event and the end of the session.</summary>
         public bool IsJoined { get; private set; }
 
+        /// <summary>The connection state: connecting, connected, reconnecting (nothing heard
+        /// from the server for 4 s, or resuming on a new connection) or disconnected.</summary>
+        public string State { get; private set; }
+
+        /// <summary>The path to the server, updated each second while connected; null before
+        /// the first report.</summary>
+        public LinkStats Link { get; private set; }
+
         /// <summary>One texture per remote participant that showed camera video, by user id.</summary>
         public IDictionary<string, Texture2D> Textures
         {
@@ -278,8 +286,12 @@ namespace Livestage.Unity
                         DataReceived(ev.GetString("from"), ev.Payload);
                     }
                     break;
+                case "link":
+                    Link = ev.Link;
+                    break;
                 case "state":
-                    if (ev.GetString("state") == "disconnected")
+                    State = ev.GetString("state");
+                    if (State == "disconnected")
                     {
                         IsJoined = false;
                         if (ev.Error != null)

@@ -582,6 +582,15 @@ namespace Livestage.Samples
                                 string from = ev.GetString("from");
                                 dataFrom[from] = (dataFrom.ContainsKey(from) ? (long)dataFrom[from] : 0L) + 1;
                                 break;
+                            case "link":
+                                var link = ev.Link;
+                                report["link"] = new Dictionary<string, object>
+                                {
+                                    { "rtt_ms", (long)link.RttMs },
+                                    { "uplink_loss_percent", (long)link.UplinkLossPercent },
+                                    { "quality", link.Quality },
+                                };
+                                break;
                             case "refused":
                             case "error":
                                 if (report["error"] == null)
