@@ -7,7 +7,8 @@
 //!
 //! | `type` | other fields |
 //! |---|---|
-//! | `state` | `state`: `connecting`, `connected`, `reconnecting` or `disconnected`; `error`: null or an error |
+//! | `state` | `state`: `connecting`, `connected`, `reconnecting` (nothing heard from the server for 4 s, or resuming on a new connection after 15 s) or `disconnected`; `error`: null or an error |
+//! | `link` | once a second while connected: `rtt_ms`, `uplink_loss_percent`, `bandwidth_kbps`, `voice_copies`, `quality` (`excellent`, `good`, `poor`, `bad`, `very_bad` or `down`) |
 //! | `joined` | `me`: a participant; `peers`: the participants this client sees (hosts; for a host also raised hands); `audience`: the audience count; `profile`: `live_broadcast` or `communication`; `resumed`: bool |
 //! | `peer_joined` | `participant` |
 //! | `peer_left` | `user`; `reason`: `left`, `offline`, `kicked`, `replaced`, `expired` or `dropped` |

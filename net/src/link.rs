@@ -5,6 +5,7 @@
 //! incoming media back in order; once a second, report the path ([`EventKind::Link`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -186,10 +187,10 @@ pub async fn run_link(
 /// client stops resuming this long after the server would have noticed the loss.
 const RESUME_WINDOW: Duration = Duration::from_secs(20);
 
-/// A new handshake starts this often while none has finished, each an independent chance
-/// through a lossy path (a single handshake's own retransmissions back off exponentially, so
-/// after a few losses it waits seconds between tries). On a clean path the first one finishes
-/// long before the second would start.
+/// A new handshake starts this often while none has finished and the server has answered
+/// none, each an independent chance through a lossy path (a single handshake's own
+/// retransmissions back off exponentially, so after a few losses it waits seconds between
+/// tries). On a clean path the first one finishes long before the second would start.
 const RACE_EVERY: Duration = Duration::from_millis(500);
 /// Handshakes in flight at most; each costs the server one pending connection.
 const RACE_WIDTH: usize = 8;
@@ -222,6 +223,7 @@ async fn reach(
     leaving: &mut bool,
 ) -> Reached {
     let mut racing = tokio::task::JoinSet::new();
+    let heard = Arc::new(AtomicBool::new(false));
     let mut next = Instant::now();
     loop {
         if *leaving {
@@ -231,10 +233,19 @@ async fn reach(
         if now >= give_up {
             return Reached::GaveUp;
         }
-        if now >= next && racing.len() < RACE_WIDTH {
+        // Once a server answered one handshake, the path works and that one will finish: more
+        // would only load a server that is slow rather than out of reach.
+        let answered = heard.load(Ordering::Relaxed) && !racing.is_empty();
+        if now >= next && racing.len() < RACE_WIDTH && !answered {
             match endpoint.connect_with(config.clone(), options.server, &options.server_name) {
-                Ok(connecting) => {
-                    racing.spawn(connecting);
+                Ok(mut connecting) => {
+                    let heard = heard.clone();
+                    racing.spawn(async move {
+                        if connecting.handshake_data().await.is_ok() {
+                            heard.store(true, Ordering::Relaxed);
+                        }
+                        connecting.await
+                    });
                 }
                 Err(e) => return Reached::Unusable(e),
             }
