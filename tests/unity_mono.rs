@@ -85,6 +85,13 @@ fn the_viewer_receives_frames_voice_and_data_under_mono() {
         ["excellent", "good", "poor"].contains(&link["quality"].as_str().unwrap_or("")),
         "{v:#}"
     );
+    // And the publishing host's path, as the server tells it.
+    let cam_path = &v["peer_links"]["cam"];
+    assert!(cam_path["rtt_ms"].as_u64().is_some_and(|r| r >= 1), "{v:#}");
+    assert!(
+        ["excellent", "good", "poor"].contains(&cam_path["quality"].as_str().unwrap_or("")),
+        "{v:#}"
+    );
     let video = &v["video"]["cam"];
     let frames = video["frames"].as_u64().unwrap();
     assert!(frames >= 40, "15 fps for about 5 s: {video:#}");

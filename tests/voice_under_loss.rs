@@ -52,6 +52,7 @@ struct Run {
     /// The viewer's report of the host's voice.
     heard: Value,
     host: Value,
+    viewer: Value,
 }
 
 /// A host publishing a tone with `uplink` impairment, a viewer listening with `downlink`.
@@ -88,8 +89,15 @@ fn through(uplink: Impairment, downlink: Impairment, seed: u64) -> Run {
     let (ok, viewer) = finish(viewer, &rv);
     assert!(ok, "{viewer}");
     let heard = viewer["audio"]["host"].clone();
-    eprintln!("viewer heard: {heard}\nhost link: {}", host["link"]);
-    Run { heard, host }
+    eprintln!(
+        "viewer heard: {heard}\nhost link: {}\nviewer link: {}\nthe host's path at the viewer: {}",
+        host["link"], viewer["link"], viewer["peer_links"]["host"]
+    );
+    Run {
+        heard,
+        host,
+        viewer,
+    }
 }
 
 fn check(run: &Run, at_least: f64) {
@@ -126,12 +134,26 @@ fn eighty_percent_on_the_uplink() {
         "{link}"
     );
     assert_eq!(link["voice_copies"], 2, "{link}");
+    // The viewer was told the host's uplink as the host measured it, graded.
+    let seen = &run.viewer["peer_links"]["host"];
+    assert!(
+        seen["max_uplink_loss_percent"].as_u64().unwrap() >= 50,
+        "{seen}"
+    );
+    assert_eq!(seen["quality"], "very_bad", "{seen}");
 }
 
 #[test]
 fn eighty_percent_on_the_downlink() {
     let run = through(Impairment::default(), lossy(0.8), 81);
     check(&run, 0.8);
+    // The server measured this viewer's downlink and told it.
+    let link = &run.viewer["link"];
+    assert!(
+        link["max_downlink_loss_percent"].as_u64().unwrap() >= 50,
+        "{link}"
+    );
+    assert_eq!(link["worst_quality"], "very_bad", "{link}");
     // The server sent this viewer copies; the publisher, on a clean path, added none.
     assert!(
         run.heard["duplicates"].as_u64().unwrap() > 0,

@@ -311,20 +311,33 @@ fn draw(
         egui::CollapsingHeader::new("Stats").show(ui, |ui| {
             if let Ok(link) = links.get(point) {
                 ui.label(format!(
-                    "Your link: RTT {} ms, uplink loss {}%, {} kbit/s, {}",
+                    "Your link: RTT {} ms, loss {}% up / {}% down, {} kbit/s, {}",
                     link.rtt_ms,
                     link.uplink_loss_percent,
+                    link.downlink_loss_percent,
                     link.bandwidth_kbps,
                     link.quality.as_str().replace('_', " "),
                 ));
             }
             egui::Grid::new("stats").striped(true).show(ui, |ui| {
-                for h in ["user", "fps", "kbps", "voice loss", "delay", "layer"] {
+                for h in [
+                    "user",
+                    "RTT",
+                    "uplink",
+                    "fps",
+                    "kbps",
+                    "voice loss",
+                    "delay",
+                    "layer",
+                ] {
                     ui.strong(h);
                 }
                 ui.end_row();
                 for p in stage.iter().filter(|p| !p.9) {
                     ui.label(&p.1.user);
+                    // Their own path to the server, as the server tells it.
+                    ui.label(format!("{} ms", p.7.rtt_ms));
+                    ui.label(format!("{}%", p.7.uplink_loss_percent));
                     ui.label(format!("{:.0}", p.7.video_fps));
                     ui.label(format!("{:.0}", p.7.video_kbps));
                     ui.label(format!("{:.1}%", p.7.audio_loss * 100.0));

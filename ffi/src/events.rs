@@ -8,7 +8,8 @@
 //! | `type` | other fields |
 //! |---|---|
 //! | `state` | `state`: `connecting`, `connected`, `reconnecting` (nothing heard from the server for 4 s, or resuming on a new connection after 15 s) or `disconnected`; `error`: null or an error |
-//! | `link` | once a second while connected: `rtt_ms`, `uplink_loss_percent`, `bandwidth_kbps`, `voice_copies`, `quality` (`excellent`, `good`, `poor`, `bad`, `very_bad` or `down`) |
+//! | `link` | once a second while connected: `rtt_ms`, `uplink_loss_percent`, `downlink_loss_percent` (as the server measures it), `bandwidth_kbps`, `voice_copies`, `quality` (`excellent`, `good`, `poor`, `bad`, `very_bad` or `down`, from the worse loss and the round trip) |
+//! | `peer_links` | once a second: `links`, one per host this client sees: `user`, `rtt_ms` (to the server), `uplink_loss_percent`, `downlink_loss_percent`, `quality` (of its uplink) |
 //! | `joined` | `me`: a participant; `peers`: the participants this client sees (hosts; for a host also raised hands); `audience`: the audience count; `profile`: `live_broadcast` or `communication`; `resumed`: bool |
 //! | `peer_joined` | `participant` |
 //! | `peer_left` | `user`; `reason`: `left`, `offline`, `kicked`, `replaced`, `expired` or `dropped` |
@@ -60,6 +61,7 @@ use livestage_net::engine::{ConnectionState, EventKind};
 use livestage_net::playout::PlayoutEvent;
 use livestage_proto::client::RosterChange;
 use livestage_proto::media::Layer;
+use livestage_proto::quality::Quality;
 use livestage_proto::track::{Kind, Track, TrackId};
 use livestage_proto::wire::{self, Participant, Profile, Role};
 use serde_json::{Value, json};
@@ -153,7 +155,18 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
             "uplink_loss_percent": link.uplink_loss_percent,
             "bandwidth_kbps": link.bandwidth_kbps,
             "voice_copies": link.voice_copies,
+            "downlink_loss_percent": link.downlink_loss_percent,
             "quality": link.quality.as_str(),
+        }),
+        EventKind::PeerLinks(links) => json!({
+            "type": "peer_links",
+            "links": links.iter().map(|l| json!({
+                "user": l.user,
+                "rtt_ms": l.rtt_ms,
+                "uplink_loss_percent": l.uplink_loss_percent,
+                "downlink_loss_percent": l.downlink_loss_percent,
+                "quality": Quality::of_path(l.uplink_loss_percent, l.rtt_ms).as_str(),
+            })).collect::<Vec<_>>(),
         }),
         // A new roster after this client's role changed; single changes are told by the
         // server events that cause them.

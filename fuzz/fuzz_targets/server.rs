@@ -280,7 +280,10 @@ impl Harness {
                     _ => {}
                 }
             }
-            ServerFrame::Ack { .. } | ServerFrame::Roster(_) | ServerFrame::Goodbye(_) => {}
+            ServerFrame::Ack { .. }
+            | ServerFrame::Roster(_)
+            | ServerFrame::Goodbye(_)
+            | ServerFrame::Links(_) => {}
         }
     }
 
@@ -407,6 +410,18 @@ impl Harness {
                     Upto::Any(n) => n,
                 };
                 self.frame(i, &ClientFrame::Ack { upto });
+            }
+            Op::Link {
+                slot,
+                uplink_loss_percent,
+                rtt_ms,
+                downlink_loss_percent,
+            } => {
+                let i = self.slot(slot);
+                let conn = self.slots[i].conn;
+                self.server
+                    .path_measured(conn, rtt_ms, downlink_loss_percent);
+                self.frame(i, &ClientFrame::Link { uplink_loss_percent });
             }
             Op::Raw { slot, bytes } => {
                 let i = self.slot(slot);

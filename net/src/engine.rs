@@ -25,7 +25,7 @@ use livestage_proto::client::RosterChange;
 use livestage_proto::media::{AudioPacket, Layer, VideoHeader};
 use livestage_proto::quality::Quality;
 use livestage_proto::track::{Track, TrackId};
-use livestage_proto::wire::{self, Action, Participant, Profile, Request, Role};
+use livestage_proto::wire::{self, Action, Participant, PeerLink, Profile, Request, Role};
 use livestage_proto::{Error, ErrorCode};
 use tokio::sync::mpsc;
 
@@ -143,6 +143,9 @@ pub enum EventKind {
     /// The path to the server as this client's QUIC connection measures it, once a second
     /// while connected. A publisher's voice protection follows `uplink_loss_percent`.
     Link(LinkStats),
+    /// Once a second: the paths of the hosts this client sees, as the server knows them
+    /// (round trip and downlink loss measured by the server, uplink loss as each reported it).
+    PeerLinks(Vec<PeerLink>),
 }
 
 /// The path to the server, from this client's QUIC connection.
@@ -152,12 +155,15 @@ pub struct LinkStats {
     pub rtt_ms: u32,
     /// Packets this client sent that the server did not acknowledge, smoothed, percent.
     pub uplink_loss_percent: u8,
+    /// Packets the server sent this client that did not arrive, percent, as the server last
+    /// told (0 until it has).
+    pub downlink_loss_percent: u8,
     /// What the congestion controller lets this client send now (congestion window over
     /// the round trip), kilobits per second: the available uplink as far as QUIC knows.
     pub bandwidth_kbps: u32,
     /// Extra copies of each voice datagram sent now ([`livestage_proto::redundancy`]).
     pub voice_copies: u8,
-    /// The path graded from loss and round trip ([`Quality::of_path`]);
+    /// The path graded from its worse loss and its round trip ([`Quality::of_path`]);
     /// [`Quality::Down`] while nothing is heard from the server.
     pub quality: Quality,
 }

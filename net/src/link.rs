@@ -380,6 +380,7 @@ async fn run_connection(
                     emit(EventKind::State { state, error: None });
                 }
                 if let Some(stats) = uplink.measure(&stats, silence.stalled) {
+                    session.report_link(stats.uplink_loss_percent);
                     emit(EventKind::Link(stats));
                 }
             }
@@ -405,7 +406,7 @@ async fn run_connection(
                 break;
             }
         }
-        if report(session, emit) || overflowed.load(Ordering::Relaxed) {
+        if report(session, &mut uplink, emit) || overflowed.load(Ordering::Relaxed) {
             break Outcome::Over;
         }
     };
@@ -441,6 +442,8 @@ const REPORT_EVERY: u32 = 5;
 struct Uplink {
     meter: LossMeter,
     copies: u8,
+    /// The downlink loss the server last told.
+    downlink_loss: u8,
     /// Recent voice datagrams per track, with the stream they belong to.
     recent: HashMap<TrackId, (u32, History<Bytes>)>,
     ticks: u32,
@@ -461,11 +464,12 @@ impl Uplink {
         let quality = if stalled {
             Quality::Down
         } else {
-            Quality::of_path(loss, rtt_ms)
+            Quality::of_path(loss.max(self.downlink_loss), rtt_ms)
         };
         Some(LinkStats {
             rtt_ms,
             uplink_loss_percent: loss,
+            downlink_loss_percent: self.downlink_loss,
             bandwidth_kbps: (stats.path.cwnd * 8 / u64::from(rtt_ms)).min(u64::from(u32::MAX))
                 as u32,
             voice_copies: self.copies,
@@ -570,7 +574,7 @@ fn send_media(
 }
 
 /// Turns session notices into events; returns true when the session ended.
-fn report(session: &mut Session, emit: &impl Fn(EventKind)) -> bool {
+fn report(session: &mut Session, uplink: &mut Uplink, emit: &impl Fn(EventKind)) -> bool {
     while let Some(notice) = session.poll_notice() {
         match notice {
             Notice::Welcomed { resumed } => {
@@ -593,6 +597,13 @@ fn report(session: &mut Session, emit: &impl Fn(EventKind)) -> bool {
             }
             Notice::Roster(change) => emit(EventKind::Roster(change)),
             Notice::Event(event) => emit(EventKind::Server(event)),
+            Notice::Links(mut links) => {
+                // The first is this client's own path as the server sees it.
+                if !links.is_empty() {
+                    uplink.downlink_loss = links.remove(0).downlink_loss_percent;
+                }
+                emit(EventKind::PeerLinks(links));
+            }
             Notice::Ended(error) => {
                 emit(EventKind::State {
                     state: ConnectionState::Disconnected,

@@ -69,12 +69,16 @@ pub struct Link {
     pub rtt_ms: u32,
     /// Share of this client's packets the server did not acknowledge, percent.
     pub uplink_loss_percent: u8,
+    /// Share of the server's packets that did not reach this client, percent, as the server
+    /// measures it.
+    pub downlink_loss_percent: u8,
     /// What QUIC's congestion controller lets this client send now, kbit/s.
     pub bandwidth_kbps: u32,
     /// Extra copies of each voice packet sent because of that loss.
     pub voice_copies: u8,
-    /// The path graded from loss and round trip ([`Quality::of_path`]); [`Quality::Down`]
-    /// while nothing is heard from the server (then the channel is also `Reconnecting`).
+    /// The path graded from its worse loss and its round trip ([`Quality::of_path`]);
+    /// [`Quality::Down`] while nothing is heard from the server (then the channel is also
+    /// `Reconnecting`).
     pub quality: Quality,
 }
 
@@ -164,4 +168,14 @@ pub struct MediaStats {
     pub audio_frames: u64,
     /// The video layer being received.
     pub layer: Option<Layer>,
+    /// The participant's own round trip to the server, as the server measures it (hosts only;
+    /// 0 until known).
+    pub rtt_ms: u32,
+    /// Its packets that did not reach the server, percent, as it reported.
+    pub uplink_loss_percent: u8,
+    /// The server's packets that did not reach it, percent.
+    pub downlink_loss_percent: u8,
+    /// Its uplink graded ([`Quality::of_path`]): how well what it sends reaches the server,
+    /// before the path from the server to this client. [`Quality::Unknown`] until known.
+    pub uplink: Quality,
 }

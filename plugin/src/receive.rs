@@ -9,6 +9,7 @@ use livestage_net::engine::{ConnectionState, Event, EventKind};
 use livestage_net::playout::PlayoutEvent;
 use livestage_net::publish::Publisher;
 use livestage_proto::client::RosterChange;
+use livestage_proto::quality::Quality;
 use livestage_proto::track::TrackId;
 use livestage_proto::wire::{self, Role};
 
@@ -149,10 +150,25 @@ fn apply(world: &mut World, channel: Entity, kind: EventKind) {
         }
         EventKind::Roster(change) => roster_change(world, channel, change),
         EventKind::Server(event) => server_event(world, channel, event),
+        EventKind::PeerLinks(links) => {
+            for link in links {
+                let key = (channel, link.user);
+                let Some(entity) = world.resource::<Directory>().by_user.get(&key).copied() else {
+                    continue;
+                };
+                if let Some(mut stats) = world.get_mut::<MediaStats>(entity) {
+                    stats.rtt_ms = link.rtt_ms;
+                    stats.uplink_loss_percent = link.uplink_loss_percent;
+                    stats.downlink_loss_percent = link.downlink_loss_percent;
+                    stats.uplink = Quality::of_path(link.uplink_loss_percent, link.rtt_ms);
+                }
+            }
+        }
         EventKind::Link(link) => {
             world.entity_mut(channel).insert(Link {
                 rtt_ms: link.rtt_ms,
                 uplink_loss_percent: link.uplink_loss_percent,
+                downlink_loss_percent: link.downlink_loss_percent,
                 bandwidth_kbps: link.bandwidth_kbps,
                 voice_copies: link.voice_copies,
                 quality: link.quality,

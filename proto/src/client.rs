@@ -21,8 +21,8 @@ use crate::id::{SessionId, UserId};
 use crate::rate::DataRate;
 use crate::track::{self, Track, TrackId};
 use crate::wire::{
-    self, ClientFrame, Event, Hello, Intent, Participant, Profile, Request, Role, RosterPage,
-    ServerFrame, Welcome,
+    self, ClientFrame, Event, Hello, Intent, Participant, PeerLink, Profile, Request, Role,
+    RosterPage, ServerFrame, Welcome,
 };
 
 /// Most requests sent and not yet acknowledged. A stalled path therefore holds back at most
@@ -44,6 +44,9 @@ pub enum Notice {
     Roster(RosterChange),
     /// An event from the server, each exactly once and in order.
     Event(Event),
+    /// The paths to the server, once a second: this client's own first (as the server
+    /// measures its downlink), then the hosts it sees (see [`ServerFrame::Links`]).
+    Links(Vec<PeerLink>),
     /// The session is over.
     Ended(Error),
 }
@@ -492,8 +495,23 @@ impl Session {
                 self.state = State::Ended;
                 self.notices.push_back(Notice::Ended(error));
             }
+            ServerFrame::Links(links) => {
+                if self.state == State::Live {
+                    self.notices.push_back(Notice::Links(links));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Tells the server this client's uplink loss (call about once a second while live; the
+    /// server passes it on to the members who see this client).
+    pub fn report_link(&mut self, uplink_loss_percent: u8) {
+        if self.state == State::Live {
+            self.transmit.push_back(ClientFrame::Link {
+                uplink_loss_percent,
+            });
+        }
     }
 
     fn handle_welcome(&mut self, w: Welcome, now_ms: u64) -> Result<(), Error> {

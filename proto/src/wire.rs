@@ -22,8 +22,9 @@ use crate::track::{self, Track, TrackId};
 /// id in every media packet); version 5 added CDN pushes ([`Request::Push`], [`Event::Push`]);
 /// version 6 injects ([`Request::Inject`], [`Event::Inject`]); version 7 dropped the audio
 /// loss reports (each leg now measures its own loss from QUIC, see
-/// [`redundancy`](crate::redundancy)).
-pub const VERSION: u16 = 7;
+/// [`redundancy`](crate::redundancy)); version 8 added each path's figures
+/// ([`ClientFrame::Link`], [`ServerFrame::Links`]).
+pub const VERSION: u16 = 8;
 /// Largest control frame body, in bytes. A longer frame is a protocol error.
 pub const MAX_FRAME: usize = 64 * 1024;
 /// Largest data message payload, in bytes.
@@ -391,6 +392,34 @@ pub enum ClientFrame {
         /// Highest event sequence number processed.
         upto: u64,
     },
+    /// The client's uplink as its QUIC connection measures it (the share of its packets the
+    /// server did not acknowledge), about once a second. Not sequenced: a lost or late one is
+    /// simply replaced by the next; the server keeps at most one a [`LINK_REPORT_MS`].
+    Link {
+        /// Percent, 0 to 100.
+        uplink_loss_percent: u8,
+    },
+}
+
+/// Least time between two [`ClientFrame::Link`] reports the server takes from a connection
+/// (more are ignored), and how often it sends [`ServerFrame::Links`].
+pub const LINK_REPORT_MS: u64 = 1_000;
+
+/// Most entries in one [`ServerFrame::Links`]: the receiver itself and the first hosts.
+pub const MAX_LINKS: usize = 32;
+
+/// One member's path to the server, as the server knows it: round trip and downlink loss
+/// from its own QUIC connection to the member, uplink loss as the member reported it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerLink {
+    /// The member.
+    pub user: UserId,
+    /// Smoothed round trip, milliseconds.
+    pub rtt_ms: u32,
+    /// Packets from the member that did not reach the server, percent (its own measure).
+    pub uplink_loss_percent: u8,
+    /// Packets from the server that did not reach the member, percent.
+    pub downlink_loss_percent: u8,
 }
 
 /// The session state the server sends on join and on resume.
@@ -479,6 +508,10 @@ pub enum ServerFrame {
     Roster(RosterPage),
     /// The session is over (or was never started); the connection closes after this.
     Goodbye(Error),
+    /// Each second: the receiver's own path (first) and the paths of the hosts it sees, at
+    /// most [`MAX_LINKS`]. Not sequenced: each replaces the last. (Last, so that `Goodbye`
+    /// keeps its place and a client of an older version still reads why it was refused.)
+    Links(Vec<PeerLink>),
 }
 
 /// Encodes a message as one frame: length prefix and body.

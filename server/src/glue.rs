@@ -44,6 +44,8 @@ use crate::voice::{Downlink, Voices};
 const HELLO_TIMEOUT: Duration = transport::IDLE_TIMEOUT;
 /// How often the core's timers run.
 const TICK: Duration = Duration::from_millis(200);
+/// Ticks between two path measures handed to the core (one a second).
+const PATHS_EVERY: u64 = 5;
 
 /// Video frames a subscriber may have unacknowledged before newer ones are dropped until the
 /// next keyframe (its bounded queue).
@@ -212,6 +214,7 @@ impl Listener {
         let mut peers: HashMap<ConnId, Peer> = HashMap::new();
         let mut voices = Voices::default();
         let mut tick = interval(TICK);
+        let mut ticks: u64 = 0;
         let mut next_conn = 1;
         loop {
             tokio::select! {
@@ -273,8 +276,14 @@ impl Listener {
                 Some(report) = inject_reports.recv() => injects.report(&mut core, report),
                 _ = tick.tick() => {
                     let now = now_ms();
-                    for peer in peers.values_mut() {
-                        peer.downlink.measure(&peer.connection);
+                    ticks += 1;
+                    // The core hears each path about once a second, for network quality.
+                    let tell_core = ticks.is_multiple_of(PATHS_EVERY);
+                    for (&conn, peer) in peers.iter_mut() {
+                        let rtt_ms = peer.downlink.measure(&peer.connection);
+                        if tell_core {
+                            core.path_measured(conn, rtt_ms, peer.downlink.loss_percent());
+                        }
                     }
                     if catch_unwind(AssertUnwindSafe(|| core.handle_timeout(now))).is_err() {
                         error!("the server core panicked running its timers; carrying on");

@@ -21,11 +21,18 @@ pub(crate) struct Downlink {
 }
 
 impl Downlink {
-    /// Reads the connection's counters (call every few hundred milliseconds).
-    pub fn measure(&mut self, connection: &Connection) {
+    /// Reads the connection's counters (call every few hundred milliseconds); returns the
+    /// smoothed round trip in milliseconds.
+    pub fn measure(&mut self, connection: &Connection) -> u32 {
         let path = connection.stats().path;
         self.meter.update(path.sent_packets, path.lost_packets);
         self.copies = redundancy::copies(self.meter.percent());
+        path.rtt.as_millis().clamp(1, u128::from(u32::MAX)) as u32
+    }
+
+    /// The loss measured, percent.
+    pub fn loss_percent(&self) -> u8 {
+        self.meter.percent()
     }
 
     /// Extra copies of each voice datagram this subscriber gets now.

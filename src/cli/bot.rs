@@ -136,9 +136,23 @@ pub struct Report {
     published: Published,
     /// The path to the server as this bot's QUIC connection last measured it.
     link: Option<LinkReport>,
+    /// The hosts' paths, by user, as the server tells them.
+    peer_links: BTreeMap<String, PeerLinkReport>,
     /// What became of `--music`.
     #[serde(skip_serializing_if = "Option::is_none")]
     music: Option<MusicReport>,
+}
+
+/// A host's path as the server last told ([`EventKind::PeerLinks`]), with the worst uplink
+/// loss seen.
+#[derive(Serialize, Default)]
+struct PeerLinkReport {
+    rtt_ms: u32,
+    uplink_loss_percent: u8,
+    max_uplink_loss_percent: u8,
+    downlink_loss_percent: u8,
+    /// Its uplink graded.
+    quality: &'static str,
 }
 
 /// The last [`EventKind::Link`] figures, with the worst uplink loss seen.
@@ -147,6 +161,9 @@ struct LinkReport {
     rtt_ms: u32,
     uplink_loss_percent: u8,
     max_uplink_loss_percent: u8,
+    /// As the server measures it.
+    downlink_loss_percent: u8,
+    max_downlink_loss_percent: u8,
     bandwidth_kbps: u32,
     voice_copies: u8,
     /// The last grade (`excellent` .. `very_bad`, `down`).
@@ -449,6 +466,17 @@ impl<'a> Live<'a> {
             EventKind::TrackEnded { error, .. } => {
                 self.report.error.get_or_insert(error.into());
             }
+            EventKind::PeerLinks(links) => {
+                for l in links {
+                    let peer = self.report.peer_links.entry(l.user).or_default();
+                    peer.rtt_ms = l.rtt_ms;
+                    peer.uplink_loss_percent = l.uplink_loss_percent;
+                    peer.max_uplink_loss_percent =
+                        peer.max_uplink_loss_percent.max(l.uplink_loss_percent);
+                    peer.downlink_loss_percent = l.downlink_loss_percent;
+                    peer.quality = Quality::of_path(l.uplink_loss_percent, l.rtt_ms).as_str();
+                }
+            }
             EventKind::Link(stats) => {
                 for p in &self.publishers {
                     p.handle(&EventKind::Link(stats));
@@ -458,6 +486,10 @@ impl<'a> Live<'a> {
                 link.uplink_loss_percent = stats.uplink_loss_percent;
                 link.max_uplink_loss_percent =
                     link.max_uplink_loss_percent.max(stats.uplink_loss_percent);
+                link.downlink_loss_percent = stats.downlink_loss_percent;
+                link.max_downlink_loss_percent = link
+                    .max_downlink_loss_percent
+                    .max(stats.downlink_loss_percent);
                 link.bandwidth_kbps = stats.bandwidth_kbps;
                 link.voice_copies = stats.voice_copies;
                 link.quality = stats.quality.as_str();

@@ -300,7 +300,8 @@ fn narrate(who: &str, kind: EventKind) {
             | Event::Audience { .. }
             | Event::KeyframeRequest { .. },
         )
-        | EventKind::Link(_) => return,
+        | EventKind::Link(_)
+        | EventKind::PeerLinks(_) => return,
         EventKind::Server(Event::PeerLeft { user, reason }) => {
             format!("sees {user} leave ({reason:?})")
         }

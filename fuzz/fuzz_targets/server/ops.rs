@@ -39,6 +39,13 @@ pub enum Op {
         slot: u8,
         upto: Upto,
     },
+    /// An uplink report, and the glue's measure of the same connection's path.
+    Link {
+        slot: u8,
+        uplink_loss_percent: u8,
+        rtt_ms: u32,
+        downlink_loss_percent: u8,
+    },
     /// A frame body of arbitrary bytes.
     Raw {
         slot: u8,

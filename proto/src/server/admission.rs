@@ -156,6 +156,7 @@ impl Server {
             keyframe_asked: HashMap::new(),
             media_refused_at: None,
             low_layer_at: HashMap::new(),
+            path: Default::default(),
             congested_at: HashMap::new(),
         };
         let participant = session.participant();

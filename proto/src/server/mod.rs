@@ -19,6 +19,7 @@
 mod admission;
 mod data;
 mod inject;
+mod links;
 mod media;
 mod moderation;
 mod push;
@@ -181,6 +182,8 @@ pub struct Server {
     /// Kicked users, refused at join until the time given (seconds since the Unix epoch).
     bans: HashMap<(ChannelId, UserId), u64>,
     bans_pruned_at: u64,
+    /// When the members were last told the paths ([`links`]).
+    links_sent_at: u64,
 }
 
 impl Server {
@@ -202,6 +205,7 @@ impl Server {
             counts_due: BTreeSet::new(),
             bans: HashMap::new(),
             bans_pruned_at: 0,
+            links_sent_at: 0,
         }
     }
 
@@ -293,6 +297,7 @@ impl Server {
             self.emit(sid, Event::TokenExpiring { remaining_secs });
         }
         self.send_audience_counts(now_ms);
+        self.send_links(now_ms);
         self.probe_up(now_ms);
         if now_ms >= self.bans_pruned_at + BAN_PRUNE_INTERVAL_MS {
             self.bans_pruned_at = now_ms;
@@ -442,6 +447,9 @@ impl Server {
                     s.backlog.pop_front();
                 }
             }
+            ClientFrame::Link {
+                uplink_loss_percent,
+            } => self.link_reported(sid, uplink_loss_percent, now_ms),
             ClientFrame::Request { seq, request } => {
                 if !s.ack_due {
                     s.ack_due = true;

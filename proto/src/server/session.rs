@@ -11,6 +11,7 @@ use crate::track::{Track, TrackId};
 use crate::wire::{Event, Participant, Role};
 
 use super::ConnId;
+use super::links::Path;
 
 pub(super) struct Session {
     pub media_id: u64,
@@ -47,6 +48,8 @@ pub(super) struct Session {
     pub media_refused_at: Option<u64>,
     /// As a publisher: when each track last sent low-layer video.
     pub low_layer_at: HashMap<TrackId, u64>,
+    /// Its path to the server, for network quality.
+    pub path: Path,
     /// As a subscriber: when each publisher track's high layer last congested its path.
     pub congested_at: HashMap<(u64, TrackId), u64>,
 }

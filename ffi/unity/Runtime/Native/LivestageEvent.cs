@@ -56,6 +56,9 @@ namespace Livestage.Native
         public uint RttMs;
         /// <summary>Share of this client's packets the server did not acknowledge, percent.</summary>
         public byte UplinkLossPercent;
+        /// <summary>Share of the server's packets that did not reach this client, percent, as the
+        /// server measures it.</summary>
+        public byte DownlinkLossPercent;
         /// <summary>What the congestion controller lets this client send now, kbit/s.</summary>
         public uint BandwidthKbps;
         /// <summary>Extra copies of each voice packet sent because of the loss.</summary>
@@ -65,8 +68,22 @@ namespace Livestage.Native
 
         public override string ToString()
         {
-            return Quality + " (RTT " + RttMs + " ms, uplink loss " + UplinkLossPercent + "%)";
+            return Quality + " (RTT " + RttMs + " ms, uplink loss " + UplinkLossPercent +
+                "%, downlink loss " + DownlinkLossPercent + "%)";
         }
+    }
+
+    /// <summary>A host's path to the server as a "peer_links" event reports it: its round
+    /// trip and downlink loss measured by the server, its uplink loss as it reported, and its
+    /// uplink graded.</summary>
+    public sealed class PeerLink
+    {
+        public string User;
+        public uint RttMs;
+        public byte UplinkLossPercent;
+        public byte DownlinkLossPercent;
+        /// <summary>Its uplink's grade: excellent, good, poor, bad or very_bad.</summary>
+        public string Quality;
     }
 
     /// <summary>An error carried by an event: a stable snake_case code and a message.</summary>
@@ -193,8 +210,40 @@ namespace Livestage.Native
                     UplinkLossPercent = (byte)GetULong("uplink_loss_percent"),
                     BandwidthKbps = (uint)GetULong("bandwidth_kbps"),
                     VoiceCopies = (byte)GetULong("voice_copies"),
+                    DownlinkLossPercent = (byte)GetULong("downlink_loss_percent"),
                     Quality = GetString("quality"),
                 };
+            }
+        }
+
+        /// <summary>The hosts' paths of a peer_links event; empty for other events.</summary>
+        public List<PeerLink> PeerLinks
+        {
+            get
+            {
+                var result = new List<PeerLink>();
+                object value;
+                if (Type != "peer_links" || !Fields.TryGetValue("links", out value) || !(value is List<object>))
+                {
+                    return result;
+                }
+                foreach (object item in (List<object>)value)
+                {
+                    var fields = item as Dictionary<string, object>;
+                    if (fields == null)
+                    {
+                        continue;
+                    }
+                    result.Add(new PeerLink
+                    {
+                        User = AsString(fields, "user"),
+                        RttMs = (uint)AsULong(fields, "rtt_ms"),
+                        UplinkLossPercent = (byte)AsULong(fields, "uplink_loss_percent"),
+                        DownlinkLossPercent = (byte)AsULong(fields, "downlink_loss_percent"),
+                        Quality = AsString(fields, "quality"),
+                    });
+                }
+                return result;
             }
         }
 

@@ -39,6 +39,7 @@ namespace Livestage.Unity
             new Dictionary<string, Dictionary<byte, VideoFrame>>();
         readonly Dictionary<string, Participant> participants = new Dictionary<string, Participant>();
         readonly List<Participant> order = new List<Participant>();
+        readonly Dictionary<string, PeerLink> peerLinks = new Dictionary<string, PeerLink>();
 
         /// <summary>The engine; null before Awake and after OnDestroy.</summary>
         public Engine Engine { get; private set; }
@@ -59,6 +60,12 @@ namespace Livestage.Unity
         /// <summary>The path to the server, updated each second while connected; null before
         /// the first report.</summary>
         public LinkStats Link { get; private set; }
+
+        /// <summary>The hosts' paths to the server by user id, updated each second.</summary>
+        public IDictionary<string, PeerLink> PeerLinks
+        {
+            get { return peerLinks; }
+        }
 
         /// <summary>One texture per remote participant that showed camera video, by user id.</summary>
         public IDictionary<string, Texture2D> Textures
@@ -288,6 +295,13 @@ namespace Livestage.Unity
                     break;
                 case "link":
                     Link = ev.Link;
+                    break;
+                case "peer_links":
+                    peerLinks.Clear();
+                    foreach (PeerLink peer in ev.PeerLinks)
+                    {
+                        peerLinks[peer.User] = peer;
+                    }
                     break;
                 case "state":
                     State = ev.GetString("state");

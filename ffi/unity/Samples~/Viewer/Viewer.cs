@@ -582,12 +582,26 @@ namespace Livestage.Samples
                                 string from = ev.GetString("from");
                                 dataFrom[from] = (dataFrom.ContainsKey(from) ? (long)dataFrom[from] : 0L) + 1;
                                 break;
+                            case "peer_links":
+                                var paths = new Dictionary<string, object>();
+                                foreach (PeerLink peer in ev.PeerLinks)
+                                {
+                                    paths[peer.User] = new Dictionary<string, object>
+                                    {
+                                        { "rtt_ms", (long)peer.RttMs },
+                                        { "uplink_loss_percent", (long)peer.UplinkLossPercent },
+                                        { "quality", peer.Quality },
+                                    };
+                                }
+                                report["peer_links"] = paths;
+                                break;
                             case "link":
                                 var link = ev.Link;
                                 report["link"] = new Dictionary<string, object>
                                 {
                                     { "rtt_ms", (long)link.RttMs },
                                     { "uplink_loss_percent", (long)link.UplinkLossPercent },
+                                    { "downlink_loss_percent", (long)link.DownlinkLossPercent },
                                     { "quality", link.Quality },
                                 };
                                 break;
