@@ -24,13 +24,6 @@ const JOINS: usize = 20;
 /// after 10 s; the figures say how many made it within that too).
 const JOIN_LIMIT: Duration = Duration::from_secs(30);
 
-fn lossy(loss: f64) -> Impairment {
-    Impairment {
-        loss,
-        ..Impairment::default()
-    }
-}
-
 fn proxy_to(server: &Embedded, seed: u64, up: Impairment, down: Impairment) -> Proxy {
     Proxy::spawn(proxy::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -102,7 +95,7 @@ fn join_batch(server: &Embedded, via: std::net::SocketAddr, tag: &str) -> Batch 
 fn joins_through_heavy_loss() {
     let server = server(Config::default());
     // Bounds a little under what runs reach, so a slow CI run does not fail on chance alone.
-    let levels = [(0.4, 0.95), (0.6, 0.95), (0.8, 0.75)];
+    let levels = [(0.4, 0.95), (0.6, 0.9), (0.8, 0.6)];
     let proxies: Vec<Proxy> = levels
         .iter()
         .enumerate()
@@ -176,9 +169,10 @@ fn a_short_outage_is_reported_and_the_connection_survives_it() {
         .find(|(_, k)| is_state(k, ConnectionState::Reconnecting))
         .map(|(at, _)| *at)
         .unwrap_or_else(|| panic!("no reconnecting reported: {seen:#?}"));
-    // Silence is read every 200 ms; the last packet heard came just before the outage.
+    // Silence is read every 200 ms; the last packet heard came at most a keep-alive (800 ms)
+    // before the outage (here just before: the welcome).
     assert!(
-        reconnecting >= Duration::from_millis(3800) && reconnecting <= Duration::from_millis(4800),
+        reconnecting >= Duration::from_millis(3200) && reconnecting <= Duration::from_millis(5000),
         "reconnecting reported after {reconnecting:?}"
     );
     let connected = seen

@@ -21,18 +21,12 @@ mod common;
 use std::time::Duration;
 
 use common::cli::*;
+use common::lossy;
 use livestage::net::proxy::{self, Burst, Impairment, Proxy};
 use serde_json::Value;
 
 /// The path is clean this long, so both sides join first.
 const CLEAN: Duration = Duration::from_secs(2);
-
-fn lossy(loss: f64) -> Impairment {
-    Impairment {
-        loss,
-        ..Impairment::default()
-    }
-}
 
 /// A proxy in front of `server` whose `up` / `down` impairments start after [`CLEAN`].
 fn proxy_to(server: &Server, seed: u64, up: Impairment, down: Impairment) -> Proxy {

@@ -500,7 +500,7 @@ impl Uplink {
 /// a new connection, for the acknowledgement of a request, or for anything at all after
 /// [`STALL`]. On a path losing 80% each way, QUIC alone resends a lost packet only after
 /// a timeout that doubles each time; each probe instead draws an acknowledgement with 4% odds
-/// that tells QUIC what was lost (joins at 80% loss: 19 in 20 within 30 s with probes, half
+/// that tells QUIC what was lost (joins at 80% loss: 15 to 19 in 20 within 30 s with probes, 5
 /// without; see tests/join_under_loss.rs).
 const PROBE_EVERY: Duration = Duration::from_millis(50);
 

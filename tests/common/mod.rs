@@ -129,6 +129,14 @@ pub fn disconnected(kinds: &[EventKind]) -> Option<Option<livestage::proto::Erro
     })
 }
 
+/// Independent random loss of `loss` (0 to 1) and nothing else, for the impairment proxy.
+pub fn lossy(loss: f64) -> livestage::net::proxy::Impairment {
+    livestage::net::proxy::Impairment {
+        loss,
+        ..Default::default()
+    }
+}
+
 /// Payload `n` as the tests send it: a big-endian counter.
 pub fn counter(n: u64) -> Vec<u8> {
     n.to_be_bytes().to_vec()
