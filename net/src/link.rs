@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -223,7 +223,8 @@ async fn reach(
     leaving: &mut bool,
 ) -> Reached {
     let mut racing = tokio::task::JoinSet::new();
-    let heard = Arc::new(AtomicBool::new(false));
+    // Handshakes in the race that the server has answered.
+    let answering = Arc::new(AtomicUsize::new(0));
     let mut next = Instant::now();
     loop {
         if *leaving {
@@ -233,18 +234,23 @@ async fn reach(
         if now >= give_up {
             return Reached::GaveUp;
         }
-        // Once a server answered one handshake, the path works and that one will finish: more
-        // would only load a server that is slow rather than out of reach.
-        let answered = heard.load(Ordering::Relaxed) && !racing.is_empty();
+        // While the server is answering a handshake, the path works and that one will finish:
+        // more would only load a server that is slow rather than out of reach.
+        let answered = answering.load(Ordering::Relaxed) > 0;
         if now >= next && racing.len() < RACE_WIDTH && !answered {
             match endpoint.connect_with(config.clone(), options.server, &options.server_name) {
                 Ok(mut connecting) => {
-                    let heard = heard.clone();
+                    let answering = answering.clone();
                     racing.spawn(async move {
-                        if connecting.handshake_data().await.is_ok() {
-                            heard.store(true, Ordering::Relaxed);
+                        let heard = connecting.handshake_data().await.is_ok();
+                        if heard {
+                            answering.fetch_add(1, Ordering::Relaxed);
                         }
-                        connecting.await
+                        let done = connecting.await;
+                        if heard && done.is_err() {
+                            answering.fetch_sub(1, Ordering::Relaxed);
+                        }
+                        done
                     });
                 }
                 Err(e) => return Reached::Unusable(e),
