@@ -2,6 +2,7 @@
 //! with their roles and live state. The receive systems write these; games read them.
 
 use bevy::prelude::*;
+use livestage_net::engine::LinkStats;
 use livestage_proto::error::Error;
 use livestage_proto::media::Layer;
 use livestage_proto::quality::Quality;
@@ -61,26 +62,13 @@ impl Participants {
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AudienceCount(pub u32);
 
-/// The path to the server for this channel, as the client's QUIC connection measures it
-/// (updated each second while connected). On the channel entity.
-#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Link {
-    /// Round-trip time, milliseconds.
-    pub rtt_ms: u32,
-    /// Share of this client's packets the server did not acknowledge, percent.
-    pub uplink_loss_percent: u8,
-    /// Share of the server's packets that did not reach this client, percent, as the server
-    /// measures it.
-    pub downlink_loss_percent: u8,
-    /// What QUIC's congestion controller lets this client send now, kbit/s.
-    pub bandwidth_kbps: u32,
-    /// Extra copies of each voice packet sent because of that loss.
-    pub voice_copies: u8,
-    /// The path graded from its worse loss and its round trip ([`Quality::of_path`]);
-    /// [`Quality::Down`] while nothing is heard from the server (then the channel is also
-    /// `Reconnecting`).
-    pub quality: Quality,
-}
+/// The path to the server for this channel, updated each second while connected: round trip,
+/// uplink loss (QUIC's own measure), downlink loss (as the server measures it), available
+/// bandwidth, voice copies, and the path's [`Quality`] (see
+/// [`LinkStats`](livestage_net::engine::LinkStats)). On the channel entity; read the fields
+/// through it (`link.rtt_ms`).
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq, Deref)]
+pub struct Link(pub LinkStats);
 
 /// The channel a participant entity belongs to.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]

@@ -96,7 +96,7 @@ pub use livestage_media::video::screen::{
     self, ContentHint, Rect as ScreenRect, Target as ScreenTarget,
 };
 pub use livestage_media::video::{beauty, file};
-pub use livestage_net::engine::ConnectionState;
+pub use livestage_net::engine::{ConnectionState, LinkStats};
 pub use livestage_net::playout::Placement;
 pub use livestage_proto::error::{Error, ErrorCode};
 pub use livestage_proto::media::Layer;

@@ -165,14 +165,7 @@ fn apply(world: &mut World, channel: Entity, kind: EventKind) {
             }
         }
         EventKind::Link(link) => {
-            world.entity_mut(channel).insert(Link {
-                rtt_ms: link.rtt_ms,
-                uplink_loss_percent: link.uplink_loss_percent,
-                downlink_loss_percent: link.downlink_loss_percent,
-                bandwidth_kbps: link.bandwidth_kbps,
-                voice_copies: link.voice_copies,
-                quality: link.quality,
-            });
+            world.entity_mut(channel).insert(Link(link));
         }
         // A local source that ended by itself (a shared window closed) is an error to show.
         EventKind::LocalError(error) | EventKind::TrackEnded { error, .. } => report(
