@@ -127,8 +127,11 @@ fn twenty_percent_loss_plays_every_frame_without_a_silent_gap() {
             .iter()
             .filter(|(_, dbfs)| *dbfs > TONE_DBFS - 6.0)
             .count();
+        // Measured: 62-64% (each of the ~100 rebuilt frames and about one after it are
+        // quieter; with FEC rebuilding the single losses it was above 70%, but FEC leaves DRED
+        // too few bits to reach back past 80 ms, see codec::DRED_MIN_BITRATE).
         assert!(
-            loud * 10 > run.frames.len() * 7,
+            loud * 20 > run.frames.len() * 11,
             "{format:?}: {loud} of {} frames near the tone's level",
             run.frames.len()
         );

@@ -15,7 +15,7 @@
 
 use hdrhistogram::Histogram;
 use livestage_media::audio::{Encoder, Format, Protection, RemoteVoice, Tone};
-use livestage_proto::redundancy::{self, SPREAD};
+use livestage_proto::redundancy::{self, COPY_GAP_MS, SPREAD};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -78,25 +78,42 @@ impl Leg {
     }
 }
 
-/// Sends each of `frames` (send time, seq, payload) with `copies` extra copies spread
-/// [`SPREAD`] frames apart; returns the first arrival of each frame and the bytes sent.
+/// Sends each of `frames` (send time, seq, payload; in send order) and after it, as the
+/// product does ([`redundancy::History::due`], [`COPY_GAP_MS`]), `copies` earlier frames
+/// [`SPREAD`] apart; returns the first arrival of each frame and the bytes sent.
 fn over(
     leg: &mut Leg,
     frames: &[(u64, u64, Vec<u8>)],
     copies: u8,
 ) -> (Vec<(u64, u64, Vec<u8>)>, u64) {
+    let by_seq: std::collections::HashMap<u64, usize> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, (_, seq, _))| (*seq, i))
+        .collect();
     let mut sends: Vec<(u64, usize)> = Vec::new();
-    for (i, (at, ..)) in frames.iter().enumerate() {
-        for k in 0..=u64::from(copies) {
-            sends.push((at + k * u64::from(SPREAD) * FRAME_MS, i));
+    for (i, (at, seq, _)) in frames.iter().enumerate() {
+        sends.push((*at, i));
+        for k in 1..=u64::from(copies) {
+            let earlier = seq.checked_sub(k * u64::from(SPREAD));
+            if let Some(&j) = earlier.and_then(|s| by_seq.get(&s)) {
+                sends.push((*at + k * COPY_GAP_MS, j));
+            }
         }
     }
     sends.sort();
     let mut first: Vec<Option<u64>> = vec![None; frames.len()];
     let mut bytes = 0;
+    // Datagrams queued at the same moment leave in one QUIC packet, lost or not together.
+    let mut packet: Option<(u64, Option<u64>)> = None;
     for (at, i) in sends {
         bytes += frames[i].2.len() as u64;
-        if let Some(arrival) = leg.pass(at) {
+        let fate = match packet {
+            Some((sent, fate)) if sent == at => fate,
+            _ => leg.pass(at),
+        };
+        packet = Some((at, fate));
+        if let Some(arrival) = fate {
             first[i] = Some(first[i].map_or(arrival, |f: u64| f.min(arrival)));
         }
     }
@@ -132,7 +149,8 @@ fn run(up: f64, down: f64, pattern: Pattern, dred: bool, seed: u64) -> Row {
         .map(|n| (n * FRAME_MS, n, encoder.encode(&tone.next_frame()).unwrap()))
         .collect();
     let mut uplink = Leg::new(up, pattern, seed);
-    let (at_server, up_bytes) = over(&mut uplink, &sent, redundancy::copies(up_percent));
+    let (mut at_server, up_bytes) = over(&mut uplink, &sent, redundancy::copies(up_percent));
+    at_server.sort();
     let mut downlink = Leg::new(down, pattern, seed ^ 0x5eed);
     let (mut at_viewer, down_bytes) =
         over(&mut downlink, &at_server, redundancy::copies(down_percent));

@@ -14,7 +14,7 @@ use crossbeam_channel::Sender;
 use livestage_proto::client::{Gate, Notice, Session};
 use livestage_proto::media::{AudioPacket, Layer, PROBE, VideoHeader};
 use livestage_proto::quality::{self, Quality};
-use livestage_proto::redundancy::{self, History, LossMeter};
+use livestage_proto::redundancy::{self, Deferred, History, LossMeter};
 use livestage_proto::reorder::Reorder;
 use livestage_proto::track::TrackId;
 use livestage_proto::wire::{self, Request, ServerFrame};
@@ -377,6 +377,9 @@ async fn run_connection(
             _ = async { sleep_until(wake.unwrap_or_else(Instant::now)).await }, if wake.is_some() => {
                 session.handle_timeout(now_ms());
             }
+            _ = async { sleep_until(uplink.later.next_at().unwrap_or_else(Instant::now)).await }, if !uplink.later.is_empty() => {
+                uplink.send_due(conn);
+            }
             _ = probe.tick(), if !session.is_live() || silence.stalled || session.pending() > 0 => {
                 let _ = conn.send_datagram(Bytes::from_static(PROBE));
             }
@@ -452,6 +455,8 @@ struct Uplink {
     downlink_loss: u8,
     /// Recent voice datagrams per track, with the stream they belong to.
     recent: HashMap<TrackId, (u32, History<Bytes>)>,
+    /// Copies waiting for their gap ([`redundancy::COPY_GAP_MS`]).
+    later: Deferred<Instant, Bytes>,
     ticks: u32,
 }
 
@@ -483,7 +488,8 @@ impl Uplink {
         })
     }
 
-    /// Sends a voice datagram, and again the earlier ones due for a copy now.
+    /// Sends a voice datagram now, and after it, [`redundancy::COPY_GAP_MS`] apart so that
+    /// each travels in a packet of its own, the earlier ones due for a copy ([`Self::send_due`]).
     fn send_voice(&mut self, conn: &quinn::Connection, track: TrackId, datagram: Bytes) {
         let Ok(packet) = AudioPacket::decode(&datagram) else {
             return;
@@ -495,10 +501,22 @@ impl Uplink {
             history.clear();
         }
         let _ = conn.send_datagram(datagram.clone());
-        for copy in history.due(seq, self.copies) {
-            let _ = conn.send_datagram(copy.clone());
+        let now = Instant::now();
+        for (k, copy) in (1..).zip(history.due(seq, self.copies)) {
+            let at = now + Duration::from_millis(k * redundancy::COPY_GAP_MS);
+            if let Err(copy) = self.later.push(at, copy.clone()) {
+                let _ = conn.send_datagram(copy);
+            }
         }
         history.push(seq, datagram);
+    }
+
+    /// Sends the copies due by now.
+    fn send_due(&mut self, conn: &quinn::Connection) {
+        let now = Instant::now();
+        while let Some(copy) = self.later.pop_due(now) {
+            let _ = conn.send_datagram(copy);
+        }
     }
 }
 

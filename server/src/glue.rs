@@ -29,7 +29,7 @@ use livestage_proto::wire;
 use livestage_proto::{Error, ErrorCode};
 use quinn::{Connection, SendStream};
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{interval, timeout};
+use tokio::time::{Instant, interval, sleep_until, timeout};
 use tracing::{debug, error, info};
 
 use crate::allow::Allow;
@@ -268,10 +268,13 @@ impl Listener {
                             let mut stamped = datagram.to_vec();
                             AudioPacket::stamp(&mut stamped, route.media_id);
                             let to = route.to.iter().filter_map(|to| peers.get(to)).map(|p| (&p.connection, p.downlink.copies()));
-                            voices.send(conn, &packet, Bytes::from(stamped), to);
+                            voices.send(conn, &packet, Bytes::from(stamped), to, Instant::now());
                         }
                     }
                 },
+                () = sleep_until(voices.next_copy_at().unwrap_or_else(Instant::now)), if voices.next_copy_at().is_some() => {
+                    voices.send_due(Instant::now());
+                }
                 Some(report) = push_reports.recv() => pushes.report(&mut core, report),
                 Some(report) = inject_reports.recv() => injects.report(&mut core, report),
                 _ = tick.tick() => {

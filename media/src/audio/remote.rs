@@ -21,7 +21,7 @@
 //!     let _frame = voice.pop(now_ms); // None while buffering
 //! }
 //! let counts = voice.counts();
-//! assert!(counts.fec + counts.dred > 20, "{counts:?}"); // single losses come back from FEC
+//! assert!(counts.fec + counts.dred > 20, "{counts:?}"); // lost frames come back from DRED
 //! # Ok::<(), livestage_media::audio::Error>(())
 //! ```
 

@@ -2,10 +2,10 @@
 //!
 //! The encoder uses the VOIP application (speech-tuned) with one 20 ms frame per packet and
 //! no extra buffering. The sender feeds the loss measured on its path into
-//! [`Encoder::set_expected_loss`], which picks the [`Protection`]: in-band FEC (a low-bitrate
-//! copy of the previous frame) for light loss, DRED (Opus 1.5's deep redundancy: up to a
-//! second of past speech in a few hundred bits per packet) as loss grows, and a bitrate floor
-//! that leaves DRED room. The [`Decoder`] rebuilds a lost frame from any later packet that
+//! [`Encoder::set_expected_loss`], which picks the [`Protection`]: DRED (Opus 1.5's deep
+//! redundancy: up to a second of past speech in a few hundred bits per packet) always, a
+//! bitrate floor that leaves it room as loss grows, and in-band FEC (a low-bitrate copy of
+//! the previous frame) only where the bitrate is too low for DRED. The [`Decoder`] rebuilds a lost frame from any later packet that
 //! covers it ([`Decoder::recover`]) and conceals what nothing covers.
 
 use opusic_c::{Application, Bitrate, Channels, InbandFec, SampleRate};
@@ -23,43 +23,51 @@ pub const MAX_PACKET_BYTES: usize = 1500;
 /// Bitrates accepted by [`Encoder::new`] and [`Encoder::set_bitrate`], in bits per second.
 pub const BITRATES: std::ops::RangeInclusive<u32> = 6_000..=256_000;
 
-/// DRED carried even on a clean uplink, in milliseconds: a viewer's own lossy downlink is
+/// DRED asked for even on a clean uplink, in milliseconds: a viewer's own lossy downlink is
 /// protected only by what the publisher put in each packet (the server never re-encodes), and
-/// the publisher cannot raise it for one viewer without raising it for all. At 32 kbps it
-/// costs about 6 kbit/s (BENCHMARKS.md).
-pub const BASELINE_DRED_MS: u16 = 200;
+/// the publisher cannot raise it for one viewer without raising it for all. What a packet
+/// really carries is bounded by the bits ([`Protection::min_bitrate`]): 200 ms at 32 kbit/s.
+pub const BASELINE_DRED_MS: u16 = 400;
 
-/// The least loss told to libopus while DRED is on.
-const DRED_LOSS_HINT: u8 = 5;
+/// The loss told to libopus while DRED is on, at least: libopus gives DRED a share of the
+/// bits above 12 kbit/s that grows with the loss it is told and tops out (80%) at 25%. At a
+/// 5% hint a 32 kbit/s stream carried 80 ms of DRED; at 25%, 200 ms for the same bitrate
+/// (media/tests/audio_dred.rs measures it).
+const DRED_LOSS_HINT: u8 = 25;
+
+/// Below this bitrate DRED does not fit (fewer than two chunks) and in-band FEC protects
+/// instead; above it, FEC's copy of the previous frame takes the bits DRED reaches 200 ms
+/// and more back with (at 32 kbit/s: 80 ms of DRED with FEC on, 200 ms with it off).
+pub const DRED_MIN_BITRATE: u32 = 24_000;
 
 /// How an [`Encoder`] protects its packets at a given expected loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protection {
-    /// In-band FEC: each packet carries the previous frame again at a low bitrate.
+    /// In-band FEC (each packet carries the previous frame again at a low bitrate) while
+    /// loss is expected: used only where DRED is off or does not fit ([`DRED_MIN_BITRATE`]).
     pub fec: bool,
-    /// How much past speech DRED carries in each packet, in milliseconds (0: off).
+    /// How much past speech DRED may carry in each packet, in milliseconds (0: off).
     pub dred_ms: u16,
-    /// The least bitrate while protecting: DRED lives in what the frame leaves over, so more
-    /// history needs more bits (measured with libopus 1.6, mono 48 kHz: 24 kbps carries
-    /// 175 ms, 32 kbps 215 ms, 48 kbps 535 ms).
+    /// The least bitrate while protecting: DRED lives in the bits the frame leaves over, so
+    /// more history needs more bits (libopus 1.6, mono 48 kHz, a tone: 32 kbit/s carries
+    /// 200 ms, 40 kbit/s 400 ms with a 400 ms duration and 560 ms with 1 s).
     pub min_bitrate: u32,
 }
 
 impl Protection {
-    /// The protection for `loss_percent` of packets lost on the uplink: on a clean path the
-    /// [`BASELINE_DRED_MS`] alone; otherwise FEC (it rebuilds a single lost frame more faithfully than DRED, and the decoder
-    /// blends back sooner after it) with DRED for longer gaps: 200 ms below 10% loss,
-    /// 400 ms (the most the jitter buffer waits) below 30%, and from 30% as much as fits
-    /// at 48 kbps (about 535 ms).
+    /// The protection for `loss_percent` of packets lost on the uplink: DRED always (the
+    /// [`BASELINE_DRED_MS`] on a clean path, for lossy downlinks), with a 40 kbit/s floor
+    /// from 10% loss (400 ms of history, the most the jitter buffer waits) and a full second
+    /// asked for from 30% (560 ms fits at 40 kbit/s; at 48 kbit/s it would be no more).
+    /// FEC stands in below [`DRED_MIN_BITRATE`].
     pub fn for_loss(loss_percent: u8) -> Protection {
-        let (fec, dred_ms, min_bitrate) = match loss_percent {
-            0 => (false, BASELINE_DRED_MS, 0),
-            1..10 => (true, 200, 0),
-            10..30 => (true, 400, 40_000),
-            _ => (true, 1_000, 48_000),
+        let (dred_ms, min_bitrate) = match loss_percent {
+            0..10 => (BASELINE_DRED_MS, 0),
+            10..30 => (400, 40_000),
+            _ => (1_000, 40_000),
         };
         Protection {
-            fec,
+            fec: loss_percent > 0,
             dred_ms,
             min_bitrate,
         }
@@ -201,7 +209,7 @@ impl Encoder {
         self.inner
             .set_packet_loss(hint)
             .map_err(Error::opus("set packet loss"))?;
-        let fec = if p.fec {
+        let fec = if self.fec() {
             InbandFec::Mode1
         } else {
             InbandFec::Off
@@ -226,8 +234,9 @@ impl Encoder {
         self.protection
     }
 
-    /// Whether in-band FEC is on.
+    /// Whether in-band FEC is on: loss is expected and DRED is off or does not fit.
     pub fn fec(&self) -> bool {
         self.protection.fec
+            && (self.protection.dred_ms == 0 || self.effective_bitrate() < DRED_MIN_BITRATE)
     }
 }
