@@ -2,18 +2,19 @@
 //! (its uplink), a viewer listens through another (its downlink). Both join over a clean path;
 //! the loss starts 2 s in (`set_impairment_after`, the proxy's `--after`) and the viewer counts
 //! from 3 s on (`--measure-after`), once each leg measured its loss and adapted: the publisher
-//! its Opus protection (FEC, DRED) and copies, the server its copies to that viewer, the
+//! its Opus protection (DRED, bitrate floor) and copies, the server its copies to that viewer, the
 //! viewer its jitter delay.
 //!
 //! "Heard" is frames played from their packet or rebuilt from a later one's redundancy, over
 //! every frame sent in the measured span. Mouth to ear is the capture timestamp in the packet
 //! header to the frame leaving the jitter buffer.
 //!
-//! The bounds are what this build reaches with a margin (BENCHMARKS.md has the measured
-//! figures), not yet the 98% the product aims for at 40% + 40% (runs here reach 96.7-98.5%)
-//! nor the 95% on one leg at 80% or in 200 ms bursts: a viewer's own downlink is protected by
-//! copies and the publisher's baseline DRED (200 ms) only, and random 80% on the uplink leaves
-//! about 8% of frames beyond DRED's reach.
+//! The bounds are the product's claims (BENCHMARKS.md has the measured figures: 80% on one
+//! leg 98-99.6%, 40% + 40% 99.8-100%), except in 200 ms bursts on the downlink: 80% here
+//! (the delay is still growing into the bursts during the 11 s measured), 91% once settled.
+//! A viewer's own downlink is protected only by the server's copies and the publisher's
+//! baseline DRED (200 ms at 32 kbit/s), and a burst longer than that loses what DRED and the
+//! copies (60 and 120 ms later) cannot reach.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -114,13 +115,13 @@ fn check(run: &Run, at_least: f64) {
 #[test]
 fn forty_percent_up_and_forty_percent_down() {
     let run = through(lossy(0.4), lossy(0.4), 40);
-    check(&run, 0.95);
+    check(&run, 0.98);
 }
 
 #[test]
 fn eighty_percent_on_the_uplink() {
     let run = through(lossy(0.8), Impairment::default(), 80);
-    check(&run, 0.85);
+    check(&run, 0.95);
     // The publisher saw its own loss and protected its voice.
     let link = &run.host["link"];
     assert!(
@@ -140,7 +141,7 @@ fn eighty_percent_on_the_uplink() {
 #[test]
 fn eighty_percent_on_the_downlink() {
     let run = through(Impairment::default(), lossy(0.8), 81);
-    check(&run, 0.8);
+    check(&run, 0.95);
     // The server measured this viewer's downlink and told it.
     let link = &run.viewer["link"];
     assert!(
@@ -170,7 +171,8 @@ fn thirty_percent_in_bursts_of_two_hundred_ms() {
         ..Impairment::default()
     };
     let run = through(Impairment::default(), bursts, 30);
-    check(&run, 0.7);
+    // Below the 95% aimed for: see the module's note.
+    check(&run, 0.75);
 }
 
 #[test]

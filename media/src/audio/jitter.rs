@@ -16,15 +16,21 @@
 //!   arrives, at the lowest sequence number buffered by then;
 //! - a missing slot is handed out with the nearest later packet buffered
 //!   ([`Slot::Recover`]), whose redundancy (FEC, DRED) may rebuild it;
-//! - the delay adapts to loss: the buffer tracks how often a slot's packet is missing when
-//!   its turn comes, and waits long enough that a later packet is there to recover from 99
-//!   times in 100 (at 50% missing, 140 ms more), never more than [`MAX_DELAY_MS`]. It grows
-//!   by a concealed slot ([`Slot::Stretch`]) at most every [`GROW_EVERY`] slots and shrinks
-//!   back by skipping a frame ([`Stats::skipped`]) at most every [`SHRINK_EVERY`];
+//! - the delay adapts to loss and jitter: for each slot the buffer notes when the first
+//!   packet that could rebuild it arrived (its own, or a later one within the codec's reach,
+//!   [`JitterBuffer::set_reach`]),
+//!   measured from the slot's turn at the target delay, also for slots concealed because it
+//!   came too late; it then waits long enough that 99 slots in 100 had theirs in time
+//!   (random loss and bursts alike; a slot nothing rebuilds, such as the silence of a sender
+//!   that stopped, does not count), never more than [`MAX_DELAY_MS`]. It grows by a
+//!   concealed slot ([`Slot::Stretch`]) at most every [`GROW_EVERY`] slots and shrinks back
+//!   by skipping a frame ([`Stats::skipped`]) at most every [`SHRINK_EVERY`];
 //! - after [`REBUFFER_AFTER`] consecutive missing slots with nothing buffered (the sender
 //!   stopped or the network stalled) playout stops and [`pop`](JitterBuffer::pop) returns
-//!   `None` until the next packet has waited `target_delay_ms` again; if that packet is far
-//!   behind what was played (the sender restarted its numbering) the stream starts afresh.
+//!   `None` until the next packet has waited the delay again; playout then resumes with the
+//!   slots before that packet that it can rebuild (after a burst of loss; a sender that
+//!   paused numbers on without a gap), and if that packet is far behind what was played (the
+//!   sender restarted its numbering) the stream starts afresh.
 //!
 //! One buffer serves one stream. Livestage packets name their stream
 //! (`livestage_proto::media::AudioPacket::stream`), and a receiver starts a new buffer when a
@@ -49,14 +55,82 @@ pub const GROW_EVERY: u32 = 10;
 
 /// Least slots between two steps down (two seconds), and only when the delay is 80 ms above
 /// what the loss asks for: the delay comes back slowly, so a passing quiet moment does not
-/// undo it, and each step down drops a frame.
+/// undo it, and each step down drops a frame. 160 ms above, a quarter of it.
 pub const SHRINK_EVERY: u32 = 100;
 
-/// Weight of each slot in the missing rate (about the last two seconds count).
-const MISSING_WEIGHT: f64 = 1.0 / 100.0;
+/// How far back a later packet rebuilds a lost frame, in slots, until the receiver says
+/// ([`JitterBuffer::set_reach`]): the DRED a 32 kbit/s stream carries even on a clean path
+/// (200 ms; `codec::BASELINE_DRED_MS`, measured in media/tests/audio_dred.rs).
+pub const DEFAULT_REACH: u32 = 10;
 
-/// Wait long enough that no later packet arrives at most this often.
+/// Weight of each slot in the waits measured (about the last four seconds count).
+const WAIT_WEIGHT: f64 = 1.0 / 200.0;
+
+/// Wait long enough that the packet that rebuilds a slot comes too late at most this often.
 const UNCOVERED: f64 = 0.01;
+
+/// Slots of delay tracked below the target (a packet that came this early would have been
+/// in time with this much less delay): as many as [`MAX_DELAY_MS`] has.
+const EARLY_BINS: i64 = (MAX_DELAY_MS / 20) as i64;
+
+/// Delays tracked, in slots from [`EARLY_BINS`] below the target to [`MAX_DELAY_MS`] over
+/// it. A packet that came later than that is not counted: no delay allowed would have
+/// helped.
+const WAIT_BINS: usize = (EARLY_BINS as usize) * 2 + 1;
+
+/// For recent slots, how much delay over the target (or under it: negative) it took to have
+/// a packet that plays or rebuilds each, as smoothed shares by slots of delay. Measured from
+/// where playout runs, so a playout that started late (on a packet that came late) shows as
+/// packets that came early, and the delay shrinks.
+#[derive(Debug, Clone)]
+struct Waits {
+    share: [f64; WAIT_BINS],
+    samples: u32,
+}
+
+impl Waits {
+    fn new() -> Self {
+        Self {
+            share: [0.0; WAIT_BINS],
+            samples: 0,
+        }
+    }
+
+    /// Notes a slot whose rescuing packet came `late_ms` after its turn at the target delay
+    /// (negative: before it).
+    fn record(&mut self, late_ms: i64) {
+        let bin = late_ms.div_euclid(20) + i64::from(late_ms.rem_euclid(20) > 0) + EARLY_BINS;
+        let Ok(slots) = usize::try_from(bin.max(0)) else {
+            return;
+        };
+        if slots >= WAIT_BINS {
+            return;
+        }
+        // A plain average over the first slots, so the first second already counts.
+        self.samples = self.samples.saturating_add(1);
+        let weight = (1.0 / f64::from(self.samples)).max(WAIT_WEIGHT);
+        for share in &mut self.share {
+            *share *= 1.0 - weight;
+        }
+        self.share[slots] += weight;
+    }
+
+    /// The fewest slots of delay over the target (negative: under it) that would have had
+    /// all but `1 - q` of the slots in time; `None` before anything was measured.
+    fn quantile(&self, q: f64) -> Option<i64> {
+        if self.samples == 0 {
+            return None;
+        }
+        let mut tail: f64 = self.share.iter().sum();
+        for (bin, share) in self.share.iter().enumerate() {
+            tail -= share;
+            if tail <= 1.0 - q {
+                return Some(bin as i64 - EARLY_BINS);
+            }
+        }
+        Some(WAIT_BINS as i64 - EARLY_BINS)
+    }
+}
 
 /// What to play for one 20 ms slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,8 +205,8 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct JitterBuffer {
     target_delay_ms: u64,
-    /// Packets by unwrapped sequence number.
-    frames: BTreeMap<u64, Vec<u8>>,
+    /// Packets by unwrapped sequence number, with when each arrived.
+    frames: BTreeMap<u64, (Vec<u8>, u64)>,
     /// Highest unwrapped sequence number accepted: the reference for unwrapping.
     highest: Option<u64>,
     /// First slot not yet played out; `None` before playout first starts.
@@ -143,15 +217,21 @@ pub struct JitterBuffer {
     missing_run: u32,
     state: State,
     stats: Stats,
-    /// How often a slot's packet was missing when its turn came, smoothed.
-    missing_rate: f64,
-    /// Slots counted in `missing_rate`.
-    missing_samples: u32,
+    /// How long recent slots took to have a packet that plays or rebuilds them.
+    waits: Waits,
+    /// The same for slots played from their own packet: where packets arrive, relative to
+    /// where playout runs.
+    arrivals: Waits,
+    /// Slots handed out with nothing that rebuilds them, with their turn at the target delay,
+    /// oldest first: a packet that arrives after all says how much longer it would have taken.
+    unrescued: std::collections::VecDeque<(u64, u64)>,
     /// Slots added (positive) or skipped (negative) since playout started: the delay now is
     /// the target plus this many frames.
     adapted: i64,
     /// Slots since the delay last changed.
     since_adapt: u32,
+    /// How many slots back a later packet rebuilds a lost one.
+    reach: u64,
 }
 
 impl JitterBuffer {
@@ -167,35 +247,54 @@ impl JitterBuffer {
             missing_run: 0,
             state: State::Idle,
             stats: Stats::default(),
-            missing_rate: 0.0,
-            missing_samples: 0,
+            waits: Waits::new(),
+            arrivals: Waits::new(),
+            unrescued: std::collections::VecDeque::new(),
             adapted: 0,
             since_adapt: 0,
+            reach: u64::from(DEFAULT_REACH),
         }
     }
 
-    /// The delay playout aims for now: the target plus what the measured loss asks for,
-    /// within [`MAX_DELAY_MS`].
+    /// The delay playout aims for now: what recent slots needed to have a packet that plays
+    /// or rebuilds them 99 times in 100, within [`MAX_DELAY_MS`] (the target until measured).
     pub fn wanted_delay_ms(&self) -> u64 {
-        let m = self.missing_rate;
-        // Wait `d` more slots so that all of them miss with probability m^d <= UNCOVERED.
-        let slots = if m < 0.02 {
-            0.0
-        } else {
-            (UNCOVERED.ln() / m.min(0.99).ln()).ceil()
-        };
-        (self.target_delay_ms + slots as u64 * 20).min(MAX_DELAY_MS.max(self.target_delay_ms))
-    }
-
-    /// The delay playout runs at now: the target plus the slots added, less those skipped.
-    pub fn delay_ms(&self) -> u64 {
         self.target_delay_ms
-            .saturating_add_signed(self.adapted * 20)
+            .saturating_add_signed(self.wanted_extra() * 20)
     }
 
-    /// How often a slot's packet was missing at its turn lately, `0.0..=1.0`.
-    pub fn missing_rate(&self) -> f64 {
-        self.missing_rate
+    /// [`wanted_delay_ms`](Self::wanted_delay_ms) in slots over the target (or under it).
+    fn wanted_extra(&self) -> i64 {
+        let wanted = self.waits.quantile(1.0 - UNCOVERED).unwrap_or(0);
+        wanted.min(self.most_extra())
+    }
+
+    /// The most slots over the target that keep a typical packet's wait within
+    /// [`MAX_DELAY_MS`]: fewer when playout started on a late packet.
+    fn most_extra(&self) -> i64 {
+        (MAX_DELAY_MS.max(self.target_delay_ms) as i64 + self.typical_arrival_ms()).div_euclid(20)
+    }
+
+    /// When a typical packet arrives, in milliseconds after its slot's turn at the target
+    /// delay (negative: before it; `-target` when playout started on a packet on time).
+    fn typical_arrival_ms(&self) -> i64 {
+        self.arrivals
+            .quantile(0.5)
+            .map_or(-(self.target_delay_ms as i64), |slots| slots * 20)
+    }
+
+    /// Tells how many slots back a later packet rebuilds a lost one (the codec's redundancy:
+    /// `Decoder::reach`; at most [`CAPACITY`]): the delay then waits only for packets that
+    /// help.
+    pub fn set_reach(&mut self, slots: u32) {
+        self.reach = u64::from(slots).min(CAPACITY as u64);
+    }
+
+    /// How long a typical packet waits in the buffer now: the target plus the slots added,
+    /// less those skipped, corrected by where packets arrive (more when playout started on
+    /// one that came early, less on one that came late).
+    pub fn delay_ms(&self) -> u64 {
+        (self.adapted * 20 - self.typical_arrival_ms()).max(0) as u64
     }
 
     /// The delay between the first packet and the start of playout.
@@ -252,19 +351,23 @@ impl JitterBuffer {
                 self.played_bits = 0;
                 ext = self.unwrap_seq(seq);
             } else {
+                self.rescue(ext, now_ms);
                 self.stats.late += 1;
                 return Arrival::Late;
             }
         }
+        self.rescue(ext, now_ms);
         if self.frames.contains_key(&ext) {
             self.stats.duplicates += 1;
             return Arrival::Duplicate;
         }
-        self.frames.insert(ext, payload);
+        self.frames.insert(ext, (payload, now_ms));
         self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
         if self.state == State::Idle {
+            // A new start measures from this packet: never less than the target.
+            let delay = self.wanted_delay_ms().max(self.target_delay_ms);
             self.state = State::Buffering {
-                start_at: now_ms.saturating_add(self.wanted_delay_ms()),
+                start_at: now_ms.saturating_add(delay),
             };
         }
         self.trim();
@@ -280,31 +383,46 @@ impl JitterBuffer {
                 return None;
             }
             let first = *self.frames.keys().next()?;
-            self.skip_to(first);
+            // Playout starts at the delay the loss asks for (see `push`).
+            let extra = self.wanted_extra().max(0);
+            // A stream going on after a gap that stopped playout (a long burst of loss) that
+            // the first packet can rebuild: playout resumes where it stopped, later by as many
+            // slots (within the delay's bound). After a longer gap it starts afresh.
+            let room = (self.most_extra() - extra).max(0) as u64;
+            let back = match self.next {
+                Some(next) if first > next && first - next <= self.reach.min(room) => first - next,
+                _ => 0,
+            };
+            self.skip_to(first - back);
             self.missing_run = 0;
             self.state = State::Playing;
-            // Playout starts at the delay the loss asks for (see `push`).
-            let extra = self.wanted_delay_ms().saturating_sub(self.target_delay_ms) / 20;
-            self.adapted = extra as i64;
+            self.adapted = extra + back as i64;
             self.since_adapt = 0;
         }
         if self.state != State::Playing {
             return None;
         }
         let seq = self.next?;
+        // This slot's turn had the delay been the target.
+        let base_turn = now_ms.saturating_add_signed(-self.adapted * 20);
         self.since_adapt = self.since_adapt.saturating_add(1);
         if self.since_adapt >= GROW_EVERY {
-            let (now, wanted) = (self.delay_ms(), self.wanted_delay_ms());
-            if wanted >= now + 20 {
+            let (now, wanted) = (self.adapted, self.wanted_extra());
+            if wanted > now {
                 // Grow: play a concealed slot and keep this one for the next call.
                 self.adapted += 1;
                 self.since_adapt = 0;
                 self.stats.stretched += 1;
                 return Some(Slot::Stretch);
             }
-            if self.since_adapt >= SHRINK_EVERY
-                && now >= wanted + 80
-                && self.frames.contains_key(&(seq + 1))
+            // 80 ms more than needed: a step down every two seconds; 160 ms more (playout
+            // started on a late packet): four times as often.
+            let due = if now >= wanted + 8 {
+                SHRINK_EVERY / 4
+            } else {
+                SHRINK_EVERY
+            };
+            if self.since_adapt >= due && now >= wanted + 4 && self.frames.contains_key(&(seq + 1))
             {
                 // Shrink: drop this slot's frame (a packet follows, so nothing is concealed).
                 self.adapted -= 1;
@@ -320,18 +438,32 @@ impl JitterBuffer {
         }
         self.next = Some(seq + 1);
         self.played_bits <<= 1;
-        if let Some(packet) = self.frames.remove(&seq) {
+        if let Some((packet, arrived)) = self.frames.remove(&seq) {
             self.played_bits |= 1;
             self.missing_run = 0;
             self.stats.played += 1;
-            self.count_missing(false);
+            let late = arrived as i64 - base_turn as i64;
+            self.waits.record(late);
+            self.arrivals.record(late);
             return Some(Slot::Packet(packet));
         }
+        // The first packet that can rebuild this slot, if one is here.
+        let rescuer = self
+            .frames
+            .range(seq + 1..seq + 1 + self.reach)
+            .map(|(_, (_, at))| *at)
+            .min();
+        match rescuer {
+            Some(at) => self.waits.record(at as i64 - base_turn as i64),
+            None => {
+                if self.unrescued.len() == CAPACITY {
+                    self.unrescued.pop_front();
+                }
+                self.unrescued.push_back((seq, base_turn));
+            }
+        }
         let later = self.frames.range(seq + 1..).next();
-        if let Some((later_seq, later)) = later.map(|(&s, p)| (s, p.clone())) {
-            // A gap before a packet that came is loss; a sender that went quiet is not, so a
-            // missing slot with nothing after it does not count.
-            self.count_missing(true);
+        if let Some((later_seq, later)) = later.map(|(&s, (p, _))| (s, p.clone())) {
             self.missing_run = 0;
             self.stats.recovered += 1;
             return Some(Slot::Recover {
@@ -348,12 +480,19 @@ impl JitterBuffer {
         Some(Slot::Missing)
     }
 
-    fn count_missing(&mut self, missing: bool) {
-        let sample = if missing { 1.0 } else { 0.0 };
-        // A plain average over the first slots, so the first second already counts.
-        self.missing_samples = self.missing_samples.saturating_add(1);
-        let weight = (1.0 / f64::from(self.missing_samples)).max(MISSING_WEIGHT);
-        self.missing_rate += weight * (sample - self.missing_rate);
+    /// A packet for slot `seq` arrived at `now_ms`: the slots before it that nothing could
+    /// rebuild at their turn and that it reaches note how much later it came. Slots it does
+    /// not reach stay noted until a packet that does arrives or they fall out of the record
+    /// (then they were never rebuildable: a sender that went quiet is not loss).
+    fn rescue(&mut self, seq: u64, now_ms: u64) {
+        let (waits, reach) = (&mut self.waits, self.reach);
+        self.unrescued.retain(|&(slot, base_turn)| {
+            let reaches = seq >= slot && seq - slot <= reach;
+            if reaches {
+                waits.record(now_ms as i64 - base_turn as i64);
+            }
+            !reaches
+        });
     }
 
     /// Extends a wrapping sequence number to 64 bits, nearest to the highest one seen.

@@ -133,6 +133,10 @@ enum SlotKind {
 /// Capture stamps kept for the packets buffered (the jitter buffer holds at most a second).
 const STAMPS: usize = 64;
 
+/// Played packets between two readings of how far back the stream's redundancy reaches
+/// (for the jitter buffer; it changes with the publisher's loss, within seconds).
+const REACH_EVERY: u64 = 10;
+
 /// One remote voice stream: a jitter buffer, a decoder and the counts of what played.
 #[derive(Debug)]
 pub struct RemoteVoice {
@@ -190,6 +194,12 @@ impl RemoteVoice {
         let (decoded, outcome, capture_us) = match slot {
             Slot::Packet(packet) => {
                 let capture = seq.and_then(stamp);
+                // Not the very first packet: DRED builds up over the first few.
+                if self.counts.played % REACH_EVERY == REACH_EVERY - 1
+                    && let Ok(reach) = self.decoder.reach(&packet)
+                {
+                    self.jitter.set_reach(reach);
+                }
                 match self.decoder.decode(&packet) {
                     Ok(samples) => (Ok(samples), Outcome::Played, capture),
                     Err(_) => {

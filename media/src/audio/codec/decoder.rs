@@ -157,6 +157,17 @@ impl Decoder {
         Ok((self.conceal()?, Recovery::Concealed))
     }
 
+    /// How many frames before `packet` [`recover`](Self::recover) can rebuild from it: from
+    /// its DRED, or 1 from its in-band FEC alone; 0 when it carries neither.
+    pub fn reach(&mut self, packet: &[u8]) -> Result<u32> {
+        self.check_packet(packet, "reach")?;
+        let (_, farthest) = self.dred_span(packet)?;
+        // SAFETY: `packet` is a valid slice of the length given.
+        let lbrr = unsafe { sys::opus_packet_has_lbrr(packet.as_ptr(), packet.len() as i32) };
+        let dred = farthest / self.format.samples_per_frame();
+        Ok((dred as u32).max(u32::from(lbrr == 1)))
+    }
+
     /// Conceals one missing frame by extrapolating the audio decoded so far (fading out
     /// over consecutive losses; deep PLC where libopus has it).
     pub fn conceal(&mut self) -> Result<Vec<f32>> {
