@@ -217,7 +217,7 @@ fn a_lossy_viewer_costs_a_clean_viewer_nothing() {
     assert_eq!(c["duplicates"], 0, "{c}");
     assert_eq!(host["link"]["voice_copies"], 0, "{}", host["link"]);
     // The clean viewer receives 32 kbps voice with the baseline DRED (Opus payload), not the
-    // 48 kbps floor a lossy uplink would ask for, and no copies.
+    // 40 kbit/s floor a lossy uplink would ask for (45 kbit/s out), and no copies.
     let kbps = c["kbps"].as_f64().unwrap();
     assert!(
         (30.0..=42.0).contains(&kbps),

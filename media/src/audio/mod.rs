@@ -2,8 +2,9 @@
 //!
 //! - [`aac`]: the AAC-LC [`aac::Encoder`] for RTMP/FLV output (CDN push).
 //! - [`format`](mod@format): the [`Format`] (16, 24 or 48 kHz, mono or stereo) and the 20 ms frame.
-//! - [`codec`]: the Opus [`Encoder`] (loss-adaptive [`Protection`]: in-band FEC and DRED) and
-//!   [`Decoder`] (decode, recovery from a later packet's FEC or DRED, concealment).
+//! - [`codec`]: the Opus [`Encoder`] (loss-adaptive [`Protection`]: DRED, a bitrate floor,
+//!   FEC where DRED does not fit) and [`Decoder`] (decode, recovery from a later packet's FEC
+//!   or DRED, concealment).
 //! - [`tone`]: the [`Tone`] test source and [`dominant_frequency`] to check what arrived.
 //! - [`jitter`]: the sans-IO [`JitterBuffer`], which says for each 20 ms [`Slot`] whether to
 //!   decode, recover or conceal, with a delay that grows with loss.

@@ -1,7 +1,7 @@
 //! The voice side of a [`Publisher`](super::Publisher): a tone, the capture device (with its
 //! null fallback) or samples the app pushes, encoded with Opus on a thread of its own and sent
 //! as the microphone track: generated and captured voice paced by the wall clock, pushed voice
-//! as it arrives, protection (FEC, DRED) tuned to the uplink's loss.
+//! as it arrives, protection (DRED, a bitrate floor) tuned to the uplink's loss.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
