@@ -102,6 +102,11 @@ pub struct AudioReport {
     pub latency_ms: Percentiles,
     /// The jitter buffer's delay at the end, milliseconds.
     pub delay_ms: u64,
+    /// Frames the jitter buffer dropped to shrink its delay, over the whole run (never
+    /// played: not heard).
+    pub skipped: u64,
+    /// Times playout stopped with nothing to play and buffered again, over the whole run.
+    pub rebuffers: u64,
     /// Dominant frequency of the decoded audio, if any.
     pub tone_hz: Option<f32>,
     /// The strongest spectral peaks of the decoded audio (up to four, strongest first).
@@ -249,6 +254,8 @@ impl AudioState {
         }
         r.decode_errors = all.decode_errors;
         r.delay_ms = self.voice.jitter().delay_ms();
+        let jitter = self.voice.jitter().stats();
+        (r.skipped, r.rebuffers) = (jitter.skipped, jitter.rebuffers);
         r.latency_ms = Percentiles::of(self.latencies);
         r.tone_hz = dominant_frequency(&self.tail, 48_000);
         r.peaks_hz = audio::spectrum::peaks(&self.tail, 48_000, 4);
