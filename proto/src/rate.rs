@@ -91,6 +91,45 @@ impl DataRate {
     }
 }
 
+/// Control frames one connection may send per second, whatever their kind.
+pub const CONTROL_FRAMES_PER_SEC: u32 = 1_000;
+
+/// How many control frames may arrive at once, above [`CONTROL_FRAMES_PER_SEC`].
+pub const CONTROL_FRAME_BURST: u32 = 2_000;
+
+/// Paces the control frames read from one connection, whatever their kind: acknowledgements,
+/// link reports and requests re-sent after a resume cost the server a little each and no
+/// per-kind limit charges them. The reader waits what [`FramePace::take`] says before handing
+/// a frame on, so QUIC's flow control holds a flooding sender back and the server core never
+/// sees more than the pace. An honest client sends a few a second (one acknowledgement per
+/// batch of events, requests limited by kind), far below it.
+#[derive(Clone, Debug)]
+pub struct FramePace {
+    bucket: Bucket,
+}
+
+impl FramePace {
+    /// A full bucket at `now_ms`.
+    pub fn new(now_ms: u64) -> Self {
+        Self {
+            bucket: Bucket::new(
+                f64::from(CONTROL_FRAMES_PER_SEC),
+                f64::from(CONTROL_FRAME_BURST),
+                now_ms,
+            ),
+        }
+    }
+
+    /// Counts one frame read at `now_ms`; returns how many milliseconds to wait before
+    /// handing it on (0: now). Frames over the pace run into debt, paid back in waiting.
+    pub fn take(&mut self, now_ms: u64) -> u64 {
+        self.bucket.refill(now_ms);
+        let wait = self.bucket.wait_ms(1.0);
+        self.bucket.level -= 1.0;
+        wait
+    }
+}
+
 /// A request kind with a rate limit of its own. Data messages and raised hands are limited by
 /// [`DataRate`] (the client paces them); these are limited here, refused or not, so a request
 /// the server turns down still costs the sender.
@@ -169,7 +208,28 @@ impl RequestRate {
 
 #[cfg(test)]
 mod tests {
-    use super::{Limited, RequestRate};
+    use super::{CONTROL_FRAME_BURST, CONTROL_FRAMES_PER_SEC, FramePace, Limited, RequestRate};
+
+    #[test]
+    fn a_flood_of_control_frames_waits_at_the_pace() {
+        let mut pace = FramePace::new(0);
+        for _ in 0..CONTROL_FRAME_BURST {
+            assert_eq!(pace.take(0), 0, "the burst passes at once");
+        }
+        // Every frame beyond it waits its turn: a second's worth waits a second.
+        let mut waited = 0;
+        for _ in 0..CONTROL_FRAMES_PER_SEC {
+            waited = pace.take(0);
+        }
+        assert_eq!(waited, 1_000);
+        // Once the debt is paid in time, frames at the pace pass at once again.
+        let mut now = 1_000;
+        assert_eq!(pace.take(now), 1);
+        for _ in 0..100 {
+            now += 2;
+            assert_eq!(pace.take(now), 0);
+        }
+    }
 
     #[test]
     fn a_kind_allows_its_burst_then_its_rate() {

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use livestage_net::media::{VideoSender, read_video};
 use livestage_net::transport::{self, ReadError};
 use livestage_proto::media::{self, AudioPacket, Kind, Layer, VideoHeader};
+use livestage_proto::rate::FramePace;
 use livestage_proto::redundancy;
 use livestage_proto::server::{self as core, ConnId, Input, Output};
 use livestage_proto::track::TrackId;
@@ -401,6 +402,7 @@ async fn serve_connection(incoming: quinn::Incoming, id: ConnId, core: mpsc::Sen
     tokio::spawn(write_frames(conn.clone(), send, frames));
     tokio::spawn(read_media(conn.clone(), id, core.clone(), may_publish));
     let mut first = true;
+    let mut pace = FramePace::new(now_ms());
     loop {
         let read = transport::read_frame(&mut recv);
         let frame = if first {
@@ -420,6 +422,10 @@ async fn serve_connection(incoming: quinn::Incoming, id: ConnId, core: mpsc::Sen
             Err(ReadError::Closed) => break,
         };
         let stop = matches!(input, Input::Malformed(_));
+        let wait = pace.take(now_ms());
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
         if core.send(ToCore::Input { conn: id, input }).await.is_err() || stop {
             break;
         }
