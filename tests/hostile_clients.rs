@@ -222,3 +222,54 @@ fn an_audience_that_opens_1000_media_streams_is_stopped_unread() {
     let (data, _) = common::collect_data(&b, 1, Duration::from_secs(5));
     assert_eq!(data.len(), 1);
 }
+
+#[test]
+fn a_flood_of_control_frames_is_read_at_the_pace_and_others_are_served() {
+    use livestage::proto::rate::{CONTROL_FRAME_BURST, CONTROL_FRAMES_PER_SEC};
+    let server = Arc::new(server(Config::default()));
+    let rt = runtime();
+    let mut flooder = rt.block_on(Raw::join(&server, "flood", HOST, Role::Audience));
+    // Frames no per-kind limit charges (link reports), then one request: its
+    // acknowledgement comes only once the reader has paced through everything before it.
+    let extra = 3 * CONTROL_FRAMES_PER_SEC;
+    let started = Instant::now();
+    rt.block_on(async {
+        let link = wire::encode(&ClientFrame::Link {
+            uplink_loss_percent: 0,
+        });
+        for _ in 0..CONTROL_FRAME_BURST + extra {
+            transport::write_frame(&mut flooder.send, &link)
+                .await
+                .unwrap();
+        }
+        flooder.request(Request::RaiseHand(true)).await;
+    });
+    // Meanwhile an honest client joins the same server at once.
+    let honest = Instant::now();
+    join(&server, server.addr, "honest", HOST, Role::Audience);
+    let honest = honest.elapsed();
+    let acked = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(15),
+            flooder.until(|f| matches!(f, ServerFrame::Ack { upto: 1 })),
+        )
+        .await
+        .unwrap()
+    });
+    assert!(acked.is_some(), "the flooder stays connected, only slowed");
+    let took = started.elapsed();
+    eprintln!(
+        "flood of {} frames read in {took:?}; honest join {honest:?}",
+        CONTROL_FRAME_BURST + extra
+    );
+    assert!(
+        took >= Duration::from_millis(
+            u64::from(extra) * 1_000 / u64::from(CONTROL_FRAMES_PER_SEC) * 9 / 10
+        ),
+        "read no faster than the pace: {took:?}"
+    );
+    assert!(
+        honest < Duration::from_secs(2),
+        "honest join took {honest:?}"
+    );
+}
