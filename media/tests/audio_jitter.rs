@@ -318,3 +318,52 @@ fn a_playout_that_started_on_a_late_packet_comes_back_down() {
     );
     assert!(jitter.delay_ms() <= 60, "delay {} ms", jitter.delay_ms());
 }
+
+#[test]
+fn any_arrival_pattern_keeps_the_buffer_bounded_and_every_slot_counted_once() {
+    use livestage_media::audio::jitter::MAX_DELAY_MS;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    for seed in 0..300 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut jitter = JitterBuffer::new(rng.gen_range(0..=200));
+        let mut now: u64 = rng.gen_range(0..u64::from(u32::MAX));
+        let mut seq: u32 = rng.r#gen();
+        let mut slots = 0;
+        for _ in 0..2_000 {
+            match rng.gen_range(0..10) {
+                // Mostly the next packets, some lost, some late, duplicated or far off.
+                0..=4 => {
+                    seq = seq.wrapping_add(rng.gen_range(1..=3));
+                    jitter.push(seq, payload(seq), now);
+                }
+                5 => {
+                    let back = seq.wrapping_sub(rng.gen_range(0..80));
+                    jitter.push(back, payload(back), now);
+                }
+                6 => {
+                    let far = seq.wrapping_add(rng.gen_range(0..u32::MAX));
+                    jitter.push(far, payload(far), now);
+                }
+                7 => jitter.set_reach(rng.gen_range(0..100)),
+                _ => {}
+            }
+            if jitter.pop(now).is_some() {
+                slots += 1;
+            }
+            now += rng.gen_range(0..=40);
+            assert!(jitter.len() <= CAPACITY, "seed {seed}");
+            assert!(
+                jitter.wanted_delay_ms() <= MAX_DELAY_MS.max(jitter.target_delay_ms()),
+                "seed {seed}: wants {} ms",
+                jitter.wanted_delay_ms()
+            );
+        }
+        let s = jitter.stats();
+        assert_eq!(
+            s.played + s.recovered + s.concealed + s.stretched,
+            slots,
+            "seed {seed}: {s:?}"
+        );
+    }
+}

@@ -256,14 +256,15 @@ impl JitterBuffer {
         }
     }
 
-    /// The delay playout aims for now: what recent slots needed to have a packet that plays
-    /// or rebuilds them 99 times in 100, within [`MAX_DELAY_MS`] (the target until measured).
+    /// The delay playout aims for now, as the wait of a typical packet (like
+    /// [`delay_ms`](Self::delay_ms)): what recent slots needed to have a packet that plays or
+    /// rebuilds them 99 times in 100, within [`MAX_DELAY_MS`] (the target until measured).
     pub fn wanted_delay_ms(&self) -> u64 {
-        self.target_delay_ms
-            .saturating_add_signed(self.wanted_extra() * 20)
+        (self.wanted_extra() * 20 - self.typical_arrival_ms()).max(0) as u64
     }
 
-    /// [`wanted_delay_ms`](Self::wanted_delay_ms) in slots over the target (or under it).
+    /// The delay wanted in slots over the target (or under it), counted from where playout
+    /// runs.
     fn wanted_extra(&self) -> i64 {
         let wanted = self.waits.quantile(1.0 - UNCOVERED).unwrap_or(0);
         wanted.min(self.most_extra())
@@ -365,7 +366,8 @@ impl JitterBuffer {
         self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
         if self.state == State::Idle {
             // A new start measures from this packet: never less than the target.
-            let delay = self.wanted_delay_ms().max(self.target_delay_ms);
+            let most = MAX_DELAY_MS.max(self.target_delay_ms);
+            let delay = (self.target_delay_ms + self.wanted_extra().max(0) as u64 * 20).min(most);
             self.state = State::Buffering {
                 start_at: now_ms.saturating_add(delay),
             };
