@@ -37,7 +37,7 @@
 //! new stream arrives (as `livestage_net::playout` does), so a publisher that publishes again
 //! is followed at once; the restart rule above covers senders that give no stream id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// The most consecutive sequence numbers held (50 frames, one second).
 pub const CAPACITY: usize = 50;
@@ -99,10 +99,9 @@ impl Waits {
     /// Notes a slot whose rescuing packet came `late_ms` after its turn at the target delay
     /// (negative: before it).
     fn record(&mut self, late_ms: i64) {
-        let bin = late_ms.div_euclid(20) + i64::from(late_ms.rem_euclid(20) > 0) + EARLY_BINS;
-        let Ok(slots) = usize::try_from(bin.max(0)) else {
-            return;
-        };
+        // Slots of delay it needed, rounded up.
+        let needed = late_ms.div_euclid(20) + i64::from(late_ms.rem_euclid(20) > 0);
+        let slots = (needed + EARLY_BINS).max(0) as usize;
         if slots >= WAIT_BINS {
             return;
         }
@@ -224,7 +223,7 @@ pub struct JitterBuffer {
     arrivals: Waits,
     /// Slots handed out with nothing that rebuilds them, with their turn at the target delay,
     /// oldest first: a packet that arrives after all says how much longer it would have taken.
-    unrescued: std::collections::VecDeque<(u64, u64)>,
+    unrescued: VecDeque<(u64, u64)>,
     /// Slots added (positive) or skipped (negative) since playout started: the delay now is
     /// the target plus this many frames.
     adapted: i64,
@@ -249,7 +248,7 @@ impl JitterBuffer {
             stats: Stats::default(),
             waits: Waits::new(),
             arrivals: Waits::new(),
-            unrescued: std::collections::VecDeque::new(),
+            unrescued: VecDeque::new(),
             adapted: 0,
             since_adapt: 0,
             reach: u64::from(DEFAULT_REACH),
