@@ -177,7 +177,7 @@ pub unsafe extern "C" fn livestage_leave(engine: i64, channel: *const c_char) ->
 /// # Safety
 ///
 /// `channel` must be a NUL-terminated string.
-unsafe fn request(
+pub(crate) unsafe fn request(
     engine: i64,
     channel: *const c_char,
     request: impl FnOnce(&Client, &str) -> Result<()>,

@@ -255,6 +255,24 @@ pub(crate) fn engine_event(event: &Event, channel: Option<&Channel>) -> Option<S
                     "message": message,
                 })
             }
+            wire::Event::Relay { to, state } => {
+                let (code, message) = match state {
+                    livestage_proto::relay::State::Failed(e) => {
+                        (Some(e.code.as_str()), Some(e.message.as_str()))
+                    }
+                    livestage_proto::relay::State::Recovering { reason, .. } => {
+                        (None, Some(reason.as_str()))
+                    }
+                    _ => (None, None),
+                };
+                json!({
+                    "type": "relay",
+                    "to": to.to_string(),
+                    "state": state.as_str(),
+                    "code": code,
+                    "message": message,
+                })
+            }
             wire::Event::LayerChanged {
                 media_id,
                 track,

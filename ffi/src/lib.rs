@@ -138,6 +138,7 @@ mod handles;
 mod hooks;
 mod music;
 mod publish;
+mod relay;
 mod screen;
 mod stats;
 mod video;

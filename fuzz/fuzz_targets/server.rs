@@ -224,6 +224,33 @@ impl Harness {
                         self.server.inject_ended(&channel, &name);
                     }
                 }
+                // As the glue does: every destination started fails with the longest message
+                // (or runs), a stop or a removal reports stopped.
+                Output::Relay {
+                    channel,
+                    by,
+                    request,
+                } => {
+                    use livestage_proto::ErrorCode;
+                    use livestage_proto::relay::{Request, State};
+                    let (failing, stopped) = match request {
+                        Request::Start { destinations } => (destinations, Vec::new()),
+                        Request::Update { add, remove } => (add, remove),
+                        Request::Stop => (Vec::new(), self.server.relay_targets(&channel, &by)),
+                        Request::Pause | Request::Resume => (Vec::new(), Vec::new()),
+                    };
+                    for (i, d) in failing.into_iter().enumerate() {
+                        let state = if i % 2 == 0 {
+                            State::failed(ErrorCode::TooManyHosts, "é".repeat(5000))
+                        } else {
+                            State::Running
+                        };
+                        self.server.relay_state(&channel, &by, &d.target, state);
+                    }
+                    for target in stopped {
+                        self.server.relay_state(&channel, &by, &target, State::Stopped);
+                    }
+                }
             }
         }
         for conn in closed {

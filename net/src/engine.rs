@@ -321,6 +321,13 @@ impl Engine {
         self.request(channel, Request::Inject(Box::new(request)));
     }
 
+    /// Starts, changes, pauses, resumes or stops relaying this host's own tracks into other
+    /// channels (co-hosting across channels; the token must grant `relay`); each
+    /// destination's state comes back as [`wire::Event::Relay`].
+    pub fn relay(&self, channel: &str, request: livestage_proto::relay::Request) {
+        self.request(channel, Request::Relay(Box::new(request)));
+    }
+
     /// Replaces the token of a live channel membership.
     pub fn renew_token(&self, channel: &str, token: &str) {
         self.request(channel, Request::RenewToken(token.into()));
@@ -394,10 +401,10 @@ impl Engine {
 
     /// Publishes one encoded video frame of `header.track` (dropped if not connected, if the
     /// path is congested, or while the server does not have the track published).
-    pub fn send_video(&self, channel: &str, header: VideoHeader, payload: Vec<u8>) {
+    pub fn send_video(&self, channel: &str, header: VideoHeader, payload: impl Into<Bytes>) {
         let command = LinkCommand::Video {
             header,
-            payload: Bytes::from(payload),
+            payload: payload.into(),
         };
         self.link(channel, command);
     }

@@ -7,6 +7,7 @@ pub mod media;
 pub mod playout;
 pub mod proxy;
 pub mod publish;
+pub mod relay;
 pub mod transport;
 
 pub use engine::{Engine, Event, JoinOptions, MediaEvent, MediaKind};

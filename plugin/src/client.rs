@@ -19,6 +19,9 @@ pub mod grants {
     pub const HOST: &str = "join,publish-audio,publish-video,publish-data";
     /// A host who may also promote, demote, mute, kick and set hearing sets.
     pub const MODERATOR: &str = "join,publish-audio,publish-video,publish-data,moderator";
+    /// A host who may also relay its tracks into other channels (PK, co-hosting across
+    /// channels).
+    pub const RELAYING_HOST: &str = "join,publish-audio,publish-video,publish-data,relay";
 }
 
 /// A server to connect to.

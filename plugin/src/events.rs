@@ -88,6 +88,18 @@ pub struct InjectState {
     pub state: livestage_proto::push::UrlState,
 }
 
+/// A destination of this host's relay into other channels changed state.
+#[derive(Message, EntityEvent, Clone, Debug)]
+pub struct RelayState {
+    /// The channel entity (the host's own channel).
+    #[event_target]
+    pub channel: Entity,
+    /// The destination.
+    pub to: livestage_proto::relay::Target,
+    /// Its state now (`Failed` carries the destination's error, e.g. `too_many_hosts`).
+    pub state: livestage_proto::relay::State,
+}
+
 /// A data message arrived.
 #[derive(Message, EntityEvent, Clone, Debug)]
 pub struct DataReceived {

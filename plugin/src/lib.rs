@@ -89,7 +89,7 @@ pub use channel::{
 pub use client::{Livestage, RemoteServer, grants};
 pub use events::{
     ConnectionChanged, DataReceived, HandChanged, InjectState, Joined, Left, LivestageError,
-    PushState, RoleChanged, TokenExpiring,
+    PushState, RelayState, RoleChanged, TokenExpiring,
 };
 pub use livestage_media::video::camera as webcam;
 pub use livestage_media::video::screen::{
@@ -102,7 +102,7 @@ pub use livestage_proto::error::{Error, ErrorCode};
 pub use livestage_proto::media::Layer;
 pub use livestage_proto::quality::Quality;
 pub use livestage_proto::wire::{Action, Role};
-pub use livestage_proto::{inject as inject_request, push as push_request};
+pub use livestage_proto::{inject as inject_request, push as push_request, relay as relay_request};
 pub use offscreen::{HIDDEN_GRACE, ShownBy, ShowsVideo, VideoPaused};
 pub use plugin::{LivestagePlugin, LivestageSystems, Server};
 pub use publish::{
@@ -110,7 +110,8 @@ pub use publish::{
     StopScreenShare, Unpublish,
 };
 pub use requests::{
-    Inject, Join, Leave, Moderate, Push, RaiseHand, RenewToken, SendData, SetRole, Subscribe,
+    Inject, Join, Leave, Moderate, PauseRelay, Push, RaiseHand, RenewToken, SendData, SetRole,
+    StartRelay, StopRelay, Subscribe, UpdateRelay,
 };
 pub use track::{Track, TrackMuted, TrackOf, TrackSource, Tracks, track_of};
 pub use video::{RemoteVideo, UploadTimings, VideoUpload, video_image};
@@ -126,11 +127,11 @@ pub mod prelude {
         Leave, Left, Livestage, LivestageError, LivestagePlugin, LivestageSystems, LocalAudio,
         LocalParticipant, LocalPreview, LocalVideo, LocalVideoHook, MediaStats, Moderate,
         Moderator, MusicChanged, MusicControl, MusicStatus, NetworkQuality, OpeningVideo,
-        Participant, ParticipantOf, Participants, PlayEffect, PlayMusic, PreloadEffect, Publish,
-        PushFrame, Quality, RaiseHand, RemoteVideo, RemoteVideoHook, Role, RoleChanged,
-        ScreenTarget, SendData, SetRole, SetVoiceProcessing, ShowsVideo, SpatialVoice, Speaking,
-        StopEffect, StopScreenShare, Subscribe, Track, TrackOf, TrackSource, Tracks, Unpublish,
-        VideoHookRemoved, VideoRenderer, VideoUpload, VoiceListener, VoiceVolume, beauty, file,
-        grants,
+        Participant, ParticipantOf, Participants, PauseRelay, PlayEffect, PlayMusic, PreloadEffect,
+        Publish, PushFrame, Quality, RaiseHand, RelayState, RemoteVideo, RemoteVideoHook, Role,
+        RoleChanged, ScreenTarget, SendData, SetRole, SetVoiceProcessing, ShowsVideo, SpatialVoice,
+        Speaking, StartRelay, StopEffect, StopRelay, StopScreenShare, Subscribe, Track, TrackOf,
+        TrackSource, Tracks, Unpublish, UpdateRelay, VideoHookRemoved, VideoRenderer, VideoUpload,
+        VoiceListener, VoiceVolume, beauty, file, grants,
     };
 }

@@ -21,7 +21,7 @@ use crate::channel::{
 use crate::client::Livestage;
 use crate::events::{
     ConnectionChanged, DataReceived, HandChanged, InjectState, Joined, Left, LivestageError,
-    PushState, RoleChanged, TokenExpiring,
+    PushState, RelayState, RoleChanged, TokenExpiring,
 };
 use crate::publish::OpeningVideo;
 use crate::track;
@@ -331,6 +331,9 @@ fn server_event(world: &mut World, channel: Entity, event: wire::Event) {
                     state,
                 },
             );
+        }
+        wire::Event::Relay { to, state } => {
+            report(world, RelayState { channel, to, state });
         }
     }
 }

@@ -100,6 +100,48 @@ pub struct Inject {
     pub request: livestage_proto::inject::Request,
 }
 
+/// Relay this client's own tracks into other channels (co-hosting across channels, PK): a
+/// host whose token grants `relay` names 1 to 6 destinations, each a channel here or on
+/// another server with a token for it. There this host appears as a host participant under
+/// its own user id. Each destination's progress arrives as a [`RelayState`](crate::RelayState)
+/// message; a refusal of the whole request as a [`LivestageError`].
+#[derive(EntityEvent, Clone, Debug)]
+pub struct StartRelay {
+    /// The channel entity (the host's own channel).
+    pub entity: Entity,
+    /// Where to relay.
+    pub destinations: Vec<livestage_proto::relay::Destination>,
+}
+
+/// Change a running relay: start some destinations, stop others (they report `stopped`).
+#[derive(EntityEvent, Clone, Debug)]
+pub struct UpdateRelay {
+    /// The channel entity.
+    pub entity: Entity,
+    /// Destinations to start.
+    pub add: Vec<livestage_proto::relay::Destination>,
+    /// Destinations to stop.
+    pub remove: Vec<livestage_proto::relay::Target>,
+}
+
+/// Pause (`true`) or resume (`false`) every destination of the relay: a paused destination
+/// keeps this host on its stage and sends nothing; resuming starts from a keyframe.
+#[derive(EntityEvent, Clone, Copy, Debug)]
+pub struct PauseRelay {
+    /// The channel entity.
+    pub entity: Entity,
+    /// Pause or resume.
+    pub paused: bool,
+}
+
+/// Stop the relay: every destination reports `stopped` and this host leaves them. Leaving the
+/// channel, or being demoted or kicked in it, stops it too.
+#[derive(EntityEvent, Clone, Copy, Debug)]
+pub struct StopRelay {
+    /// The channel entity.
+    pub entity: Entity,
+}
+
 /// Choose what to receive from a remote participant (its voice, and the high or low video
 /// layer or none, for all its tracks) or from one of its tracks (a [`Track`] entity: `audio`
 /// for an audio track, `video` for a video track). Everyone is received at the high layer
@@ -309,6 +351,53 @@ pub(crate) fn inject(request: On<Inject>, client: Res<Livestage>, mut commands: 
             commands.write_message(not_joined(request.entity));
         }
     };
+}
+
+/// Sends one relay request of the channel `entity`.
+fn relay(
+    entity: Entity,
+    request: livestage_proto::relay::Request,
+    client: &Livestage,
+    commands: &mut Commands,
+) {
+    match client.link_of(entity) {
+        Some(link) => client.engine.relay(link, request),
+        None => {
+            commands.write_message(not_joined(entity));
+        }
+    }
+}
+
+pub(crate) fn start_relay(request: On<StartRelay>, client: Res<Livestage>, mut commands: Commands) {
+    let destinations = request.destinations.clone();
+    let start = livestage_proto::relay::Request::Start { destinations };
+    relay(request.entity, start, &client, &mut commands);
+}
+
+pub(crate) fn update_relay(
+    request: On<UpdateRelay>,
+    client: Res<Livestage>,
+    mut commands: Commands,
+) {
+    let update = livestage_proto::relay::Request::Update {
+        add: request.add.clone(),
+        remove: request.remove.clone(),
+    };
+    relay(request.entity, update, &client, &mut commands);
+}
+
+pub(crate) fn pause_relay(request: On<PauseRelay>, client: Res<Livestage>, mut commands: Commands) {
+    let change = if request.paused {
+        livestage_proto::relay::Request::Pause
+    } else {
+        livestage_proto::relay::Request::Resume
+    };
+    relay(request.entity, change, &client, &mut commands);
+}
+
+pub(crate) fn stop_relay(request: On<StopRelay>, client: Res<Livestage>, mut commands: Commands) {
+    let stop = livestage_proto::relay::Request::Stop;
+    relay(request.entity, stop, &client, &mut commands);
 }
 
 fn not_joined(channel: Entity) -> LivestageError {

@@ -645,7 +645,8 @@ impl Session {
             | Event::Refused { .. }
             | Event::TokenExpiring { .. }
             | Event::Push { .. }
-            | Event::Inject { .. } => None,
+            | Event::Inject { .. }
+            | Event::Relay { .. } => None,
         }
     }
 

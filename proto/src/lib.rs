@@ -21,6 +21,7 @@ pub mod push;
 pub mod quality;
 pub mod rate;
 pub mod redundancy;
+pub mod relay;
 pub mod reorder;
 pub mod server;
 pub mod token;

@@ -147,8 +147,8 @@ pub enum Limited {
     Hint,
     /// Publishing and unpublishing tracks: each is announced to the whole channel.
     Track,
-    /// CDN push and inject requests: each may start decoders, an encoder and RTMP
-    /// connections on the server.
+    /// CDN push, inject and relay requests: each may start decoders, an encoder, RTMP or
+    /// QUIC connections on the server.
     Push,
 }
 

@@ -35,17 +35,21 @@ pub enum Grant {
     /// Start, change and stop CDN pushes of the channel (moderators may too).
     #[serde(rename = "push")]
     Push,
+    /// Relay the holder's own tracks into other channels (co-hosting across channels).
+    #[serde(rename = "relay")]
+    Relay,
 }
 
 impl Grant {
     /// Every grant, in order.
-    pub const ALL: [Grant; 6] = [
+    pub const ALL: [Grant; 7] = [
         Grant::Join,
         Grant::PublishAudio,
         Grant::PublishVideo,
         Grant::PublishData,
         Grant::Moderator,
         Grant::Push,
+        Grant::Relay,
     ];
 
     /// The name used in tokens and on the command line.
@@ -57,6 +61,7 @@ impl Grant {
             Grant::PublishData => "publish-data",
             Grant::Moderator => "moderator",
             Grant::Push => "push",
+            Grant::Relay => "relay",
         }
     }
 

@@ -23,8 +23,9 @@ use crate::track::{self, Track, TrackId};
 /// version 6 injects ([`Request::Inject`], [`Event::Inject`]); version 7 dropped the audio
 /// loss reports (each leg now measures its own loss from QUIC, see
 /// [`redundancy`](crate::redundancy)); version 8 added each path's figures
-/// ([`ClientFrame::Link`], [`ServerFrame::Links`]).
-pub const VERSION: u16 = 8;
+/// ([`ClientFrame::Link`], [`ServerFrame::Links`]); version 9 relays across channels
+/// ([`Request::Relay`], [`Event::Relay`]).
+pub const VERSION: u16 = 9;
 /// Largest control frame body, in bytes. A longer frame is a protocol error.
 pub const MAX_FRAME: usize = 64 * 1024;
 /// Largest data message payload, in bytes.
@@ -183,6 +184,10 @@ pub enum Request {
     /// Start, change or stop an inject: a stream or file the server publishes into the
     /// channel as `inject-<name>` (moderators). Its state comes back as [`Event::Inject`].
     Inject(Box<crate::inject::Request>),
+    /// Start, change, pause, resume or stop relaying this host's own tracks into other
+    /// channels (hosts whose token grants `relay`). Each destination's state comes back as
+    /// [`Event::Relay`].
+    Relay(Box<crate::relay::Request>),
 }
 
 /// Moderator actions.
@@ -374,6 +379,13 @@ pub enum Event {
         name: String,
         /// Its state now.
         state: crate::push::UrlState,
+    },
+    /// A destination of this host's relay changed state. Sent to the relaying host only.
+    Relay {
+        /// The destination.
+        to: crate::relay::Target,
+        /// Its state now.
+        state: crate::relay::State,
     },
 }
 

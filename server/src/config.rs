@@ -37,6 +37,8 @@ use crate::allow::Allow;
 /// allow = ["rtmp://live.example.com/app/"]
 /// [inject]                          # what injects may pull (URL prefixes, file folders)
 /// allow = ["rtmp://origin.example.com/", "/srv/media"]
+/// [relay]                           # other servers relays may publish to
+/// allow = ["livestage://10.0.0.7:4443"]
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +87,10 @@ pub struct Config {
     /// What injects may pull from.
     #[serde(default)]
     pub inject: Allow,
+    /// Which other servers (`livestage://ADDR`) a host's relay may publish to; channels on
+    /// this server need no entry.
+    #[serde(default)]
+    pub relay: Allow,
 }
 
 /// Shortest app secret accepted: HS256 wants a key as long as its 32-byte output.

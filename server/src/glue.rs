@@ -36,6 +36,7 @@ use tracing::{debug, error, info};
 use crate::allow::Allow;
 use crate::inject::Injects;
 use crate::push::{self, Pushes};
+use crate::relay::Relays;
 use crate::tls::Identity;
 use crate::voice::{Downlink, Voices};
 
@@ -152,6 +153,7 @@ pub struct Listener {
     cert_pem: String,
     push: Allow,
     inject: Allow,
+    relay: Allow,
     server_name: String,
 }
 
@@ -178,6 +180,7 @@ pub fn bind(addr: SocketAddr, identity: Identity, core: core::Config) -> anyhow:
         cert_pem: identity_pem,
         push: Allow::default(),
         inject: Allow::default(),
+        relay: Allow::default(),
         server_name: "localhost".into(),
     })
 }
@@ -200,6 +203,12 @@ impl Listener {
         self.inject = allow;
     }
 
+    /// Lets relays publish to the other servers `allow` names (`livestage://ADDR` entries;
+    /// none by default). Channels on this server need no entry.
+    pub fn allow_relays(&mut self, allow: Allow) {
+        self.relay = allow;
+    }
+
     /// Serves until `stop` fires (or forever when it never does).
     pub async fn run(self, mut stop: oneshot::Receiver<()>) {
         let ctx = self.push_context();
@@ -207,10 +216,12 @@ impl Listener {
             endpoint,
             mut core,
             inject,
+            relay,
             ..
         } = self;
         let (mut pushes, mut push_reports) = Pushes::new(ctx.clone());
-        let (mut injects, mut inject_reports) = Injects::new(ctx, inject);
+        let (mut injects, mut inject_reports) = Injects::new(ctx.clone(), inject);
+        let (mut relays, mut relay_reports) = Relays::new(ctx, relay);
         let (to_core, mut inbox) = mpsc::channel::<ToCore>(4096);
         let mut peers: HashMap<ConnId, Peer> = HashMap::new();
         let mut voices = Voices::default();
@@ -278,6 +289,7 @@ impl Listener {
                 }
                 Some(report) = push_reports.recv() => pushes.report(&mut core, report),
                 Some(report) = inject_reports.recv() => injects.report(&mut core, report),
+                Some(report) = relay_reports.recv() => relays.report(&mut core, report),
                 _ = tick.tick() => {
                     let now = now_ms();
                     ticks += 1;
@@ -322,6 +334,13 @@ impl Listener {
                         request,
                     } => {
                         injects.handle(&mut core, channel, &by, request);
+                    }
+                    Output::Relay {
+                        channel,
+                        by,
+                        request,
+                    } => {
+                        relays.handle(&mut core, channel, by, request);
                     }
                     Output::Close { conn } => {
                         if let Some(p) = peers.remove(&conn) {

@@ -17,6 +17,7 @@ pub mod glue;
 pub mod inject;
 mod loopback;
 pub mod push;
+pub mod relay;
 pub mod rtmp;
 pub mod tls;
 mod voice;
@@ -98,6 +99,7 @@ impl Embedded {
         let mut listener = runtime.block_on(async { glue::bind(config.listen, identity, core) })?;
         listener.allow_pushes(config.push.clone(), &config.server_name);
         listener.allow_injects(config.inject.clone());
+        listener.allow_relays(config.relay.clone());
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()

@@ -19,6 +19,7 @@ use livestage_net::{Engine, JoinOptions};
 use livestage_proto::client::RosterChange;
 use livestage_proto::media::Layer;
 use livestage_proto::quality::Quality;
+use livestage_proto::relay::{self, Destination};
 use livestage_proto::token::{self, Claims};
 use livestage_proto::wire::{Event, Participant, Request, Role};
 use livestage_proto::{Error, ErrorCode};
@@ -28,6 +29,7 @@ use super::bot_media::{AudioReport, Publishers, Verifier, VideoReport, by_track,
 use super::bot_moderate::{self, Moderation, Outcome, Planned, Requests};
 use super::bot_music::{Music, MusicArgs, MusicReport};
 use super::bot_publish::Publish;
+use super::bot_relay::{self, RelayReport};
 use livestage_net::publish::Publisher;
 
 /// Flags of `livestage bot`.
@@ -98,6 +100,14 @@ pub struct Args {
     /// mute-audio, mute-video, unmute-audio, unmute-video. The report lists each with its result (`ok` or the server's error code).
     #[arg(long, value_name = "ACTION:USER,...")]
     moderate: Option<String>,
+    /// As a host whose token grants `relay`: once joined, relay this bot's tracks into other
+    /// channels (co-hosting across channels, at most 6). A destination is `CHANNEL:TOKEN` on
+    /// the same server or `CHANNEL@ADDR#CERT:TOKEN` on another, where `CERT` is that server's
+    /// certificate (a PEM file) or its `sha256:HEX` pin; each token names this bot's user in
+    /// that channel with publishing grants. The report's `relay` lists each destination's
+    /// states and error code.
+    #[arg(long, value_name = "DEST,...")]
+    relay: Option<String>,
     #[command(flatten)]
     music: MusicArgs,
 }
@@ -141,6 +151,9 @@ pub struct Report {
     /// What became of `--music`.
     #[serde(skip_serializing_if = "Option::is_none")]
     music: Option<MusicReport>,
+    /// What became of each `--relay` destination, by `CHANNEL` or `CHANNEL@ADDR`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    relay: BTreeMap<String, RelayReport>,
 }
 
 /// A host's path as the server last told ([`EventKind::PeerLinks`]), with the worst uplink
@@ -279,6 +292,7 @@ struct Setup {
     video: VideoControls,
     moderate: Vec<Planned>,
     music: Music,
+    relay: Vec<Destination>,
 }
 
 impl Setup {
@@ -302,6 +316,8 @@ impl Setup {
         let moderate = moderate.map_err(invalid)?.unwrap_or_default();
         let has_voice = publish.as_ref().is_some_and(|p| p.audio.is_some());
         let music = Music::read(&args.music, has_voice).map_err(invalid)?;
+        let relay = args.relay.as_deref().map(bot_relay::parse).transpose();
+        let relay = relay.map_err(invalid)?.unwrap_or_default();
         let pem = std::fs::read(&args.cert)
             .with_context(|| format!("cannot read certificate {}", args.cert.display()))
             .map_err(invalid)?;
@@ -312,6 +328,7 @@ impl Setup {
             video,
             moderate,
             music,
+            relay,
         })
     }
 }
@@ -329,6 +346,8 @@ struct Live<'a> {
     hosted: bool,
     /// Set once joined with `--moderate`.
     moderation: Option<Moderation>,
+    /// The sequence number of the `--relay` request, once sent.
+    relay_request: Option<u64>,
     /// Who publishes under each media id, as last seen.
     seen: Publishers,
     data_seen: BTreeMap<String, BTreeSet<u64>>,
@@ -349,6 +368,7 @@ impl<'a> Live<'a> {
             publishers: Vec::new(),
             hosted: false,
             moderation: None,
+            relay_request: None,
             seen: HashMap::new(),
             data_seen: BTreeMap::new(),
             sending_done: args.send_data == 0,
@@ -547,6 +567,11 @@ impl<'a> Live<'a> {
             let m = Moderation::start(&self.setup.moderate, &self.requests, &args.token);
             self.moderation = Some(m);
         }
+        if !self.setup.relay.is_empty() {
+            let destinations = self.setup.relay.clone();
+            let start = relay::Request::Start { destinations };
+            self.relay_request = self.requests.send(Request::Relay(Box::new(start)));
+        }
     }
 
     /// Remembers who publishes which tracks under which media id (and subscribes to its low
@@ -584,6 +609,7 @@ impl<'a> Live<'a> {
                     report.data.in_order = false;
                 }
             }
+            Event::Relay { to, state } => bot_relay::record(&mut report.relay, &to, &state),
             Event::TokenRenewed { .. } => {
                 if let Some(m) = &mut self.moderation {
                     m.renewed();
@@ -593,6 +619,10 @@ impl<'a> Live<'a> {
                 if let Some(m) = &mut self.moderation
                     && m.refused(request, &error)
                 {
+                    return;
+                }
+                if Some(request) == self.relay_request {
+                    report.error.get_or_insert(error.into());
                     return;
                 }
                 // Request 0 is the join itself (e.g. too_many_hosts) or media the server

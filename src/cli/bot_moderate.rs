@@ -137,6 +137,7 @@ impl Requests {
             Request::RaiseHand(raised) => engine.raise_hand(ch, raised),
             Request::Push(request) => engine.push(ch, *request),
             Request::Inject(request) => engine.inject(ch, *request),
+            Request::Relay(request) => engine.relay(ch, *request),
         }
         numbers.then(|| {
             *numbered += 1;

@@ -5,6 +5,7 @@ pub mod bot_media;
 pub mod bot_moderate;
 pub mod bot_music;
 pub mod bot_publish;
+pub mod bot_relay;
 pub mod cameras;
 pub mod demo;
 pub mod inject;

@@ -19,7 +19,8 @@ pub struct Args {
     /// UDP address to listen on [default: 0.0.0.0:4443, or 127.0.0.1:4443 with --dev].
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// Development mode: a self-signed certificate and a secret from LIVESTAGE_SECRET or made up.
+    /// Development mode: a self-signed certificate (or --cert and --key, so a restarted server
+    /// keeps its pin) and a secret from LIVESTAGE_SECRET or made up.
     #[arg(long)]
     dev: bool,
     /// Where --dev writes its certificate for clients to trust.
@@ -37,9 +38,10 @@ pub struct Args {
     /// Everyone a host in every channel (communication profile).
     #[arg(long)]
     communication: bool,
-    /// A URL prefix (or, for injects, a folder) that CDN pushes and injects may use;
-    /// repeatable, added to the config's `[push]` and `[inject]` lists. With --dev and no
-    /// --allow, loopback addresses (and files under the working directory) are allowed.
+    /// A URL prefix (or, for injects, a folder) that CDN pushes, injects and relays may use
+    /// (`livestage://ADDR` for another server a relay publishes to); repeatable, added to the
+    /// config's `[push]`, `[inject]` and `[relay]` lists. With --dev and no --allow, loopback
+    /// addresses (and files under the working directory) are allowed.
     #[arg(long = "allow", value_name = "PREFIX")]
     allow: Vec<String>,
 }
@@ -65,12 +67,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     config.push.allow.extend(args.allow.iter().cloned());
     config.inject.allow.extend(args.allow.iter().cloned());
+    config.relay.allow.extend(args.allow.iter().cloned());
     if args.dev && args.allow.is_empty() {
         config.push.loopback = true;
         config.inject.loopback = true;
+        config.relay.loopback = true;
     }
     let (identity, secret) = if args.dev {
-        let identity = Identity::self_signed()?;
+        // A certificate given keeps its pin across restarts; otherwise a fresh one.
+        let identity = match (&config.cert, &config.key) {
+            (Some(cert), Some(key)) => Identity::load(cert, key)?,
+            _ => Identity::self_signed()?,
+        };
         std::fs::write(&args.cert_out, &identity.cert_pem)
             .with_context(|| format!("cannot write {}", args.cert_out.display()))?;
         println!("dev certificate written to {}", args.cert_out.display());
@@ -100,6 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut listener = glue::bind(config.listen, identity, config.core(&secret, livestage_server::random_seed()))?;
         listener.allow_pushes(config.push.clone(), &config.server_name);
         listener.allow_injects(config.inject.clone());
+        listener.allow_relays(config.relay.clone());
         let addr = listener.local_addr()?;
         if args.dev {
             println!(

@@ -288,6 +288,25 @@ pub enum Req {
         source_len: u16,
         volume: u8,
     },
+    /// A relay request naming destination channels by number (here or on another server),
+    /// with tokens of up to `token_len` bytes.
+    Relay(RelayOp),
+}
+
+/// What a relay request does.
+#[derive(Arbitrary, Debug)]
+pub enum RelayOp {
+    Start {
+        to: Vec<(u8, bool)>,
+        token_len: u16,
+    },
+    Update {
+        add: Vec<(u8, bool)>,
+        remove: Vec<(u8, bool)>,
+    },
+    Pause,
+    Resume,
+    Stop,
 }
 
 /// What a push request does.
@@ -454,6 +473,38 @@ impl Req {
                             ..inject::Options::default()
                         },
                     }
+                }))
+            }
+            Req::Relay(op) => {
+                use livestage_proto::relay;
+                // Channel numbers 0..8 name the channels sessions join (so a host may name
+                // its own); any other is a long name near the id limit.
+                let target = |(n, remote): (u8, bool)| relay::Target {
+                    channel: if n < 8 {
+                        format!("c{n}")
+                    } else {
+                        "c".repeat(usize::from(n) / 4)
+                    },
+                    server: remote.then(|| relay::Remote {
+                        addr: std::net::SocketAddr::from(([127, 0, 0, 1], u16::from(n))),
+                        pin: [n; 32],
+                    }),
+                };
+                let destination = |to, token_len: u16| relay::Destination {
+                    target: target(to),
+                    token: "t".repeat(usize::from(token_len % 4096)),
+                };
+                Request::Relay(Box::new(match op {
+                    RelayOp::Start { to, token_len } => relay::Request::Start {
+                        destinations: to.into_iter().map(|t| destination(t, token_len)).collect(),
+                    },
+                    RelayOp::Update { add, remove } => relay::Request::Update {
+                        add: add.into_iter().map(|t| destination(t, 16)).collect(),
+                        remove: remove.into_iter().map(target).collect(),
+                    },
+                    RelayOp::Pause => relay::Request::Pause,
+                    RelayOp::Resume => relay::Request::Resume,
+                    RelayOp::Stop => relay::Request::Stop,
                 }))
             }
         }

@@ -14,7 +14,8 @@
 //! `roster` (who sees whom, pages, audience counts), `moderation` (roles, hands, moderator
 //! actions), `tracks` (publishing, per-track mutes and subscriptions), `data` (data messages),
 //! `media` (routes and media feedback), `push` (CDN pushes: permission, names, state
-//! reports), `inject` (streams and files published into a channel: the same), `session` (one session's state).
+//! reports), `inject` (streams and files published into a channel: the same), `relay` (a
+//! host's tracks relayed into other channels: the same), `session` (one session's state).
 
 mod admission;
 mod data;
@@ -23,6 +24,7 @@ mod links;
 mod media;
 mod moderation;
 mod push;
+mod relay;
 mod roster;
 mod session;
 mod tracks;
@@ -144,6 +146,17 @@ pub enum Output {
         by: UserId,
         /// What to do.
         request: crate::inject::Request,
+    },
+    /// Start, change, pause, resume or stop a host's relay into other channels (already
+    /// checked: the host may relay, the destinations are valid and within the cap). The glue
+    /// reports each destination's state through [`Server::relay_state`].
+    Relay {
+        /// The relaying host's channel.
+        channel: ChannelId,
+        /// The relaying host (a stop may come from the core itself when it left the stage).
+        by: UserId,
+        /// What to do.
+        request: crate::relay::Request,
     },
 }
 
@@ -424,7 +437,9 @@ impl Server {
                     index.remove(&about.user);
                 }
             }
-            if ch.members.is_empty() {
+            // A session replaced by the same user's new one keeps the channel (its relays,
+            // pushes, restrictions) for the newcomer, who joins it in this very step.
+            if ch.members.is_empty() && reason != LeaveReason::Replaced {
                 self.channels.remove(&channel);
             } else {
                 self.counts_due.insert(channel);
@@ -524,6 +539,10 @@ impl Server {
             Request::Inject(request) => {
                 self.charge(sid, Limited::Push, now_ms)?;
                 self.inject(sid, *request)
+            }
+            Request::Relay(request) => {
+                self.charge(sid, Limited::Push, now_ms)?;
+                self.relay(sid, *request)
             }
             Request::RenewToken(jwt) => {
                 self.charge(sid, Limited::Renew, now_ms)?;

@@ -32,6 +32,9 @@ impl Server {
             }
         }
         let before = s.participant();
+        if role != Role::Host {
+            self.stop_relay_of(sid);
+        }
         let Some(s) = self.sessions.get_mut(&sid) else {
             return Ok(());
         };

@@ -108,13 +108,14 @@ impl Server {
         }
     }
 
-    /// The pushes and injects a departing user started stop with it (not when it only joined
-    /// again from elsewhere: the new session is the same user). The moderators hear of it;
-    /// the glue frees the names.
+    /// The pushes, injects and relay a departing user started stop with it (not when it only
+    /// joined again from elsewhere: the new session is the same user). The moderators hear
+    /// of it; the glue frees the names.
     pub(super) fn stop_jobs_of(&mut self, sid: SessionId, reason: LeaveReason) {
         if reason == LeaveReason::Replaced {
             return;
         }
+        self.stop_relay_of(sid);
         let Some(s) = self.sessions.get(&sid) else {
             return;
         };

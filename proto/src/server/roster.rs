@@ -29,6 +29,8 @@ pub(super) struct Channel {
     pub pushes: BTreeMap<String, UserId>,
     /// The injects running, by name, with the user who started each.
     pub injects: BTreeMap<String, UserId>,
+    /// The relays running, by the host relaying, with the destinations it still sends to.
+    pub relays: BTreeMap<UserId, BTreeSet<crate::relay::Target>>,
 }
 
 /// A moderator's mutes and hearing set for one user of a channel.
@@ -50,6 +52,7 @@ impl Channel {
             audience_told: (0, 0),
             pushes: BTreeMap::new(),
             injects: BTreeMap::new(),
+            relays: BTreeMap::new(),
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Net {
     pub pushes: Vec<(String, String, livestage_proto::push::Request)>,
     /// What the core asked the glue's injects to do: (channel, by, request).
     pub injects: Vec<(String, String, livestage_proto::inject::Request)>,
+    /// What the core asked the glue's relays to do: (channel, by, request).
+    pub relays: Vec<(String, String, livestage_proto::relay::Request)>,
     next_conn: u64,
 }
 
@@ -50,6 +52,7 @@ impl Net {
             clients: Vec::new(),
             pushes: Vec::new(),
             injects: Vec::new(),
+            relays: Vec::new(),
             next_conn: 1,
         }
     }
@@ -234,6 +237,11 @@ impl Net {
                         }
                         self.injects.push((channel, by, request));
                     }
+                    Output::Relay {
+                        channel,
+                        by,
+                        request,
+                    } => self.relays.push((channel, by, request)),
                 }
             }
             for c in &mut self.clients {
