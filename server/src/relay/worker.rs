@@ -522,12 +522,12 @@ impl Relay {
                 state: ConnectionState::Reconnecting,
                 ..
             } => {
-                let attempt = self.legs.get(&link).map_or(1, |l| l.attempt + 1);
-                self.set_state(
-                    &link,
-                    State::recovering(attempt, "the connection was lost; resuming"),
-                    report,
-                );
+                // Nothing heard for seconds: the destination's server may have restarted, and
+                // the connection would only be given up after QUIC's idle timeout. Join again
+                // at once (a server still there replaces the old session with the new one).
+                let msg = "nothing heard from the destination's server";
+                let error = Error::new(ErrorCode::ServerUnreachable, msg);
+                self.disconnected(&link, Some(error), report);
             }
             EventKind::State {
                 state: ConnectionState::Disconnected,
@@ -559,9 +559,14 @@ impl Relay {
             return self.end(link, State::failed(error.code, error.message), report);
         }
         leg.attempt += 1;
-        let backoff = FIRST_BACKOFF
-            .saturating_mul(1 << (leg.attempt - 1).min(5))
-            .min(MAX_BACKOFF);
+        // The first try is at once: a restarted server is usually back.
+        let backoff = if leg.attempt == 1 {
+            Duration::ZERO
+        } else {
+            FIRST_BACKOFF
+                .saturating_mul(1 << (leg.attempt - 2).min(5))
+                .min(MAX_BACKOFF)
+        };
         leg.phase = Phase::Backoff(Instant::now() + backoff);
         let attempt = leg.attempt;
         debug!(to = %leg.target, attempt, "relay destination unreachable: {error}");
