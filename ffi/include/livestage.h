@@ -1070,6 +1070,56 @@ int32_t livestage_video_unpublish(int64_t engine, const char *channel);
 // `channel` must be a NUL-terminated string.
 int32_t livestage_video_unpublish_track(int64_t engine, const char *channel, uint8_t track);
 
+// Starts relaying this host's tracks from `channel` into 1 to 6 `destinations`, a
+// comma-separated list of `CHANNEL:TOKEN` (a channel on the same server) or
+// `CHANNEL@ADDR#CERT:TOKEN` (on another server; `CERT` is its certificate's PEM file or its
+// `sha256:HEX` pin). Each token is for this client's own user in that channel, with
+// publishing grants; this client's token must grant `relay`. Every destination then reports
+// `relay` events (`connecting`, `running`, `failed` with the destination's error code...);
+// a refusal of the whole request arrives as a `refused` event.
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `channel` and `destinations` must be NUL-terminated strings.
+int32_t livestage_relay_start(int64_t engine, const char *channel, const char *destinations);
+
+// Changes a running relay: starts the destinations in `add` (written as for
+// `livestage_relay_start`; may be empty or NULL) and stops those in `remove` (`CHANNEL` or
+// `CHANNEL@ADDR#CERT`, comma-separated; may be empty or NULL).
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `channel` must be a NUL-terminated string; `add` and `remove` NULL or NUL-terminated.
+int32_t livestage_relay_update(int64_t engine,
+                               const char *channel,
+                               const char *add,
+                               const char *remove);
+
+// Pauses (`paused` 1) or resumes (`paused` 0) every destination of the relay: paused, this
+// host stays on each destination's stage and sends nothing; resumed, each starts again from
+// a keyframe.
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `channel` must be a NUL-terminated string.
+int32_t livestage_relay_pause(int64_t engine, const char *channel, int32_t paused);
+
+// Stops the relay: every destination reports `stopped` and this host leaves them. Leaving
+// `channel`, or being demoted or kicked there, stops it too.
+//
+// Main thread (any thread but the audio thread).
+//
+// # Safety
+//
+// `channel` must be a NUL-terminated string.
+int32_t livestage_relay_stop(int64_t engine, const char *channel);
+
 // Writes what can be shared into `buf` as NUL-terminated UTF-8 JSON:
 // `{"displays":[{"id","name","x","y","width","height"}],"windows":[{"id","title","x","y",
 // "width","height"}]}` (positions and sizes in pixels of the X screen; windows are the ones

@@ -198,6 +198,9 @@ pub use publish::{
     livestage_video_publish, livestage_video_publish_track, livestage_video_push,
     livestage_video_push_track, livestage_video_unpublish, livestage_video_unpublish_track,
 };
+pub use relay::{
+    livestage_relay_pause, livestage_relay_start, livestage_relay_stop, livestage_relay_update,
+};
 pub use screen::{
     LIVESTAGE_SCREEN_DISPLAY, LIVESTAGE_SCREEN_REGION, LIVESTAGE_SCREEN_WINDOW,
     livestage_screen_share, livestage_screen_stop, livestage_screens,

@@ -209,6 +209,36 @@ namespace Livestage.Native
             Check(Interop.livestage_renew_token(Live(), Name(channel), Interop.Utf8(token)));
         }
 
+        /// <summary>
+        /// Relays this host's tracks into other channels (PK; the token must grant relay). Each
+        /// destination is "CHANNEL:TOKEN" on this server or "CHANNEL@ADDR#CERT:TOKEN" on another
+        /// (CERT a PEM file or "sha256:HEX"); each reports "relay" events (to, state, code).
+        /// </summary>
+        public void StartRelay(string channel, params string[] destinations)
+        {
+            Check(Interop.livestage_relay_start(Live(), Name(channel), Interop.Utf8(string.Join(",", destinations))));
+        }
+
+        /// <summary>Starts the destinations in add and stops those in remove ("CHANNEL" or "CHANNEL@ADDR#CERT").</summary>
+        public void UpdateRelay(string channel, string[] add, string[] remove)
+        {
+            byte[] adding = add == null || add.Length == 0 ? null : Interop.Utf8(string.Join(",", add));
+            byte[] removing = remove == null || remove.Length == 0 ? null : Interop.Utf8(string.Join(",", remove));
+            Check(Interop.livestage_relay_update(Live(), Name(channel), adding, removing));
+        }
+
+        /// <summary>Pauses or resumes every destination of the relay.</summary>
+        public void PauseRelay(string channel, bool paused)
+        {
+            Check(Interop.livestage_relay_pause(Live(), Name(channel), paused ? 1 : 0));
+        }
+
+        /// <summary>Stops the relay; every destination reports "stopped".</summary>
+        public void StopRelay(string channel)
+        {
+            Check(Interop.livestage_relay_stop(Live(), Name(channel)));
+        }
+
         /// <summary>Chooses what to receive from a user.</summary>
         public void Subscribe(string channel, string user, bool audio, Layer video)
         {

@@ -146,6 +146,18 @@ namespace Livestage.Native
         public static extern int livestage_renew_token(long engine, byte[] channel, byte[] token);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_relay_start(long engine, byte[] channel, byte[] destinations);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_relay_update(long engine, byte[] channel, byte[] add, byte[] remove);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_relay_pause(long engine, byte[] channel, int paused);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int livestage_relay_stop(long engine, byte[] channel);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int livestage_subscribe(long engine, byte[] channel, byte[] user, int audio, int video);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
