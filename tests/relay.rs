@@ -380,8 +380,10 @@ fn demoting_the_host_at_home_stops_its_relay_everywhere() {
 
 #[test]
 fn refusals_are_per_destination_and_the_others_keep_running() {
-    let mut config = Config::default();
-    config.host_cap = 1;
+    let config = Config {
+        host_cap: 1,
+        ..Config::default()
+    };
     let server = Embedded::start(config).unwrap();
     let alice = host(&server, "a", "alice", RELAYING_HOST);
     let _busy = member(&server, "full", "carol", HOST, Role::Host);

@@ -85,6 +85,8 @@ fn pin(cert: &str) -> anyhow::Result<[u8; 32]> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -204,6 +204,8 @@ fn invalid(msg: impl Into<String>) -> Error {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn dest(channel: &str) -> Destination {

@@ -454,8 +454,7 @@ impl Relay {
                         }
                         leg.waiting.remove(&item.track);
                     }
-                    self.engine
-                        .send_video(&leg.link, header.clone(), data.clone());
+                    self.engine.send_video(&leg.link, *header, data.clone());
                 }
                 MediaKind::Audio {
                     stream,
