@@ -158,40 +158,50 @@ pub fn start_bots_with(
     count: usize,
     media: impl Fn(usize) -> (Option<Video>, Option<AudioSource>),
 ) -> Bots {
-    let Some(server) = livestage.server() else {
-        return Bots(Vec::new());
-    };
     Bots(
         (0..count)
             .filter_map(|i| {
-                let user = format!("bot-{}", i + 1);
-                let token = livestage.token(channel, &user, grants::HOST, 3600).ok()?;
-                let engine = Arc::new(Engine::new().ok()?);
-                let mut options =
-                    JoinOptions::new(server.addr, &server.cert_pem, channel, &token, Role::Host);
-                options.server_name = server.server_name.clone();
-                engine.join(options);
                 let (video, audio) = media(i);
-                let publisher = Publisher::start(engine.clone(), channel, video, audio).ok()?;
-                let stop = Arc::new(AtomicBool::new(false));
-                let thread = {
-                    let stop = stop.clone();
-                    std::thread::spawn(move || {
-                        while !stop.load(Ordering::Relaxed) {
-                            if let Ok(event) =
-                                engine.events().recv_timeout(Duration::from_millis(100))
-                            {
-                                publisher.handle(&event.kind);
-                            }
-                        }
-                        let _ = publisher.stop();
-                    })
-                };
-                Some(Bot {
-                    stop,
-                    thread: Some(thread),
-                })
+                let user = format!("bot-{}", i + 1);
+                start_bot(livestage, channel, &user, grants::HOST, video, audio, |_| {})
             })
             .collect(),
     )
+}
+
+/// Starts one bot `user` in `channel` on the embedded server with `grants`, publishing `video`
+/// and `audio`; `joined` gets its engine once it asked to join (to send more requests).
+pub fn start_bot(
+    livestage: &Livestage,
+    channel: &str,
+    user: &str,
+    grants: &str,
+    video: Option<Video>,
+    audio: Option<AudioSource>,
+    joined: impl FnOnce(&Engine),
+) -> Option<Bot> {
+    let server = livestage.server()?;
+    let token = livestage.token(channel, user, grants, 3600).ok()?;
+    let engine = Arc::new(Engine::new().ok()?);
+    let mut options = JoinOptions::new(server.addr, &server.cert_pem, channel, &token, Role::Host);
+    options.server_name = server.server_name.clone();
+    engine.join(options);
+    joined(&engine);
+    let publisher = Publisher::start(engine.clone(), channel, video, audio).ok()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(event) = engine.events().recv_timeout(Duration::from_millis(100)) {
+                    publisher.handle(&event.kind);
+                }
+            }
+            let _ = publisher.stop();
+        })
+    };
+    Some(Bot {
+        stop,
+        thread: Some(thread),
+    })
 }
