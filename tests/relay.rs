@@ -18,7 +18,7 @@ use livestage::net::publish::{AudioSource, Publisher, Video, VideoSource};
 use livestage::net::{Engine, JoinOptions};
 use livestage::proto::ErrorCode;
 use livestage::proto::client::RosterChange;
-use livestage::proto::relay::{Destination, Request, State, Target};
+use livestage::proto::relay::{Destination, Remote, Request, State, Target};
 use livestage::proto::token::{self, Claims, Grant};
 use livestage::proto::wire::{Action, Event, Role};
 use livestage::server::{Config, Embedded};
@@ -435,10 +435,22 @@ fn refusals_are_per_destination_and_the_others_keep_running() {
         target: here("e"),
         token: token::mint(&claims, server.secret.as_bytes()).unwrap(),
     };
+    // Another server this one's `[relay] allow` does not name.
+    let elsewhere = Destination {
+        target: Target {
+            channel: "far".into(),
+            server: Some(Remote {
+                addr: "127.0.0.1:9".parse().unwrap(),
+                pin: [0; 32],
+            }),
+        },
+        token: server.token("far", "alice", HOST, 3600).unwrap(),
+    };
     let destinations = vec![
         wrong_channel,
         wrong_user,
         expired,
+        elsewhere,
         into(&server, "full", "alice", HOST),
         into(&server, "ok", "alice", HOST),
     ];
@@ -451,7 +463,7 @@ fn refusals_are_per_destination_and_the_others_keep_running() {
             {
                 finals.insert(to.channel.clone(), state.clone());
             }
-            finals.len() == 5
+            finals.len() == 6
         })
         .unwrap_or_else(|seen| panic!("not every destination settled: {finals:?} {seen:#?}"));
     let code = |channel: &str| match &finals[channel] {
@@ -462,5 +474,6 @@ fn refusals_are_per_destination_and_the_others_keep_running() {
     assert_eq!(code("c"), Some(ErrorCode::TokenInvalid));
     assert_eq!(code("e"), Some(ErrorCode::TokenExpired));
     assert_eq!(code("full"), Some(ErrorCode::TooManyHosts));
+    assert_eq!(code("far"), Some(ErrorCode::NotPermitted));
     assert_eq!(finals["ok"], State::Running);
 }

@@ -95,6 +95,11 @@ fn pk_on_one_server_each_audience_decodes_both_hosts() {
     assert!(alice_ok && bob_ok, "{alice:#} {bob:#}");
     assert_eq!(alice["relay"]["b"]["state"], "running", "{alice:#}");
     assert_eq!(bob["relay"]["a"]["state"], "running", "{bob:#}");
+    // Each host hears the other: the relayed one is a host of its own channel.
+    for (host, other) in [(&alice, "bob"), (&bob, "alice")] {
+        let heard = host["audio"][other]["heard"].as_f64().unwrap_or(0.0);
+        assert!(heard > 0.9, "{other} heard {heard}: {host:#}");
+    }
 
     // Six seconds of 30 fps each, less the start.
     let direct = sees_and_hears(&fan_a, "alice", 120);

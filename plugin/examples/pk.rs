@@ -39,7 +39,10 @@ fn main() {
         .insert_resource(ClearColor(Color::srgb(0.08, 0.08, 0.1)))
         .init_resource::<Relays>()
         .add_systems(Startup, setup)
-        .add_systems(Update, (relay_when_joined, note_relays, spawn_tiles, layout_tiles).chain())
+        .add_systems(
+            Update,
+            (relay_when_joined, note_relays, spawn_tiles, layout_tiles).chain(),
+        )
         .add_systems(EguiPrimaryContextPass, panel)
         .run();
 }
@@ -120,7 +123,10 @@ fn relay_when_joined(
     stages: Res<Stages>,
     livestage: Res<Livestage>,
 ) {
-    for j in joined.read().filter(|j| j.channel == stages.red && !j.resumed) {
+    for j in joined
+        .read()
+        .filter(|j| j.channel == stages.red && !j.resumed)
+    {
         commands.trigger(Publish {
             entity: j.channel,
             video: Some(LocalVideo::TestPattern {

@@ -163,7 +163,15 @@ pub fn start_bots_with(
             .filter_map(|i| {
                 let (video, audio) = media(i);
                 let user = format!("bot-{}", i + 1);
-                start_bot(livestage, channel, &user, grants::HOST, video, audio, |_| {})
+                start_bot(
+                    livestage,
+                    channel,
+                    &user,
+                    grants::HOST,
+                    video,
+                    audio,
+                    |_| {},
+                )
             })
             .collect(),
     )
