@@ -9,13 +9,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::cli::{self, BIN, SECRET};
+use common::cli;
 use serde_json::Value;
 
 const RELAYING_HOST: &str = "join,publish-audio,publish-video,publish-data,relay";
@@ -114,38 +113,9 @@ fn pk_on_one_server_each_audience_decodes_both_hosts() {
 }
 
 /// A `livestage serve --dev` on `addr` with a certificate that survives a restart.
-struct Serve(Child);
-
-impl Serve {
-    fn start(addr: &str, cert: &Path, key: &Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--dev", "--listen", addr, "--cert"])
-            .arg(cert)
-            .arg("--key")
-            .arg(key)
-            .arg("--cert-out")
-            .arg(cert.with_extension("out.pem"))
-            .env("LIVESTAGE_SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        lines
-            .by_ref()
-            .map(Result::unwrap)
-            .find(|l| l.starts_with("listening on "))
-            .expect("server prints its address");
-        std::thread::spawn(move || lines.for_each(drop));
-        Self(child)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn serve_at(addr: &str, cert: &Path, key: &Path) -> cli::Server {
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    cli::serve_on(addr, &["--cert", cert, "--key", key])
 }
 
 /// A P-256 certificate for localhost and 127.0.0.1 and its key, made by openssl.
@@ -186,7 +156,7 @@ fn a_relay_to_another_server_recovers_when_that_server_restarts() {
         probe.local_addr().unwrap().to_string()
     };
     let a = cli::serve(&[]);
-    let b = Serve::start(&b_addr, &cert, &key);
+    let b = serve_at(&b_addr, &cert, &key);
     let dest = format!(
         "b@{b_addr}#{}:{}",
         cert.display(),
@@ -226,7 +196,7 @@ fn a_relay_to_another_server_recovers_when_that_server_restarts() {
     // The destination's server goes away and comes back on the same address and certificate.
     drop(b);
     std::thread::sleep(Duration::from_secs(2));
-    let _b = Serve::start(&b_addr, &cert, &key);
+    let _b = serve_at(&b_addr, &cert, &key);
     let later = ["--duration", "12"];
     let fan_b = cli::bot_at(
         &b_addr,

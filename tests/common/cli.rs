@@ -27,10 +27,16 @@ impl Drop for Server {
 }
 
 pub fn serve(extra: &[&str]) -> Server {
+    serve_on("127.0.0.1:0", extra)
+}
+
+/// `serve --dev` listening on `listen` (with `--cert` and `--key` among `extra`, a restart
+/// keeps its certificate).
+pub fn serve_on(listen: &str, extra: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("cert.pem");
     let mut child = Command::new(BIN)
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--cert-out"])
+        .args(["serve", "--dev", "--listen", listen, "--cert-out"])
         .arg(&cert)
         .args(extra)
         .env("LIVESTAGE_SECRET", SECRET)
