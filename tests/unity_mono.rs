@@ -16,6 +16,10 @@
 //! one that threw being removed. In the same run it publishes a PNG as its camera with beauty
 //! set from C# (an out-of-range value refused first), which the bot receives.
 //!
+//! Co-hosting across channels from C#: the Viewer, a host whose token grants `relay`, relays its
+//! pushed camera into another channel with `Engine.StartRelay`; an audience bot there decodes it
+//! under the Viewer's own user id, and the Viewer reports the relay running.
+//!
 //! Raw video from C#: in the first test the Viewer's remote video hook, its RGBA renderer and
 //! its I420 fetches see the bot's camera (`video_hooks` in its report).
 //!
@@ -163,6 +167,37 @@ fn the_viewer_receives_frames_voice_and_data_under_mono() {
     assert!(ok, "{c}");
     let (ok, c) = finish(cam, &rc);
     assert!(ok, "{c}");
+}
+
+#[test]
+fn the_viewer_relays_its_camera_into_another_channel_under_mono() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_viewer(dir.path());
+    let server = serve(&[]);
+    let report = dir.path().join("viewer.json");
+    let into = format!("away:{}", token("away", "unity", HOST, "600"));
+    let flags = ["--role", "host", "--publish-track", "5", "--relay", &into];
+    let grants = format!("{HOST},relay");
+    let viewer = start_viewer_with(
+        &exe,
+        &server,
+        &token("show", "unity", &grants, "600"),
+        "7",
+        &report,
+        &flags,
+        None,
+    );
+    let rf = dir.path().join("fan.json");
+    let watch = ["--duration", "5"];
+    let fan = bot(&server, &token("away", "fan", "join", "600"), &watch, &rf);
+    let (_, f) = finish(fan, &rf);
+    let (ok, v) = finish_viewer(viewer, &report, Duration::from_secs(30));
+    assert!(ok, "{v:#}");
+    assert_eq!(v["relay"]["away"]["state"], "running", "{v:#}");
+    let relayed = &f["video"]["unity"];
+    assert!(relayed["frames"].as_u64().unwrap_or(0) >= 40, "{f:#}");
+    assert_eq!(relayed["decode_errors"], 0, "{f:#}");
+    assert_eq!(relayed["in_order"], true, "{f:#}");
 }
 
 #[test]

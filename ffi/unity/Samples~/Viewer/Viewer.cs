@@ -22,13 +22,17 @@
 // Raw video: --video-hooks rgba|i420 installs a remote video hook and a renderer in that format
 // on every track and fetches each camera as I420 too (VideoTap.cs; the report's video_hooks).
 //
+// Co-hosting across channels: --relay DEST[,DEST...] (as a host whose token grants relay; a
+// destination is CHANNEL:TOKEN or CHANNEL@ADDR#CERT:TOKEN) relays this player's tracks into
+// other channels once joined; the report's relay has each destination's last state and code.
+//
 //   mono Viewer.exe --server ADDR --cert PEM --token T [--role host|audience]
 //                   [--duration S] [--report FILE] [--fps N]
 //                   [--publish-track ID] [--share-screen display]
 //                   [--publish-image FILE] [--beauty L]
 //                   [--publish-voice HZ] [--music FILE] [--music-loops N] [--effect FILE]
 //                   [--voice PRESET] [--hook POINT] [--hook-throw POINT]
-//                   [--video-hooks rgba|i420]
+//                   [--video-hooks rgba|i420] [--relay DEST[,DEST...]]
 //
 // --cert is a PEM file, or a fingerprint "sha256:...". Exit code 0 when it joined and no
 // error ended the session.
@@ -366,6 +370,7 @@ namespace Livestage.Samples
         static int publishTrack = -1;
         static bool shareScreen;
         static string publishImage;
+        static string relay;
         static float beauty;
         static readonly LocalAudio localAudio = new LocalAudio();
         static VideoTap videoTap;
@@ -384,7 +389,7 @@ namespace Livestage.Samples
                     "[--role host|audience] [--duration S] [--report FILE] [--fps N] [--publish-track ID] " +
                     "[--share-screen display] [--publish-image FILE] [--beauty L] [--publish-voice HZ] [--music FILE] [--music-loops N] " +
                     "[--effect FILE] [--voice PRESET] [--hook POINT] [--hook-throw POINT] " +
-                    "[--video-hooks rgba|i420]");
+                    "[--video-hooks rgba|i420] [--relay DEST[,DEST...]]");
                 return 2;
             }
             var report = Run();
@@ -430,6 +435,7 @@ namespace Livestage.Samples
                     case "--hook": localAudio.Hook = value; break;
                     case "--hook-throw": localAudio.HookThrow = value; break;
                     case "--video-hooks": videoTap = new VideoTap(value); break;
+                    case "--relay": relay = value; break;
                     case "--share-screen":
                         if (value != "display")
                         {
@@ -466,6 +472,7 @@ namespace Livestage.Samples
             };
             var peers = new SortedSet<string>();
             var dataFrom = new SortedDictionary<string, object>();
+            var relays = new SortedDictionary<string, object>();
             long dataReceived = 0;
             var videos = new SortedDictionary<string, UserVideo>();
             // The last counters seen per user (kept after the user leaves).
@@ -528,6 +535,11 @@ namespace Livestage.Samples
                                     publishing = Publish(engine, channel, report);
                                 }
                                 if (!ev.GetBool("resumed") && ev.GetParticipant("me").Role == Role.Host &&
+                                    relay != null)
+                                {
+                                    engine.StartRelay(channel, relay);
+                                }
+                                if (!ev.GetBool("resumed") && ev.GetParticipant("me").Role == Role.Host &&
                                     localAudio.Wanted)
                                 {
                                     localAudio.Start(engine, channel);
@@ -576,6 +588,13 @@ namespace Livestage.Samples
                                         See(roster, tracksSeen, p);
                                     }
                                 }
+                                break;
+                            case "relay":
+                                relays[ev.GetString("to")] = new Dictionary<string, object>
+                                {
+                                    { "state", ev.GetString("state") },
+                                    { "code", ev.GetString("code") },
+                                };
                                 break;
                             case "data":
                                 dataReceived++;
@@ -715,6 +734,10 @@ namespace Livestage.Samples
                 };
                 report["video"] = videoReport;
                 report["tracks"] = tracksReport;
+                if (relay != null)
+                {
+                    report["relay"] = relays;
+                }
                 if (publishing != null)
                 {
                     report["published"] = publishing.Report();
