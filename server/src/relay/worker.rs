@@ -166,6 +166,11 @@ impl Relay {
 
     fn run(&mut self, commands: &Receiver<Command>, report: &dyn Fn(News)) {
         let (events, media) = (self.engine.events().clone(), self.engine.media().clone());
+        // The manager queued the first destinations before starting this thread: take them
+        // before anything else, or an early event would find no destination and end the relay.
+        while let Ok(command) = commands.try_recv() {
+            self.obey(command, report);
+        }
         loop {
             select! {
                 recv(commands) -> command => match command {
