@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{HOST, wait};
+use common::{HOST, join_to, wait};
+use livestage::net::Engine;
 use livestage::net::engine::{EventKind, MediaKind};
 use livestage::net::publish::{AudioSource, Publisher, Video, VideoSource};
-use livestage::net::{Engine, JoinOptions};
 use livestage::proto::ErrorCode;
 use livestage::proto::client::RosterChange;
 use livestage::proto::relay::{Destination, Remote, Request, State, Target};
@@ -38,25 +38,8 @@ fn watcher(
     grants: &str,
     role: Role,
 ) -> (Arc<Engine>, HashMap<u64, String>) {
-    let engine = Engine::new().unwrap();
-    let token = server.token(channel, user, grants, 3600).unwrap();
-    engine.join(JoinOptions::new(
-        server.addr,
-        server.cert_pem.as_bytes(),
-        channel,
-        &token,
-        role,
-    ));
-    let seen = wait(&engine, Duration::from_secs(10), |k| {
-        matches!(k, EventKind::Joined { .. })
-    })
-    .unwrap_or_else(|seen| panic!("{user} did not join {channel}; saw {seen:#?}"));
-    let mut ids = HashMap::new();
-    for kind in seen {
-        if let EventKind::Joined { peers, .. } = kind {
-            ids.extend(peers.into_iter().map(|p| (p.media_id, p.user)));
-        }
-    }
+    let (engine, peers) = join_to(server, server.addr, channel, user, grants, role);
+    let ids = peers.into_iter().map(|p| (p.media_id, p.user)).collect();
     (Arc::new(engine), ids)
 }
 

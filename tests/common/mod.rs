@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use livestage::net::engine::{ConnectionState, EventKind};
 use livestage::net::{Engine, JoinOptions};
-use livestage::proto::wire::{Event, Role};
+use livestage::proto::wire::{Event, Participant, Role};
 use livestage::server::{Config, Embedded};
 
 pub const CHANNEL: &str = "stage";
@@ -24,20 +24,7 @@ pub fn server(config: Config) -> Embedded {
 
 /// Joins `user` through `via` (the server or a proxy in front of it) and waits for the welcome.
 pub fn join(server: &Embedded, via: SocketAddr, user: &str, grants: &str, role: Role) -> Engine {
-    let engine = Engine::new().unwrap();
-    let token = server.token(CHANNEL, user, grants, 3600).unwrap();
-    engine.join(JoinOptions::new(
-        via,
-        server.cert_pem.as_bytes(),
-        CHANNEL,
-        &token,
-        role,
-    ));
-    wait(&engine, Duration::from_secs(10), |k| {
-        matches!(k, EventKind::Joined { .. })
-    })
-    .unwrap_or_else(|seen| panic!("{user} did not join; saw {seen:#?}"));
-    engine
+    join_to(server, via, CHANNEL, user, grants, role).0
 }
 
 /// Joins `user` directly and returns the media id under which `peer` (already joined)
@@ -49,29 +36,46 @@ pub fn join_watching(
     role: Role,
     peer: &str,
 ) -> (Engine, u64) {
+    let (engine, peers) = join_to(server, server.addr, CHANNEL, user, grants, role);
+    let media_id = peers
+        .iter()
+        .find(|p| p.user == peer)
+        .map(|p| p.media_id)
+        .unwrap_or_else(|| panic!("{user} does not see {peer}"));
+    (engine, media_id)
+}
+
+/// Joins `channel` as `user` through `via` and waits for the welcome; returns the engine and
+/// the participants the welcome listed.
+pub fn join_to(
+    server: &Embedded,
+    via: SocketAddr,
+    channel: &str,
+    user: &str,
+    grants: &str,
+    role: Role,
+) -> (Engine, Vec<Participant>) {
     let engine = Engine::new().unwrap();
-    let token = server.token(CHANNEL, user, grants, 3600).unwrap();
+    let token = server.token(channel, user, grants, 3600).unwrap();
     engine.join(JoinOptions::new(
-        server.addr,
+        via,
         server.cert_pem.as_bytes(),
-        CHANNEL,
+        channel,
         &token,
         role,
     ));
     let seen = wait(&engine, Duration::from_secs(10), |k| {
         matches!(k, EventKind::Joined { .. })
     })
-    .unwrap_or_else(|seen| panic!("{user} did not join; saw {seen:#?}"));
-    let media_id = seen
-        .iter()
+    .unwrap_or_else(|seen| panic!("{user} did not join {channel}; saw {seen:#?}"));
+    let peers = seen
+        .into_iter()
         .find_map(|k| match k {
-            EventKind::Joined { peers, .. } => {
-                peers.iter().find(|p| p.user == peer).map(|p| p.media_id)
-            }
+            EventKind::Joined { peers, .. } => Some(peers),
             _ => None,
         })
-        .unwrap_or_else(|| panic!("{user} does not see {peer}"));
-    (engine, media_id)
+        .unwrap_or_default();
+    (engine, peers)
 }
 
 /// Collects events until `done` says so; `Err` with what was seen on timeout.
