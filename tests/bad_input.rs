@@ -17,9 +17,9 @@ async fn raw_stream(
     server: &livestage::server::Embedded,
 ) -> (
     quinn::Endpoint,
-    quinn::Connection,
-    quinn::SendStream,
-    quinn::RecvStream,
+    transport::Connection,
+    transport::SendStream,
+    transport::RecvStream,
 ) {
     let endpoint = livestage::net::engine::client_endpoint(server.addr).unwrap();
     let config = transport::client_config(server.cert_pem.as_bytes()).unwrap();
@@ -28,11 +28,12 @@ async fn raw_stream(
         .unwrap()
         .await
         .unwrap();
+    let conn = transport::Connection::raw(conn);
     let (send, recv) = conn.open_bi().await.unwrap();
     (endpoint, conn, send, recv)
 }
 
-async fn goodbye(recv: &mut quinn::RecvStream) -> livestage::proto::Error {
+async fn goodbye(recv: &mut transport::RecvStream) -> livestage::proto::Error {
     let body = tokio::time::timeout(Duration::from_secs(5), transport::read_frame(recv))
         .await
         .unwrap()

@@ -18,9 +18,9 @@ use livestage::server::{Config, Embedded};
 
 /// A client that speaks the wire format by hand and acknowledges nothing.
 struct Raw {
-    conn: quinn::Connection,
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
+    conn: transport::Connection,
+    send: transport::SendStream,
+    recv: transport::RecvStream,
     next: u64,
 }
 
@@ -34,6 +34,7 @@ impl Raw {
             .unwrap()
             .await
             .unwrap();
+        let conn = transport::Connection::raw(conn);
         let (mut send, mut recv) = conn.open_bi().await.unwrap();
         let token = server.token(CHANNEL, user, grants, 3600).unwrap();
         let hello = Session::new(CHANNEL, &token, role).hello();

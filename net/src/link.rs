@@ -27,7 +27,7 @@ use crate::engine::{
     MediaEvent, MediaKind, PUBLISH_IN_FLIGHT, now_ms,
 };
 use crate::media::{VideoSender, read_video};
-use crate::transport::{self, ReadError};
+use crate::transport::{self, Connection, ReadError};
 
 /// How one connection attempt ended.
 enum Outcome {
@@ -96,7 +96,7 @@ pub async fn run_link(
         )
         .await;
         let conn = match reached {
-            Reached::Connection(conn) => conn,
+            Reached::Connection(conn) => Connection::raw(conn),
             Reached::Ended => return,
             Reached::Left => {
                 return emit(EventKind::State {
@@ -138,7 +138,7 @@ pub async fn run_link(
             &mut leaving,
         )
         .await;
-        conn.close(0u32.into(), b"bye");
+        conn.close(0, b"bye");
         match outcome {
             Outcome::Over if overflowed.load(Ordering::Relaxed) => {
                 let msg = format!("{EVENT_QUEUE} events unread; left the channel");
@@ -300,7 +300,7 @@ fn control(
 }
 
 async fn run_connection(
-    conn: &quinn::Connection,
+    conn: &Connection,
     link: &str,
     session: &mut Session,
     requests: &mut mpsc::UnboundedReceiver<LinkCommand>,
@@ -384,7 +384,7 @@ async fn run_connection(
                 let _ = conn.send_datagram(Bytes::from_static(PROBE));
             }
             _ = measure.tick() => {
-                let stats = conn.stats();
+                let stats = quic(conn).stats();
                 if let Some(state) = silence.update(stats.udp_rx.datagrams, session.is_live()) {
                     emit(EventKind::State { state, error: None });
                 }
@@ -490,7 +490,7 @@ impl Uplink {
 
     /// Sends a voice datagram now, and after it, [`redundancy::COPY_GAP_MS`] apart so that
     /// each travels in a packet of its own, the earlier ones due for a copy ([`Self::send_due`]).
-    fn send_voice(&mut self, conn: &quinn::Connection, track: TrackId, datagram: Bytes) {
+    fn send_voice(&mut self, conn: &Connection, track: TrackId, datagram: Bytes) {
         let Ok(packet) = AudioPacket::decode(&datagram) else {
             return;
         };
@@ -512,7 +512,7 @@ impl Uplink {
     }
 
     /// Sends the copies due by now.
-    fn send_due(&mut self, conn: &quinn::Connection) {
+    fn send_due(&mut self, conn: &Connection) {
         let now = Instant::now();
         while let Some(copy) = self.later.pop_due(now) {
             let _ = conn.send_datagram(copy);
@@ -570,7 +570,7 @@ impl Silence {
 /// until its next keyframe (later frames would not decode without the dropped one), and the
 /// publisher is asked for one.
 fn send_media(
-    conn: &quinn::Connection,
+    conn: &Connection,
     video: &VideoSender,
     skipping: &mut Vec<(TrackId, Layer)>,
     uplink: &mut Uplink,
@@ -645,7 +645,7 @@ pub const REORDER_WAIT_MS: u64 = 150;
 
 /// Hands a connection's incoming video frames (back in order per publisher layer) and audio
 /// datagrams to the front end.
-async fn receive_media(conn: quinn::Connection, channel: String, media: Sender<MediaEvent>) {
+async fn receive_media(conn: Connection, channel: String, media: Sender<MediaEvent>) {
     let datagrams = {
         let (conn, channel, media) = (conn.clone(), channel.clone(), media.clone());
         tokio::spawn(async move {
@@ -715,4 +715,9 @@ async fn reorder_video(
             }
         }
     }
+}
+
+/// The QUIC connection under a session, for its counters.
+fn quic(conn: &Connection) -> &quinn::Connection {
+    conn
 }

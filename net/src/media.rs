@@ -8,8 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use livestage_proto::media::{self, VideoHeader};
 use livestage_proto::{Error, ErrorCode};
-use quinn::{Connection, RecvStream};
 use tokio::time::timeout;
+
+use crate::transport::{Connection, RecvStream};
 
 /// A video frame that is not fully sent within this time is abandoned: late video is dropped,
 /// never queued.
@@ -105,7 +106,7 @@ impl VideoSender {
                 })
                 .await;
                 if !matches!(sent, Ok(Some(()))) {
-                    let _ = stream.reset(0u32.into()); // Late: abandon rather than queue.
+                    let _ = stream.reset(0); // Late: abandon rather than queue.
                     late.store(true, Ordering::Release);
                 }
                 Some(())

@@ -1,6 +1,6 @@
 //! What client and server share on the wire below the protocol: QUIC transport settings,
-//! TLS trust for a pinned certificate (by its PEM, or by its SHA-256 fingerprint), and
-//! length-prefixed frames on a QUIC stream.
+//! TLS trust for a pinned certificate (by its PEM, or by its SHA-256 fingerprint), the one
+//! connection type both paths speak, and length-prefixed frames on a QUIC stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,15 +8,21 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use livestage_proto::Error;
 use livestage_proto::wire;
-use quinn::{RecvStream, SendStream};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+pub use web_transport_quinn::{RecvStream, SendStream};
 
 /// ALPN protocol id of Livestage over QUIC.
 pub const ALPN: &[u8] = b"livestage/1";
+
+/// A connection as the control and media paths use it: a native client's QUIC connection
+/// (wrapped with [`Connection::raw`]) or a browser's WebTransport session. Both open and
+/// accept the same streams and datagrams, so nothing above this layer tells them apart; its
+/// QUIC counters are the wrapped `quinn::Connection`'s (it derefs to it).
+pub type Connection = web_transport_quinn::Session;
 
 /// A connection that hears nothing for this long is given up; the session then resumes on a
 /// new connection. Long enough that a quiet connection on a path losing 80% of its packets

@@ -24,6 +24,7 @@ use crate::allow::Allow;
 /// resume_secs = 20
 /// max_token_secs = 86400            # optional: refuse tokens that live longer
 /// max_backlog = 8192                # unacknowledged events before a client is dropped
+/// webtransport = true               # browsers over WebTransport on the same port
 ///
 /// [limits]
 /// max_payload = 4096
@@ -91,6 +92,13 @@ pub struct Config {
     /// this server need no entry.
     #[serde(default)]
     pub relay: Allow,
+    /// Whether browsers may connect over WebTransport (HTTP/3) on the same UDP port.
+    #[serde(default = "default_true")]
+    pub webtransport: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Shortest app secret accepted: HS256 wants a key as long as its 32-byte output.

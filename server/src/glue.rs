@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use bytes::Bytes;
 use livestage_net::media::{VideoSender, read_video};
-use livestage_net::transport::{self, ReadError};
+use livestage_net::transport::{self, Connection, ReadError, SendStream};
 use livestage_proto::media::{self, AudioPacket, Kind, Layer, VideoHeader};
 use livestage_proto::rate::FramePace;
 use livestage_proto::redundancy;
@@ -28,7 +28,6 @@ use livestage_proto::server::{self as core, ConnId, Input, Output};
 use livestage_proto::track::TrackId;
 use livestage_proto::wire;
 use livestage_proto::{Error, ErrorCode};
-use quinn::{Connection, SendStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, interval, sleep_until, timeout};
 use tracing::{debug, error, info};
@@ -39,6 +38,7 @@ use crate::push::{self, Pushes};
 use crate::relay::Relays;
 use crate::tls::Identity;
 use crate::voice::{Downlink, Voices};
+use crate::web;
 
 /// How long a new connection may take to open its control stream and say hello: as long as
 /// it may stay silent ([`transport::IDLE_TIMEOUT`]), since at 80% loss the stream's first
@@ -66,7 +66,8 @@ enum ToCore {
     Open {
         conn: ConnId,
         writer: mpsc::Sender<ToConn>,
-        connection: Connection,
+        /// Boxed: a session is large, the other messages small.
+        connection: Box<Connection>,
         may_publish: Arc<AtomicBool>,
     },
     Video {
@@ -150,6 +151,7 @@ fn server_transport() -> quinn::TransportConfig {
 pub struct Listener {
     endpoint: quinn::Endpoint,
     core: core::Server,
+    identity: Identity,
     cert_pem: String,
     push: Allow,
     inject: Allow,
@@ -157,27 +159,17 @@ pub struct Listener {
     server_name: String,
 }
 
-/// Binds the QUIC endpoint.
+/// Binds the QUIC endpoint; browsers are served over WebTransport on the same port (see
+/// [`Listener::serve_browsers`]).
 pub fn bind(addr: SocketAddr, identity: Identity, core: core::Config) -> anyhow::Result<Listener> {
-    let identity_pem = identity.cert_pem.clone();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .context("TLS 1.3 is unavailable")?
-        .with_no_client_auth()
-        .with_single_cert(identity.certs, identity.key)
-        .context("the certificate and key do not match")?;
-    tls.alpn_protocols = vec![transport::ALPN.to_vec()];
-    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
-        .context("TLS config unusable for QUIC")?;
-    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    config.transport_config(Arc::new(server_transport()));
+    let config = server_config(&identity, true)?;
     let endpoint = quinn::Endpoint::server(config, addr)
         .with_context(|| format!("cannot listen on {addr}"))?;
     Ok(Listener {
         endpoint,
         core: core::Server::new(core),
-        cert_pem: identity_pem,
+        cert_pem: identity.cert_pem.clone(),
+        identity,
         push: Allow::default(),
         inject: Allow::default(),
         relay: Allow::default(),
@@ -185,10 +177,35 @@ pub fn bind(addr: SocketAddr, identity: Identity, core: core::Config) -> anyhow:
     })
 }
 
+/// TLS 1.3 with the server's certificate, offering the native ALPN and, for browsers, HTTP/3.
+fn server_config(identity: &Identity, webtransport: bool) -> anyhow::Result<quinn::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .context("TLS 1.3 is unavailable")?
+        .with_no_client_auth()
+        .with_single_cert(identity.certs.clone(), identity.key.clone_key())
+        .context("the certificate and key do not match")?;
+    tls.alpn_protocols = web::alpns(webtransport);
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .context("TLS config unusable for QUIC")?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(Arc::new(server_transport()));
+    Ok(config)
+}
+
 impl Listener {
     /// The address it listens on.
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.endpoint.local_addr()?)
+    }
+
+    /// Whether browsers may connect over WebTransport (on by default). Off, the server offers
+    /// only the native ALPN, so a browser's handshake fails.
+    pub fn serve_browsers(&mut self, on: bool) -> anyhow::Result<()> {
+        self.endpoint
+            .set_server_config(Some(server_config(&self.identity, on)?));
+        Ok(())
     }
 
     /// Lets CDN pushes go where `allow` says (nowhere by default). The server's own push
@@ -239,7 +256,7 @@ impl Listener {
                 Some(msg) = inbox.recv() => match msg {
                     ToCore::Open { conn, writer, connection, may_publish } => {
                         let video = VideoSender::new(connection.clone(), VIDEO_IN_FLIGHT);
-                        let peer = Peer { writer, connection, may_publish, video, skipping: HashSet::new(), downlink: Downlink::default() };
+                        let peer = Peer { writer, connection: *connection, may_publish, video, skipping: HashSet::new(), downlink: Downlink::default() };
                         peers.insert(conn, peer);
                     }
                     ToCore::Input { conn, input } => {
@@ -404,15 +421,18 @@ async fn serve_connection(incoming: quinn::Incoming, id: ConnId, core: mpsc::Sen
         Ok(conn) => conn,
         Err(e) => return debug!("handshake failed: {e}"),
     };
+    let Some(conn) = web::session_of(conn, HELLO_TIMEOUT).await else {
+        return;
+    };
     let Ok(Ok((send, mut recv))) = timeout(HELLO_TIMEOUT, conn.accept_bi()).await else {
-        return conn.close(1u32.into(), b"no control stream");
+        return conn.close(1, b"no control stream");
     };
     let (writer, frames) = mpsc::channel(WRITER_QUEUE);
     let may_publish = Arc::new(AtomicBool::new(false));
     let open = ToCore::Open {
         conn: id,
         writer,
-        connection: conn.clone(),
+        connection: Box::new(conn.clone()),
         may_publish: may_publish.clone(),
     };
     if core.send(open).await.is_err() {
@@ -473,7 +493,7 @@ async fn write_frames(conn: Connection, mut send: SendStream, mut frames: mpsc::
             }
         }
     }
-    conn.close(0u32.into(), b"closed");
+    conn.close(0, b"closed");
 }
 
 /// Reads a connection's media (video streams and audio datagrams) into the core task. Media
@@ -510,7 +530,7 @@ async fn read_media(
     let mut refused_at = None;
     while let Ok(mut recv) = conn.accept_uni().await {
         if !may_publish.load(Ordering::Relaxed) {
-            let _ = recv.stop(STOPPED_NOT_PERMITTED.into());
+            let _ = recv.stop(STOPPED_NOT_PERMITTED);
             if refusal_due(&mut refused_at) {
                 // The core refuses it and tells the client (throttled there too).
                 let _ = core.try_send(ToCore::Refused {

@@ -16,11 +16,13 @@ pub mod config;
 pub mod glue;
 pub mod inject;
 mod loopback;
+pub mod page;
 pub mod push;
 pub mod relay;
 pub mod rtmp;
 pub mod tls;
 mod voice;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;

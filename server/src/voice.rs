@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use livestage_net::transport::Connection;
 use livestage_proto::media::AudioPacket;
 use livestage_proto::redundancy::{self, COPY_GAP_MS, Dedup, Deferred, History, LossMeter};
 use livestage_proto::server::ConnId;
 use livestage_proto::track::TrackId;
-use quinn::Connection;
 use tokio::time::{Duration, Instant};
 
 /// The loss on one subscriber's downlink, from its QUIC connection's counters.
@@ -26,7 +26,8 @@ impl Downlink {
     /// Reads the connection's counters (call every few hundred milliseconds); returns the
     /// smoothed round trip in milliseconds.
     pub fn measure(&mut self, connection: &Connection) -> u32 {
-        let path = connection.stats().path;
+        let quic: &quinn::Connection = connection;
+        let path = quic.stats().path;
         self.meter.update(path.sent_packets, path.lost_packets);
         self.copies = redundancy::copies(self.meter.percent());
         path.rtt.as_millis().clamp(1, u128::from(u32::MAX)) as u32

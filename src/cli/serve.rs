@@ -3,12 +3,12 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use livestage_proto::wire::Profile;
-use livestage_server::{Config, Identity, glue};
+use livestage_server::{Config, Identity, glue, page, web};
 
 /// Flags of `livestage serve`.
 #[derive(clap::Args)]
@@ -44,6 +44,16 @@ pub struct Args {
     /// addresses (and files under the working directory) are allowed.
     #[arg(long = "allow", value_name = "PREFIX")]
     allow: Vec<String>,
+    /// Also serve the browser demo page over plain HTTP on this loopback address (e.g.
+    /// 127.0.0.1:8080) and print its URL.
+    #[arg(long, value_name = "ADDR")]
+    web: Option<SocketAddr>,
+    /// The built demo page [default: web/dist, here or in the source tree].
+    #[arg(long, value_name = "DIR")]
+    web_root: Option<PathBuf>,
+    /// Refuse browsers: offer no WebTransport (HTTP/3) on the port.
+    #[arg(long)]
+    no_webtransport: bool,
 }
 
 /// Serves until interrupted.
@@ -64,6 +74,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if args.communication {
         config.profile = Profile::Communication;
+    }
+    if args.no_webtransport {
+        config.webtransport = false;
     }
     config.push.allow.extend(args.allow.iter().cloned());
     config.inject.allow.extend(args.allow.iter().cloned());
@@ -103,13 +116,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Identity::load(cert, key)?, secret)
     };
     livestage_server::config::check_secret(&secret)?;
+    let page = match args.web {
+        Some(addr) => Some((addr, page::Files::load(&web_root(args.web_root))?)),
+        None => None,
+    };
+    let hash = identity.hash_hex();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let mut listener = glue::bind(config.listen, identity, config.core(&secret, livestage_server::random_seed()))?;
         listener.allow_pushes(config.push.clone(), &config.server_name);
         listener.allow_injects(config.inject.clone());
         listener.allow_relays(config.relay.clone());
+        listener.serve_browsers(config.webtransport)?;
         let addr = listener.local_addr()?;
+        if config.webtransport {
+            println!("browsers: WebTransport on https://{addr}{}, certificate sha-256 {hash}", web::PATH);
+        }
+        if let Some((at, files)) = page {
+            let at = page::serve(at, files).await?;
+            println!("demo page: http://{at}/?server={}&hash={hash}&token=TOKEN", loopback(addr));
+        }
         if args.dev {
             println!(
                 "try: livestage bot --server {addr} --cert {} --token $(livestage token --secret <secret> --channel lobby --user alice --grants join,publish-data)",
@@ -128,4 +154,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the built demo page is: `--web-root`, else `web/dist` under the working directory,
+/// else in the source tree this binary was built from.
+fn web_root(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        let here = PathBuf::from("web/dist");
+        if here.join("index.html").is_file() {
+            here
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("web/dist")
+        }
+    })
+}
+
+/// The address a browser on this machine reaches the server at.
+fn loopback(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
 }
