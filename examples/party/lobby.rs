@@ -170,7 +170,7 @@ fn set_table(
         let token = minter.token(livestage, name, grants::HOST)?;
         seat::spawn(commands, name, SeatKind::Spectator, token, false, options);
     }
-    if !options.headless || options.codes.is_some() {
+    if !options.headless || options.codes.is_some() || options.web.is_some() {
         print_codes(livestage, &minter, &players, spectators.len(), options)?;
     }
     commands.insert_resource(minter);
@@ -206,6 +206,18 @@ fn print_codes(
         }
         std::fs::write(path, serde_json::to_vec_pretty(&codes)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(at) = options.web {
+        // A browser spectator watches only: its token grants joining, nothing more.
+        let code = Invite {
+            addr: server.addr,
+            cert: cert.clone(),
+            token: minter.token(livestage, "spectator-web", grants::AUDIENCE)?,
+        }
+        .code()?;
+        let files = livestage_server::page::Files::load(&livestage_server::page::root(None))?;
+        let at = livestage_server::page::serve_on_thread(at, files)?;
+        println!("Watch from a browser: http://{at}/?code={code}");
     }
     if options.headless {
         return Ok(());

@@ -100,6 +100,11 @@ pub struct Options {
     /// Also write the join codes (user -> code) to this JSON file.
     #[arg(long)]
     pub codes: Option<PathBuf>,
+    /// Serve the browser demo page on this loopback address (e.g. 127.0.0.1:8080) and print
+    /// a link that watches the stage as a spectator (the embedded server takes browsers over
+    /// WebTransport; build the page first: `npm --prefix web run build`).
+    #[arg(long, value_name = "ADDR")]
+    pub web: Option<std::net::SocketAddr>,
     /// The narrator shares a screen with everyone once on stage: `display`, `window:ID` (from
     /// `livestage screens`) or `region:X,Y,W,H`, optionally `@FPS`. Also from the narrator's
     /// controls.

@@ -255,8 +255,9 @@ impl Listener {
                 }
                 Some(msg) = inbox.recv() => match msg {
                     ToCore::Open { conn, writer, connection, may_publish } => {
+                        let connection = *connection;
                         let video = VideoSender::new(connection.clone(), VIDEO_IN_FLIGHT);
-                        let peer = Peer { writer, connection: *connection, may_publish, video, skipping: HashSet::new(), downlink: Downlink::default() };
+                        let peer = Peer { writer, connection, may_publish, video, skipping: HashSet::new(), downlink: Downlink::default() };
                         peers.insert(conn, peer);
                     }
                     ToCore::Input { conn, input } => {

@@ -102,6 +102,7 @@ impl Embedded {
         listener.allow_pushes(config.push.clone(), &config.server_name);
         listener.allow_injects(config.inject.clone());
         listener.allow_relays(config.relay.clone());
+        listener.serve_browsers(config.webtransport)?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()

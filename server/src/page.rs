@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,6 +153,46 @@ pub async fn serve(addr: SocketAddr, files: Files) -> anyhow::Result<SocketAddr>
         }
     });
     Ok(bound)
+}
+
+/// [`serve`] from a thread of its own, for apps without a tokio runtime (the party game);
+/// returns the address bound. The thread lives as long as the process.
+pub fn serve_on_thread(addr: SocketAddr, files: Files) -> anyhow::Result<SocketAddr> {
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("livestage-page".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => return drop(bound_tx.send(Err(e.into()))),
+            };
+            runtime.block_on(async move {
+                let bound = serve(addr, files).await;
+                let serving = bound.is_ok();
+                let _ = bound_tx.send(bound);
+                if serving {
+                    std::future::pending::<()>().await;
+                }
+            });
+        })
+        .context("cannot start the demo page's thread")?;
+    bound_rx.recv().context("the demo page's thread ended")?
+}
+
+/// Where the built demo page is: `given`, else `web/dist` under the working directory, else
+/// in the source tree this binary was built from.
+pub fn root(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        let here = PathBuf::from("web/dist");
+        if here.join("index.html").is_file() {
+            here
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist")
+        }
+    })
 }
 
 fn status(code: StatusCode) -> Response<Full<Bytes>> {

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -117,7 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     livestage_server::config::check_secret(&secret)?;
     let page = match args.web {
-        Some(addr) => Some((addr, page::Files::load(&web_root(args.web_root))?)),
+        Some(addr) => Some((addr, page::Files::load(&page::root(args.web_root))?)),
         None => None,
     };
     let hash = identity.hash_hex();
@@ -129,8 +129,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         listener.allow_relays(config.relay.clone());
         listener.serve_browsers(config.webtransport)?;
         let addr = listener.local_addr()?;
+        println!("certificate sha-256 {hash}");
         if config.webtransport {
-            println!("browsers: WebTransport on https://{addr}{}, certificate sha-256 {hash}", web::PATH);
+            println!("browsers: WebTransport on https://{}{}", loopback(addr), web::PATH);
         }
         if let Some((at, files)) = page {
             let at = page::serve(at, files).await?;
@@ -154,19 +155,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Where the built demo page is: `--web-root`, else `web/dist` under the working directory,
-/// else in the source tree this binary was built from.
-fn web_root(given: Option<PathBuf>) -> PathBuf {
-    given.unwrap_or_else(|| {
-        let here = PathBuf::from("web/dist");
-        if here.join("index.html").is_file() {
-            here
-        } else {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("web/dist")
-        }
-    })
 }
 
 /// The address a browser on this machine reaches the server at.

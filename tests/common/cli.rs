@@ -16,6 +16,10 @@ pub struct Server {
     pub child: Child,
     pub addr: String,
     pub cert: PathBuf,
+    /// The certificate's SHA-256 in hex, as browsers pin it (printed when WebTransport is on).
+    pub hash: Option<String>,
+    /// The demo page's URL with `TOKEN` for the token (printed with `--web`).
+    pub page: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -45,10 +49,19 @@ pub fn serve_on(listen: &str, extra: &[&str]) -> Server {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut hash, mut page) = (None, None);
     let addr = lines
         .by_ref()
         .map(Result::unwrap)
-        .find_map(|l| l.strip_prefix("listening on ").map(str::to_owned))
+        .find_map(|l| {
+            if let Some((_, hex)) = l.split_once("certificate sha-256 ") {
+                hash = Some(hex.trim().to_owned());
+            }
+            if let Some(url) = l.strip_prefix("demo page: ") {
+                page = Some(url.trim().to_owned());
+            }
+            l.strip_prefix("listening on ").map(str::to_owned)
+        })
         .expect("server prints its address");
     // Keep draining stdout so the server never writes into a closed pipe.
     std::thread::spawn(move || lines.for_each(drop));
@@ -56,6 +69,8 @@ pub fn serve_on(listen: &str, extra: &[&str]) -> Server {
         child,
         addr,
         cert,
+        hash,
+        page,
         _dir: dir,
     }
 }
