@@ -27,6 +27,8 @@ pub const SIDE: std::ops::RangeInclusive<u32> = 16..=1920;
 
 /// What a moderator asks of the server's injects for its channel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// A name unique among the wire types: the browser's schema (web/schema) is keyed by it.
+#[serde(rename = "InjectRequest")]
 pub enum Request {
     /// Start an inject named `name` (unique in the channel) from `source`.
     Start {

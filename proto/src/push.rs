@@ -35,6 +35,8 @@ pub const SAMPLE_RATES: [u32; 2] = [44_100, 48_000];
 
 /// What a client asks of the server's pushes for its channel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// A name unique among the wire types: the browser's schema (web/schema) is keyed by it.
+#[serde(rename = "PushRequest")]
 pub enum Request {
     /// Start a push named `name` (unique in the channel) to `urls` with `layout`.
     Start {

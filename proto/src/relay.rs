@@ -65,6 +65,8 @@ pub struct Destination {
 
 /// What a host asks of its relay.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// A name unique among the wire types: the browser's schema (web/schema) is keyed by it.
+#[serde(rename = "RelayRequest")]
 pub enum Request {
     /// Start relaying into `destinations` (none may be running yet).
     Start {

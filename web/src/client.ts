@@ -1,38 +1,28 @@
-/** The Livestage browser client: WebTransport to the server, WebCodecs for media. */
+/**
+ * web/src/client.ts: the Livestage browser client, the public `Client` (WebTransport to the
+ * server, WebCodecs for media). Owns the session: connecting, the control stream (framing,
+ * requests and their acks, the server's events in order, acks back, link reports), joining and
+ * leaving, and the app's events. Wires in roster.ts (who this client sees), incoming.ts (media
+ * in: receivers per track), outgoing.ts (media out: publishers and their streams) and
+ * report.ts (the bot-shaped report); only this file writes the control stream.
+ */
+import { Playout } from './audio';
 import { decode, frame, VERSION, MAX_FRAME } from './codec';
+import { hexBytes, tokenClaims } from './credentials';
 import { Emitter } from './emitter';
-import { AudioReceiver, Playout, type AudioStats } from './audio';
-import { VideoReceiver, VIDEO_CODEC, type VideoStats } from './video';
-import { decodeAudio, encodeAudio, readVideoStream, videoStreamBytes, type Layer } from './media';
-import { AudioPublisher, CAMERA_TRACK, MediaError, MICROPHONE_TRACK, VideoPublisher } from './publish';
+import { LivestageError, snakeCode } from './errors';
+import { Incoming } from './incoming';
+import { Outgoing, type PublishOptions } from './outgoing';
+import { CAMERA_TRACK, MediaError } from './publish';
+import { emptyReport, finalReport, noteData, noteError, notePeer, noteRefused, type ErrorInfo, type Report } from './report';
+import { Roster, type Participant, type Placement, type Replaced, type RoleName, type Track } from './roster';
 import { nowUs } from './stamp';
+import { VIDEO_CODEC } from './video';
 
-export type RoleName = 'host' | 'audience';
-
-export interface Track {
-  id: number;
-  kind: 'audio' | 'video';
-  source: string;
-  name: string;
-  low_layer: boolean;
-  muted: boolean;
-}
-
-export interface Participant {
-  user: string;
-  role: 'Host' | 'Audience';
-  moderator: boolean;
-  audio_muted: boolean;
-  video_muted: boolean;
-  hand_raised: boolean;
-  media_id: number | bigint;
-  tracks: Track[];
-}
-
-export interface ErrorInfo {
-  code: string;
-  message: string;
-}
+export { tokenClaims } from './credentials';
+export { LivestageError, snakeCode } from './errors';
+export type { ErrorInfo, Report } from './report';
+export type { Participant, RoleName, Track } from './roster';
 
 export interface ClientEvents {
   joined: { you: Participant; peers: Participant[]; channel: string };
@@ -67,66 +57,19 @@ export interface JoinOptions {
   audio?: boolean;
 }
 
-/** An error with a stable code (`unreachable`, `token_invalid`, `codec_unsupported`, ...). */
-export class LivestageError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-    this.name = 'LivestageError';
-  }
-}
-
-/** `TokenInvalid` -> `token_invalid` (the stable snake_case names). */
-export function snakeCode(code: unknown): string {
-  const s = String(code);
-  return s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
-}
-
-function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
-  const clean = hex.replace(/^sha256:/i, '').replace(/[^0-9a-f]/gi, '');
-  if (clean.length !== 64) throw new LivestageError('invalid_input', `certificate hash must be 64 hex digits, got ${clean.length}`);
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-/** The claims of a JWT, unverified (the server checks it). */
-export function tokenClaims(token: string): { ch?: string; sub?: string; exp?: number; grants?: string[] } {
-  try {
-    const part = token.split('.')[1];
-    const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
-    return JSON.parse(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)));
-  } catch {
-    return {};
-  }
-}
-
-const key = (mediaId: number | bigint, track: number) => `${String(mediaId)}:${track}`;
 const ACK_EVERY_MS = 100;
-const VIDEO_IN_FLIGHT = 4;
-const VIDEO_DEADLINE_MS = 500;
-const VIDEO_STREAMS_MAX = 64;
-const VIDEO_READ_TIMEOUT_MS = 2000;
+/** Most requests awaiting an answer; past it the oldest is given up on. */
+const REQUESTS_MAX = 1024;
 
-/** What a client has done and received, in the native bot's report shape. */
-export interface Report {
-  joined: boolean;
-  error: ErrorInfo | null;
-  user: string;
-  channel: string;
-  role: RoleName | null;
-  peers: string[];
-  join_ms: number | null;
-  data: { sent: number; received: number; from: Record<string, number> };
-  video: Record<string, VideoStats>;
-  audio: Record<string, AudioStats>;
-  published: { video_frames: number; audio_frames: number };
-  refused: { request: number; code: string; message: string }[];
+interface Pending {
+  request: string;
+  resolve: () => void;
+  reject: (e: LivestageError) => void;
 }
 
 export class Client extends Emitter<ClientEvents> {
   private wt: WebTransport | null = null;
   private writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
-  private datagramWriter: WritableStreamDefaultWriter<Uint8Array> | null = null;
   private nextSeq = 1;
   private received = 0;
   private acked = 0;
@@ -134,31 +77,24 @@ export class Client extends Emitter<ClientEvents> {
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
   private linkTimer: ReturnType<typeof setInterval> | null = null;
   private lastStats: { sent: number; lost: number } | null = null;
-  private requests = new Map<number, { request: string; resolve: () => void; reject: (e: LivestageError) => void }>();
-  private incoming: Participant[] | null = null;
+  private requests = new Map<number, Pending>();
   private started = 0;
   private ended = false;
   private leaving = false;
-  private videos = new Map<string, VideoReceiver>();
-  private audios = new Map<string, AudioReceiver>();
+  private welcomed: (() => void) | null = null;
+  private refusedJoin: ((e: LivestageError) => void) | null = null;
+  private pendingWelcome: any = null;
   private playout: Playout;
-  private videoPublisher: VideoPublisher | null = null;
-  private audioPublisher: AudioPublisher | null = null;
-  private publishStream = 0;
-  private videoFrame = 0;
-  private audioSeq = 0;
-  private videoInFlight = 0;
-  private videoNeedsKey = true;
-  private openStreams = 0;
-  /** Local tracks the server has confirmed (media may flow). */
-  private allowed = new Set<number>();
+  private readonly view: Roster;
+  private readonly incoming: Incoming;
+  private readonly outgoing = new Outgoing();
+  private localTracks: Track[] = [];
+  private publishOptions: PublishOptions | null = null;
 
-  /** This client as others see it. */
-  me: Participant | null = null;
   /** The participants this client sees, by user. */
-  readonly roster = new Map<string, Participant>();
-  /** Everyone ever seen, by media id (so media maps to a user after it left). */
-  readonly seen = new Map<string, Participant>();
+  readonly roster: Map<string, Participant>;
+  /** Everyone seen, by media id (so media maps to a user after it left; the latest SEEN_MAX). */
+  readonly seen: Map<string, Participant>;
   readonly channel: string;
   readonly user: string;
   report_: Report;
@@ -170,20 +106,28 @@ export class Client extends Emitter<ClientEvents> {
     this.user = claims.sub ?? '';
     const worklet = options.workletUrl ?? new URL('audio-worklet.js', document.baseURI).href;
     this.playout = new Playout(worklet);
-    this.report_ = {
-      joined: false,
-      error: null,
-      user: this.user,
-      channel: this.channel,
-      role: null,
-      peers: [],
-      join_ms: null,
-      data: { sent: 0, received: 0, from: {} },
-      video: {},
-      audio: {},
-      published: { video_frames: 0, audio_frames: 0 },
-      refused: [],
-    };
+    this.report_ = emptyReport(this.user, this.channel);
+    this.view = new Roster(this.user);
+    this.roster = this.view.peers;
+    this.seen = this.view.seen;
+    this.incoming = new Incoming(this.view, this.playout, this.report_, options.audio !== false, {
+      ended: () => this.ended,
+      requestKeyframe: (media_id, track, layer) => void this.request({ RequestKeyframe: { media_id, track, layer } }).catch(() => {}),
+      wantsFrames: () => this.listens('video-frame'),
+      frame: (user, track, frame) => this.emit('video-frame', { user, track, frame }),
+      videoTrack: (user, track, key, canvas) => this.emit('video-track', { user, track, key, canvas }),
+      videoTrackEnded: (user, track, key) => this.emit('video-track-ended', { user, track, key }),
+      sinceJoin: () => performance.now() - this.started,
+    });
+  }
+
+  /** This client as others see it. */
+  get me(): Participant | null {
+    return this.view.me;
+  }
+
+  set me(p: Participant | null) {
+    this.view.me = p;
   }
 
   /** Connects and joins; resolves once welcomed. */
@@ -194,7 +138,7 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   private fail(e: LivestageError): LivestageError {
-    if (!this.report_.error) this.report_.error = { code: e.code, message: e.message };
+    noteError(this.report_, e);
     this.emit('error', { code: e.code, message: e.message });
     return e;
   }
@@ -262,7 +206,7 @@ export class Client extends Emitter<ClientEvents> {
     }
     const bidi = await wt.createBidirectionalStream();
     this.writer = bidi.writable.getWriter();
-    this.datagramWriter = wt.datagrams.writable.getWriter();
+    this.outgoing.attach(wt, wt.datagrams.writable.getWriter());
     const role = o.role === 'host' ? 'Host' : 'Audience';
     const welcome = new Promise<void>((resolve, reject) => {
       this.welcomed = resolve;
@@ -270,13 +214,9 @@ export class Client extends Emitter<ClientEvents> {
     });
     await this.write(frame('Hello', { version: VERSION, intent: { Join: { channel: this.channel, token: o.token, role } } }));
     void this.readControl(bidi.readable);
-    void this.readVideo(wt);
-    void this.readDatagrams(wt);
+    this.incoming.start(wt);
     await welcome;
   }
-
-  private welcomed: (() => void) | null = null;
-  private refusedJoin: ((e: LivestageError) => void) | null = null;
 
   private async write(bytes: Uint8Array): Promise<void> {
     if (!this.writer) return;
@@ -298,6 +238,12 @@ export class Client extends Emitter<ClientEvents> {
     const name = typeof request === 'string' ? request : Object.keys(request as object)[0];
     return new Promise((resolve, reject) => {
       this.requests.set(seq, { request: name, resolve, reject });
+      if (this.requests.size > REQUESTS_MAX) {
+        // The server answers none: give up on the oldest rather than hold them all.
+        const [oldest, r] = this.requests.entries().next().value!;
+        this.requests.delete(oldest);
+        r.reject(new LivestageError('protocol_error', `${r.request}: no answer from the server to ${REQUESTS_MAX} requests`));
+      }
       this.send({ Request: { seq, request } });
     });
   }
@@ -353,7 +299,7 @@ export class Client extends Emitter<ClientEvents> {
         return;
       }
       case 'Roster':
-        return this.onRosterPage(body);
+        return this.onRoster(this.view.page(body));
       case 'Goodbye': {
         const e = new LivestageError(snakeCode(body.code), body.message);
         return this.end(e);
@@ -364,76 +310,53 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   private onWelcome(w: any): void {
-    this.me = w.you;
-    this.learn(w.you);
     this.report_.joined = true;
     this.report_.join_ms = Math.round(performance.now() - this.started);
     this.report_.role = w.you.role === 'Host' ? 'host' : 'audience';
     this.pendingWelcome = w;
-    this.onRosterPage(w.roster, true);
+    const replaced = this.view.welcome(w.you, w.roster);
     this.linkTimer = setInterval(() => void this.reportLink(), 1000);
     if (this.options.audio !== false) void this.playout.start();
+    this.onRoster(replaced);
   }
 
-  private pendingWelcome: any = null;
-
-  private onRosterPage(page: any, fromWelcome = false): void {
-    let peers: Participant[];
-    if (page.start || fromWelcome) peers = [];
-    else if (this.incoming) peers = this.incoming;
-    else return;
-    peers.push(...page.peers);
-    if (page.more) {
-      this.incoming = peers;
-      return;
-    }
-    this.incoming = null;
-    const before = new Set(this.roster.keys());
-    this.roster.clear();
-    for (const p of peers) {
-      if (p.user === this.user) continue;
-      this.roster.set(p.user, p);
-      this.learn(p);
-      this.report_.peers.includes(p.user) || this.report_.peers.push(p.user);
-    }
+  /** A complete roster arrived (null: not yet): completes the welcome, or tells what changed. */
+  private onRoster(replaced: Replaced | null): void {
+    if (!replaced) return;
+    for (const p of replaced.peers) notePeer(this.report_, p.user);
     if (this.pendingWelcome) {
       const w = this.pendingWelcome;
       this.pendingWelcome = null;
-      this.emit('joined', { you: w.you, peers: [...this.roster.values()], channel: w.channel });
+      this.emit('joined', { you: w.you, peers: replaced.peers, channel: w.channel });
       this.welcomed?.();
       this.welcomed = null;
     } else {
-      for (const u of before) if (!this.roster.has(u)) this.emit('peer-left', { user: u, reason: 'hidden' });
-      for (const p of this.roster.values()) if (!before.has(p.user)) this.emit('peer-joined', p);
+      for (const u of replaced.left) this.emit('peer-left', { user: u, reason: 'hidden' });
+      for (const p of replaced.joined) this.emit('peer-joined', p);
     }
   }
 
-  private learn(p: Participant): void {
-    this.seen.set(String(p.media_id), p);
-  }
-
-  /** Puts `p` in the roster or out of it, as this client sees it (as the native session). */
-  private place(p: Participant): void {
-    this.learn(p);
-    if (p.user === this.user) {
-      this.me = p;
-      this.allowed = new Set(p.role === 'Host' ? p.tracks.map((t) => t.id) : []);
-      return;
+  /** Acts on what placing a participant did (see Roster.place). */
+  private placed(at: Placement | null): void {
+    if (!at) return;
+    const p = at.participant;
+    switch (at.placed) {
+      case 'me':
+        this.outgoing.allowOnly(p.role === 'Host' ? p.tracks.map((t) => t.id) : []);
+        return;
+      case 'joined':
+        notePeer(this.report_, p.user);
+        this.emit('peer-joined', p);
+        return;
+      case 'updated':
+        notePeer(this.report_, p.user);
+        return;
+      case 'left':
+        this.emit('peer-left', { user: p.user, reason: 'audience' });
+        return;
+      case 'unseen':
+        return;
     }
-    const iAmHost = this.me?.role === 'Host';
-    if (p.role === 'Host' || (iAmHost && p.hand_raised)) {
-      const had = this.roster.has(p.user);
-      this.roster.set(p.user, p);
-      if (!this.report_.peers.includes(p.user)) this.report_.peers.push(p.user);
-      if (!had) this.emit('peer-joined', p);
-    } else if (this.roster.delete(p.user)) {
-      this.emit('peer-left', { user: p.user, reason: 'audience' });
-    }
-  }
-
-  private participant(user: string): Participant | null {
-    if (user === this.user) return this.me;
-    return this.roster.get(user) ?? null;
   }
 
   private onEvent(event: unknown): void {
@@ -441,13 +364,13 @@ export class Client extends Emitter<ClientEvents> {
     const [kind, body] = typeof event === 'string' ? [event, null] : (Object.entries(event as object)[0] as [string, any]);
     switch (kind) {
       case 'PeerJoined':
-        return this.place(body);
+        return this.placed(this.view.place(body));
       case 'PeerLeft':
-        if (this.roster.delete(body.user)) this.emit('peer-left', { user: body.user, reason: String(body.reason) });
+        if (this.view.remove(body.user)) this.emit('peer-left', { user: body.user, reason: String(body.reason) });
         return;
       case 'RoleChanged': {
         const p: Participant = body.participant;
-        this.place(p);
+        this.placed(this.view.place(p));
         if (p.user === this.user) {
           this.report_.role = p.role === 'Host' ? 'host' : 'audience';
           if (p.role === 'Host') this.republish();
@@ -456,34 +379,25 @@ export class Client extends Emitter<ClientEvents> {
         return;
       }
       case 'HandChanged':
-        this.place(body.participant);
+        this.placed(this.view.place(body.participant));
         this.emit('hand-changed', body.participant);
         return;
-      case 'MuteChanged': {
-        const p = this.participant(body.user);
-        if (p) this.place({ ...p, audio_muted: body.audio, video_muted: body.video });
-        return;
-      }
+      case 'MuteChanged':
+        return this.placed(this.view.muted(body.user, body.audio, body.video));
       case 'TrackPublished': {
-        const p = this.participant(body.user);
-        if (p) {
-          const tracks = p.tracks.filter((t) => t.id !== body.track.id).concat([body.track]);
-          this.place({ ...p, tracks });
-        }
-        if (body.user === this.user && body.track.id === CAMERA_TRACK) this.videoPublisher?.keyframe();
+        this.placed(this.view.published(body.user, body.track));
+        if (body.user === this.user && body.track.id === CAMERA_TRACK) this.outgoing.keyframe();
         this.emit('track-published', { user: body.user, track: body.track });
         return;
       }
       case 'TrackUnpublished': {
-        const p = this.participant(body.user);
-        if (p) this.place({ ...p, tracks: p.tracks.filter((t) => t.id !== body.track) });
+        this.placed(this.view.unpublished(body.user, body.track));
         this.emit('track-unpublished', { user: body.user, track: body.track });
         return;
       }
       case 'Data': {
         const from = String(body.from);
-        this.report_.data.received++;
-        this.report_.data.from[from] = (this.report_.data.from[from] ?? 0) + 1;
+        noteData(this.report_, from);
         this.emit('data', { from, seq: Number(body.seq), private: body.private, payload: body.payload });
         return;
       }
@@ -493,8 +407,7 @@ export class Client extends Emitter<ClientEvents> {
         const message = String(body.error.message);
         const pending = this.requests.get(request);
         const name = pending?.request ?? (request === 0 ? 'media' : 'request');
-        this.report_.refused.push({ request, code, message });
-        if (this.report_.refused.length > 100) this.report_.refused.splice(0, 1);
+        noteRefused(this.report_, request, code, message);
         if (pending) {
           this.requests.delete(request);
           pending.reject(new LivestageError(code, `${name} refused: ${message}`));
@@ -503,7 +416,7 @@ export class Client extends Emitter<ClientEvents> {
         return;
       }
       case 'KeyframeRequest':
-        if (Number(body.track) === CAMERA_TRACK) this.videoPublisher?.keyframe();
+        if (Number(body.track) === CAMERA_TRACK) this.outgoing.keyframe();
         return;
       default:
         return;
@@ -544,96 +457,14 @@ export class Client extends Emitter<ClientEvents> {
     if (!this.ended) this.send({ Link: { uplink_loss_percent: loss } });
   }
 
-  // ---- media in ----
-
-  private async readVideo(wt: WebTransport): Promise<void> {
-    const reader = wt.incomingUnidirectionalStreams.getReader();
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        if (this.openStreams >= VIDEO_STREAMS_MAX) {
-          value.cancel().catch(() => {});
-          continue;
-        }
-        this.openStreams++;
-        void this.readOneVideo(value).finally(() => this.openStreams--);
-      }
-    } catch {
-      // Connection closed.
-    }
-  }
-
-  private async readOneVideo(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const timer = setTimeout(() => stream.cancel().catch(() => {}), VIDEO_READ_TIMEOUT_MS);
-    let got;
-    try {
-      got = await readVideoStream(stream);
-    } catch (e) {
-      if (!this.ended) console.warn(`livestage: dropped a video stream: ${(e as Error).message}`);
-      return;
-    } finally {
-      clearTimeout(timer);
-    }
-    if (this.ended) return;
-    const { header, data } = got;
-    const track = Number(header.track);
-    const k = key(header.media_id, track);
-    let v = this.videos.get(k);
-    if (!v) {
-      const p = this.seen.get(String(header.media_id));
-      const user = p?.user ?? `media-${String(header.media_id)}`;
-      const layer: Layer = header.layer;
-      v = new VideoReceiver(this.trackName(header.media_id, track), {
-        requestKeyframe: () => void this.request({ RequestKeyframe: { media_id: header.media_id, track, layer } }).catch(() => {}),
-        wanted: () => this.listens('video-frame'),
-        frame: (frame) => this.emit('video-frame', { user, track, frame }),
-        sinceJoin: () => performance.now() - this.started,
-      });
-      this.videos.set(k, v);
-      this.emit('video-track', { user, track, key: v.id, canvas: v.canvas });
-    }
-    v.push(header, data);
-  }
-
-  private async readDatagrams(wt: WebTransport): Promise<void> {
-    const reader = wt.datagrams.readable.getReader();
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        const p = decodeAudio(value);
-        if (!p || this.ended || this.options.audio === false) continue;
-        const k = key(p.mediaId, p.track);
-        let a = this.audios.get(k);
-        if (!a) {
-          a = new AudioReceiver(this.trackName(p.mediaId, p.track), this.playout);
-          this.audios.set(k, a);
-        }
-        a.push(p);
-      }
-    } catch {
-      // Connection closed.
-    }
-  }
-
   /** `user/source` for a publisher track (as the native bot names it). */
   trackName(mediaId: number | bigint, track: number): string {
-    const p = this.seen.get(String(mediaId));
-    if (!p) return `media-${String(mediaId)}/track-${track}`;
-    const t = p.tracks.find((x) => x.id === track);
-    if (!t) return `${p.user}/track-${track}`;
-    const first = p.tracks.find((x) => x.source === t.source);
-    return first?.id === track ? `${p.user}/${t.source}` : `${p.user}/${t.source}-${track}`;
+    return this.view.trackName(mediaId, track);
   }
 
   /** The canvas a remote video track is drawn to, if it has sent any. */
   canvasOf(user: string, track = CAMERA_TRACK): HTMLCanvasElement | null {
-    for (const [k, v] of this.videos) {
-      const p = this.seen.get(k.split(':')[0]);
-      if (p?.user === user && Number(k.split(':')[1]) === track) return v.canvas;
-    }
-    return null;
+    return this.incoming.canvasOf(user, track);
   }
 
   // ---- requests ----
@@ -667,37 +498,25 @@ export class Client extends Emitter<ClientEvents> {
   // ---- media out ----
 
   /** Starts publishing; resolves once the server accepted the tracks, rejects if refused. */
-  async publish(options: { video?: 'camera' | 'pattern' | null; audio?: string | null } = { video: 'camera', audio: 'microphone' }): Promise<void> {
+  async publish(options: PublishOptions = { video: 'camera', audio: 'microphone' }): Promise<void> {
     if (!this.me) throw new LivestageError('protocol_error', 'not joined');
     this.stopPublishing();
     this.publishOptions = options;
-    this.publishStream = (Math.random() * 0x1_0000_0000) >>> 0;
-    this.videoFrame = 0;
-    this.audioSeq = 0;
-    this.videoNeedsKey = true;
     const onError = (e: MediaError) => this.fail(new LivestageError(e.code, e.message));
-    const wrap = (e: unknown) => (e instanceof MediaError ? new LivestageError(e.code, e.message) : e);
-    const tracks: Track[] = [];
+    let tracks: Track[];
     try {
-      if (options.video) {
-        this.videoPublisher = await VideoPublisher.start(options.video, (d, k, c) => this.sendVideo(d, k, c), onError);
-        tracks.push({ id: CAMERA_TRACK, kind: 'video', source: 'camera', name: '', low_layer: false, muted: false });
-      }
-      if (options.audio) {
-        this.audioPublisher = await AudioPublisher.start(options.audio, (d, c) => this.sendAudio(d, c), onError);
-        tracks.push({ id: MICROPHONE_TRACK, kind: 'audio', source: 'microphone', name: '', low_layer: false, muted: false });
-      }
+      tracks = await this.outgoing.start(options, onError);
     } catch (e) {
       this.stopPublishing();
-      const err = wrap(e);
+      const err = e instanceof MediaError ? new LivestageError(e.code, e.message) : e;
       if (err instanceof LivestageError) this.fail(err);
       throw err;
     }
     this.localTracks = tracks;
     try {
       await Promise.all(tracks.map((t) => this.request({ Publish: t })));
-      for (const t of tracks) this.allowed.add(t.id);
-      this.videoPublisher?.keyframe();
+      this.outgoing.allow(tracks.map((t) => t.id));
+      this.outgoing.keyframe();
     } catch (e) {
       // Refused (e.g. not_permitted for the audience): keep the tracks for when this client
       // goes on stage, but stop encoding meanwhile.
@@ -706,13 +525,10 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
-  private localTracks: Track[] = [];
-  private publishOptions: { video?: 'camera' | 'pattern' | null; audio?: string | null } | null = null;
-
   private republish(): void {
     // Tracks asked for before this client was a host: publish them now (as the native client).
     const opts = this.publishOptions;
-    if (opts && !this.videoPublisher && !this.audioPublisher) void this.publish(opts).catch(() => {});
+    if (opts && !this.outgoing.publishing) void this.publish(opts).catch(() => {});
   }
 
   /** Stops publishing and unpublishes the tracks. */
@@ -724,69 +540,9 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   private stopPublishing(forget = true): void {
-    if (this.videoPublisher) this.report_.published.video_frames += this.videoPublisher.frames;
-    if (this.audioPublisher) this.report_.published.audio_frames += this.audioPublisher.frames;
-    this.videoPublisher?.stop();
-    this.audioPublisher?.stop();
-    this.videoPublisher = null;
-    this.audioPublisher = null;
+    this.outgoing.stop();
+    Object.assign(this.report_.published, this.outgoing.frames());
     if (forget) this.localTracks = [];
-    this.allowed.clear();
-  }
-
-  private sendVideo(data: Uint8Array, keyframe: boolean, captureUs: bigint): boolean {
-    const wt = this.wt;
-    if (!wt || this.ended || !this.allowed.has(CAMERA_TRACK)) {
-      this.videoNeedsKey = true;
-      return false;
-    }
-    if (this.videoNeedsKey && !keyframe) return false;
-    if (this.videoInFlight >= VIDEO_IN_FLIGHT) {
-      this.videoNeedsKey = true;
-      return false;
-    }
-    this.videoNeedsKey = false;
-    const header = {
-      media_id: 0,
-      track: CAMERA_TRACK,
-      layer: 'High' as const,
-      stream: this.publishStream,
-      frame: this.videoFrame++,
-      keyframe,
-      capture_us: captureUs,
-    };
-    const bytes = videoStreamBytes(header, data);
-    this.videoInFlight++;
-    void (async () => {
-      let writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
-      const timer = setTimeout(() => {
-        // Late: abandon rather than queue; the next frame sent is a keyframe.
-        this.videoNeedsKey = true;
-        this.videoPublisher?.keyframe();
-        writer?.abort().catch(() => {});
-      }, VIDEO_DEADLINE_MS);
-      try {
-        const s = await wt.createUnidirectionalStream();
-        writer = s.getWriter();
-        await writer.write(bytes);
-        await writer.close();
-      } catch {
-        this.videoNeedsKey = true;
-        this.videoPublisher?.keyframe();
-      } finally {
-        clearTimeout(timer);
-        this.videoInFlight--;
-      }
-    })();
-    return true;
-  }
-
-  private sendAudio(payload: Uint8Array, captureUs: bigint): void {
-    const w = this.datagramWriter;
-    if (!w || this.ended || !this.allowed.has(MICROPHONE_TRACK)) return;
-    const d = encodeAudio({ mediaId: 0n, track: MICROPHONE_TRACK, stream: this.publishStream, seq: this.audioSeq++, captureUs, payload });
-    if ((w.desiredSize ?? 1) <= 0) return; // the datagram queue is full: drop
-    w.write(d).catch(() => {});
   }
 
   // ---- leaving ----
@@ -824,14 +580,12 @@ export class Client extends Emitter<ClientEvents> {
 
   private shutdown(): void {
     this.ended = true;
-    this.snapshot();
+    this.incoming.snapshot();
     this.stopPublishing();
+    this.outgoing.close();
     if (this.linkTimer !== null) clearInterval(this.linkTimer);
     if (this.ackTimer !== null) clearTimeout(this.ackTimer);
-    for (const v of this.videos.values()) v.close();
-    for (const a of this.audios.values()) a.close();
-    this.videos.clear();
-    this.audios.clear();
+    this.incoming.close();
     this.playout.close();
     try {
       this.wt?.close({ closeCode: 0, reason: 'bye' });
@@ -840,28 +594,10 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
-  /** Copies the receivers' figures into the report (kept after they close). */
-  private snapshot(): void {
-    for (const [k, v] of this.videos) this.put(this.report_.video, k, v.stats());
-    for (const [k, a] of this.audios) this.put(this.report_.audio, k, a.stats());
-  }
-
-  private put<T>(into: Record<string, T>, k: string, value: T): void {
-    const [mediaId, track] = k.split(':');
-    const name = this.trackName(BigInt(mediaId), Number(track));
-    into[name] = value;
-    const plain = name.replace(/\/(camera|microphone)$/, '');
-    if (plain !== name) into[plain] = value;
-  }
-
   /** The native bot's report shape. */
   report(): Report {
-    if (!this.ended) this.snapshot();
-    const r = this.report_;
-    const published = { ...r.published };
-    if (this.videoPublisher) published.video_frames += this.videoPublisher.frames;
-    if (this.audioPublisher) published.audio_frames += this.audioPublisher.frames;
-    return JSON.parse(JSON.stringify({ ...r, published, peers: [...r.peers].sort() }));
+    if (!this.ended) this.incoming.snapshot();
+    return finalReport(this.report_, this.outgoing.frames());
   }
 
   /** Whether the session is over. */
