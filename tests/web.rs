@@ -67,12 +67,20 @@ fn url(server: &cli::Server, token: &str, query: &str) -> String {
 /// Runs the page driver: the page at `url` for `seconds`, with `(at, js)` evaluated in it;
 /// its report and the Chromium tree's CPU.
 fn page(url: &str, seconds: f64, after: &[(f64, &str)]) -> (Value, Value) {
+    page_with(url, seconds, &[], after)
+}
+
+/// [`page`] with `init` scripts run before the page's own.
+fn page_with(url: &str, seconds: f64, init: &[&str], after: &[(f64, &str)]) -> (Value, Value) {
     let mut command = Command::new("node");
     command
         .arg(Path::new(WEB).join("scripts/page.mjs"))
         .args(["--url", url, "--seconds", &seconds.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    for js in init {
+        command.args(["--init", js]);
+    }
     for (at, js) in after {
         command.args(["--after", &at.to_string(), "--eval-after", js]);
     }
@@ -143,7 +151,7 @@ fn a_page_in_the_audience_sees_hears_and_reads_a_native_host() {
 }
 
 #[test]
-fn a_page_on_stage_is_seen_and_heard_by_a_native_viewer() {
+fn a_page_that_goes_on_stage_is_seen_and_heard_by_a_native_viewer() {
     let _one = one_browser();
     let server = serve(&[]);
     let publisher = cli::token(
@@ -242,6 +250,15 @@ fn bad_input_is_a_clear_error_on_the_page() {
     let expired = expired_token("stage", "browser");
     let (page, _) = self::page(&url(&server, &expired, "role=audience"), 2.0, &[]);
     assert_eq!(page["error"]["code"], "token_expired", "{page}");
+
+    // A browser without H.264.
+    let no_h264 = "VideoDecoder.isConfigSupported = async () => ({ supported: false });";
+    let (page, _) = page_with(&url(&server, &good, "role=audience"), 2.0, &[no_h264], &[]);
+    assert_eq!(page["error"]["code"], "codec_unsupported", "{page}");
+    assert!(
+        page["error"]["message"].as_str().unwrap().contains("H.264"),
+        "{page}"
+    );
 
     // A server that does not serve browsers: the page cannot reach it and says why it may be.
     let native_only = serve(&["--no-webtransport"]);

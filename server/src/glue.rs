@@ -55,6 +55,8 @@ const VIDEO_IN_FLIGHT: usize = 16;
 /// Control frames queued for one connection's writer; a client that lets this many pile up
 /// (it stopped reading its control stream) is disconnected.
 const WRITER_QUEUE: usize = 4096;
+/// Longest the server waits, after a session's goodbye, for the client to read it and close.
+const GOODBYE_WAIT: Duration = Duration::from_secs(2);
 /// Longest a publisher may take to deliver one video frame's stream.
 const VIDEO_DEADLINE: Duration = Duration::from_secs(2);
 /// Audio datagrams one connection may send per second: 50 frames a second on two tracks, each
@@ -487,9 +489,15 @@ async fn write_frames(conn: Connection, mut send: SendStream, mut frames: mpsc::
                 }
             }
             ToConn::Close => {
-                // Let the goodbye reach the client before the connection goes.
+                // Let the goodbye reach the client before the connection goes: its stream
+                // acknowledged, then the client's own close, since a browser drops what its page
+                // has not read yet once the session closes under it.
                 let _ = send.finish();
-                let _ = timeout(Duration::from_secs(1), send.stopped()).await;
+                let _ = timeout(GOODBYE_WAIT, async {
+                    let _ = send.stopped().await;
+                    conn.closed().await
+                })
+                .await;
                 break;
             }
         }

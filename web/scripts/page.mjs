@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Drives the demo page in headless Chromium for tests and benchmarks:
 //   node web/scripts/page.mjs --url URL [--seconds N] [--eval JS] [--after SECS --eval-after JS]...
-//                             [--pages K] [--chromium PATH]
+//                             [--init JS] [--pages K] [--chromium PATH]
+// --init runs before the page's own scripts (e.g. to take a codec away from the browser).
 // Prints one JSON line: { reports: [livestageReport() of each page], cpu_percent, console_errors }.
 import { chromium } from 'playwright-core';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -12,7 +13,7 @@ function usage(msg) {
   process.exit(2);
 }
 
-const opts = { url: null, seconds: 6, evals: [], after: [], pages: 1, chromium: process.env.CHROMIUM ?? '/usr/bin/chromium' };
+const opts = { url: null, seconds: 6, evals: [], after: [], init: [], pages: 1, chromium: process.env.CHROMIUM ?? '/usr/bin/chromium' };
 const argv = process.argv.slice(2);
 let pendingAfter = null;
 for (let i = 0; i < argv.length; i++) {
@@ -25,6 +26,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--url': opts.url = next(); break;
     case '--seconds': opts.seconds = Number(next()); break;
     case '--eval': opts.evals.push(next()); break;
+    case '--init': opts.init.push(next()); break;
     case '--after': pendingAfter = Number(next()); break;
     case '--eval-after':
       if (pendingAfter === null || !Number.isFinite(pendingAfter)) usage('--eval-after needs a --after SECS before it');
@@ -93,6 +95,7 @@ const t0 = process.hrtime.bigint();
 const pages = [];
 try {
   const context = await browser.newContext();
+  for (const js of opts.init) await context.addInitScript(js);
   for (let k = 0; k < opts.pages; k++) {
     const page = await context.newPage();
     const tag = opts.pages > 1 ? `[page ${k}] ` : '';
