@@ -326,3 +326,68 @@ fn a_browser_spectator_watches_the_party_game_from_the_link_its_host_prints() {
         assert_eq!(errors, 0, "{page}");
     }
 }
+
+#[test]
+fn a_page_resumes_after_its_path_goes_dark() {
+    let _one = one_browser();
+    let server = serve(&[]);
+    // A `livestage proxy` between the page and the server, on a port it can be restarted on.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let via = format!("127.0.0.1:{port}");
+    let start_proxy = || {
+        let child = Command::new(cli::BIN)
+            .args(["proxy", "--listen", &via, "--upstream", &server.addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        sleep(Duration::from_millis(300));
+        child
+    };
+    let mut proxy = start_proxy();
+    let viewer = cli::token("stage", "browser", "join", "600");
+    let host = cli::token("stage", "host", "join,publish-audio,publish-video", "600");
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("host.json");
+    // The host publishes straight to the server for the whole test.
+    let args = [
+        "--role",
+        "host",
+        "--publish",
+        "video=testpattern:640x360@30,audio=tone:440",
+        "--duration",
+        "34",
+    ];
+    let host = cli::bot(&server, &host, &args, &report);
+    sleep(Duration::from_secs(1));
+    let direct = url(&server, &viewer, "role=audience");
+    let proxied = direct.replace(&format!("server={}", server.addr), &format!("server={via}"));
+    assert_ne!(direct, proxied, "the page's URL names the server: {direct}");
+    let watching = std::thread::spawn(move || page(&proxied, 30.0, &[]));
+    // The page joins and watches for a few seconds; then its path goes dark for longer than
+    // the QUIC idle timeout (15 s) but within the server's resume window (20 s).
+    sleep(Duration::from_secs(4));
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let dark = std::time::Instant::now();
+    sleep(Duration::from_millis(16_500));
+    let mut proxy = start_proxy();
+    eprintln!("path dark for {:?}", dark.elapsed());
+    let (page, _) = watching.join().unwrap();
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let (ok, _) = cli::finish(host, &report);
+    assert!(ok);
+    assert_eq!(page["joined"], true, "{page}");
+    assert_eq!(page["error"], Value::Null, "{page}");
+    assert!(page["reconnects"].as_u64().unwrap_or(0) >= 1, "{page}");
+    assert_eq!(page["peers"], serde_json::json!(["host"]), "{page}");
+    // Before the outage the page can have decoded at most ~4 s of the host's 30 fps.
+    let video = &page["video"]["host"];
+    assert!(frames(&page, "video", "host") >= 200, "{page}");
+    assert_eq!(video["in_order"], true, "{video}");
+}

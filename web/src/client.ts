@@ -2,7 +2,9 @@
  * web/src/client.ts: the Livestage browser client, the public `Client` (WebTransport to the
  * server, WebCodecs for media). Owns the session: connecting, the control stream (framing,
  * requests and their acks, the server's events in order, acks back, link reports), joining and
- * leaving, and the app's events. Wires in roster.ts (who this client sees), incoming.ts (media
+ * leaving, resuming after a lost connection (as the native client: `Resume` with the welcome's
+ * session and key, unacknowledged requests sent again, a fresh join if the server no longer has
+ * the session; `state` events), and the app's events. Wires in roster.ts (who this client sees), incoming.ts (media
  * in: receivers per track), outgoing.ts (media out: publishers and their streams) and
  * report.ts (the bot-shaped report); only this file writes the control stream.
  */
@@ -39,6 +41,12 @@ export interface ClientEvents {
   error: ErrorInfo;
   'video-frame': { user: string; track: number; frame: VideoFrame };
   closed: ErrorInfo | null;
+  /**
+   * The connection: `reconnecting` once the server has been silent for STALL_MS or the
+   * connection was lost (the session is being resumed on a new one), `connected` once it is
+   * heard again or resumed.
+   */
+  state: { state: 'reconnecting' | 'connected' };
   event: unknown;
 }
 
@@ -60,12 +68,35 @@ export interface JoinOptions {
 const ACK_EVERY_MS = 100;
 /** Most requests awaiting an answer; past it the oldest is given up on. */
 const REQUESTS_MAX = 1024;
+/** Nothing from the server this long while joined: report `reconnecting` (as the native client). */
+const STALL_MS = 4000;
+/** The server's QUIC idle timeout: it notices a lost connection this long after the silence began. */
+const IDLE_TIMEOUT_MS = 15_000;
+/** Waits between tries to resume: from the first, doubling up to the last. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 4000;
+/** How long one try to reach the server and be welcomed may take (the first join: 10 s). */
+const RETRY_TIMEOUT_MS = 5000;
 
 interface Pending {
   request: string;
+  /** The request itself, to send again after a resume. */
+  body: unknown;
   resolve: () => void;
   reject: (e: LivestageError) => void;
 }
+
+/** How a connection starts: the first join, a resume, or a fresh join after the session expired. */
+type Mode = 'join' | 'resume' | 'rejoin';
+
+/** The server said Goodbye instead of Welcome on a reconnect. */
+class Goodbye extends Error {
+  constructor(readonly error: LivestageError) {
+    super(error.message);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Client extends Emitter<ClientEvents> {
   private wt: WebTransport | null = null;
@@ -82,8 +113,23 @@ export class Client extends Emitter<ClientEvents> {
   private ended = false;
   private leaving = false;
   private welcomed: (() => void) | null = null;
-  private refusedJoin: ((e: LivestageError) => void) | null = null;
+  private refusedJoin: ((e: Error) => void) | null = null;
   private pendingWelcome: any = null;
+  /** How the current connection started. */
+  private mode: Mode = 'join';
+  /** Welcomed on the current connection: requests, acks and link reports may be sent. */
+  private live = false;
+  /** The connection was lost and a new one is being tried. */
+  private reconnecting = false;
+  /** `reconnecting` was reported and `connected` not since. */
+  private stalled = false;
+  /** When anything last arrived from the server (performance.now()). */
+  private lastHeard = 0;
+  private stallTimer: ReturnType<typeof setInterval> | null = null;
+  /** A reconnect's connection that closed while the try was still finishing. */
+  private closedDuringTry: WebTransport | null = null;
+  /** From the last welcome: what a resume needs. */
+  private resumable: { session: unknown; key: number | bigint; secs: number } | null = null;
   private playout: Playout;
   private readonly view: Roster;
   private readonly incoming: Incoming;
@@ -118,6 +164,7 @@ export class Client extends Emitter<ClientEvents> {
       videoTrack: (user, track, key, canvas) => this.emit('video-track', { user, track, key, canvas }),
       videoTrackEnded: (user, track, key) => this.emit('video-track-ended', { user, track, key }),
       sinceJoin: () => performance.now() - this.started,
+      heard: () => this.heard(),
     });
   }
 
@@ -168,8 +215,9 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
-  private async open(): Promise<void> {
+  private async open(mode: Mode = 'join'): Promise<void> {
     const o = this.options;
+    const first = mode === 'join';
     const url = `https://${o.server}/livestage`;
     const unreachable = (why: string) =>
       new LivestageError(
@@ -187,35 +235,174 @@ export class Client extends Emitter<ClientEvents> {
       throw unreachable((e as Error).message);
     }
     this.wt = wt;
+    this.mode = mode;
     wt.closed.then(
-      (info) => this.onClosed(info?.reason ? `${info.reason}` : 'closed by the server', info?.closeCode),
-      (e) => this.onClosed(String((e as Error)?.message ?? e)),
+      (info) => this.onClosed(wt, info?.reason ? `${info.reason}` : 'closed by the server', info?.closeCode),
+      (e) => this.onClosed(wt, String((e as Error)?.message ?? e)),
     );
+    const limit = first ? 10_000 : RETRY_TIMEOUT_MS;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${limit / 1000} s`)), limit);
+    });
+    late.catch(() => {});
+    // A reconnect's try also fails when its connection closes before the welcome.
+    const closed = wt.closed.then(
+      () => Promise.reject(new Error('closed before the welcome')),
+      (e) => Promise.reject(new Error(String((e as Error)?.message ?? e))),
+    );
+    closed.catch(() => {});
     try {
-      await Promise.race([
-        wt.ready,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('no answer within 10 s')), 10_000);
-        }),
-      ]);
+      try {
+        await Promise.race([wt.ready, late]);
+      } catch (e) {
+        throw unreachable((e as Error).message || String(e));
+      }
+      const bidi = await wt.createBidirectionalStream();
+      const writer = bidi.writable.getWriter();
+      this.writer = writer;
+      const welcome = new Promise<void>((resolve, reject) => {
+        this.welcomed = resolve;
+        this.refusedJoin = reject;
+      });
+      welcome.catch(() => {});
+      let intent: unknown;
+      if (mode === 'resume' && this.resumable) {
+        const r = this.resumable;
+        intent = { Resume: { session: r.session, key: r.key, received: this.received } };
+      } else {
+        const role = (mode === 'rejoin' ? this.report_.role : o.role) === 'host' ? 'Host' : 'Audience';
+        intent = { Join: { channel: this.channel, token: o.token, role } };
+      }
+      await this.write(frame('Hello', { version: VERSION, intent }));
+      void this.readControl(wt, bidi.readable);
+      this.incoming.start(wt);
+      if (first) await welcome;
+      else await Promise.race([welcome, closed, late]);
+      if (this.ended) return;
+      this.outgoing.attach(wt, wt.datagrams.writable.getWriter());
     } catch (e) {
-      throw unreachable((e as Error).message || String(e));
+      if (!first) {
+        this.welcomed = null;
+        this.refusedJoin = null;
+        this.live = false;
+        this.writer = null;
+        try {
+          wt.close({ closeCode: 0, reason: 'bye' });
+        } catch {
+          // Already closed.
+        }
+        if (e instanceof Goodbye || e instanceof LivestageError) throw e;
+        throw unreachable((e as Error)?.message || String(e));
+      }
+      throw e;
     } finally {
       clearTimeout(timer);
     }
-    const bidi = await wt.createBidirectionalStream();
-    this.writer = bidi.writable.getWriter();
-    this.outgoing.attach(wt, wt.datagrams.writable.getWriter());
-    const role = o.role === 'host' ? 'Host' : 'Audience';
-    const welcome = new Promise<void>((resolve, reject) => {
-      this.welcomed = resolve;
-      this.refusedJoin = reject;
-    });
-    await this.write(frame('Hello', { version: VERSION, intent: { Join: { channel: this.channel, token: o.token, role } } }));
-    void this.readControl(bidi.readable);
-    this.incoming.start(wt);
-    await welcome;
+  }
+
+  /** Anything arrived from the server: the path works. */
+  private heard(): void {
+    this.lastHeard = performance.now();
+    if (this.stalled && this.live && !this.reconnecting && !this.ended) {
+      this.stalled = false;
+      this.emit('state', { state: 'connected' });
+    }
+  }
+
+  /** Reports a stall: nothing from the server for STALL_MS while joined. */
+  private checkStall(): void {
+    if (this.ended || this.leaving || this.reconnecting || !this.live || this.stalled) return;
+    if (performance.now() - this.lastHeard >= STALL_MS) {
+      this.stalled = true;
+      this.emit('state', { state: 'reconnecting' });
+    }
+  }
+
+  /** The connection of a welcomed session is gone: keep everything and resume on a new one. */
+  private lost(): void {
+    if (this.ended || this.leaving || this.reconnecting) return;
+    this.reconnecting = true;
+    this.live = false;
+    this.writer = null;
+    this.welcomed = null;
+    this.refusedJoin = null;
+    this.outgoing.detach();
+    if (this.linkTimer !== null) clearInterval(this.linkTimer);
+    this.linkTimer = null;
+    this.lastStats = null;
+    if (!this.stalled) {
+      this.stalled = true;
+      this.emit('state', { state: 'reconnecting' });
+    }
+    try {
+      this.wt?.close({ closeCode: 0, reason: 'lost' });
+    } catch {
+      // Already closed.
+    }
+    void this.reconnect();
+  }
+
+  /**
+   * Tries new connections with backoff until the server's resume window is over: resumes the
+   * session, or joins afresh if the server no longer has it; ends when neither works.
+   */
+  private async reconnect(): Promise<void> {
+    const secs = this.resumable?.secs ?? 20;
+    const deadline = Math.max(performance.now(), this.lastHeard + IDLE_TIMEOUT_MS) + secs * 1000;
+    let mode: Mode = this.resumable ? 'resume' : 'rejoin';
+    let wait = RETRY_FIRST_MS;
+    while (!this.ended && !this.leaving) {
+      this.closedDuringTry = null;
+      try {
+        await this.open(mode);
+        if (this.ended) return;
+        this.reconnecting = false;
+        if (this.closedDuringTry === this.wt) {
+          // Welcomed, and lost again at once: try again.
+          this.closedDuringTry = null;
+          this.report_.reconnects = (this.report_.reconnects ?? 0) + 1;
+          this.lost();
+          return;
+        }
+        this.stalled = false;
+        this.lastHeard = performance.now();
+        this.report_.reconnects = (this.report_.reconnects ?? 0) + 1;
+        if (mode === 'rejoin') this.publishAgain();
+        this.emit('state', { state: 'connected' });
+        return;
+      } catch (e) {
+        if (this.ended || this.leaving) return;
+        if (e instanceof Goodbye) {
+          // The session is gone (expired): join afresh; a refused join ends the session.
+          if (mode === 'resume') {
+            mode = 'rejoin';
+            continue;
+          }
+          return this.end(e.error);
+        }
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        return this.end(
+          new LivestageError('unreachable', `lost the connection to ${this.options.server} and could not reconnect within ${secs} s`),
+        );
+      }
+      await sleep(Math.min(wait, left));
+      wait = Math.min(wait * 2, RETRY_MAX_MS);
+    }
+  }
+
+  /** After joining afresh: publishes again the tracks the lost session published. */
+  private publishAgain(): void {
+    const tracks = this.localTracks;
+    if (!tracks.length || !this.outgoing.publishing || this.me?.role !== 'Host') return;
+    void Promise.all(tracks.map((t) => this.request({ Publish: t })))
+      .then(() => {
+        this.outgoing.allow(tracks.map((t) => t.id));
+        this.outgoing.keyframe();
+      })
+      .catch(() => {});
   }
 
   private async write(bytes: Uint8Array): Promise<void> {
@@ -228,16 +415,23 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   private send(value: unknown): void {
+    if (!this.live) return;
     void this.write(frame('ClientFrame', value));
   }
 
   /** Sends a request; resolves when the server applied it, rejects when it refused it. */
   request(request: unknown): Promise<void> {
-    if (this.ended || !this.writer) return Promise.reject(new LivestageError('protocol_error', 'not connected'));
-    const seq = this.nextSeq++;
+    if (this.ended || (!this.live && !this.reconnecting)) {
+      return Promise.reject(new LivestageError('protocol_error', 'not connected'));
+    }
     const name = typeof request === 'string' ? request : Object.keys(request as object)[0];
+    if (!this.live && this.requests.size >= REQUESTS_MAX) {
+      // Held for the reconnect: refuse more rather than drop one (sequence numbers must not skip).
+      return Promise.reject(new LivestageError('protocol_error', `${name}: ${REQUESTS_MAX} requests wait for the reconnect`));
+    }
+    const seq = this.nextSeq++;
     return new Promise((resolve, reject) => {
-      this.requests.set(seq, { request: name, resolve, reject });
+      this.requests.set(seq, { request: name, body: request, resolve, reject });
       if (this.requests.size > REQUESTS_MAX) {
         // The server answers none: give up on the oldest rather than hold them all.
         const [oldest, r] = this.requests.entries().next().value!;
@@ -248,13 +442,20 @@ export class Client extends Emitter<ClientEvents> {
     });
   }
 
-  private async readControl(readable: ReadableStream<Uint8Array>): Promise<void> {
+  private async readControl(wt: WebTransport, readable: ReadableStream<Uint8Array>): Promise<void> {
     const reader = readable.getReader();
     let buf = new Uint8Array(0);
     try {
       for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
+        let got: ReadableStreamReadResult<Uint8Array>;
+        try {
+          got = await reader.read();
+        } catch {
+          // The connection broke: onClosed ends or resumes the session.
+          break;
+        }
+        const { value, done } = got;
+        if (done || wt !== this.wt || this.ended) break;
         const joined = new Uint8Array(buf.length + value.length);
         joined.set(buf);
         joined.set(value, buf.length);
@@ -266,17 +467,19 @@ export class Client extends Emitter<ClientEvents> {
           if (buf.length < 4 + len) break;
           const body = buf.slice(4, 4 + len);
           buf = buf.slice(4 + len);
+          if (wt !== this.wt || this.ended) return;
           this.onFrame(decode('ServerFrame', body));
         }
       }
     } catch (e) {
       const err = e instanceof LivestageError ? e : new LivestageError('protocol_error', `control stream: ${(e as Error)?.message ?? e}`);
-      if (!this.ended && !this.leaving) this.end(err);
+      if (!this.ended && !this.leaving && wt === this.wt) this.end(err);
     }
   }
 
   private onFrame(f: unknown): void {
     const [kind, body] = typeof f === 'string' ? [f, null] : (Object.entries(f as object)[0] as [string, any]);
+    this.heard();
     switch (kind) {
       case 'Welcome':
         return this.onWelcome(body);
@@ -302,6 +505,13 @@ export class Client extends Emitter<ClientEvents> {
         return this.onRoster(this.view.page(body));
       case 'Goodbye': {
         const e = new LivestageError(snakeCode(body.code), body.message);
+        if (this.reconnecting && this.refusedJoin) {
+          // A refused resume (or join afresh): reconnect() decides.
+          const refused = this.refusedJoin;
+          this.refusedJoin = null;
+          this.welcomed = null;
+          return refused(new Goodbye(e));
+        }
         return this.end(e);
       }
       case 'Links':
@@ -310,13 +520,43 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   private onWelcome(w: any): void {
+    if (this.live) return this.end(new LivestageError('protocol_error', 'unexpected welcome'));
+    const first = this.mode === 'join';
+    if (this.mode === 'rejoin') {
+      // A new session: its events and requests are numbered from 1 again.
+      this.received = 0;
+      this.acked = 0;
+      const waiting = [...this.requests.values()];
+      this.requests.clear();
+      this.nextSeq = 1;
+      for (const r of waiting) this.requests.set(this.nextSeq++, r);
+    }
+    this.resumable = { session: w.session, key: w.key, secs: Number(w.resume_secs) || 20 };
     this.report_.joined = true;
-    this.report_.join_ms = Math.round(performance.now() - this.started);
+    if (first) this.report_.join_ms = Math.round(performance.now() - this.started);
     this.report_.role = w.you.role === 'Host' ? 'host' : 'audience';
     this.pendingWelcome = w;
     const replaced = this.view.welcome(w.you, w.roster);
+    if (this.linkTimer !== null) clearInterval(this.linkTimer);
     this.linkTimer = setInterval(() => void this.reportLink(), 1000);
+    this.stallTimer ??= setInterval(() => this.checkStall(), 500);
+    this.lastHeard = performance.now();
     if (this.options.audio !== false) void this.playout.start();
+    this.live = true;
+    if (!first) {
+      this.placed({ participant: w.you, placed: 'me' });
+      if (this.mode === 'resume') {
+        // Requests the server applied before the connection broke are done; send the rest again.
+        const applied = Number(w.received);
+        for (const [seq, r] of this.requests) {
+          if (seq <= applied) {
+            this.requests.delete(seq);
+            r.resolve();
+          }
+        }
+      }
+      for (const [seq, r] of this.requests) this.send({ Request: { seq, request: r.body } });
+    }
     this.onRoster(replaced);
   }
 
@@ -327,7 +567,14 @@ export class Client extends Emitter<ClientEvents> {
     if (this.pendingWelcome) {
       const w = this.pendingWelcome;
       this.pendingWelcome = null;
-      this.emit('joined', { you: w.you, peers: replaced.peers, channel: w.channel });
+      if (this.mode === 'resume') {
+        // The same session: tell what changed while the connection was down.
+        for (const u of replaced.left) this.emit('peer-left', { user: u, reason: 'hidden' });
+        for (const p of replaced.joined) this.emit('peer-joined', p);
+      } else {
+        this.emit('joined', { you: w.you, peers: replaced.peers, channel: w.channel });
+      }
+      this.refusedJoin = null;
       this.welcomed?.();
       this.welcomed = null;
     } else {
@@ -428,7 +675,7 @@ export class Client extends Emitter<ClientEvents> {
     const wait = Math.max(0, this.lastAckAt + ACK_EVERY_MS - performance.now());
     this.ackTimer = setTimeout(() => {
       this.ackTimer = null;
-      if (this.received > this.acked && !this.ended) {
+      if (this.received > this.acked && !this.ended && this.live) {
         this.acked = this.received;
         this.lastAckAt = performance.now();
         this.send({ Ack: { upto: this.received } });
@@ -437,10 +684,11 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   private async reportLink(): Promise<void> {
-    if (this.ended || !this.wt) return;
+    if (this.ended || !this.wt || !this.live) return;
+    const wt = this.wt;
     let loss = 0;
     try {
-      const stats = (await (this.wt as unknown as { getStats(): Promise<Record<string, unknown>> }).getStats()) ?? {};
+      const stats = (await (wt as unknown as { getStats(): Promise<Record<string, unknown>> }).getStats()) ?? {};
       const sent = Number(stats.packetsSent ?? NaN);
       const lost = Number(stats.packetsLost ?? NaN);
       if (Number.isFinite(sent) && Number.isFinite(lost)) {
@@ -556,9 +804,15 @@ export class Client extends Emitter<ClientEvents> {
     this.end(null);
   }
 
-  private onClosed(why: string, code?: number): void {
-    if (this.ended) return;
+  private onClosed(wt: WebTransport, why: string, code?: number): void {
+    if (this.ended || wt !== this.wt) return;
     if (this.leaving) return this.end(null);
+    if (this.reconnecting) {
+      // A try that failed (reconnect() goes on), or one closed as it was welcomed.
+      this.closedDuringTry = wt;
+      return;
+    }
+    if (this.resumable) return this.lost();
     const e = this.report_.joined
       ? new LivestageError('unreachable', `the connection to ${this.options.server} closed: ${why}${code ? ` (code ${code})` : ''}`)
       : new LivestageError('unreachable', `cannot reach the Livestage server at ${this.options.server} over WebTransport (${why}). The certificate hash may be wrong or expired, or the server is down or has WebTransport disabled.`);
@@ -583,7 +837,9 @@ export class Client extends Emitter<ClientEvents> {
     this.incoming.snapshot();
     this.stopPublishing();
     this.outgoing.close();
+    this.live = false;
     if (this.linkTimer !== null) clearInterval(this.linkTimer);
+    if (this.stallTimer !== null) clearInterval(this.stallTimer);
     if (this.ackTimer !== null) clearTimeout(this.ackTimer);
     this.incoming.close();
     this.playout.close();

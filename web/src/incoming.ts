@@ -33,6 +33,8 @@ export interface IncomingHooks {
   videoTrackEnded(user: string, track: number, key: string): void;
   /** Milliseconds since the join began. */
   sinceJoin(): number;
+  /** Something (a video stream or a datagram) arrived from the server. */
+  heard(): void;
 }
 
 interface Entry<R> {
@@ -114,6 +116,7 @@ export class Incoming {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
+        this.hooks.heard();
         if (this.openStreams >= VIDEO_STREAMS_MAX) {
           value.cancel().catch(() => {});
           continue;
@@ -167,6 +170,7 @@ export class Incoming {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
+        this.hooks.heard();
         const p = decodeAudio(value);
         if (!p || this.hooks.ended() || !this.audio) continue;
         const k = key(p.mediaId, p.track);

@@ -35,6 +35,8 @@ export class Outgoing {
   private videoFrame = 0;
   private audioSeq = 0;
   private videoInFlight = 0;
+  /** Bumped on each attach and detach: sends on an earlier session no longer count in flight. */
+  private generation = 0;
   private videoNeedsKey = true;
   /** Local tracks the server has confirmed (media may flow). */
   private allowed = new Set<number>();
@@ -45,6 +47,23 @@ export class Outgoing {
   attach(wt: WebTransport, datagrams: WritableStreamDefaultWriter<Uint8Array>): void {
     this.wt = wt;
     this.datagrams = datagrams;
+    this.generation++;
+    this.videoInFlight = 0;
+    // The first video frame on a (new) session is a keyframe.
+    this.videoNeedsKey = true;
+    this.videoPublisher?.keyframe();
+  }
+
+  /**
+   * The session is gone (a reconnect may follow): media is dropped, not queued, until the
+   * next `attach`, and the first video frame sent then is a keyframe.
+   */
+  detach(): void {
+    this.wt = null;
+    this.datagrams = null;
+    this.generation++;
+    this.videoInFlight = 0;
+    this.videoNeedsKey = true;
   }
 
   /**
@@ -140,6 +159,7 @@ export class Outgoing {
       capture_us: captureUs,
     };
     const bytes = videoStreamBytes(header, data);
+    const generation = this.generation;
     this.videoInFlight++;
     void (async () => {
       let writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
@@ -159,7 +179,7 @@ export class Outgoing {
         this.videoPublisher?.keyframe();
       } finally {
         clearTimeout(timer);
-        this.videoInFlight--;
+        if (generation === this.generation) this.videoInFlight--;
       }
     })();
     return true;

@@ -28,6 +28,8 @@ export interface Report {
   audio: Record<string, AudioStats>;
   published: { video_frames: number; audio_frames: number };
   refused: { request: number; code: string; message: string }[];
+  /** Sessions resumed (or joined afresh) after the connection was lost (always set by Client). */
+  reconnects?: number;
 }
 
 /** Most entries in any list or record of a report (peers, data senders, tracks). */
@@ -49,6 +51,7 @@ export function emptyReport(user: string, channel: string): Report {
     audio: {},
     published: { video_frames: 0, audio_frames: 0 },
     refused: [],
+    reconnects: 0,
   };
 }
 
