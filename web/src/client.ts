@@ -1,114 +1,66 @@
 /**
  * web/src/client.ts: the Livestage browser client, the public `Client` (WebTransport to the
- * server, WebCodecs for media). Owns the session: connecting, the control stream (framing,
- * requests and their acks, the server's events in order, acks back, link reports), joining and
- * leaving, resuming after a lost connection (as the native client: `Resume` with the welcome's
- * session and key, unacknowledged requests sent again, a fresh join if the server no longer has
- * the session; `state` events), and the app's events. Wires in roster.ts (who this client sees), incoming.ts (media
- * in: receivers per track), outgoing.ts (media out: publishers and their streams) and
- * report.ts (the bot-shaped report); only this file writes the control stream.
+ * server, WebCodecs for media). Owns the session, at the top of the data flow between the app
+ * and the server: joining (capability checks, the Hello), the control stream (writing frames,
+ * reading them in order, acks back, link reports), the welcome and the roster it completes,
+ * resuming after a lost connection (as the native client: `Resume` with the welcome's session
+ * and key, unacknowledged requests sent again, a fresh join if the server no longer has the
+ * session; `state` events and stall detection), leaving, and the app's events. Wires in
+ * connection.ts (opening a WebTransport, framing, the reconnect loop), requests.ts (requests
+ * numbered and settled), events.ts (what the server's events mean), roster.ts (who this client
+ * sees), incoming.ts (media in: receivers per track), outgoing.ts (media out: publishers and
+ * their streams) and report.ts (the bot-shaped report); only this file writes the control
+ * stream. api.ts holds the option and event types it re-exports.
  */
+import type { ClientEvents, JoinOptions } from './api';
 import { Playout } from './audio';
-import { decode, frame, VERSION, MAX_FRAME } from './codec';
-import { hexBytes, tokenClaims } from './credentials';
+import { frame, VERSION } from './codec';
+import {
+  checkSupport,
+  closedBeforeWelcome,
+  dial,
+  Goodbye,
+  JOIN_TIMEOUT_MS,
+  linkLoss,
+  readFrames,
+  reconnect,
+  RETRY_TIMEOUT_MS,
+  STALL_MS,
+  timeLimit,
+  unreachable,
+  type Mode,
+  type PacketCounts,
+} from './connection';
+import { tokenClaims } from './credentials';
 import { Emitter } from './emitter';
 import { LivestageError, snakeCode } from './errors';
+import { ServerEvents } from './events';
 import { Incoming } from './incoming';
 import { Outgoing, type PublishOptions } from './outgoing';
 import { CAMERA_TRACK, MediaError } from './publish';
-import { emptyReport, finalReport, noteData, noteError, notePeer, noteRefused, type ErrorInfo, type Report } from './report';
-import { Roster, type Participant, type Placement, type Replaced, type RoleName, type Track } from './roster';
+import { emptyReport, finalReport, noteError, notePeer, type Report } from './report';
+import { Requests } from './requests';
+import { Roster, type Participant, type Replaced, type RoleName, type Track } from './roster';
 import { nowUs } from './stamp';
-import { VIDEO_CODEC } from './video';
 
 export { tokenClaims } from './credentials';
 export { LivestageError, snakeCode } from './errors';
+export type { ClientEvents, JoinOptions } from './api';
 export type { ErrorInfo, Report } from './report';
 export type { Participant, RoleName, Track } from './roster';
 
-export interface ClientEvents {
-  joined: { you: Participant; peers: Participant[]; channel: string };
-  'peer-joined': Participant;
-  'peer-left': { user: string; reason: string };
-  'role-changed': { participant: Participant; by: string };
-  'hand-changed': Participant;
-  'track-published': { user: string; track: Track };
-  'track-unpublished': { user: string; track: number };
-  'video-track': { user: string; track: number; key: string; canvas: HTMLCanvasElement };
-  'video-track-ended': { user: string; track: number; key: string };
-  data: { from: string; seq: number; private: boolean; payload: Uint8Array };
-  refused: { request: number; code: string; message: string };
-  error: ErrorInfo;
-  'video-frame': { user: string; track: number; frame: VideoFrame };
-  closed: ErrorInfo | null;
-  /**
-   * The connection: `reconnecting` once the server has been silent for STALL_MS or the
-   * connection was lost (the session is being resumed on a new one), `connected` once it is
-   * heard again or resumed.
-   */
-  state: { state: 'reconnecting' | 'connected' };
-  event: unknown;
-}
-
-export interface JoinOptions {
-  /** `host:port` of the server's UDP port. */
-  server: string;
-  /** The server certificate's SHA-256, hex (colons allowed). */
-  hash?: string;
-  token: string;
-  role?: RoleName;
-  /** The channel; by default the token's `ch` claim. */
-  channel?: string;
-  /** Where the playout worklet is; by default `audio-worklet.js` next to the page. */
-  workletUrl?: string;
-  /** Receive and play audio (default true). */
-  audio?: boolean;
-}
-
 const ACK_EVERY_MS = 100;
-/** Most requests awaiting an answer; past it the oldest is given up on. */
-const REQUESTS_MAX = 1024;
-/** Nothing from the server this long while joined: report `reconnecting` (as the native client). */
-const STALL_MS = 4000;
-/** The server's QUIC idle timeout: it notices a lost connection this long after the silence began. */
-const IDLE_TIMEOUT_MS = 15_000;
-/** Waits between tries to resume: from the first, doubling up to the last. */
-const RETRY_FIRST_MS = 250;
-const RETRY_MAX_MS = 4000;
-/** How long one try to reach the server and be welcomed may take (the first join: 10 s). */
-const RETRY_TIMEOUT_MS = 5000;
-
-interface Pending {
-  request: string;
-  /** The request itself, to send again after a resume. */
-  body: unknown;
-  resolve: () => void;
-  reject: (e: LivestageError) => void;
-}
-
-/** How a connection starts: the first join, a resume, or a fresh join after the session expired. */
-type Mode = 'join' | 'resume' | 'rejoin';
-
-/** The server said Goodbye instead of Welcome on a reconnect. */
-class Goodbye extends Error {
-  constructor(readonly error: LivestageError) {
-    super(error.message);
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Client extends Emitter<ClientEvents> {
   private wt: WebTransport | null = null;
   private writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
-  private nextSeq = 1;
   private received = 0;
   private acked = 0;
   private lastAckAt = 0;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
   private linkTimer: ReturnType<typeof setInterval> | null = null;
-  private lastStats: { sent: number; lost: number } | null = null;
-  private requests = new Map<number, Pending>();
+  private lastStats: PacketCounts | null = null;
+  private readonly requests = new Requests();
   private started = 0;
   private ended = false;
   private leaving = false;
@@ -133,6 +85,7 @@ export class Client extends Emitter<ClientEvents> {
   private playout: Playout;
   private readonly view: Roster;
   private readonly incoming: Incoming;
+  private readonly events: ServerEvents;
   private readonly outgoing = new Outgoing();
   private localTracks: Track[] = [];
   private publishOptions: PublishOptions | null = null;
@@ -156,6 +109,11 @@ export class Client extends Emitter<ClientEvents> {
     this.view = new Roster(this.user);
     this.roster = this.view.peers;
     this.seen = this.view.seen;
+    this.events = new ServerEvents(this.user, this.view, this.outgoing, this.requests, {
+      emit: (type, value) => this.emit(type, value),
+      report: () => this.report_,
+      republish: () => this.republish(),
+    });
     this.incoming = new Incoming(this.view, this.playout, this.report_, options.audio !== false, {
       ended: () => this.ended,
       requestKeyframe: (media_id, track, layer) => void this.request({ RequestKeyframe: { media_id, track, layer } }).catch(() => {}),
@@ -194,18 +152,7 @@ export class Client extends Emitter<ClientEvents> {
   async connect(): Promise<void> {
     this.started = performance.now();
     try {
-      if (typeof WebTransport === 'undefined') {
-        throw new LivestageError('unreachable', 'this browser has no WebTransport (a secure context is needed: https or http://localhost)');
-      }
-      if (typeof VideoDecoder === 'undefined' || typeof AudioDecoder === 'undefined') {
-        throw new LivestageError('codec_unsupported', 'this browser has no WebCodecs (VideoDecoder/AudioDecoder)');
-      }
-      const video = await VideoDecoder.isConfigSupported({ codec: VIDEO_CODEC, optimizeForLatency: true });
-      if (!video.supported) {
-        throw new LivestageError('codec_unsupported', `this browser cannot decode H.264 (${VIDEO_CODEC})`);
-      }
-      const audio = await AudioDecoder.isConfigSupported({ codec: 'opus', sampleRate: 48_000, numberOfChannels: 1 });
-      if (!audio.supported) throw new LivestageError('codec_unsupported', 'this browser cannot decode Opus');
+      await checkSupport();
       if (!this.channel) throw new LivestageError('token_invalid', 'the token names no channel (`ch` claim)');
       await this.open();
     } catch (e) {
@@ -218,45 +165,21 @@ export class Client extends Emitter<ClientEvents> {
   private async open(mode: Mode = 'join'): Promise<void> {
     const o = this.options;
     const first = mode === 'join';
-    const url = `https://${o.server}/livestage`;
-    const unreachable = (why: string) =>
-      new LivestageError(
-        'unreachable',
-        `cannot reach the Livestage server at ${o.server} over WebTransport (${why}). ` +
-          'The certificate hash may be wrong or expired, or the server is down or has WebTransport disabled.',
-      );
-    let wt: WebTransport;
-    try {
-      const opts: WebTransportOptions = {};
-      if (o.hash) opts.serverCertificateHashes = [{ algorithm: 'sha-256', value: hexBytes(o.hash) }];
-      wt = new WebTransport(url, opts);
-    } catch (e) {
-      if (e instanceof LivestageError) throw e;
-      throw unreachable((e as Error).message);
-    }
+    const wt = dial(o.server, o.hash);
     this.wt = wt;
     this.mode = mode;
     wt.closed.then(
       (info) => this.onClosed(wt, info?.reason ? `${info.reason}` : 'closed by the server', info?.closeCode),
       (e) => this.onClosed(wt, String((e as Error)?.message ?? e)),
     );
-    const limit = first ? 10_000 : RETRY_TIMEOUT_MS;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${limit / 1000} s`)), limit);
-    });
-    late.catch(() => {});
+    const { late, clear } = timeLimit(first ? JOIN_TIMEOUT_MS : RETRY_TIMEOUT_MS);
     // A reconnect's try also fails when its connection closes before the welcome.
-    const closed = wt.closed.then(
-      () => Promise.reject(new Error('closed before the welcome')),
-      (e) => Promise.reject(new Error(String((e as Error)?.message ?? e))),
-    );
-    closed.catch(() => {});
+    const closed = closedBeforeWelcome(wt);
     try {
       try {
         await Promise.race([wt.ready, late]);
       } catch (e) {
-        throw unreachable((e as Error).message || String(e));
+        throw unreachable(o.server, (e as Error).message || String(e));
       }
       const bidi = await wt.createBidirectionalStream();
       const writer = bidi.writable.getWriter();
@@ -293,11 +216,11 @@ export class Client extends Emitter<ClientEvents> {
           // Already closed.
         }
         if (e instanceof Goodbye || e instanceof LivestageError) throw e;
-        throw unreachable((e as Error)?.message || String(e));
+        throw unreachable(o.server, (e as Error)?.message || String(e));
       }
       throw e;
     } finally {
-      clearTimeout(timer);
+      clear();
     }
   }
 
@@ -343,54 +266,34 @@ export class Client extends Emitter<ClientEvents> {
     void this.reconnect();
   }
 
-  /**
-   * Tries new connections with backoff until the server's resume window is over: resumes the
-   * session, or joins afresh if the server no longer has it; ends when neither works.
-   */
-  private async reconnect(): Promise<void> {
-    const secs = this.resumable?.secs ?? 20;
-    const deadline = Math.max(performance.now(), this.lastHeard + IDLE_TIMEOUT_MS) + secs * 1000;
-    let mode: Mode = this.resumable ? 'resume' : 'rejoin';
-    let wait = RETRY_FIRST_MS;
-    while (!this.ended && !this.leaving) {
-      this.closedDuringTry = null;
-      try {
-        await this.open(mode);
+  /** Resumes the session on a new connection, or joins afresh (see connection.ts `reconnect`). */
+  private reconnect(): Promise<void> {
+    return reconnect({
+      server: this.options.server,
+      mode: this.resumable ? 'resume' : 'rejoin',
+      secs: this.resumable?.secs ?? 20,
+      lastHeard: this.lastHeard,
+      stopped: () => this.ended || this.leaving,
+      open: (mode) => {
+        this.closedDuringTry = null;
+        return this.open(mode);
+      },
+      reconnected: (mode) => {
         if (this.ended) return;
         this.reconnecting = false;
+        this.report_.reconnects = (this.report_.reconnects ?? 0) + 1;
         if (this.closedDuringTry === this.wt) {
           // Welcomed, and lost again at once: try again.
           this.closedDuringTry = null;
-          this.report_.reconnects = (this.report_.reconnects ?? 0) + 1;
-          this.lost();
-          return;
+          return this.lost();
         }
         this.stalled = false;
         this.lastHeard = performance.now();
-        this.report_.reconnects = (this.report_.reconnects ?? 0) + 1;
         if (mode === 'rejoin') this.publishAgain();
         this.emit('state', { state: 'connected' });
-        return;
-      } catch (e) {
-        if (this.ended || this.leaving) return;
-        if (e instanceof Goodbye) {
-          // The session is gone (expired): join afresh; a refused join ends the session.
-          if (mode === 'resume') {
-            mode = 'rejoin';
-            continue;
-          }
-          return this.end(e.error);
-        }
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        return this.end(
-          new LivestageError('unreachable', `lost the connection to ${this.options.server} and could not reconnect within ${secs} s`),
-        );
-      }
-      await sleep(Math.min(wait, left));
-      wait = Math.min(wait * 2, RETRY_MAX_MS);
-    }
+      },
+      end: (e) => this.end(e),
+    });
   }
 
   /** After joining afresh: publishes again the tracks the lost session published. */
@@ -424,53 +327,14 @@ export class Client extends Emitter<ClientEvents> {
     if (this.ended || (!this.live && !this.reconnecting)) {
       return Promise.reject(new LivestageError('protocol_error', 'not connected'));
     }
-    const name = typeof request === 'string' ? request : Object.keys(request as object)[0];
-    if (!this.live && this.requests.size >= REQUESTS_MAX) {
-      // Held for the reconnect: refuse more rather than drop one (sequence numbers must not skip).
-      return Promise.reject(new LivestageError('protocol_error', `${name}: ${REQUESTS_MAX} requests wait for the reconnect`));
-    }
-    const seq = this.nextSeq++;
-    return new Promise((resolve, reject) => {
-      this.requests.set(seq, { request: name, body: request, resolve, reject });
-      if (this.requests.size > REQUESTS_MAX) {
-        // The server answers none: give up on the oldest rather than hold them all.
-        const [oldest, r] = this.requests.entries().next().value!;
-        this.requests.delete(oldest);
-        r.reject(new LivestageError('protocol_error', `${r.request}: no answer from the server to ${REQUESTS_MAX} requests`));
-      }
-      this.send({ Request: { seq, request } });
-    });
+    const { seq, done } = this.requests.add(request, !this.live);
+    if (seq !== null) this.send({ Request: { seq, request } });
+    return done;
   }
 
   private async readControl(wt: WebTransport, readable: ReadableStream<Uint8Array>): Promise<void> {
-    const reader = readable.getReader();
-    let buf = new Uint8Array(0);
     try {
-      for (;;) {
-        let got: ReadableStreamReadResult<Uint8Array>;
-        try {
-          got = await reader.read();
-        } catch {
-          // The connection broke: onClosed ends or resumes the session.
-          break;
-        }
-        const { value, done } = got;
-        if (done || wt !== this.wt || this.ended) break;
-        const joined = new Uint8Array(buf.length + value.length);
-        joined.set(buf);
-        joined.set(value, buf.length);
-        buf = joined;
-        for (;;) {
-          if (buf.length < 4) break;
-          const len = new DataView(buf.buffer, buf.byteOffset, 4).getUint32(0);
-          if (len > MAX_FRAME) throw new LivestageError('protocol_error', `control frame of ${len} bytes exceeds ${MAX_FRAME}`);
-          if (buf.length < 4 + len) break;
-          const body = buf.slice(4, 4 + len);
-          buf = buf.slice(4 + len);
-          if (wt !== this.wt || this.ended) return;
-          this.onFrame(decode('ServerFrame', body));
-        }
-      }
+      await readFrames(readable, () => wt === this.wt && !this.ended, (f) => this.onFrame(f));
     } catch (e) {
       const err = e instanceof LivestageError ? e : new LivestageError('protocol_error', `control stream: ${(e as Error)?.message ?? e}`);
       if (!this.ended && !this.leaving && wt === this.wt) this.end(err);
@@ -487,20 +351,12 @@ export class Client extends Emitter<ClientEvents> {
         const seq = Number(body.seq);
         if (seq <= this.received) return;
         this.received = seq;
-        this.onEvent(body.event);
+        this.events.apply(body.event);
         this.scheduleAck();
         return;
       }
-      case 'Ack': {
-        const upto = Number(body.upto);
-        for (const [seq, r] of this.requests) {
-          if (seq <= upto) {
-            this.requests.delete(seq);
-            r.resolve();
-          }
-        }
-        return;
-      }
+      case 'Ack':
+        return this.requests.acked(Number(body.upto));
       case 'Roster':
         return this.onRoster(this.view.page(body));
       case 'Goodbye': {
@@ -526,10 +382,7 @@ export class Client extends Emitter<ClientEvents> {
       // A new session: its events and requests are numbered from 1 again.
       this.received = 0;
       this.acked = 0;
-      const waiting = [...this.requests.values()];
-      this.requests.clear();
-      this.nextSeq = 1;
-      for (const r of waiting) this.requests.set(this.nextSeq++, r);
+      this.requests.renumber();
     }
     this.resumable = { session: w.session, key: w.key, secs: Number(w.resume_secs) || 20 };
     this.report_.joined = true;
@@ -544,18 +397,12 @@ export class Client extends Emitter<ClientEvents> {
     if (this.options.audio !== false) void this.playout.start();
     this.live = true;
     if (!first) {
-      this.placed({ participant: w.you, placed: 'me' });
+      this.events.placed({ participant: w.you, placed: 'me' });
       if (this.mode === 'resume') {
         // Requests the server applied before the connection broke are done; send the rest again.
-        const applied = Number(w.received);
-        for (const [seq, r] of this.requests) {
-          if (seq <= applied) {
-            this.requests.delete(seq);
-            r.resolve();
-          }
-        }
+        this.requests.acked(Number(w.received));
       }
-      for (const [seq, r] of this.requests) this.send({ Request: { seq, request: r.body } });
+      for (const r of this.requests.unanswered()) this.send({ Request: r });
     }
     this.onRoster(replaced);
   }
@@ -583,93 +430,6 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
-  /** Acts on what placing a participant did (see Roster.place). */
-  private placed(at: Placement | null): void {
-    if (!at) return;
-    const p = at.participant;
-    switch (at.placed) {
-      case 'me':
-        this.outgoing.allowOnly(p.role === 'Host' ? p.tracks.map((t) => t.id) : []);
-        return;
-      case 'joined':
-        notePeer(this.report_, p.user);
-        this.emit('peer-joined', p);
-        return;
-      case 'updated':
-        notePeer(this.report_, p.user);
-        return;
-      case 'left':
-        this.emit('peer-left', { user: p.user, reason: 'audience' });
-        return;
-      case 'unseen':
-        return;
-    }
-  }
-
-  private onEvent(event: unknown): void {
-    this.emit('event', event);
-    const [kind, body] = typeof event === 'string' ? [event, null] : (Object.entries(event as object)[0] as [string, any]);
-    switch (kind) {
-      case 'PeerJoined':
-        return this.placed(this.view.place(body));
-      case 'PeerLeft':
-        if (this.view.remove(body.user)) this.emit('peer-left', { user: body.user, reason: String(body.reason) });
-        return;
-      case 'RoleChanged': {
-        const p: Participant = body.participant;
-        this.placed(this.view.place(p));
-        if (p.user === this.user) {
-          this.report_.role = p.role === 'Host' ? 'host' : 'audience';
-          if (p.role === 'Host') this.republish();
-        }
-        this.emit('role-changed', { participant: p, by: body.by });
-        return;
-      }
-      case 'HandChanged':
-        this.placed(this.view.place(body.participant));
-        this.emit('hand-changed', body.participant);
-        return;
-      case 'MuteChanged':
-        return this.placed(this.view.muted(body.user, body.audio, body.video));
-      case 'TrackPublished': {
-        this.placed(this.view.published(body.user, body.track));
-        if (body.user === this.user && body.track.id === CAMERA_TRACK) this.outgoing.keyframe();
-        this.emit('track-published', { user: body.user, track: body.track });
-        return;
-      }
-      case 'TrackUnpublished': {
-        this.placed(this.view.unpublished(body.user, body.track));
-        this.emit('track-unpublished', { user: body.user, track: body.track });
-        return;
-      }
-      case 'Data': {
-        const from = String(body.from);
-        noteData(this.report_, from);
-        this.emit('data', { from, seq: Number(body.seq), private: body.private, payload: body.payload });
-        return;
-      }
-      case 'Refused': {
-        const request = Number(body.request);
-        const code = snakeCode(body.error.code);
-        const message = String(body.error.message);
-        const pending = this.requests.get(request);
-        const name = pending?.request ?? (request === 0 ? 'media' : 'request');
-        noteRefused(this.report_, request, code, message);
-        if (pending) {
-          this.requests.delete(request);
-          pending.reject(new LivestageError(code, `${name} refused: ${message}`));
-        }
-        this.emit('refused', { request, code, message });
-        return;
-      }
-      case 'KeyframeRequest':
-        if (Number(body.track) === CAMERA_TRACK) this.outgoing.keyframe();
-        return;
-      default:
-        return;
-    }
-  }
-
   private scheduleAck(): void {
     if (this.ackTimer !== null) return;
     const wait = Math.max(0, this.lastAckAt + ACK_EVERY_MS - performance.now());
@@ -686,22 +446,8 @@ export class Client extends Emitter<ClientEvents> {
   private async reportLink(): Promise<void> {
     if (this.ended || !this.wt || !this.live) return;
     const wt = this.wt;
-    let loss = 0;
-    try {
-      const stats = (await (wt as unknown as { getStats(): Promise<Record<string, unknown>> }).getStats()) ?? {};
-      const sent = Number(stats.packetsSent ?? NaN);
-      const lost = Number(stats.packetsLost ?? NaN);
-      if (Number.isFinite(sent) && Number.isFinite(lost)) {
-        if (this.lastStats) {
-          const ds = sent - this.lastStats.sent;
-          const dl = lost - this.lastStats.lost;
-          if (ds > 0 && dl > 0) loss = Math.min(100, Math.round((100 * dl) / ds));
-        }
-        this.lastStats = { sent, lost };
-      }
-    } catch {
-      // No stats: report 0; the frame still keeps the connection alive.
-    }
+    const { loss, counts } = await linkLoss(wt, this.lastStats);
+    if (counts) this.lastStats = counts;
     if (!this.ended) this.send({ Link: { uplink_loss_percent: loss } });
   }
 
@@ -815,7 +561,7 @@ export class Client extends Emitter<ClientEvents> {
     if (this.resumable) return this.lost();
     const e = this.report_.joined
       ? new LivestageError('unreachable', `the connection to ${this.options.server} closed: ${why}${code ? ` (code ${code})` : ''}`)
-      : new LivestageError('unreachable', `cannot reach the Livestage server at ${this.options.server} over WebTransport (${why}). The certificate hash may be wrong or expired, or the server is down or has WebTransport disabled.`);
+      : unreachable(this.options.server, why);
     this.end(e);
   }
 
@@ -826,8 +572,7 @@ export class Client extends Emitter<ClientEvents> {
     this.refusedJoin?.(error ?? new LivestageError('unreachable', 'closed before joining'));
     this.refusedJoin = null;
     this.welcomed = null;
-    for (const r of this.requests.values()) r.reject(new LivestageError(error?.code ?? 'closed', error?.message ?? 'left the channel'));
-    this.requests.clear();
+    this.requests.fail(error?.code ?? 'closed', error?.message ?? 'left the channel');
     this.shutdown();
     this.emit('closed', error ? { code: error.code, message: error.message } : null);
   }

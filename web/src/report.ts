@@ -28,8 +28,8 @@ export interface Report {
   audio: Record<string, AudioStats>;
   published: { video_frames: number; audio_frames: number };
   refused: { request: number; code: string; message: string }[];
-  /** Sessions resumed (or joined afresh) after the connection was lost (always set by Client). */
-  reconnects?: number;
+  /** Sessions resumed (or joined afresh) after the connection was lost (the `reconnects` the native bot reports). */
+  reconnects: number;
 }
 
 /** Most entries in any list or record of a report (peers, data senders, tracks). */

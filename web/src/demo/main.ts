@@ -47,7 +47,7 @@ window.livestageReport = () =>
   failure ?? {
     joined: false, error: null, user: '', channel: '', role: null, peers: [], join_ms: null,
     data: { sent: 0, received: 0, from: {} }, video: {}, audio: {},
-    published: { video_frames: 0, audio_frames: 0 }, refused: [],
+    published: { video_frames: 0, audio_frames: 0 }, refused: [], reconnects: 0,
   };
 
 function people(c: Client): void {
@@ -93,6 +93,10 @@ async function main(): Promise<void> {
     banner(code, message);
     log(`error ${code}: ${message}`);
   });
+  c.on('state', ({ state }) => {
+    $('status').textContent = state === 'reconnecting' ? 'reconnecting...' : `${c.user} in ${c.channel}`;
+    log(state === 'reconnecting' ? 'the path to the server is down; reconnecting' : 'connected again');
+  });
   c.on('closed', (e) => {
     $('status').textContent = e ? `disconnected (${e.code})` : 'left';
     log(e ? `closed: ${e.code}` : 'left the channel');
@@ -107,7 +111,15 @@ async function main(): Promise<void> {
   });
   const act = (what: string, p: Promise<void>) =>
     p.then(() => log(`${what}: done`)).catch((e: LivestageError) => log(`${what}: ${e.code ?? ''} ${e.message}`));
-  $('stage').onclick = () => (c.resumeAudio(), act('go on stage', c.setRole('host')));
+  // On stage with the camera and microphone (or what the URL asked for).
+  const media = () => ({
+    video: publishVideo === 'pattern' ? ('pattern' as const) : ('camera' as const),
+    audio: publishAudio ?? 'microphone',
+  });
+  $('stage').onclick = () => {
+    c.resumeAudio();
+    act('go on stage', c.setRole('host').then(() => c.publish(media())));
+  };
   $('down').onclick = () => act('step down', c.setRole('audience'));
   let hand = false;
   $('hand').onclick = () => {
